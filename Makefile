@@ -1,0 +1,37 @@
+# privstat: PGXS build.  See README.md for the two commands a new user runs.
+
+MODULE_big = privstat
+OBJS = \
+	src/privstat.o \
+	src/guc.o \
+	src/keys.o \
+	src/pseudonym.o
+
+EXTENSION = privstat
+DATA = $(wildcard sql/install/privstat--*.sql)
+PGFILEDESC = "privstat - pseudonyms, differential privacy and privacy budgets"
+
+# pg_regress suites (sql/ + expected/).  The test runner (test/run.sh) runs
+# these, the isolation specs and the TAP tests against throw-away clusters.
+REGRESS = types pseudonym sealed opclass rotation copy
+REGRESS_OPTS = --temp-config=$(srcdir)/test/privstat.conf
+ISOLATION = key_rotation
+ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --temp-config=$(srcdir)/test/privstat.conf
+
+# -Wall -Wextra apply to privstat's own code; PostgreSQL's server headers are
+# treated as system headers so their own -Wextra noise does not hide ours.
+PG_CPPFLAGS = -I$(srcdir)/include -isystem $(shell $(PG_CONFIG) --includedir-server)
+PG_CFLAGS = -Wall -Wextra -Werror=implicit-function-declaration
+SHLIB_LINK = -lcrypto
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+ifeq ($(shell test $(VERSION_NUM) -lt 150000 && echo old),old)
+$(error privstat requires PostgreSQL 15 or later)
+endif
+
+# test/run.sh reads the suite lists from here, so they are written once.
+print-%:
+	@echo '$($*)'

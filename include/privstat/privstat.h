@@ -1,0 +1,22 @@
+/*-------------------------------------------------------------------------
+ *
+ * privstat.h
+ *	  Declarations shared by all privstat modules.
+ *
+ * src/privstat.c owns _PG_init and only calls each module's init function.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PRIVSTAT_H
+#define PRIVSTAT_H
+
+/* true once _PG_init ran from shared_preload_libraries */
+extern bool privstat_preloaded;
+
+/*
+ * Raise an error unless privstat was loaded through shared_preload_libraries.
+ * Every SQL-callable entry point that needs keys or shared state calls this.
+ */
+extern void privstat_require_preload(void);
+
+#endif							/* PRIVSTAT_H */

@@ -1,0 +1,34 @@
+/*-------------------------------------------------------------------------
+ *
+ * guc.c
+ *	  All privstat.* settings.
+ *
+ * Anything that affects privacy is PGC_POSTMASTER or PGC_SUSET.  No setting
+ * ever holds a secret: members of pg_monitor can read superuser-only
+ * settings, so the key lives in a file and only its path is a setting.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "utils/guc.h"
+
+#include "privstat/guc.h"
+
+char	   *privstat_key_file = NULL;
+
+void
+privstat_guc_init(void)
+{
+	DefineCustomStringVariable("privstat.key_file",
+							   gettext_noop("Path of privstat's master key file."),
+							   gettext_noop("A relative path is taken from the data directory. "
+											"The file is created with mode 0600 at first start if it does not exist."),
+							   &privstat_key_file,
+							   "privstat.key",
+							   PGC_POSTMASTER,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("privstat");
+}

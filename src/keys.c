@@ -1,0 +1,608 @@
+/*-------------------------------------------------------------------------
+ *
+ * keys.c
+ *	  privstat's master key and the keys derived from it.
+ *
+ * The master key is 256 bits from OpenSSL's CSPRNG, kept in the file named by
+ * privstat.key_file as 64 hex digits.  The postmaster reads it once, in
+ * _PG_init, and every backend inherits it through fork; no SQL function,
+ * setting or log line ever shows it.  A key file that group or others may
+ * read, that is too short or that is malformed stops the server at start,
+ * with a log line that names the file and the fix: privstat never runs with
+ * a key it cannot trust, and never silently replaces one.
+ *
+ * Keys are derived with HKDF-SHA-256 per purpose (pseudonym, sealed), per
+ * domain (a short name such as "customer") and per key version.  The current
+ * version of each domain lives in the table privstat.key_version, so that it
+ * is transactional and travels with pg_dump; privstat.rotate_key() bumps it.
+ *
+ * Each backend caches derived keys (and, for pseudonyms, a keyed HMAC
+ * context, so that a value costs one HMAC and no key setup) for its whole
+ * life, and the current version of each domain until privstat.key_version
+ * changes: a statement trigger on that table sends a relcache invalidation,
+ * and our relcache callback then forgets every cached version.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/rand.h>
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/fd.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "privstat/guc.h"
+#include "privstat/keys.h"
+#include "privstat/privstat.h"
+
+/* the key file holds exactly this many hex digits, then an optional newline */
+#define KEY_FILE_HEX_LEN	(2 * PRIVSTAT_MASTER_KEY_LEN)
+
+/* derived keys cached per backend before the cache is emptied and refilled */
+#define KEY_CACHE_MAX		1024
+
+/* HKDF salt: fixed, so derivation depends on the master key and info only */
+#define HKDF_SALT			"privstat key derivation v1"
+
+/*
+ * Set by the postmaster in _PG_init and inherited by every backend through
+ * fork.  Process memory only: never in shared memory, a setting or a file
+ * other than the key file.
+ */
+static uint8 master_key[PRIVSTAT_MASTER_KEY_LEN];
+static bool master_key_loaded = false;
+
+/* hash key of the derived-key cache; zero-padded so HASH_BLOBS works */
+typedef struct KeyCacheTag
+{
+	int32		purpose;
+	int32		version;
+	char		domain[PRIVSTAT_DOMAIN_MAX_LEN + 1];
+} KeyCacheTag;
+
+typedef struct KeyCacheEntry
+{
+	KeyCacheTag tag;			/* hash key: must be first */
+	PrivstatKey key;
+} KeyCacheEntry;
+
+typedef struct VersionCacheEntry
+{
+	char		domain[PRIVSTAT_DOMAIN_MAX_LEN + 1];	/* hash key */
+	uint16		version;
+} VersionCacheEntry;
+
+static MemoryContext keys_context = NULL;
+static HTAB *key_cache = NULL;
+static HTAB *version_cache = NULL;
+static bool version_cache_valid = false;
+static Oid	key_version_relid = InvalidOid;
+static bool relcache_callback_registered = false;
+
+/*
+ * Bumped whenever cached versions are forgotten, so callers that keep a
+ * resolved key in fn_extra know to look it up again.
+ */
+static uint64 key_generation = 1;
+
+static char *key_file_path(void);
+static void create_key_file(const char *path);
+static void load_key_file(const char *path);
+static void derive_key(PrivstatKeyPurpose purpose, const char *domain,
+					   uint16 version, uint8 *out, int outlen);
+static void keys_relcache_callback(Datum arg, Oid relid);
+
+
+/* ---------------------------------------------------------------------------
+ * The key file (postmaster only)
+ * ---------------------------------------------------------------------------
+ */
+
+/*
+ * Called from _PG_init in the postmaster.  Any problem is FATAL: the server
+ * does not start rather than run privstat with a key it cannot trust.
+ */
+void
+privstat_keys_init(void)
+{
+	char	   *path = key_file_path();
+	struct stat st;
+
+	if (stat(path, &st) != 0)
+	{
+		if (errno != ENOENT)
+			ereport(FATAL,
+					(errcode_for_file_access(),
+					 errmsg("could not stat privstat key file \"%s\": %m", path)));
+		create_key_file(path);
+	}
+	load_key_file(path);
+	pfree(path);
+}
+
+/* absolute path of the key file; a relative setting is taken from DataDir */
+static char *
+key_file_path(void)
+{
+	const char *setting = privstat_key_file;
+
+	if (setting == NULL || setting[0] == '\0')
+		ereport(FATAL,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("privstat.key_file must not be empty"),
+				 errhint("Leave privstat.key_file unset to use \"privstat.key\" in the data directory.")));
+	if (is_absolute_path(setting))
+		return pstrdup(setting);
+	return psprintf("%s/%s", DataDir, setting);
+}
+
+/*
+ * Write a new random master key.  Written to a temporary file first and then
+ * renamed, so a crash never leaves a truncated key file behind.
+ */
+static void
+create_key_file(const char *path)
+{
+	uint8		key[PRIVSTAT_MASTER_KEY_LEN];
+	char		hex[KEY_FILE_HEX_LEN + 2];
+	char	   *tmppath = psprintf("%s.tmp", path);
+	int			fd;
+	ssize_t		written;
+
+	if (RAND_priv_bytes(key, sizeof(key)) != 1)
+		ereport(FATAL,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate a privstat master key: OpenSSL's random generator failed")));
+	hex_encode((const char *) key, sizeof(key), hex);
+	hex[KEY_FILE_HEX_LEN] = '\n';
+	hex[KEY_FILE_HEX_LEN + 1] = '\0';
+	explicit_bzero(key, sizeof(key));
+
+	(void) unlink(tmppath);
+	fd = open(tmppath, O_WRONLY | O_CREAT | O_EXCL | PG_BINARY, S_IRUSR | S_IWUSR);
+	if (fd < 0)
+		ereport(FATAL,
+				(errcode_for_file_access(),
+				 errmsg("could not create privstat key file \"%s\": %m", tmppath)));
+	written = write(fd, hex, KEY_FILE_HEX_LEN + 1);
+	explicit_bzero(hex, sizeof(hex));
+	if (written != KEY_FILE_HEX_LEN + 1)
+	{
+		if (written >= 0)
+			errno = ENOSPC;
+		ereport(FATAL,
+				(errcode_for_file_access(),
+				 errmsg("could not write privstat key file \"%s\": %m", tmppath)));
+	}
+	if (pg_fsync(fd) != 0)
+		ereport(FATAL,
+				(errcode_for_file_access(),
+				 errmsg("could not fsync privstat key file \"%s\": %m", tmppath)));
+	if (close(fd) != 0)
+		ereport(FATAL,
+				(errcode_for_file_access(),
+				 errmsg("could not close privstat key file \"%s\": %m", tmppath)));
+	(void) durable_rename(tmppath, path, FATAL);
+
+	ereport(LOG,
+			(errmsg("privstat created a new master key file \"%s\"", path),
+			 errdetail("Pseudonyms and sealed values made with this key cannot be reproduced or unsealed without it."),
+			 errhint("Back this file up now, securely and apart from the database backups.")));
+	pfree(tmppath);
+}
+
+static void
+load_key_file(const char *path)
+{
+	char		buf[KEY_FILE_HEX_LEN + 8];
+	int			fd;
+	ssize_t		len;
+	struct stat st;
+	int			i;
+
+	fd = open(path, O_RDONLY | PG_BINARY, 0);
+	if (fd < 0)
+		ereport(FATAL,
+				(errcode_for_file_access(),
+				 errmsg("could not open privstat key file \"%s\": %m", path),
+				 errhint("The key file must be readable by the user the server runs as.")));
+	if (fstat(fd, &st) != 0)
+		ereport(FATAL,
+				(errcode_for_file_access(),
+				 errmsg("could not stat privstat key file \"%s\": %m", path)));
+	if (!S_ISREG(st.st_mode))
+		ereport(FATAL,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("privstat key file \"%s\" is not a regular file", path)));
+	if (st.st_mode & (S_IRWXG | S_IRWXO))
+		ereport(FATAL,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("privstat key file \"%s\" has group or world access", path),
+				 errdetail("The key file must be readable and writable by its owner only."),
+				 errhint("Run chmod 0600 on the file, then start the server again.")));
+
+	len = read(fd, buf, sizeof(buf));
+	if (len < 0)
+		ereport(FATAL,
+				(errcode_for_file_access(),
+				 errmsg("could not read privstat key file \"%s\": %m", path)));
+	close(fd);
+
+	/* one trailing newline (or CRLF) is allowed */
+	if (len > 0 && buf[len - 1] == '\n')
+		len--;
+	if (len > 0 && buf[len - 1] == '\r')
+		len--;
+
+	for (i = 0; i < len; i++)
+	{
+		if (!isxdigit((unsigned char) buf[i]))
+			break;
+	}
+	if (i == len && len < KEY_FILE_HEX_LEN)
+	{
+		explicit_bzero(buf, sizeof(buf));
+		ereport(FATAL,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("privstat key file \"%s\" is too short", path),
+				 errdetail("The file must hold exactly %d hexadecimal digits (a 256-bit key).",
+						   KEY_FILE_HEX_LEN),
+				 errhint("Restore the key file from its backup.  Only if no pseudonym or sealed value made with it must survive, move it away and restart to create a new key.")));
+	}
+	if (i != len || len != KEY_FILE_HEX_LEN)
+	{
+		explicit_bzero(buf, sizeof(buf));
+		ereport(FATAL,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("privstat key file \"%s\" is malformed", path),
+				 errdetail("The file must hold exactly %d hexadecimal digits (a 256-bit key) and an optional newline.",
+						   KEY_FILE_HEX_LEN),
+				 errhint("Restore the key file from its backup.  Only if no pseudonym or sealed value made with it must survive, move it away and restart to create a new key.")));
+	}
+
+	hex_decode(buf, KEY_FILE_HEX_LEN, (char *) master_key);
+	explicit_bzero(buf, sizeof(buf));
+	master_key_loaded = true;
+}
+
+
+/* ---------------------------------------------------------------------------
+ * Domains and derivation
+ * ---------------------------------------------------------------------------
+ */
+
+/*
+ * Check a domain name: 1 to PRIVSTAT_DOMAIN_MAX_LEN characters of [a-z0-9_],
+ * starting with a letter.  The name feeds key derivation and the text form of
+ * sealed values, so it must be short and unambiguous.  The name is not echoed
+ * in the error, as a caller may have passed a raw value by mistake.
+ */
+void
+privstat_check_domain(const char *domain, int len)
+{
+	bool		ok = (len >= 1 && len <= PRIVSTAT_DOMAIN_MAX_LEN &&
+					  domain[0] >= 'a' && domain[0] <= 'z');
+	int			i;
+
+	for (i = 1; ok && i < len; i++)
+	{
+		char		c = domain[i];
+
+		ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+	}
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid privstat domain name"),
+				 errdetail("A domain name has 1 to %d characters: lowercase letters, digits and underscores, starting with a letter.",
+						   PRIVSTAT_DOMAIN_MAX_LEN),
+				 errhint("Use a short name such as 'customer' or 'device'.")));
+}
+
+/*
+ * HKDF-SHA-256(master key, info = "privstat:<purpose>:<domain>:<version>").
+ * Domain names cannot hold ':', so info strings are unambiguous.
+ */
+static void
+derive_key(PrivstatKeyPurpose purpose, const char *domain, uint16 version,
+		   uint8 *out, int outlen)
+{
+	EVP_KDF    *kdf;
+	EVP_KDF_CTX *kctx = NULL;
+	OSSL_PARAM	params[5];
+	char		info[64 + PRIVSTAT_DOMAIN_MAX_LEN];
+	int			infolen;
+	bool		ok = false;
+
+	infolen = snprintf(info, sizeof(info), "privstat:%s:%s:%u",
+					   purpose == KEY_PURPOSE_PSEUDONYM ? "pseudonym" : "sealed",
+					   domain, (unsigned) version);
+
+	kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+	if (kdf != NULL)
+		kctx = EVP_KDF_CTX_new(kdf);
+	if (kctx != NULL)
+	{
+		params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, "SHA256", 0);
+		params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
+													  master_key, sizeof(master_key));
+		params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
+													  HKDF_SALT, strlen(HKDF_SALT));
+		params[3] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
+													  info, infolen);
+		params[4] = OSSL_PARAM_construct_end();
+		ok = (EVP_KDF_derive(kctx, out, outlen, params) == 1);
+	}
+	EVP_KDF_CTX_free(kctx);
+	EVP_KDF_free(kdf);
+
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not derive a privstat key: OpenSSL's HKDF failed")));
+}
+
+/* make the backend-lifetime context and hash tables on first use */
+static void
+keys_cache_setup(void)
+{
+	HASHCTL		ctl;
+
+	if (keys_context == NULL)
+		keys_context = AllocSetContextCreate(TopMemoryContext,
+											 "privstat keys",
+											 ALLOCSET_SMALL_SIZES);
+	if (key_cache == NULL)
+	{
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(KeyCacheTag);
+		ctl.entrysize = sizeof(KeyCacheEntry);
+		ctl.hcxt = keys_context;
+		key_cache = hash_create("privstat derived keys", 16, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	if (version_cache == NULL)
+	{
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = PRIVSTAT_DOMAIN_MAX_LEN + 1;
+		ctl.entrysize = sizeof(VersionCacheEntry);
+		ctl.hcxt = keys_context;
+		version_cache = hash_create("privstat key versions", 16, &ctl,
+									HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	}
+	if (!relcache_callback_registered)
+	{
+		CacheRegisterRelcacheCallback(keys_relcache_callback, (Datum) 0);
+		relcache_callback_registered = true;
+	}
+}
+
+/* free every derived key and its OpenSSL context */
+static void
+key_cache_reset(void)
+{
+	HASH_SEQ_STATUS status;
+	KeyCacheEntry *entry;
+
+	hash_seq_init(&status, key_cache);
+	while ((entry = hash_seq_search(&status)) != NULL)
+	{
+		EVP_MAC_CTX_free(entry->key.mac);
+		explicit_bzero(entry->key.key, sizeof(entry->key.key));
+	}
+	hash_destroy(key_cache);
+	key_cache = NULL;
+	key_generation++;
+	keys_cache_setup();
+}
+
+/*
+ * The derived key for (purpose, domain, version), from the backend's cache.
+ * The domain must already have passed privstat_check_domain.  The result
+ * stays valid until the next call (which may empty a full cache).
+ */
+PrivstatKey *
+privstat_get_key(PrivstatKeyPurpose purpose, const char *domain, uint16 version)
+{
+	KeyCacheTag tag;
+	KeyCacheEntry *entry;
+	bool		found;
+
+	privstat_require_preload();
+	if (!master_key_loaded)
+		elog(ERROR, "privstat master key is not loaded");
+	keys_cache_setup();
+
+	memset(&tag, 0, sizeof(tag));
+	tag.purpose = (int32) purpose;
+	tag.version = version;
+	strlcpy(tag.domain, domain, sizeof(tag.domain));
+
+	entry = hash_search(key_cache, &tag, HASH_FIND, NULL);
+	if (entry != NULL)
+		return &entry->key;
+
+	if (hash_get_num_entries(key_cache) >= KEY_CACHE_MAX)
+		key_cache_reset();
+
+	/* derive and key the context before entering it, so errors leave no half entry */
+	{
+		PrivstatKey key;
+
+		memset(&key, 0, sizeof(key));
+		key.purpose = purpose;
+		key.version = version;
+		strlcpy(key.domain, domain, sizeof(key.domain));
+		key.keylen = (purpose == KEY_PURPOSE_PSEUDONYM) ? 32 : 64;
+		derive_key(purpose, domain, version, key.key, key.keylen);
+
+		if (purpose == KEY_PURPOSE_PSEUDONYM)
+		{
+			EVP_MAC    *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+			OSSL_PARAM	params[2];
+
+			params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0);
+			params[1] = OSSL_PARAM_construct_end();
+			if (mac != NULL)
+				key.mac = EVP_MAC_CTX_new(mac);
+			EVP_MAC_free(mac);
+			if (key.mac == NULL ||
+				EVP_MAC_init(key.mac, key.key, key.keylen, params) != 1)
+			{
+				EVP_MAC_CTX_free(key.mac);
+				explicit_bzero(key.key, sizeof(key.key));
+				ereport(ERROR,
+						(errcode(ERRCODE_INTERNAL_ERROR),
+						 errmsg("could not set up HMAC-SHA-256 in OpenSSL")));
+			}
+		}
+
+		entry = hash_search(key_cache, &tag, HASH_ENTER, &found);
+		entry->key = key;
+		explicit_bzero(key.key, sizeof(key.key));
+	}
+	return &entry->key;
+}
+
+
+/* ---------------------------------------------------------------------------
+ * Current key version per domain
+ * ---------------------------------------------------------------------------
+ */
+
+static void
+keys_relcache_callback(Datum arg pg_attribute_unused(), Oid relid)
+{
+	if (relid == InvalidOid || relid == key_version_relid)
+		version_cache_valid = false;
+}
+
+uint64
+privstat_key_generation(void)
+{
+	if (!version_cache_valid)
+		return 0;
+	return key_generation;
+}
+
+/*
+ * The version new values of this domain are made with: the domain's row in
+ * privstat.key_version, or 1 if it has never been rotated.
+ */
+uint16
+privstat_current_key_version(const char *domain)
+{
+	VersionCacheEntry *entry;
+	bool		found;
+	uint16		version = 1;
+
+	keys_cache_setup();
+
+	if (!version_cache_valid)
+	{
+		HASH_SEQ_STATUS status;
+
+		hash_seq_init(&status, version_cache);
+		while ((entry = hash_seq_search(&status)) != NULL)
+			hash_search(version_cache, entry->domain, HASH_REMOVE, NULL);
+		key_version_relid = get_relname_relid("key_version",
+											  get_namespace_oid("privstat", false));
+		version_cache_valid = true;
+		key_generation++;
+	}
+
+	entry = hash_search(version_cache, domain, HASH_FIND, NULL);
+	if (entry != NULL)
+		return entry->version;
+
+	if (OidIsValid(key_version_relid))
+	{
+		Oid			argtypes[1] = {TEXTOID};
+		Datum		values[1];
+		int			ret;
+
+		values[0] = CStringGetTextDatum(domain);
+		SPI_connect();
+		ret = SPI_execute_with_args("SELECT version FROM privstat.key_version "
+									"WHERE domain OPERATOR(pg_catalog.=) $1",
+									1, argtypes, values, NULL, true, 1);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "could not read privstat.key_version: %s",
+				 SPI_result_code_string(ret));
+		if (SPI_processed == 1)
+		{
+			bool		isnull;
+			int32		v = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+														SPI_tuptable->tupdesc,
+														1, &isnull));
+
+			if (isnull || v < 1 || v > PRIVSTAT_MAX_KEY_VERSION)
+				elog(ERROR, "privstat.key_version holds an invalid version for a domain");
+			version = (uint16) v;
+		}
+		SPI_finish();
+	}
+
+	/* an invalidation may have arrived while we read: then don't cache */
+	if (version_cache_valid)
+	{
+		entry = hash_search(version_cache, domain, HASH_ENTER, &found);
+		entry->version = version;
+	}
+	return version;
+}
+
+PG_FUNCTION_INFO_V1(privstat_key_version_changed);
+
+/*
+ * Statement trigger on privstat.key_version: make every backend forget its
+ * cached key versions once this transaction commits.
+ */
+Datum
+privstat_key_version_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("privstat._key_version_changed() was not called by the trigger manager")));
+	if (!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("privstat._key_version_changed() must be fired AFTER ... FOR EACH STATEMENT")));
+
+	CacheInvalidateRelcache(trigdata->tg_relation);
+	return PointerGetDatum(NULL);
+}
+
+PG_FUNCTION_INFO_V1(privstat_check_domain_sql);
+
+/* privstat._check_domain(text): used by the SQL-level admin functions */
+Datum
+privstat_check_domain_sql(PG_FUNCTION_ARGS)
+{
+	text	   *domain = PG_GETARG_TEXT_PP(0);
+
+	privstat_check_domain(VARDATA_ANY(domain), VARSIZE_ANY_EXHDR(domain));
+	PG_RETURN_TEXT_P(domain);
+}

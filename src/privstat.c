@@ -1,0 +1,67 @@
+/*-------------------------------------------------------------------------
+ *
+ * privstat.c
+ *	  Entry point of the privstat extension.
+ *
+ * privstat must be loaded through shared_preload_libraries: the master key
+ * is read (or created) by the postmaster before any backend starts, and later
+ * modules put their budget ledger in shared memory.  _PG_init only records
+ * that it ran from the preload list and calls each module's init function;
+ * the modules own their state.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+
+#include "privstat/guc.h"
+#include "privstat/keys.h"
+#include "privstat/privstat.h"
+
+PG_MODULE_MAGIC;
+
+bool		privstat_preloaded = false;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	/*
+	 * Loaded some other way (CREATE EXTENSION, LOAD, a function call): define
+	 * nothing.  Every entry point then refuses with privstat_require_preload,
+	 * and the install script does so before creating any object.
+	 */
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	privstat_guc_init();
+	privstat_keys_init();
+
+	privstat_preloaded = true;
+}
+
+void
+privstat_require_preload(void)
+{
+	if (!privstat_preloaded)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("privstat must be loaded via shared_preload_libraries"),
+				 errhint("Add privstat to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+PG_FUNCTION_INFO_V1(privstat_assert_preloaded);
+
+/*
+ * privstat._assert_preloaded(): the first statement of the install script, so
+ * CREATE EXTENSION fails with a clear error in a server without the preload.
+ */
+Datum
+privstat_assert_preloaded(PG_FUNCTION_ARGS)
+{
+	privstat_require_preload();
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,81 @@
+# Shared by test/run.sh, demo/run.sh and bench/run.sh: install what privstat
+# needs on Debian, build and install it, and run commands as an unprivileged
+# user (PostgreSQL refuses to run as root).  Source it; it defines functions.
+
+PG_MAJOR=15
+PG_BINDIR=/usr/lib/postgresql/$PG_MAJOR/bin
+PACKAGES="build-essential postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libssl-dev libipc-run-perl"
+
+log() { printf '\n== %s\n' "$*"; }
+
+# Install whichever of $PACKAGES (plus any given) is missing.  Needs root.
+ensure_packages() {
+	local missing="" p
+	for p in $PACKAGES "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+			missing="$missing $p"
+	done
+	[ -z "$missing" ] && return 0
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "missing Debian packages:$missing; run this as root (or with sudo) to install them" >&2
+		exit 2
+	fi
+	log "installing Debian packages:$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	# Keep package scripts from starting a server of their own during the
+	# install (a chroot or container has no init to manage it); the cluster
+	# that postgresql-common creates stays, stopped.
+	local policy=""
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod 755 /usr/sbin/policy-rc.d
+		policy=yes
+	fi
+	apt-get update -qq &&
+		apt-get install -y -qq --no-install-recommends $missing >/tmp/privstat-apt.log 2>&1
+	local rc=$?
+	[ -n "$policy" ] && rm -f /usr/sbin/policy-rc.d
+	if [ $rc -ne 0 ]; then
+		tail -20 /tmp/privstat-apt.log >&2
+		echo "apt-get install failed" >&2
+		exit 2
+	fi
+}
+
+# Build privstat and install it into the server's directories (root only).
+build_and_install() {
+	log "building and installing privstat"
+	make -s -j2 PG_CONFIG=$PG_BINDIR/pg_config || exit 2
+	if [ "$(id -u)" -eq 0 ]; then
+		make -s install PG_CONFIG=$PG_BINDIR/pg_config >/dev/null || exit 2
+	else
+		sudo make -s install PG_CONFIG=$PG_BINDIR/pg_config >/dev/null || exit 2
+	fi
+}
+
+# Run a command as the unprivileged test user: postgres when we are root.
+as_test_user() {
+	if [ "$(id -u)" -eq 0 ]; then
+		runuser -u postgres -- env PATH="$PG_BINDIR:$PATH" "$@"
+	else
+		env PATH="$PG_BINDIR:$PATH" "$@"
+	fi
+}
+
+# A scratch directory the test user owns, removed on exit.
+make_workdir() {
+	WORKDIR=$(mktemp -d /tmp/privstat.XXXXXX)
+	chmod 755 "$WORKDIR"
+	[ "$(id -u)" -eq 0 ] && chown postgres: "$WORKDIR"
+	trap 'rm -rf "$WORKDIR"' EXIT
+}
+
+# A private copy of the tree the test user can read (a clone under /root is
+# not readable by postgres).
+copy_tree() {
+	local dst=$WORKDIR/src
+	mkdir -p "$dst"
+	cp -r Makefile sql expected test demo bench "$dst"/ 2>/dev/null
+	[ "$(id -u)" -eq 0 ] && chown -R postgres: "$dst"
+	echo "$dst"
+}

@@ -1,0 +1,64 @@
+#!/bin/bash
+# privstat's whole test suite: installs what is missing (as root), builds,
+# installs, then runs pg_regress, the isolation specs and the TAP tests, each
+# on throw-away clusters with privstat preloaded.  Ends with one line
+# "N passed, M failed" and exits non-zero on any failure.
+#
+# Usage: bash test/run.sh        (as root, or as a user with sudo)
+set -u
+cd "$(dirname "$0")/.."
+. test/common.sh
+
+ensure_packages
+build_and_install
+make_workdir
+SRC=$(copy_tree)
+PGXS_DIR=$(dirname "$(dirname "$(dirname "$($PG_BINDIR/pg_config --pgxs)")")")
+PG_REGRESS=$PGXS_DIR/src/test/regress/pg_regress
+PG_ISOLATION_REGRESS=$PGXS_DIR/src/test/isolation/pg_isolation_regress
+REGRESS=$(make -s print-REGRESS)
+ISOLATION=$(make -s print-ISOLATION)
+
+passed=0
+failed=0
+count() {			# count "... ok" / "... FAILED" lines of pg_regress output
+	local out=$1
+	passed=$((passed + $(grep -cE '\.\.\. ok|^ok ' "$out")))
+	failed=$((failed + $(grep -cE '\.\.\. FAILED|^not ok ' "$out")))
+}
+
+log "pg_regress: $REGRESS"
+as_test_user "$PG_REGRESS" --temp-instance="$WORKDIR/regress/tmp" \
+	--temp-config="$SRC/test/privstat.conf" --bindir="$PG_BINDIR" \
+	--inputdir="$SRC" --outputdir="$WORKDIR/regress" $REGRESS \
+	2>&1 | tee "$WORKDIR/regress.out"
+count "$WORKDIR/regress.out"
+[ -f "$WORKDIR/regress/regression.diffs" ] && cat "$WORKDIR/regress/regression.diffs"
+
+log "isolation: $ISOLATION"
+as_test_user "$PG_ISOLATION_REGRESS" --temp-instance="$WORKDIR/isolation/tmp" \
+	--temp-config="$SRC/test/privstat.conf" --bindir="$PG_BINDIR" \
+	--inputdir="$SRC/test/isolation" --outputdir="$WORKDIR/isolation" $ISOLATION \
+	2>&1 | tee "$WORKDIR/isolation.out"
+count "$WORKDIR/isolation.out"
+[ -f "$WORKDIR/isolation/regression.diffs" ] && cat "$WORKDIR/isolation/regression.diffs"
+
+log "TAP tests (prove)"
+mkdir -p "$WORKDIR/tap" && [ "$(id -u)" -eq 0 ] && chown postgres: "$WORKDIR/tap"
+(cd "$SRC/test" && as_test_user env TESTDIR="$WORKDIR/tap" PG_REGRESS="$PG_REGRESS" \
+	PERL5LIB="$PGXS_DIR/src/test/perl" prove -v t/) 2>&1 | tee "$WORKDIR/tap.out"
+tap_pass=$(grep -cE '^ok [0-9]+' "$WORKDIR/tap.out")
+tap_fail=$(grep -cE '^not ok [0-9]+' "$WORKDIR/tap.out")
+if ! grep -q '^Result: PASS' "$WORKDIR/tap.out"; then
+	# a script that died counts as a failure even if it failed no assertion
+	[ "$tap_fail" -eq 0 ] && tap_fail=1
+	for f in "$WORKDIR"/tap/tmp_check/log/*.log; do
+		[ -f "$f" ] && { echo "--- $f"; tail -50 "$f"; }
+	done
+fi
+passed=$((passed + tap_pass))
+failed=$((failed + tap_fail))
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
