@@ -16,9 +16,9 @@
  * version of each domain lives in the table privstat.key_version, so that it
  * is transactional and travels with pg_dump; privstat.rotate_key() bumps it.
  *
- * Each backend caches derived keys (and, for pseudonyms, a keyed HMAC
- * context, so that a value costs one HMAC and no key setup) for its whole
- * life, and the current version of each domain until privstat.key_version
+ * Each backend caches derived keys (and, for pseudonyms, the HMAC inner and
+ * outer SHA-256 midstates, so that a value costs two SHA-256 finishes and no
+ * key setup) for its whole life, and the current version of each domain until privstat.key_version
  * changes: a statement trigger on that table sends a relcache invalidation,
  * and our relcache callback then forgets every cached version.
  *
@@ -30,10 +30,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/*
+ * HMAC-SHA-256 per value is built on OpenSSL's low-level SHA256_* functions,
+ * deprecated in OpenSSL 3 but still provided: they let a keyed midstate be
+ * copied by value.  EVP_MAC re-initialisation duplicates the digest context
+ * on the heap twice per value, which costs more than the hashing itself.
+ * Only this file uses them.
+ */
+#define OPENSSL_SUPPRESS_DEPRECATED
+
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -77,6 +87,12 @@ typedef struct KeyCacheTag
 	int32		version;
 	char		domain[PRIVSTAT_DOMAIN_MAX_LEN + 1];
 } KeyCacheTag;
+
+struct PrivstatHmacState
+{
+	SHA256_CTX	inner;			/* SHA-256 after absorbing key XOR ipad */
+	SHA256_CTX	outer;			/* SHA-256 after absorbing key XOR opad */
+};
 
 typedef struct KeyCacheEntry
 {
@@ -360,6 +376,65 @@ derive_key(PrivstatKeyPurpose purpose, const char *domain, uint16 version,
 				 errmsg("could not derive a privstat key: OpenSSL's HKDF failed")));
 }
 
+/*
+ * HMAC (RFC 2104) midstates for a key of at most one SHA-256 block: the
+ * states after hashing key XOR ipad and key XOR opad.
+ */
+static struct PrivstatHmacState *
+hmac_setup(const uint8 *key, int keylen)
+{
+	struct PrivstatHmacState *st = MemoryContextAllocZero(keys_context, sizeof(*st));
+	uint8		ipad[SHA256_CBLOCK];
+	uint8		opad[SHA256_CBLOCK];
+	int			i;
+
+	Assert(keylen <= SHA256_CBLOCK);
+	for (i = 0; i < SHA256_CBLOCK; i++)
+	{
+		uint8		k = (i < keylen) ? key[i] : 0;
+
+		ipad[i] = k ^ 0x36;
+		opad[i] = k ^ 0x5c;
+	}
+	if (SHA256_Init(&st->inner) != 1 ||
+		SHA256_Update(&st->inner, ipad, sizeof(ipad)) != 1 ||
+		SHA256_Init(&st->outer) != 1 ||
+		SHA256_Update(&st->outer, opad, sizeof(opad)) != 1)
+	{
+		explicit_bzero(st, sizeof(*st));
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not set up HMAC-SHA-256 in OpenSSL")));
+	}
+	explicit_bzero(ipad, sizeof(ipad));
+	explicit_bzero(opad, sizeof(opad));
+	return st;
+}
+
+/*
+ * HMAC-SHA-256 of data under a pseudonym key: out receives 32 bytes.  The
+ * midstates are copied by value, so nothing is allocated per call and an
+ * error cannot leak OpenSSL memory.
+ */
+void
+privstat_hmac_sha256(const PrivstatKey *key, const void *data, size_t len,
+					 uint8 *out)
+{
+	SHA256_CTX	c;
+	uint8		inner[SHA256_DIGEST_LENGTH];
+	bool		ok;
+
+	Assert(key->hmac != NULL);
+	c = key->hmac->inner;
+	ok = (SHA256_Update(&c, data, len) == 1 && SHA256_Final(inner, &c) == 1);
+	c = key->hmac->outer;
+	ok = ok && (SHA256_Update(&c, inner, sizeof(inner)) == 1 && SHA256_Final(out, &c) == 1);
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not compute HMAC-SHA-256 in OpenSSL")));
+}
+
 /* make the backend-lifetime context and hash tables on first use */
 static void
 keys_cache_setup(void)
@@ -405,8 +480,12 @@ key_cache_reset(void)
 	hash_seq_init(&status, key_cache);
 	while ((entry = hash_seq_search(&status)) != NULL)
 	{
-		EVP_MAC_CTX_free(entry->key.mac);
 		explicit_bzero(entry->key.key, sizeof(entry->key.key));
+		if (entry->key.hmac != NULL)
+		{
+			explicit_bzero(entry->key.hmac, sizeof(struct PrivstatHmacState));
+			pfree(entry->key.hmac);
+		}
 	}
 	hash_destroy(key_cache);
 	key_cache = NULL;
@@ -455,25 +534,7 @@ privstat_get_key(PrivstatKeyPurpose purpose, const char *domain, uint16 version)
 		derive_key(purpose, domain, version, key.key, key.keylen);
 
 		if (purpose == KEY_PURPOSE_PSEUDONYM)
-		{
-			EVP_MAC    *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-			OSSL_PARAM	params[2];
-
-			params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0);
-			params[1] = OSSL_PARAM_construct_end();
-			if (mac != NULL)
-				key.mac = EVP_MAC_CTX_new(mac);
-			EVP_MAC_free(mac);
-			if (key.mac == NULL ||
-				EVP_MAC_init(key.mac, key.key, key.keylen, params) != 1)
-			{
-				EVP_MAC_CTX_free(key.mac);
-				explicit_bzero(key.key, sizeof(key.key));
-				ereport(ERROR,
-						(errcode(ERRCODE_INTERNAL_ERROR),
-						 errmsg("could not set up HMAC-SHA-256 in OpenSSL")));
-			}
-		}
+			key.hmac = hmac_setup(key.key, key.keylen);
 
 		entry = hash_search(key_cache, &tag, HASH_ENTER, &found);
 		entry->key = key;

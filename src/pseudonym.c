@@ -374,17 +374,9 @@ static Datum
 make_pseudonym(PrivstatKey *key, const char *data, size_t len)
 {
 	Pseudonym  *result = palloc(PSEUDONYM_LEN);
-	uint8		mac[EVP_MAX_MD_SIZE];
-	size_t		maclen = 0;
+	uint8		mac[32];
 
-	/* re-initialise with the key already set: no key setup per value */
-	if (EVP_MAC_init(key->mac, NULL, 0, NULL) != 1 ||
-		EVP_MAC_update(key->mac, (const unsigned char *) data, len) != 1 ||
-		EVP_MAC_final(key->mac, mac, &maclen, sizeof(mac)) != 1 ||
-		maclen < PSEUDONYM_MAC_LEN)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not compute HMAC-SHA-256 in OpenSSL")));
+	privstat_hmac_sha256(key, data, len, mac);
 	result->data[0] = (uint8) (key->version >> 8);
 	result->data[1] = (uint8) (key->version & 0xff);
 	memcpy(result->data + 2, mac, PSEUDONYM_MAC_LEN);

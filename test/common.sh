@@ -79,3 +79,29 @@ copy_tree() {
 	[ "$(id -u)" -eq 0 ] && chown -R postgres: "$dst"
 	echo "$dst"
 }
+
+# Start a throw-away cluster with privstat preloaded in $WORKDIR/data, on a
+# Unix socket only; export PGHOST/PGPORT/PGUSER for psql; stop and remove it
+# on exit.  Extra postgresql.conf lines may be given as arguments.
+start_cluster() {
+	local port=${PRIVSTAT_PORT:-54329} line
+	log "starting a throw-away cluster in $WORKDIR/data"
+	as_test_user initdb -D "$WORKDIR/data" -A trust -U postgres >"$WORKDIR/initdb.log" 2>&1 ||
+		{ cat "$WORKDIR/initdb.log"; exit 2; }
+	{
+		echo "shared_preload_libraries = 'privstat'"
+		echo "listen_addresses = ''"
+		echo "unix_socket_directories = '$WORKDIR'"
+		echo "port = $port"
+		for line in "$@"; do echo "$line"; done
+	} >>"$WORKDIR/data/postgresql.conf"
+	as_test_user pg_ctl -D "$WORKDIR/data" -l "$WORKDIR/server.log" -w start >/dev/null ||
+		{ cat "$WORKDIR/server.log"; exit 2; }
+	trap 'as_test_user pg_ctl -D "$WORKDIR/data" -m fast -w stop >/dev/null; rm -rf "$WORKDIR"' EXIT
+	export PGHOST=$WORKDIR PGPORT=$port PGUSER=postgres
+}
+
+# psql against the throw-away cluster, as the test user
+cluster_psql() {
+	as_test_user env PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$PGUSER" psql -X "$@"
+}

@@ -9,8 +9,6 @@
 #ifndef PRIVSTAT_KEYS_H
 #define PRIVSTAT_KEYS_H
 
-#include <openssl/evp.h>
-
 /* Master key: 256 bits, stored as 64 hex digits in the key file. */
 #define PRIVSTAT_MASTER_KEY_LEN		32
 
@@ -27,9 +25,13 @@ typedef enum PrivstatKeyPurpose
 	KEY_PURPOSE_SEALED			/* AES-256-SIV key, 64 bytes */
 } PrivstatKeyPurpose;
 
+/* keyed HMAC-SHA-256 midstates; private to keys.c */
+struct PrivstatHmacState;
+
 /*
- * A derived key, cached for the backend's life.  For pseudonyms the keyed
- * HMAC context is kept too, so a value costs one HMAC and no key setup.
+ * A derived key, cached for the backend's life.  For pseudonyms the HMAC
+ * inner and outer midstates are kept too, so a value costs two SHA-256
+ * finishes and no key setup.
  */
 typedef struct PrivstatKey
 {
@@ -38,7 +40,7 @@ typedef struct PrivstatKey
 	char		domain[PRIVSTAT_DOMAIN_MAX_LEN + 1];
 	uint8		key[64];
 	int			keylen;
-	EVP_MAC_CTX *mac;			/* pseudonym keys only; OpenSSL memory */
+	struct PrivstatHmacState *hmac; /* pseudonym keys only */
 } PrivstatKey;
 
 extern void privstat_keys_init(void);
@@ -48,5 +50,7 @@ extern uint16 privstat_current_key_version(const char *domain);
 extern PrivstatKey *privstat_get_key(PrivstatKeyPurpose purpose,
 									 const char *domain, uint16 version);
 extern uint64 privstat_key_generation(void);
+extern void privstat_hmac_sha256(const PrivstatKey *key, const void *data,
+								 size_t len, uint8 *out);
 
 #endif							/* PRIVSTAT_KEYS_H */

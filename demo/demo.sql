@@ -1,0 +1,97 @@
+-- privstat demo: a scripted session on synthetic data.  Run by demo/run.sh.
+\set QUIET on
+\pset footer off
+\set ECHO queries
+
+\echo
+\echo '### 1. Set up: privstat is preloaded; create it and put its schema on the path'
+CREATE EXTENSION privstat;
+ALTER DATABASE demo SET search_path = "$user", public, privstat;
+SET search_path = "$user", public, privstat;
+
+\echo
+\echo '### 2. A synthetic data set: 10,000 users and 100,000 events, made in SQL'
+\echo '    (raw identifiers: what an application receives, before privstat)'
+CREATE TEMP TABLE raw_users AS
+	SELECT g AS user_id,
+	       'user' || g || '@example.com' AS email,
+	       (ARRAY['FR', 'DE', 'NL', 'ES', 'IT'])[1 + g % 5] AS country
+	FROM generate_series(1, 10000) g;
+CREATE TEMP TABLE raw_events AS
+	SELECT 1 + (hashint4(g) & 2147483647) % 10000 AS user_id,
+	       (ARRAY['view', 'click', 'purchase'])[1 + g % 3] AS kind,
+	       (g % 200) + 0.99 AS amount,
+	       timestamptz '2026-01-01' + (g % 300) * interval '1 day' AS at
+	FROM generate_series(1, 100000) g;
+SELECT count(*) AS users, (SELECT count(*) FROM raw_events) AS events FROM raw_users;
+
+\echo
+\echo '### 3. Store identifiers as keyed tokens: pseudonym (one-way) and sealed (reversible)'
+CREATE TABLE users (
+	uid     pseudonym PRIMARY KEY,   -- HMAC-SHA-256 under the "customer" domain key
+	email   sealed,                  -- AES-SIV: only privstat_unsealer can read it back
+	country text
+);
+CREATE TABLE events (
+	uid    pseudonym NOT NULL,
+	kind   text,
+	amount numeric,
+	at     timestamptz
+);
+INSERT INTO users SELECT pseudonymize(user_id, 'customer'), seal(email, 'customer'), country FROM raw_users;
+INSERT INTO events SELECT pseudonymize(user_id, 'customer'), kind, amount, at FROM raw_events;
+CREATE INDEX ON events (uid);
+ANALYZE users, events;
+SELECT * FROM users ORDER BY country, uid LIMIT 3;
+
+\echo
+\echo '### 4. Tokens still join, group and index'
+SELECT u.country, count(*) AS events, count(DISTINCT e.uid) AS active_users
+FROM events e JOIN users u ON u.uid = e.uid
+GROUP BY u.country ORDER BY u.country;
+\echo '    a support lookup by raw id uses the index, without storing the id:'
+EXPLAIN (COSTS OFF) SELECT count(*) FROM events WHERE uid = pseudonymize(4242, 'customer');
+SELECT count(*) AS events_of_user_4242 FROM events WHERE uid = pseudonymize(4242, 'customer');
+
+\echo
+\echo '### 5. Compact: an 18-byte token instead of a 64-character hex HMAC'
+SELECT pg_size_pretty(sum(pg_column_size(uid))) AS pseudonym_column,
+       pg_size_pretty(sum(pg_column_size(encode(sha256(uid::text::bytea), 'hex')))) AS hex_hmac_column
+FROM events;
+
+\echo
+\echo '### 6. Other domains give unlinkable tokens; raw values are refused where a token belongs'
+SELECT pseudonymize(4242, 'customer') AS as_customer, pseudonymize(4242, 'device') AS as_device;
+\set ON_ERROR_STOP 0
+INSERT INTO events (uid, kind) VALUES ('user4242@example.com', 'view');
+\set ON_ERROR_STOP 1
+
+\echo
+\echo '### 7. Only members of privstat_unsealer may read sealed values back'
+CREATE ROLE analyst;
+CREATE ROLE support;
+GRANT privstat_unsealer TO support;
+GRANT SELECT ON users TO analyst, support;
+SET ROLE support;
+SELECT unseal(email) AS email FROM users WHERE uid = pseudonymize(4242, 'customer');
+RESET ROLE;
+SET ROLE analyst;
+\set ON_ERROR_STOP 0
+SELECT unseal(email) AS email FROM users WHERE uid = pseudonymize(4242, 'customer');
+\set ON_ERROR_STOP 1
+RESET ROLE;
+\echo '    tampering is detected, never decrypted to garbage:'
+\set ON_ERROR_STOP 0
+SELECT unseal(overlay(email::text placing '00' from 60 for 2)::sealed) FROM users LIMIT 1;
+\set ON_ERROR_STOP 1
+
+\echo
+\echo '### 8. Key rotation: new values get version 2; old tokens stay findable; sealed columns are rekeyed'
+SELECT rotate_key('customer') AS new_version;
+SELECT pseudonymize(4242, 'customer') AS new_token,
+       (SELECT count(*) FROM events WHERE uid = ANY (pseudonymize_all_versions('4242', 'customer'))) AS events_found_across_versions;
+CALL rekey('users', 'email', 5000);
+SELECT sealed_version(email) AS key_version, count(*) FROM users GROUP BY 1;
+
+\echo
+\echo 'More in doc/: pseudonyms.md (types, rotation, what they protect against) and install.md.'
