@@ -62,3 +62,9 @@ SELECT repeat('x', 1024 * 1024)::pseudonym;
 SELECT length(repeat('x', 1024 * 1024)::sealed::text);
 
 -- the binary receive functions are exercised through COPY in copy.sql
+
+-- settings: the key file path is visible to superusers, cannot be SET, and
+-- the privstat.* prefix is reserved
+SHOW privstat.key_file;
+SET privstat.key_file = '/tmp/elsewhere';
+SET privstat.no_such_setting = 1;
