@@ -5,7 +5,10 @@ OBJS = \
 	src/privstat.o \
 	src/guc.o \
 	src/keys.o \
-	src/pseudonym.o
+	src/pseudonym.o \
+	src/noise.o \
+	src/dp_mech.o \
+	src/dp_agg.o
 
 EXTENSION = privstat
 DATA = $(wildcard sql/install/privstat--*.sql)
@@ -13,7 +16,7 @@ PGFILEDESC = "privstat - pseudonyms, differential privacy and privacy budgets"
 
 # pg_regress suites (sql/ + expected/).  The test runner (test/run.sh) runs
 # these, the isolation specs and the TAP tests against throw-away clusters.
-REGRESS = types pseudonym sealed opclass rotation copy
+REGRESS = types pseudonym sealed opclass rotation copy dp_agg
 REGRESS_OPTS = --temp-config=$(srcdir)/test/privstat.conf
 ISOLATION = key_rotation
 ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --temp-config=$(srcdir)/test/privstat.conf
@@ -25,6 +28,8 @@ PG_CFLAGS = -Wall -Wextra -Werror=implicit-function-declaration
 SHLIB_LINK = -lcrypto
 
 PG_CONFIG ?= pg_config
+# rebuild objects when a header they include changes
+override autodepend = yes
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 

@@ -4,7 +4,7 @@
 \set QUIET on
 \pset footer off
 SET client_min_messages = warning;
-CREATE EXTENSION privstat;
+CREATE EXTENSION IF NOT EXISTS privstat;
 CREATE EXTENSION pgcrypto;
 
 -- median wall time (ms) of each of two queries, run n times interleaved

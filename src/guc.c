@@ -16,6 +16,8 @@
 #include "privstat/guc.h"
 
 char	   *privstat_key_file = NULL;
+double		privstat_default_epsilon = 1.0;
+double		privstat_max_epsilon = 10.0;
 
 void
 privstat_guc_init(void)
@@ -29,6 +31,24 @@ privstat_guc_init(void)
 							   PGC_POSTMASTER,
 							   GUC_SUPERUSER_ONLY,
 							   NULL, NULL, NULL);
+
+	DefineCustomRealVariable("privstat.epsilon",
+							 gettext_noop("Epsilon of a DP aggregate called without one."),
+							 gettext_noop("Smaller means more noise and more privacy. It may not exceed privstat.max_epsilon."),
+							 &privstat_default_epsilon,
+							 1.0, 1.0 / (1 << 20), 1000.0,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomRealVariable("privstat.max_epsilon",
+							 gettext_noop("Largest epsilon one DP aggregate may use."),
+							 NULL,
+							 &privstat_max_epsilon,
+							 10.0, 1.0 / (1 << 20), 1000.0,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("privstat");
 }

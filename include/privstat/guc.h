@@ -11,6 +11,12 @@
 /* privstat.key_file: path of the master key file (PGC_POSTMASTER) */
 extern char *privstat_key_file;
 
+/* privstat.epsilon: epsilon of a DP aggregate that is not given one */
+extern double privstat_default_epsilon;
+
+/* privstat.max_epsilon: the largest epsilon one DP aggregate may use (PGC_SUSET) */
+extern double privstat_max_epsilon;
+
 extern void privstat_guc_init(void);
 
 #endif							/* PRIVSTAT_GUC_H */

@@ -369,3 +369,487 @@ END
 $fn$;
 REVOKE ALL ON PROCEDURE privstat.rekey(regclass, name, integer, bigint) FROM PUBLIC;
 GRANT EXECUTE ON PROCEDURE privstat.rekey(regclass, name, integer, bigint) TO privstat_admin;
+
+------------------------------------------------------------------------------
+-- Differentially private aggregates
+------------------------------------------------------------------------------
+
+-- Transition states: concrete fixed-length types (not "internal"), so that
+-- parallel workers and Citus can ship partial states.  Exact integers only,
+-- never noise.  Their text form is hexadecimal; nothing but privstat's own
+-- aggregates can use them (the support functions check the calling Aggref).
+CREATE TYPE privstat.dp_state;
+CREATE FUNCTION privstat.dp_state_in(cstring) RETURNS privstat.dp_state
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_state_out(privstat.dp_state) RETURNS cstring
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_state_recv(internal) RETURNS privstat.dp_state
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_state_send(privstat.dp_state) RETURNS bytea
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE TYPE privstat.dp_state (
+	INTERNALLENGTH = 144, ALIGNMENT = double, STORAGE = plain,
+	INPUT = privstat.dp_state_in, OUTPUT = privstat.dp_state_out,
+	RECEIVE = privstat.dp_state_recv, SEND = privstat.dp_state_send
+);
+
+CREATE TYPE privstat.dp_hist_state;
+CREATE FUNCTION privstat.dp_hist_state_in(cstring) RETURNS privstat.dp_hist_state
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_hist_state_out(privstat.dp_hist_state) RETURNS cstring
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_hist_state_recv(internal) RETURNS privstat.dp_hist_state
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_hist_state_send(privstat.dp_hist_state) RETURNS bytea
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE TYPE privstat.dp_hist_state (
+	INTERNALLENGTH = 2152, ALIGNMENT = double, STORAGE = plain,
+	INPUT = privstat.dp_hist_state_in, OUTPUT = privstat.dp_hist_state_out,
+	RECEIVE = privstat.dp_hist_state_recv, SEND = privstat.dp_hist_state_send
+);
+
+-- Combine functions (parallel query, Citus) and final functions.  Final
+-- functions draw noise (VOLATILE) and store their answer in the state
+-- (FINALFUNC_MODIFY = READ_WRITE), so a second call returns the same answer.
+CREATE FUNCTION privstat.dp_state_combine(privstat.dp_state, privstat.dp_state) RETURNS privstat.dp_state
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_hist_state_combine(privstat.dp_hist_state, privstat.dp_hist_state) RETURNS privstat.dp_hist_state
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_count_final(privstat.dp_state) RETURNS bigint
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_sum_final_int8(privstat.dp_state) RETURNS bigint
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_sum_final_numeric(privstat.dp_state) RETURNS numeric
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_sum_final_float8(privstat.dp_state) RETURNS double precision
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_double_final(privstat.dp_state) RETURNS double precision
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_percentile_final(privstat.dp_hist_state) RETURNS double precision
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL SAFE;
+
+-- dp_count(*), dp_count(expr), dp_count(expr, epsilon)
+CREATE FUNCTION privstat.dp_count_trans(privstat.dp_state) RETURNS privstat.dp_state
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_count_trans(privstat.dp_state, "any") RETURNS privstat.dp_state
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_count_trans(privstat.dp_state, "any", double precision) RETURNS privstat.dp_state
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE AGGREGATE privstat.dp_count(*) (
+	SFUNC = privstat.dp_count_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_count_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_count("any") (
+	SFUNC = privstat.dp_count_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_count_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_count("any", epsilon double precision) (
+	SFUNC = privstat.dp_count_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_count_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+
+-- One transition function per input type, shared by dp_sum, dp_avg,
+-- dp_variance and dp_stddev (the state says which), with and without epsilon.
+CREATE FUNCTION privstat.dp_trans(privstat.dp_state, smallint, double precision, double precision)
+	RETURNS privstat.dp_state AS 'MODULE_PATHNAME', 'dp_trans_int2' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_trans(privstat.dp_state, smallint, double precision, double precision, double precision)
+	RETURNS privstat.dp_state AS 'MODULE_PATHNAME', 'dp_trans_int2' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_trans(privstat.dp_state, integer, double precision, double precision)
+	RETURNS privstat.dp_state AS 'MODULE_PATHNAME', 'dp_trans_int4' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_trans(privstat.dp_state, integer, double precision, double precision, double precision)
+	RETURNS privstat.dp_state AS 'MODULE_PATHNAME', 'dp_trans_int4' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_trans(privstat.dp_state, bigint, double precision, double precision)
+	RETURNS privstat.dp_state AS 'MODULE_PATHNAME', 'dp_trans_int8' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_trans(privstat.dp_state, bigint, double precision, double precision, double precision)
+	RETURNS privstat.dp_state AS 'MODULE_PATHNAME', 'dp_trans_int8' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_trans(privstat.dp_state, numeric, double precision, double precision)
+	RETURNS privstat.dp_state AS 'MODULE_PATHNAME', 'dp_trans_numeric' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_trans(privstat.dp_state, numeric, double precision, double precision, double precision)
+	RETURNS privstat.dp_state AS 'MODULE_PATHNAME', 'dp_trans_numeric' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_trans(privstat.dp_state, double precision, double precision, double precision)
+	RETURNS privstat.dp_state AS 'MODULE_PATHNAME', 'dp_trans_float8' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_trans(privstat.dp_state, double precision, double precision, double precision, double precision)
+	RETURNS privstat.dp_state AS 'MODULE_PATHNAME', 'dp_trans_float8' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+-- dp_sum(value, lower, upper [, epsilon]): smallint and integer give bigint,
+-- bigint and numeric give numeric, double precision gives double precision.
+CREATE AGGREGATE privstat.dp_sum(value smallint, lower double precision, upper double precision) (
+	SFUNC = privstat.dp_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_sum_final_int8, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_sum(value smallint, lower double precision, upper double precision, epsilon double precision) (
+	SFUNC = privstat.dp_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_sum_final_int8, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_sum(value integer, lower double precision, upper double precision) (
+	SFUNC = privstat.dp_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_sum_final_int8, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_sum(value integer, lower double precision, upper double precision, epsilon double precision) (
+	SFUNC = privstat.dp_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_sum_final_int8, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_sum(value bigint, lower double precision, upper double precision) (
+	SFUNC = privstat.dp_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_sum_final_numeric, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_sum(value bigint, lower double precision, upper double precision, epsilon double precision) (
+	SFUNC = privstat.dp_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_sum_final_numeric, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_sum(value numeric, lower double precision, upper double precision) (
+	SFUNC = privstat.dp_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_sum_final_numeric, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_sum(value numeric, lower double precision, upper double precision, epsilon double precision) (
+	SFUNC = privstat.dp_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_sum_final_numeric, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_sum(value double precision, lower double precision, upper double precision) (
+	SFUNC = privstat.dp_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_sum_final_float8, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_sum(value double precision, lower double precision, upper double precision, epsilon double precision) (
+	SFUNC = privstat.dp_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_sum_final_float8, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+
+-- dp_avg(value, lower, upper [, epsilon]): the mean, double precision
+CREATE AGGREGATE privstat.dp_avg(value smallint, lower double precision, upper double precision) (
+	SFUNC = privstat.dp_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_double_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_avg(value smallint, lower double precision, upper double precision, epsilon double precision) (
+	SFUNC = privstat.dp_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_double_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_avg(value integer, lower double precision, upper double precision) (
+	SFUNC = privstat.dp_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_double_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_avg(value integer, lower double precision, upper double precision, epsilon double precision) (
+	SFUNC = privstat.dp_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_double_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_avg(value bigint, lower double precision, upper double precision) (
+	SFUNC = privstat.dp_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_double_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_avg(value bigint, lower double precision, upper double precision, epsilon double precision) (
+	SFUNC = privstat.dp_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_double_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_avg(value numeric, lower double precision, upper double precision) (
+	SFUNC = privstat.dp_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_double_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_avg(value numeric, lower double precision, upper double precision, epsilon double precision) (
+	SFUNC = privstat.dp_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_double_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_avg(value double precision, lower double precision, upper double precision) (
+	SFUNC = privstat.dp_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_double_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_avg(value double precision, lower double precision, upper double precision, epsilon double precision) (
+	SFUNC = privstat.dp_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_double_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+
+-- dp_variance(value, lower, upper [, epsilon]): the population variance, double precision
+CREATE AGGREGATE privstat.dp_variance(value smallint, lower double precision, upper double precision) (
+	SFUNC = privstat.dp_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_double_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_variance(value smallint, lower double precision, upper double precision, epsilon double precision) (
+	SFUNC = privstat.dp_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_double_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_variance(value integer, lower double precision, upper double precision) (
+	SFUNC = privstat.dp_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_double_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_variance(value integer, lower double precision, upper double precision, epsilon double precision) (
+	SFUNC = privstat.dp_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_double_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_variance(value bigint, lower double precision, upper double precision) (
+	SFUNC = privstat.dp_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_double_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_variance(value bigint, lower double precision, upper double precision, epsilon double precision) (
+	SFUNC = privstat.dp_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_double_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_variance(value numeric, lower double precision, upper double precision) (
+	SFUNC = privstat.dp_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_double_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_variance(value numeric, lower double precision, upper double precision, epsilon double precision) (
+	SFUNC = privstat.dp_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_double_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_variance(value double precision, lower double precision, upper double precision) (
+	SFUNC = privstat.dp_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_double_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_variance(value double precision, lower double precision, upper double precision, epsilon double precision) (
+	SFUNC = privstat.dp_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_double_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+
+-- dp_stddev(value, lower, upper [, epsilon]): the population standard deviation, double precision
+CREATE AGGREGATE privstat.dp_stddev(value smallint, lower double precision, upper double precision) (
+	SFUNC = privstat.dp_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_double_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_stddev(value smallint, lower double precision, upper double precision, epsilon double precision) (
+	SFUNC = privstat.dp_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_double_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_stddev(value integer, lower double precision, upper double precision) (
+	SFUNC = privstat.dp_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_double_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_stddev(value integer, lower double precision, upper double precision, epsilon double precision) (
+	SFUNC = privstat.dp_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_double_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_stddev(value bigint, lower double precision, upper double precision) (
+	SFUNC = privstat.dp_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_double_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_stddev(value bigint, lower double precision, upper double precision, epsilon double precision) (
+	SFUNC = privstat.dp_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_double_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_stddev(value numeric, lower double precision, upper double precision) (
+	SFUNC = privstat.dp_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_double_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_stddev(value numeric, lower double precision, upper double precision, epsilon double precision) (
+	SFUNC = privstat.dp_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_double_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_stddev(value double precision, lower double precision, upper double precision) (
+	SFUNC = privstat.dp_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_double_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_stddev(value double precision, lower double precision, upper double precision, epsilon double precision) (
+	SFUNC = privstat.dp_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_double_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+
+-- dp_percentile(value, p, lower, upper [, epsilon]) and dp_median(value,
+-- lower, upper [, epsilon]): permute-and-flip over a histogram of the
+-- bounds; the answer is one of the 257 bin boundaries.
+CREATE FUNCTION privstat.dp_hist_trans(privstat.dp_hist_state, smallint, double precision, double precision)
+	RETURNS privstat.dp_hist_state AS 'MODULE_PATHNAME', 'dp_hist_trans_int2' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_hist_trans(privstat.dp_hist_state, smallint, double precision, double precision, double precision)
+	RETURNS privstat.dp_hist_state AS 'MODULE_PATHNAME', 'dp_hist_trans_int2' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_hist_trans(privstat.dp_hist_state, smallint, double precision, double precision, double precision, double precision)
+	RETURNS privstat.dp_hist_state AS 'MODULE_PATHNAME', 'dp_hist_trans_int2' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_hist_trans(privstat.dp_hist_state, integer, double precision, double precision)
+	RETURNS privstat.dp_hist_state AS 'MODULE_PATHNAME', 'dp_hist_trans_int4' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_hist_trans(privstat.dp_hist_state, integer, double precision, double precision, double precision)
+	RETURNS privstat.dp_hist_state AS 'MODULE_PATHNAME', 'dp_hist_trans_int4' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_hist_trans(privstat.dp_hist_state, integer, double precision, double precision, double precision, double precision)
+	RETURNS privstat.dp_hist_state AS 'MODULE_PATHNAME', 'dp_hist_trans_int4' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_hist_trans(privstat.dp_hist_state, bigint, double precision, double precision)
+	RETURNS privstat.dp_hist_state AS 'MODULE_PATHNAME', 'dp_hist_trans_int8' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_hist_trans(privstat.dp_hist_state, bigint, double precision, double precision, double precision)
+	RETURNS privstat.dp_hist_state AS 'MODULE_PATHNAME', 'dp_hist_trans_int8' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_hist_trans(privstat.dp_hist_state, bigint, double precision, double precision, double precision, double precision)
+	RETURNS privstat.dp_hist_state AS 'MODULE_PATHNAME', 'dp_hist_trans_int8' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_hist_trans(privstat.dp_hist_state, numeric, double precision, double precision)
+	RETURNS privstat.dp_hist_state AS 'MODULE_PATHNAME', 'dp_hist_trans_numeric' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_hist_trans(privstat.dp_hist_state, numeric, double precision, double precision, double precision)
+	RETURNS privstat.dp_hist_state AS 'MODULE_PATHNAME', 'dp_hist_trans_numeric' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_hist_trans(privstat.dp_hist_state, numeric, double precision, double precision, double precision, double precision)
+	RETURNS privstat.dp_hist_state AS 'MODULE_PATHNAME', 'dp_hist_trans_numeric' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_hist_trans(privstat.dp_hist_state, double precision, double precision, double precision)
+	RETURNS privstat.dp_hist_state AS 'MODULE_PATHNAME', 'dp_hist_trans_float8' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_hist_trans(privstat.dp_hist_state, double precision, double precision, double precision, double precision)
+	RETURNS privstat.dp_hist_state AS 'MODULE_PATHNAME', 'dp_hist_trans_float8' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_hist_trans(privstat.dp_hist_state, double precision, double precision, double precision, double precision, double precision)
+	RETURNS privstat.dp_hist_state AS 'MODULE_PATHNAME', 'dp_hist_trans_float8' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE AGGREGATE privstat.dp_percentile(value smallint, p double precision, lower double precision, upper double precision) (
+	SFUNC = privstat.dp_hist_trans, STYPE = privstat.dp_hist_state,
+	FINALFUNC = privstat.dp_percentile_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_hist_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_percentile(value smallint, p double precision, lower double precision, upper double precision, epsilon double precision) (
+	SFUNC = privstat.dp_hist_trans, STYPE = privstat.dp_hist_state,
+	FINALFUNC = privstat.dp_percentile_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_hist_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_percentile(value integer, p double precision, lower double precision, upper double precision) (
+	SFUNC = privstat.dp_hist_trans, STYPE = privstat.dp_hist_state,
+	FINALFUNC = privstat.dp_percentile_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_hist_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_percentile(value integer, p double precision, lower double precision, upper double precision, epsilon double precision) (
+	SFUNC = privstat.dp_hist_trans, STYPE = privstat.dp_hist_state,
+	FINALFUNC = privstat.dp_percentile_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_hist_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_percentile(value bigint, p double precision, lower double precision, upper double precision) (
+	SFUNC = privstat.dp_hist_trans, STYPE = privstat.dp_hist_state,
+	FINALFUNC = privstat.dp_percentile_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_hist_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_percentile(value bigint, p double precision, lower double precision, upper double precision, epsilon double precision) (
+	SFUNC = privstat.dp_hist_trans, STYPE = privstat.dp_hist_state,
+	FINALFUNC = privstat.dp_percentile_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_hist_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_percentile(value numeric, p double precision, lower double precision, upper double precision) (
+	SFUNC = privstat.dp_hist_trans, STYPE = privstat.dp_hist_state,
+	FINALFUNC = privstat.dp_percentile_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_hist_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_percentile(value numeric, p double precision, lower double precision, upper double precision, epsilon double precision) (
+	SFUNC = privstat.dp_hist_trans, STYPE = privstat.dp_hist_state,
+	FINALFUNC = privstat.dp_percentile_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_hist_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_percentile(value double precision, p double precision, lower double precision, upper double precision) (
+	SFUNC = privstat.dp_hist_trans, STYPE = privstat.dp_hist_state,
+	FINALFUNC = privstat.dp_percentile_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_hist_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_percentile(value double precision, p double precision, lower double precision, upper double precision, epsilon double precision) (
+	SFUNC = privstat.dp_hist_trans, STYPE = privstat.dp_hist_state,
+	FINALFUNC = privstat.dp_percentile_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_hist_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_median(value smallint, lower double precision, upper double precision) (
+	SFUNC = privstat.dp_hist_trans, STYPE = privstat.dp_hist_state,
+	FINALFUNC = privstat.dp_percentile_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_hist_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_median(value smallint, lower double precision, upper double precision, epsilon double precision) (
+	SFUNC = privstat.dp_hist_trans, STYPE = privstat.dp_hist_state,
+	FINALFUNC = privstat.dp_percentile_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_hist_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_median(value integer, lower double precision, upper double precision) (
+	SFUNC = privstat.dp_hist_trans, STYPE = privstat.dp_hist_state,
+	FINALFUNC = privstat.dp_percentile_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_hist_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_median(value integer, lower double precision, upper double precision, epsilon double precision) (
+	SFUNC = privstat.dp_hist_trans, STYPE = privstat.dp_hist_state,
+	FINALFUNC = privstat.dp_percentile_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_hist_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_median(value bigint, lower double precision, upper double precision) (
+	SFUNC = privstat.dp_hist_trans, STYPE = privstat.dp_hist_state,
+	FINALFUNC = privstat.dp_percentile_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_hist_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_median(value bigint, lower double precision, upper double precision, epsilon double precision) (
+	SFUNC = privstat.dp_hist_trans, STYPE = privstat.dp_hist_state,
+	FINALFUNC = privstat.dp_percentile_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_hist_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_median(value numeric, lower double precision, upper double precision) (
+	SFUNC = privstat.dp_hist_trans, STYPE = privstat.dp_hist_state,
+	FINALFUNC = privstat.dp_percentile_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_hist_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_median(value numeric, lower double precision, upper double precision, epsilon double precision) (
+	SFUNC = privstat.dp_hist_trans, STYPE = privstat.dp_hist_state,
+	FINALFUNC = privstat.dp_percentile_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_hist_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_median(value double precision, lower double precision, upper double precision) (
+	SFUNC = privstat.dp_hist_trans, STYPE = privstat.dp_hist_state,
+	FINALFUNC = privstat.dp_percentile_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_hist_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_median(value double precision, lower double precision, upper double precision, epsilon double precision) (
+	SFUNC = privstat.dp_hist_trans, STYPE = privstat.dp_hist_state,
+	FINALFUNC = privstat.dp_percentile_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_hist_state_combine, PARALLEL = SAFE
+);
+
+-- Error bounds for dashboards: the half-width of an interval that holds the
+-- noise with probability level.  See doc/dp-aggregates.md.
+CREATE FUNCTION privstat.dp_count_error(epsilon double precision DEFAULT NULL,
+										level double precision DEFAULT 0.95)
+	RETURNS double precision AS 'MODULE_PATHNAME' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_sum_error(lower double precision, upper double precision,
+									  epsilon double precision DEFAULT NULL,
+									  level double precision DEFAULT 0.95)
+	RETURNS double precision AS 'MODULE_PATHNAME' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_avg_error(lower double precision, upper double precision,
+									  count double precision,
+									  epsilon double precision DEFAULT NULL,
+									  level double precision DEFAULT 0.95)
+	RETURNS double precision AS 'MODULE_PATHNAME' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_variance_error(lower double precision, upper double precision,
+										   count double precision,
+										   epsilon double precision DEFAULT NULL,
+										   level double precision DEFAULT 0.95)
+	RETURNS double precision AS 'MODULE_PATHNAME' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_stddev_error(lower double precision, upper double precision,
+										 count double precision,
+										 epsilon double precision DEFAULT NULL,
+										 level double precision DEFAULT 0.95)
+	RETURNS double precision LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	RETURN pg_catalog.sqrt(privstat.dp_variance_error(lower, upper, count, epsilon, level));
+CREATE FUNCTION privstat.dp_percentile_rank_error(epsilon double precision DEFAULT NULL,
+												  level double precision DEFAULT 0.95)
+	RETURNS double precision AS 'MODULE_PATHNAME' LANGUAGE C STABLE PARALLEL SAFE;
+
+-- What a SELECT would spend, from its plan, without running it: the
+-- interface the privacy budget uses at executor start.
+CREATE FUNCTION privstat.dp_cost(query text, OUT epsilon double precision,
+								 OUT delta double precision, OUT dp_aggregates integer)
+	AS 'MODULE_PATHNAME', 'privstat_dp_cost' LANGUAGE C VOLATILE STRICT;

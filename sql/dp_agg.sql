@@ -1,0 +1,219 @@
+--
+-- DP aggregates: results, types, empty input, NULLs, clamping, every
+-- parameter error, parallel plans, costs and error bounds.
+--
+-- The answers are random.  Each check compares an answer with the truth
+-- through the matching error-bound function at level 1 - 1e-12, so a check
+-- fails by chance with probability at most 1e-12; the file has fewer than
+-- 100 such checks (false-failure rate below 1e-10 per run).
+--
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS privstat;
+RESET client_min_messages;
+SET search_path = public, privstat;
+SET max_parallel_workers_per_gather = 0;
+
+CREATE TABLE facts (i int, s smallint, b bigint, n numeric, f float8, maybe int);
+INSERT INTO facts
+	SELECT g, (g % 100)::smallint, g::bigint * 1000, g / 10.0, g / 4.0, CASE WHEN g % 2 = 0 THEN g END
+	FROM generate_series(1, 10000) g;
+ANALYZE facts;
+\set lvl 0.999999999999
+
+-- result types follow sum() and avg(): bigint for smallint and integer sums,
+-- numeric for bigint and numeric sums, double precision otherwise
+SELECT pg_typeof(dp_count(*)) AS count_star, pg_typeof(dp_count(i)) AS count_expr,
+       pg_typeof(dp_sum(s, 0, 10)) AS sum_smallint, pg_typeof(dp_sum(i, 0, 10)) AS sum_int,
+       pg_typeof(dp_sum(b, 0, 10)) AS sum_bigint, pg_typeof(dp_sum(n, 0, 10)) AS sum_numeric,
+       pg_typeof(dp_sum(f, 0, 10)) AS sum_float8
+FROM facts;
+SELECT pg_typeof(dp_avg(i, 0, 10)) AS avg, pg_typeof(dp_variance(n, 0, 10)) AS variance,
+       pg_typeof(dp_stddev(b, 0, 10)) AS stddev, pg_typeof(dp_median(s, 0, 10)) AS median,
+       pg_typeof(dp_percentile(f, 0.9, 0, 10)) AS percentile
+FROM facts;
+
+-- answers lie within their error bounds
+SELECT abs(dp_count(*) - 10000) <= dp_count_error(1, :lvl) AS count_star,
+       abs(dp_count(maybe) - 5000) <= dp_count_error(1, :lvl) AS count_skips_nulls,
+       abs(dp_count(i, 0.5) - 10000) <= dp_count_error(0.5, :lvl) AS count_epsilon
+FROM facts;
+SELECT abs(dp_sum(i, 0, 10000) - 50005000) <= dp_sum_error(0, 10000, 1, :lvl) AS sum_int,
+       abs(dp_sum(s, 0, 100) - 495000) <= dp_sum_error(0, 100, 1, :lvl) AS sum_smallint,
+       abs(dp_sum(b, 0, 1e7) - 50005000000) <= dp_sum_error(0, 1e7, 1, :lvl) AS sum_bigint,
+       abs(dp_sum(n, 0, 1000, 2) - 5000500) <= dp_sum_error(0, 1000, 2, :lvl) AS sum_numeric,
+       abs(dp_sum(f, 0, 2500) - 12502500) <= dp_sum_error(0, 2500, 1, :lvl) AS sum_float8,
+       abs(dp_sum(maybe, 0, 10000) - 25005000) <= dp_sum_error(0, 10000, 1, :lvl) AS sum_skips_nulls
+FROM facts;
+SELECT abs(dp_avg(i, 0, 10000) - 5000.5) <= dp_avg_error(0, 10000, 9000, 1, :lvl) AS avg_int,
+       abs(dp_avg(f, 0, 2500, 0.5) - 1250.125) <= dp_avg_error(0, 2500, 9000, 0.5, :lvl) AS avg_float8,
+       abs(dp_variance(i, 0, 10000) - 8333333.25) <= dp_variance_error(0, 10000, 9000, 1, :lvl) AS variance,
+       abs(dp_stddev(i, 0, 10000) - 2886.75) <= dp_stddev_error(0, 10000, 9000, 1, :lvl) AS stddev
+FROM facts;
+-- percentiles: the answer is a bin boundary within the rank error of the truth
+SELECT abs((SELECT count(*) FROM facts WHERE i < m) - 5000)
+         <= dp_percentile_rank_error(1, :lvl) + 10000 / 256 AS median_rank,
+       m = 10000 * round(m * 256 / 10000) / 256 AS on_a_boundary
+FROM (SELECT dp_median(i, 0, 10000) AS m FROM facts) q;
+SELECT abs((SELECT count(*) FROM facts WHERE i < m) - 9000)
+         <= dp_percentile_rank_error(1, :lvl) + 10000 / 256 AS p90_rank
+FROM (SELECT dp_percentile(i, 0.9, 0, 10000) AS m FROM facts) q;
+
+-- values are clamped to the bounds before they count
+SELECT abs(dp_sum(i, 0, 1) - 10000) <= dp_sum_error(0, 1, 1, :lvl) AS clamped_high,
+       abs(dp_sum(i, -5, -1) - -10000) <= dp_sum_error(-5, -1, 1, :lvl) AS clamped_low,
+       dp_avg(i, 100, 200) BETWEEN 100 AND 200 AS avg_within_bounds,
+       dp_median(i, 0, 10) BETWEEN 0 AND 10 AS median_within_bounds
+FROM facts;
+-- NaN and infinities clamp like numbers (NaN to the top); they raise no error
+SELECT abs(dp_sum(v, 0, 1) - 3) <= dp_sum_error(0, 1, 1, :lvl) AS special_floats
+FROM (VALUES ('NaN'::float8), ('Infinity'), ('-Infinity'), (1), (2)) v(v);
+
+-- an empty input gets an answer of the same type, never NULL
+SELECT dp_count(*) IS NOT NULL AS count, abs(dp_count(*)) <= dp_count_error(1, :lvl) AS count_near_zero,
+       dp_sum(i, 0, 10) IS NOT NULL AS sum_int, dp_sum(n, 0, 10) IS NOT NULL AS sum_numeric,
+       dp_avg(i, 0, 10) BETWEEN 0 AND 10 AS avg, dp_variance(i, 0, 10) BETWEEN 0 AND 25 AS variance,
+       dp_median(i, 0, 10) BETWEEN 0 AND 10 AS median
+FROM facts WHERE false;
+SELECT g, dp_count(*) IS NOT NULL AS answered
+FROM (VALUES (1), (2)) v(g) LEFT JOIN facts ON false GROUP BY g ORDER BY g;
+
+-- GROUP BY: one answer per group
+SELECT i % 3 AS g, abs(dp_count(*) - 3333) <= dp_count_error(1, :lvl) + 1 AS ok
+FROM facts GROUP BY 1 ORDER BY 1;
+
+-- the same aggregate twice in one query is released (and costs) once
+SELECT dp_count(*) = dp_count(*) AS same_answer FROM facts;
+SELECT * FROM dp_cost('SELECT dp_count(*), dp_count(*) FROM facts HAVING dp_count(*) > 0');
+
+-- bad parameters
+SELECT dp_count(i, 0) FROM facts;
+SELECT dp_count(i, -1) FROM facts;
+SELECT dp_count(i, 'NaN') FROM facts;
+SELECT dp_count(i, 'Infinity') FROM facts;
+SELECT dp_count(i, 1e-7) FROM facts;
+SELECT dp_count(i, 11) FROM facts;
+SELECT dp_sum(i, 10, 0) FROM facts;
+SELECT dp_sum(i, 'NaN', 10) FROM facts;
+SELECT dp_sum(i, 0, 'Infinity') FROM facts;
+SELECT dp_avg(i, '-Infinity', 0) FROM facts;
+SELECT dp_percentile(i, 1.5, 0, 10) FROM facts;
+SELECT dp_percentile(i, -0.1, 0, 10) FROM facts;
+SELECT dp_percentile(i, 'NaN', 0, 10) FROM facts;
+SELECT dp_sum(i, NULL, 10) FROM facts;
+SELECT dp_count(i, NULL) FROM facts;
+-- parameters must be constants: the noise and the cost are fixed before the query runs
+SELECT dp_sum(i, 0, i) FROM facts;
+SELECT dp_count(i, i / 10000.0 + 0.5) FROM facts;
+SELECT dp_sum(i, 0, (SELECT max(i) FROM facts)) FROM facts;
+PREPARE p(float8) AS SELECT dp_count(i, $1) IS NOT NULL FROM facts;
+EXECUTE p(0.5);
+SET plan_cache_mode = force_generic_plan;
+EXECUTE p(0.5);
+RESET plan_cache_mode;
+DEALLOCATE p;
+-- expressions of constants are fine
+SELECT dp_count(i, 1.0 / 4) IS NOT NULL AS folded FROM facts;
+-- not as window functions
+SELECT dp_count(*) OVER () FROM facts LIMIT 1;
+-- the support functions serve privstat's aggregates only
+SELECT dp_count_final(NULL::dp_state);
+SELECT dp_trans(NULL::dp_state, 1, 0, 10);
+CREATE AGGREGATE leak(int, float8, float8) (SFUNC = dp_trans, STYPE = dp_state,
+	FINALFUNC = dp_state_out);
+SELECT leak(i, 0, 10000) FROM facts;
+DROP AGGREGATE leak(int, float8, float8);
+-- the state types' text form is checked
+SELECT 'abcd'::dp_state;
+
+-- privstat.epsilon and privstat.max_epsilon
+SET privstat.epsilon = 0.25;
+SELECT abs(dp_count(*) - 10000) <= dp_count_error(NULL, :lvl) AS uses_guc FROM facts;
+SELECT epsilon FROM dp_cost('SELECT dp_count(*), dp_avg(i, 0, 1) FROM facts');
+SET privstat.epsilon = 20;
+SELECT dp_count(*) FROM facts;
+RESET privstat.epsilon;
+SET privstat.epsilon = 0;
+CREATE ROLE privstat_test_analyst;
+GRANT SELECT ON facts TO privstat_test_analyst;
+SET ROLE privstat_test_analyst;
+SET privstat.max_epsilon = 100;
+SELECT dp_count(*) IS NOT NULL AS analyst_can_count FROM facts;
+RESET ROLE;
+DROP OWNED BY privstat_test_analyst;
+DROP ROLE privstat_test_analyst;
+
+-- the error-bound functions check their input too
+SELECT dp_count_error(1, 1);
+SELECT dp_count_error(1, 0);
+SELECT dp_count_error(1, NULL);
+SELECT dp_count_error(0, 0.95);
+SELECT dp_sum_error(10, 0);
+SELECT dp_avg_error(0, 10, NULL);
+-- and are monotone: more confidence or less epsilon, a wider interval
+SELECT dp_count_error(1, 0.99) > dp_count_error(1, 0.9) AS wider_with_level,
+       dp_count_error(0.1, 0.95) > dp_count_error(1, 0.95) AS wider_with_less_epsilon,
+       dp_sum_error(0, 1000, 1) > dp_sum_error(0, 10, 1) AS wider_with_bounds;
+-- exact values for a reference point: discrete Laplace, epsilon 1, 95%
+SELECT dp_count_error(1, 0.95) AS count_95, dp_percentile_rank_error(1, 0.95) AS rank_95;
+
+-- a bigint sum that cannot fit is an error, never a wrapped value
+-- (noise of scale 1e30: the answer fits in bigint with probability < 1e-11)
+SELECT dp_sum(i, -1e30, 1e30) FROM facts;
+
+-- parallel plans: each DP aggregate runs as a Partial Aggregate in the workers
+SET max_parallel_workers_per_gather = 2;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+EXPLAIN (COSTS OFF)
+SELECT dp_count(*), dp_sum(i, 0, 10000), dp_avg(f, 0, 2500), dp_variance(n, 0, 1000),
+       dp_median(i, 0, 10000) FROM facts;
+SELECT abs(c - 10000) <= dp_count_error(1, :lvl) AS count,
+       abs(s - 50005000) <= dp_sum_error(0, 10000, 1, :lvl) AS sum,
+       abs(a - 1250.125) <= dp_avg_error(0, 2500, 9000, 1, :lvl) AS avg,
+       abs((SELECT count(*) FROM facts WHERE i < m) - 5000)
+         <= dp_percentile_rank_error(1, :lvl) + 10000 / 256 AS median
+FROM (SELECT dp_count(*) c, dp_sum(i, 0, 10000) s, dp_avg(f, 0, 2500) a, dp_median(i, 0, 10000) m
+      FROM facts) q;
+-- an empty parallel input still gets its answer (parameters from the partial aggregate)
+EXPLAIN (COSTS OFF) SELECT dp_sum(i, 0, 10), dp_median(i, 0, 10) FROM facts WHERE i + 0 < 0;
+SELECT dp_sum(i, 0, 10) IS NOT NULL AS sum, dp_median(i, 0, 10) BETWEEN 0 AND 10 AS median
+FROM facts WHERE i + 0 < 0;
+-- a parallel plan costs the same as a serial one
+SELECT * FROM dp_cost('SELECT dp_count(*), dp_sum(i, 0, 10, 0.5), dp_median(i, 0, 10, 0.25) FROM facts');
+
+-- serial, parallel and reordered inputs build the same exact state: with an
+-- epsilon of 1000 the noise on counts and 0/1 sums is 0 except with
+-- probability below e^-999
+SET privstat.max_epsilon = 1000;
+SET privstat.epsilon = 1000;
+EXPLAIN (COSTS OFF) SELECT dp_count(*), dp_sum(i % 2, 0, 1) FROM facts;
+SELECT dp_count(*) AS parallel_count, dp_sum(i % 2, 0, 1) AS parallel_sum FROM facts;
+SET max_parallel_workers_per_gather = 0;
+SELECT dp_count(*) AS serial_count, dp_sum(i % 2, 0, 1) AS serial_sum FROM facts;
+SELECT dp_count(*) AS reordered_count, dp_sum(i % 2, 0, 1) AS reordered_sum
+FROM (SELECT * FROM facts ORDER BY random()) r;
+-- 1000 is the ceiling of both settings
+SET privstat.max_epsilon = 1001;
+SELECT count(*), sum(i % 2) FROM facts;
+RESET privstat.max_epsilon;
+RESET privstat.epsilon;
+
+-- (that parallel and serial plans draw from the same distribution is
+-- checked by test/t/005_parallel_noise.pl: PostgreSQL runs no parallel plan
+-- for a query nested in a function, so it needs top-level statements)
+
+-- costs: sequential composition over every DP aggregate of the plan
+SELECT * FROM dp_cost('SELECT 1');
+SELECT * FROM dp_cost('SELECT count(*) FROM facts');
+SELECT * FROM dp_cost('SELECT dp_count(i, 0.1), dp_sum(i, 0, 1, 0.2), dp_avg(i, 0, 1, 0.3),
+	dp_variance(i, 0, 1, 0.4), dp_stddev(i, 0, 1, 0.5), dp_median(i, 0, 1, 0.6),
+	dp_percentile(i, 0.2, 0, 1, 0.7) FROM facts');
+SELECT * FROM dp_cost('SELECT g, dp_count(i, 0.5) FROM facts, LATERAL (SELECT i % 3 AS g) x GROUP BY g');
+SELECT * FROM dp_cost('WITH a AS (SELECT dp_count(i, 0.5) c FROM facts) SELECT c, (SELECT dp_sum(i, 0, 1, 0.25) FROM facts) FROM a');
+SELECT * FROM dp_cost('SELECT dp_count(i, 0.5) FROM facts UNION ALL SELECT dp_count(i, 0.5) FROM facts');
+SELECT * FROM dp_cost('SELECT dp_sum(i, 0, i) FROM facts');
+SELECT * FROM dp_cost('INSERT INTO facts DEFAULT VALUES');
+SELECT * FROM dp_cost('SELECT 1; SELECT 2');
+
+DROP TABLE facts;

@@ -1,0 +1,1337 @@
+/*-------------------------------------------------------------------------
+ *
+ * dp_agg.c
+ *	  Support functions of privstat's DP aggregates: dp_count, dp_sum,
+ *	  dp_avg, dp_variance, dp_stddev, dp_percentile and dp_median.
+ *
+ * State.  The transition state is a concrete, fixed-length type of
+ * privstat's own (privstat.dp_state, or privstat.dp_hist_state for
+ * percentiles), never "internal", so Citus and PostgreSQL's own parallel
+ * query can ship partial states between processes and combine them.  A
+ * state holds exact integers only (row count, sums on the fixed-point grid,
+ * a histogram): combining is exact and order-independent, and it holds no
+ * noise.  Transition functions update the state in place in the aggregate
+ * context, so no row pays for a copy.
+ *
+ * Parameters.  Bounds, epsilon and p must be constants: they decide the
+ * noise and the cost, which the budget must know before the query runs,
+ * and they must be known even for an empty input, where no transition
+ * function ever sees them.  They are read from the Aggref, checked once per
+ * group, and kept in the state (and cached in fn_extra).
+ *
+ * Release.  Noise is added once, in the final function (src/dp_mech.c, on
+ * src/noise.c).  The final function stores its answer in the state, so a
+ * second call for the same state (a rescan of a hashed aggregate) returns
+ * the same answer instead of spending the budget again: FINALFUNC_MODIFY =
+ * READ_WRITE.  DP aggregates cannot be window functions, where the final
+ * function would release a new answer for every row.
+ *
+ * Every row counts as one contributor; user-level contribution bounding
+ * (a later release) slots in before the transition functions.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "nodes/execnodes.h"
+#include "lib/stringinfo.h"
+#include "libpq/pqformat.h"
+#include "nodes/bitmapset.h"
+#include "nodes/nodeFuncs.h"
+#include "nodes/parsenodes.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/float.h"
+#include "utils/lsyscache.h"
+#include "utils/numeric.h"
+
+#include "privstat/dp_agg.h"
+#include "privstat/dp_mech.h"
+#include "privstat/guc.h"
+#include "privstat/privstat.h"
+
+
+/* State of dp_count, dp_sum, dp_avg, dp_variance, dp_stddev. */
+typedef struct DpState
+{
+	DpParams	params;
+	int64		n;				/* rows */
+	uint8		sum[16];		/* int128: sum of grid values (centred for avg/var) */
+	uint8		sum2[16];		/* int128: sum of squared centred grid values */
+	int32		released;		/* the final function ran: result holds the answer */
+	int32		pad;
+	uint8		result[16];		/* int128 or double, by kind */
+} DpState;
+
+/* State of dp_percentile and dp_median. */
+typedef struct DpHistState
+{
+	DpParams	params;
+	int64		n;
+	int32		released;
+	int32		pad;
+	float8		result;
+	int64		hist[DP_HIST_BINS];
+} DpHistState;
+
+#define DP_STATE_SIZE		((int) sizeof(DpState))
+#define DP_HIST_STATE_SIZE	((int) sizeof(DpHistState))
+
+/* the INTERNALLENGTHs of the SQL types privstat.dp_state and dp_hist_state */
+StaticAssertDecl(sizeof(DpParams) == 80, "DpParams changed size");
+StaticAssertDecl(sizeof(DpState) == 144, "dp_state INTERNALLENGTH is 144");
+StaticAssertDecl(sizeof(DpHistState) == 2152, "dp_hist_state INTERNALLENGTH is 2152");
+
+static inline noise_i128
+load128(const uint8 *p)
+{
+	noise_i128	v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static inline void
+store128(uint8 *p, noise_i128 v)
+{
+	memcpy(p, &v, sizeof(v));
+}
+
+
+/* ---------------------------------------------------------------------------
+ * Parameters
+ * ---------------------------------------------------------------------------
+ */
+
+/* which aggregate an Aggref calls, by name in schema privstat; 0 if none */
+static DpKind
+dp_kind_of(Oid aggfnoid)
+{
+	char	   *name;
+	Oid			nsp = get_func_namespace(aggfnoid);
+	DpKind		kind = 0;
+
+	if (!OidIsValid(nsp) || nsp != get_namespace_oid("privstat", true))
+		return 0;
+	name = get_func_name(aggfnoid);
+	if (name == NULL)
+		return 0;
+	if (strcmp(name, "dp_count") == 0)
+		kind = DP_COUNT;
+	else if (strcmp(name, "dp_sum") == 0)
+		kind = DP_SUM;
+	else if (strcmp(name, "dp_avg") == 0)
+		kind = DP_AVG;
+	else if (strcmp(name, "dp_variance") == 0)
+		kind = DP_VARIANCE;
+	else if (strcmp(name, "dp_stddev") == 0)
+		kind = DP_STDDEV;
+	else if (strcmp(name, "dp_percentile") == 0 || strcmp(name, "dp_median") == 0)
+		kind = DP_PERCENTILE;
+	pfree(name);
+	return kind;
+}
+
+static const char *
+dp_kind_name(DpKind kind)
+{
+	switch (kind)
+	{
+		case DP_COUNT:
+			return "dp_count";
+		case DP_SUM:
+			return "dp_sum";
+		case DP_AVG:
+			return "dp_avg";
+		case DP_VARIANCE:
+			return "dp_variance";
+		case DP_STDDEV:
+			return "dp_stddev";
+		case DP_PERCENTILE:
+			return "dp_percentile";
+	}
+	return "dp aggregate";
+}
+
+/*
+ * The float8 value of the constant argument argno (0-based) of an Aggref
+ * that still has its original arguments (not a combining Aggref: see
+ * original_aggref).
+ */
+static double
+const_arg(Aggref *aggref, int argno, const char *what, DpKind kind)
+{
+	TargetEntry *tle;
+	Node	   *expr;
+	Const	   *c;
+
+	if (argno >= list_length(aggref->args))
+		elog(ERROR, "%s of %s is missing from the Aggref", what, dp_kind_name(kind));
+	tle = list_nth_node(TargetEntry, aggref->args, argno);
+	expr = (Node *) tle->expr;
+	while (IsA(expr, RelabelType))
+		expr = (Node *) ((RelabelType *) expr)->arg;
+	if (!IsA(expr, Const))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s of %s must be a constant", what, dp_kind_name(kind)),
+				 errdetail("The bounds, epsilon and p of a DP aggregate decide its noise and its cost before the query runs."),
+				 errhint("Write the value as a literal, or as an expression of literals.")));
+	c = (Const *) expr;
+	if (c->constisnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s of %s must not be null", what, dp_kind_name(kind))));
+	if (c->consttype != FLOAT8OID)
+		elog(ERROR, "unexpected type %u for %s of %s", c->consttype, what, dp_kind_name(kind));
+	return DatumGetFloat8(c->constvalue);
+}
+
+static void
+check_epsilon(double epsilon, DpKind kind)
+{
+	if (isnan(epsilon) || isinf(epsilon) || epsilon <= 0.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("epsilon of %s must be a positive finite number", dp_kind_name(kind)),
+				 errhint("Smaller epsilon means more noise and more privacy; 0.1 to 1 is usual.")));
+	if (epsilon < DP_MIN_EPSILON)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("epsilon of %s must be at least 2^-%d (about %.2g)",
+						dp_kind_name(kind), DP_EPS_BITS, DP_MIN_EPSILON)));
+	if (epsilon > privstat_max_epsilon)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("epsilon %g of %s exceeds privstat.max_epsilon (%g)",
+						epsilon, dp_kind_name(kind), privstat_max_epsilon),
+				 errhint("Use a smaller epsilon; only a superuser can raise privstat.max_epsilon.")));
+}
+
+static void
+check_bounds(double lower, double upper, DpKind kind)
+{
+	if (isnan(lower) || isinf(lower) || isnan(upper) || isinf(upper))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("bounds of %s must be finite numbers", dp_kind_name(kind)),
+				 errhint("Declare the range a value can take, such as 0 and 1000.")));
+	if (lower > upper)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("lower bound of %s must not be greater than its upper bound",
+						dp_kind_name(kind))));
+}
+
+/* the child plans of a plan node, besides lefttree and righttree */
+static List *
+plan_children(Plan *plan)
+{
+	switch (nodeTag(plan))
+	{
+		case T_Append:
+			return ((Append *) plan)->appendplans;
+		case T_MergeAppend:
+			return ((MergeAppend *) plan)->mergeplans;
+		case T_BitmapAnd:
+			return ((BitmapAnd *) plan)->bitmapplans;
+		case T_BitmapOr:
+			return ((BitmapOr *) plan)->bitmapplans;
+		case T_SubqueryScan:
+			return list_make1(((SubqueryScan *) plan)->subplan);
+		case T_CustomScan:
+			return ((CustomScan *) plan)->custom_plans;
+		default:
+			return NIL;
+	}
+}
+
+typedef struct PartialSearch
+{
+	Aggref	   *combining;
+	Aggref	   *found;
+} PartialSearch;
+
+static bool
+partial_aggref_walker(Node *node, PartialSearch *search)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Aggref))
+	{
+		Aggref	   *a = (Aggref *) node;
+
+		if (DO_AGGSPLIT_SKIPFINAL(a->aggsplit) &&
+			a->aggno == search->combining->aggno &&
+			a->aggfnoid == search->combining->aggfnoid)
+		{
+			search->found = a;
+			return true;
+		}
+		return false;
+	}
+	return expression_tree_walker(node, partial_aggref_walker, (void *) search);
+}
+
+static bool
+find_partial_aggref(Plan *plan, PartialSearch *search)
+{
+	ListCell   *lc;
+
+	if (plan == NULL)
+		return false;
+	if (IsA(plan, Agg) &&
+		partial_aggref_walker((Node *) plan->targetlist, search))
+		return true;
+	foreach(lc, plan_children(plan))
+	{
+		if (find_partial_aggref((Plan *) lfirst(lc), search))
+			return true;
+	}
+	return find_partial_aggref(plan->lefttree, search) ||
+		find_partial_aggref(plan->righttree, search);
+}
+
+/*
+ * The Aggref with the call's original arguments.  The Aggref of a Finalize
+ * Agg (parallel query) has a single argument, the partial result; the
+ * arguments live on in the partial Aggref of the same aggno below it.
+ */
+static Aggref *
+original_aggref(Aggref *aggref, Plan *plan)
+{
+	PartialSearch search;
+
+	if (!DO_AGGSPLIT_COMBINE(aggref->aggsplit))
+		return aggref;
+	search.combining = aggref;
+	search.found = NULL;
+	if (!find_partial_aggref(plan, &search))
+		elog(ERROR, "could not find the partial aggregate of a DP aggregate");
+	return search.found;
+}
+
+/*
+ * Derive and check the parameters of a DP aggregate call from its Aggref.
+ * Integer values (smallint, integer, bigint) never use a grid step below 1.
+ */
+static void
+params_from_aggref(Aggref *aggref, DpParams *params)
+{
+	DpKind		kind;
+	bool		integer_input = false;
+	int			nargs;
+	int			first;			/* argument number of the first parameter */
+	double		p = 0.5;
+	double		lower = 0.0;
+	double		upper = 0.0;
+	double		epsilon;
+	bool		has_eps;
+
+	kind = dp_kind_of(aggref->aggfnoid);
+	if (kind == 0)
+		elog(ERROR, "DP aggregate support function called for another aggregate");
+
+	nargs = list_length(aggref->aggargtypes);
+	if (nargs > 0)
+	{
+		Oid			valtype = linitial_oid(aggref->aggargtypes);
+
+		integer_input = (valtype == INT2OID || valtype == INT4OID || valtype == INT8OID);
+	}
+	switch (kind)
+	{
+		case DP_COUNT:
+			has_eps = (nargs == 2);
+			first = 1;
+			break;
+		case DP_PERCENTILE:
+			/* dp_percentile(x, p, lo, hi [, eps]) or dp_median(x, lo, hi [, eps]) */
+			if (nargs >= 4 && strcmp(get_func_name(aggref->aggfnoid), "dp_percentile") == 0)
+			{
+				p = const_arg(aggref, 1, "p", kind);
+				if (isnan(p) || p < 0.0 || p > 1.0)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("p of dp_percentile must be between 0 and 1")));
+				first = 2;
+			}
+			else
+				first = 1;
+			lower = const_arg(aggref, first, "lower bound", kind);
+			upper = const_arg(aggref, first + 1, "upper bound", kind);
+			check_bounds(lower, upper, kind);
+			has_eps = (nargs == first + 3);
+			first += 2;
+			break;
+		default:
+			lower = const_arg(aggref, 1, "lower bound", kind);
+			upper = const_arg(aggref, 2, "upper bound", kind);
+			check_bounds(lower, upper, kind);
+			has_eps = (nargs == 4);
+			first = 3;
+			break;
+	}
+	epsilon = has_eps ? const_arg(aggref, first, "epsilon", kind) : privstat_default_epsilon;
+	check_epsilon(epsilon, kind);
+	dp_params_init(params, kind, epsilon, lower, upper, p, integer_input);
+}
+
+/*
+ * The Aggref a support function runs for, which must be one of privstat's
+ * DP aggregates: an aggregate of someone else's, built on these support
+ * functions with a final function that shows the exact state, must fail.
+ */
+static void
+not_our_aggregate(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("privstat's DP aggregate support functions serve only privstat's DP aggregates"),
+			 errhint("Call the aggregates, such as privstat.dp_sum(), not their support functions.")));
+}
+
+static Aggref *
+dp_aggref(FunctionCallInfo fcinfo)
+{
+	Aggref	   *aggref = AggGetAggref(fcinfo);
+
+	if (aggref == NULL || dp_kind_of(aggref->aggfnoid) == 0)
+		not_our_aggregate();
+	return aggref;
+}
+
+/*
+ * A state that did not come from params_from_aggref (a state type's input
+ * function can make any bytes) must not crash the release.
+ */
+static void
+check_state_params(const DpParams *params)
+{
+	if (params->kind < DP_COUNT || params->kind > DP_PERCENTILE ||
+		params->eps_units == 0 ||
+		params->p_units > ((uint32) 1 << DP_P_BITS) ||
+		params->grid_exp < -1100 || params->grid_exp > 1100 ||
+		params->lower_q > params->upper_q ||
+		(params->kind != DP_SUM && params->lower_q != 0) ||
+		!(params->lower <= params->upper))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("invalid DP aggregate state")));
+}
+
+/*
+ * The state for this group: created on the first row (params checked once
+ * per aggregate and cached in fn_extra), updated in place afterwards.
+ */
+static inline void *
+get_state(FunctionCallInfo fcinfo, bool hist)
+{
+	MemoryContext aggcontext;
+	int			ctx;
+	DpParams   *cached;
+	void	   *state;
+
+	/*
+	 * Fast path, once per row: this call site was checked (aggregate
+	 * context, not a window, the Aggref is ours) on its first call, and a
+	 * call site's context never changes.
+	 */
+	if (likely(fcinfo->flinfo->fn_extra != NULL && !PG_ARGISNULL(0)))
+		return PG_GETARG_POINTER(0);
+
+	ctx = AggCheckCallContext(fcinfo, &aggcontext);
+	if (ctx == AGG_CONTEXT_WINDOW)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("DP aggregates cannot be used as window functions"),
+				 errdetail("A window function would release a new noisy answer for every row."),
+				 errhint("Aggregate in a subquery, then use window functions on its result.")));
+	if (ctx == 0)
+		not_our_aggregate();
+
+	cached = (DpParams *) fcinfo->flinfo->fn_extra;
+	if (unlikely(cached == NULL))
+	{
+		Aggref	   *aggref = dp_aggref(fcinfo);
+
+		cached = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(DpParams));
+		params_from_aggref(aggref, cached);
+		fcinfo->flinfo->fn_extra = cached;
+	}
+	if (!PG_ARGISNULL(0))
+		return PG_GETARG_POINTER(0);
+
+	state = MemoryContextAllocZero(aggcontext, hist ? DP_HIST_STATE_SIZE : DP_STATE_SIZE);
+	memcpy(state, cached, sizeof(DpParams));
+	return state;
+}
+
+
+/* ---------------------------------------------------------------------------
+ * Transition functions
+ * ---------------------------------------------------------------------------
+ */
+
+static void
+count_row(DpState *state)
+{
+	if (unlikely(state->n == PG_INT64_MAX))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("DP aggregate row count out of range")));
+	state->n++;
+}
+
+/* add a grid value to the state of sum, avg, variance or stddev */
+static void
+accumulate(DpState *state, int64 q)
+{
+	noise_i128	sum = load128(state->sum);
+	noise_i128	c;
+
+	count_row(state);
+	if (state->params.kind == DP_SUM)
+		c = q;
+	else
+		c = 2 * (noise_i128) q - state->params.upper_q;	/* centred, in [-R, R] */
+	if (__builtin_add_overflow(sum, c, &sum))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("DP aggregate sum out of range")));
+	store128(state->sum, sum);
+	if (state->params.kind == DP_VARIANCE || state->params.kind == DP_STDDEV)
+	{
+		noise_i128	sum2 = load128(state->sum2);
+
+		if (__builtin_add_overflow(sum2, c * c, &sum2))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("DP aggregate sum out of range")));
+		store128(state->sum2, sum2);
+	}
+}
+
+PG_FUNCTION_INFO_V1(dp_count_trans);
+
+/* dp_count(*), dp_count(expr), dp_count(expr, epsilon) */
+Datum
+dp_count_trans(PG_FUNCTION_ARGS)
+{
+	DpState    *state = get_state(fcinfo, false);
+
+	if (PG_NARGS() == 1 || !PG_ARGISNULL(1))
+		count_row(state);
+	PG_RETURN_POINTER(state);
+}
+
+static Datum
+value_trans(FunctionCallInfo fcinfo, bool integer_input, int64 ival, double fval)
+{
+	DpState    *state = get_state(fcinfo, false);
+
+	accumulate(state, integer_input ? dp_quantize_int(&state->params, ival)
+			   : dp_quantize_float(&state->params, fval));
+	PG_RETURN_POINTER(state);
+}
+
+/*
+ * One transition function per input type, shared by dp_sum, dp_avg,
+ * dp_variance and dp_stddev: the kind is in the state.  A NULL value is
+ * skipped, as by sum() and avg().
+ */
+#define VALUE_TRANS(fname, is_int, getarg) \
+PG_FUNCTION_INFO_V1(fname); \
+Datum \
+fname(PG_FUNCTION_ARGS) \
+{ \
+	if (PG_ARGISNULL(1)) \
+	{ \
+		if (PG_ARGISNULL(0)) \
+			PG_RETURN_POINTER(get_state(fcinfo, false)); \
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0)); \
+	} \
+	return value_trans(fcinfo, is_int, is_int ? (int64) (getarg) : 0, is_int ? 0.0 : (double) (getarg)); \
+}
+
+VALUE_TRANS(dp_trans_int2, true, PG_GETARG_INT16(1))
+VALUE_TRANS(dp_trans_int4, true, PG_GETARG_INT32(1))
+VALUE_TRANS(dp_trans_int8, true, PG_GETARG_INT64(1))
+VALUE_TRANS(dp_trans_float8, false, PG_GETARG_FLOAT8(1))
+VALUE_TRANS(dp_trans_numeric, false,
+			DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, PG_GETARG_DATUM(1))))
+
+static Datum
+hist_trans(FunctionCallInfo fcinfo, double x)
+{
+	DpHistState *state = get_state(fcinfo, true);
+
+	if (unlikely(state->n == PG_INT64_MAX))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("DP aggregate row count out of range")));
+	state->n++;
+	state->hist[dp_hist_bin(&state->params, x)]++;
+	PG_RETURN_POINTER(state);
+}
+
+#define HIST_TRANS(fname, getarg) \
+PG_FUNCTION_INFO_V1(fname); \
+Datum \
+fname(PG_FUNCTION_ARGS) \
+{ \
+	if (PG_ARGISNULL(1)) \
+	{ \
+		if (PG_ARGISNULL(0)) \
+			PG_RETURN_POINTER(get_state(fcinfo, true)); \
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0)); \
+	} \
+	return hist_trans(fcinfo, (double) (getarg)); \
+}
+
+HIST_TRANS(dp_hist_trans_int2, PG_GETARG_INT16(1))
+HIST_TRANS(dp_hist_trans_int4, PG_GETARG_INT32(1))
+HIST_TRANS(dp_hist_trans_int8, PG_GETARG_INT64(1))
+HIST_TRANS(dp_hist_trans_float8, PG_GETARG_FLOAT8(1))
+HIST_TRANS(dp_hist_trans_numeric,
+		   DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, PG_GETARG_DATUM(1))))
+
+
+/* ---------------------------------------------------------------------------
+ * Combine functions (parallel query, Citus)
+ * ---------------------------------------------------------------------------
+ */
+
+static void *
+combine_prepare(FunctionCallInfo fcinfo, int size, void **other)
+{
+	MemoryContext aggcontext;
+	void	   *s1;
+	void	   *s2;
+
+	if (!AggCheckCallContext(fcinfo, &aggcontext))
+		not_our_aggregate();
+	(void) dp_aggref(fcinfo);
+	*other = NULL;
+	if (PG_ARGISNULL(1))
+		return PG_ARGISNULL(0) ? NULL : PG_GETARG_POINTER(0);
+	s2 = PG_GETARG_POINTER(1);
+	if (PG_ARGISNULL(0))
+	{
+		s1 = MemoryContextAlloc(aggcontext, size);
+		memcpy(s1, s2, size);
+		return s1;
+	}
+	s1 = PG_GETARG_POINTER(0);
+	check_state_params((DpParams *) s1);
+	if (memcmp(s1, s2, sizeof(DpParams)) != 0)
+		elog(ERROR, "cannot combine DP aggregate states with different parameters");
+	*other = s2;
+	return s1;
+}
+
+PG_FUNCTION_INFO_V1(dp_state_combine);
+Datum
+dp_state_combine(PG_FUNCTION_ARGS)
+{
+	DpState    *s2;
+	DpState    *s1 = combine_prepare(fcinfo, DP_STATE_SIZE, (void **) &s2);
+	noise_i128	a;
+
+	if (s1 == NULL)
+		PG_RETURN_NULL();
+	if (s2 != NULL)
+	{
+		if (__builtin_add_overflow(s1->n, s2->n, &s1->n) ||
+			__builtin_add_overflow(load128(s1->sum), load128(s2->sum), &a))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("DP aggregate sum out of range")));
+		store128(s1->sum, a);
+		if (__builtin_add_overflow(load128(s1->sum2), load128(s2->sum2), &a))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("DP aggregate sum out of range")));
+		store128(s1->sum2, a);
+	}
+	PG_RETURN_POINTER(s1);
+}
+
+PG_FUNCTION_INFO_V1(dp_hist_state_combine);
+Datum
+dp_hist_state_combine(PG_FUNCTION_ARGS)
+{
+	DpHistState *s2;
+	DpHistState *s1 = combine_prepare(fcinfo, DP_HIST_STATE_SIZE, (void **) &s2);
+	int			i;
+
+	if (s1 == NULL)
+		PG_RETURN_NULL();
+	if (s2 != NULL)
+	{
+		if (__builtin_add_overflow(s1->n, s2->n, &s1->n))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("DP aggregate row count out of range")));
+		for (i = 0; i < DP_HIST_BINS; i++)
+			s1->hist[i] += s2->hist[i];
+	}
+	PG_RETURN_POINTER(s1);
+}
+
+
+/* ---------------------------------------------------------------------------
+ * Final functions
+ * ---------------------------------------------------------------------------
+ */
+
+static void
+mech_error(DpMechError err)
+{
+	if (err == DP_ERR_RANDOM)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not draw noise: OpenSSL's random generator failed")));
+	if (err == DP_ERR_OVERFLOW)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("DP aggregate result out of range")));
+}
+
+/*
+ * The state to release: an empty input (no state) gets one built from the
+ * Aggref's parameters, so it is answered like any other input.
+ */
+static void *
+final_state(FunctionCallInfo fcinfo, bool hist)
+{
+	MemoryContext aggcontext;
+	void	   *state;
+
+	Aggref	   *aggref;
+
+	if (!AggCheckCallContext(fcinfo, &aggcontext))
+		not_our_aggregate();
+	aggref = dp_aggref(fcinfo);
+	if (!PG_ARGISNULL(0))
+	{
+		state = PG_GETARG_POINTER(0);
+		check_state_params((DpParams *) state);
+		return state;
+	}
+	state = MemoryContextAllocZero(aggcontext, hist ? DP_HIST_STATE_SIZE : DP_STATE_SIZE);
+	params_from_aggref(original_aggref(aggref, ((AggState *) fcinfo->context)->ss.ps.plan),
+					   (DpParams *) state);
+	return state;
+}
+
+/* the released answer as a grid integer (count and sum), once per state */
+static noise_i128
+release_integer(DpState *state)
+{
+	if (!state->released)
+	{
+		noise_i128	r = 0;
+		DpMechError err;
+
+		if (state->params.kind == DP_COUNT)
+		{
+			int64		c;
+
+			err = dp_release_count(&state->params, state->n, &c);
+			r = c;
+		}
+		else
+			err = dp_release_sum(&state->params, load128(state->sum), &r);
+		mech_error(err);
+		store128(state->result, r);
+		state->released = 1;
+	}
+	return load128(state->result);
+}
+
+static double
+release_double(DpState *state)
+{
+	double		r;
+
+	if (!state->released)
+	{
+		DpMechError err;
+
+		if (state->params.kind == DP_AVG)
+			err = dp_release_avg(&state->params, state->n, load128(state->sum), &r);
+		else
+		{
+			err = dp_release_variance(&state->params, state->n, load128(state->sum),
+									  load128(state->sum2), &r);
+			if (state->params.kind == DP_STDDEV)
+				r = sqrt(r);
+		}
+		mech_error(err);
+		memcpy(state->result, &r, sizeof(r));
+		state->released = 1;
+	}
+	memcpy(&r, state->result, sizeof(r));
+	return r;
+}
+
+PG_FUNCTION_INFO_V1(dp_count_final);
+Datum
+dp_count_final(PG_FUNCTION_ARGS)
+{
+	noise_i128	r = release_integer(final_state(fcinfo, false));
+
+	PG_RETURN_INT64((int64) r);
+}
+
+/* dp_sum of smallint and integer: bigint; the grid step is 2^k, k >= 0 */
+PG_FUNCTION_INFO_V1(dp_sum_final_int8);
+Datum
+dp_sum_final_int8(PG_FUNCTION_ARGS)
+{
+	DpState    *state = final_state(fcinfo, false);
+	noise_i128	r = release_integer(state);
+	int			k = state->params.grid_exp;
+
+	if (k < 0 || k > 62 || r > (PG_INT64_MAX >> k) || r < (PG_INT64_MIN >> k))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("dp_sum result is out of range for type bigint")));
+	PG_RETURN_INT64((int64) (r * ((noise_i128) 1 << k)));
+}
+
+/* an int128 as numeric, exactly */
+static Numeric
+int128_to_numeric(noise_i128 v)
+{
+	char		buf[48];
+	char	   *p = buf + sizeof(buf) - 1;
+	bool		neg = v < 0;
+	noise_u128	u = neg ? -(noise_u128) v : (noise_u128) v;
+
+	*p = '\0';
+	do
+	{
+		*--p = '0' + (int) (u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (neg)
+		*--p = '-';
+	return DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(p),
+											   ObjectIdGetDatum(InvalidOid),
+											   Int32GetDatum(-1)));
+}
+
+/*
+ * dp_sum of bigint and numeric: numeric, exactly r * 2^k.  For k < 0 that is
+ * r * 5^-k / 10^-k: the digits of r * 5^-k with the decimal point moved.
+ */
+PG_FUNCTION_INFO_V1(dp_sum_final_numeric);
+Datum
+dp_sum_final_numeric(PG_FUNCTION_ARGS)
+{
+	DpState    *state = final_state(fcinfo, false);
+	noise_i128	r = release_integer(state);
+	int			k = state->params.grid_exp;
+	Numeric		result = int128_to_numeric(r);
+	Numeric		factor = int64_to_numeric(k >= 0 ? 2 : 5);
+	int			i;
+
+	for (i = 0; i < abs(k); i++)
+		result = DatumGetNumeric(DirectFunctionCall2(numeric_mul, NumericGetDatum(result),
+													 NumericGetDatum(factor)));
+	if (k < 0)
+	{
+		char	   *digits = DatumGetCString(DirectFunctionCall1(numeric_out,
+																 NumericGetDatum(result)));
+		bool		neg = (digits[0] == '-');
+		char	   *mag = neg ? digits + 1 : digits;
+		int			m = -k;
+		int			len = strlen(mag);
+		StringInfoData buf;
+
+		initStringInfo(&buf);
+		if (neg)
+			appendStringInfoChar(&buf, '-');
+		if (len <= m)
+		{
+			appendStringInfoString(&buf, "0.");
+			for (i = len; i < m; i++)
+				appendStringInfoChar(&buf, '0');
+			appendStringInfoString(&buf, mag);
+		}
+		else
+		{
+			appendBinaryStringInfo(&buf, mag, len - m);
+			appendStringInfoChar(&buf, '.');
+			appendStringInfoString(&buf, mag + len - m);
+		}
+		result = DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(buf.data),
+													 ObjectIdGetDatum(InvalidOid),
+													 Int32GetDatum(-1)));
+	}
+	PG_RETURN_NUMERIC(result);
+}
+
+PG_FUNCTION_INFO_V1(dp_sum_final_float8);
+Datum
+dp_sum_final_float8(PG_FUNCTION_ARGS)
+{
+	DpState    *state = final_state(fcinfo, false);
+	noise_i128	r = release_integer(state);
+
+	PG_RETURN_FLOAT8(ldexp((double) r, state->params.grid_exp));
+}
+
+PG_FUNCTION_INFO_V1(dp_double_final);
+
+/* dp_avg, dp_variance, dp_stddev */
+Datum
+dp_double_final(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_FLOAT8(release_double(final_state(fcinfo, false)));
+}
+
+PG_FUNCTION_INFO_V1(dp_percentile_final);
+Datum
+dp_percentile_final(PG_FUNCTION_ARGS)
+{
+	DpHistState *state = final_state(fcinfo, true);
+
+	if (!state->released)
+	{
+		mech_error(dp_release_percentile(&state->params, state->hist, &state->result));
+		state->released = 1;
+	}
+	PG_RETURN_FLOAT8(state->result);
+}
+
+
+/* ---------------------------------------------------------------------------
+ * The state types' I/O: hex text, raw binary, both length-checked
+ * ---------------------------------------------------------------------------
+ */
+
+static Datum
+state_in(const char *str, int size, const char *type)
+{
+	uint8	   *state;
+	size_t		len = strlen(str);
+
+	if (len != (size_t) size * 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid input syntax for type %s", type),
+				 errdetail("A %s is %d bytes written as hexadecimal digits.", type, size)));
+	state = palloc(size);
+	hex_decode(str, len, (char *) state);
+	PG_RETURN_POINTER(state);
+}
+
+static Datum
+state_out(const void *state, int size)
+{
+	char	   *result = palloc(size * 2 + 1);
+
+	hex_encode(state, size, result);
+	result[size * 2] = '\0';
+	PG_RETURN_CSTRING(result);
+}
+
+static Datum
+state_recv(StringInfo buf, int size, const char *type)
+{
+	uint8	   *state;
+
+	if (buf->len - buf->cursor != size)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid length in external %s value", type)));
+	state = palloc(size);
+	pq_copymsgbytes(buf, (char *) state, size);
+	PG_RETURN_POINTER(state);
+}
+
+static Datum
+state_send(const void *state, int size)
+{
+	StringInfoData buf;
+
+	pq_begintypsend(&buf);
+	pq_sendbytes(&buf, state, size);
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+PG_FUNCTION_INFO_V1(dp_state_in);
+Datum
+dp_state_in(PG_FUNCTION_ARGS)
+{
+	return state_in(PG_GETARG_CSTRING(0), DP_STATE_SIZE, "dp_state");
+}
+
+PG_FUNCTION_INFO_V1(dp_state_out);
+Datum
+dp_state_out(PG_FUNCTION_ARGS)
+{
+	return state_out(PG_GETARG_POINTER(0), DP_STATE_SIZE);
+}
+
+PG_FUNCTION_INFO_V1(dp_state_recv);
+Datum
+dp_state_recv(PG_FUNCTION_ARGS)
+{
+	return state_recv((StringInfo) PG_GETARG_POINTER(0), DP_STATE_SIZE, "dp_state");
+}
+
+PG_FUNCTION_INFO_V1(dp_state_send);
+Datum
+dp_state_send(PG_FUNCTION_ARGS)
+{
+	return state_send(PG_GETARG_POINTER(0), DP_STATE_SIZE);
+}
+
+PG_FUNCTION_INFO_V1(dp_hist_state_in);
+Datum
+dp_hist_state_in(PG_FUNCTION_ARGS)
+{
+	return state_in(PG_GETARG_CSTRING(0), DP_HIST_STATE_SIZE, "dp_hist_state");
+}
+
+PG_FUNCTION_INFO_V1(dp_hist_state_out);
+Datum
+dp_hist_state_out(PG_FUNCTION_ARGS)
+{
+	return state_out(PG_GETARG_POINTER(0), DP_HIST_STATE_SIZE);
+}
+
+PG_FUNCTION_INFO_V1(dp_hist_state_recv);
+Datum
+dp_hist_state_recv(PG_FUNCTION_ARGS)
+{
+	return state_recv((StringInfo) PG_GETARG_POINTER(0), DP_HIST_STATE_SIZE, "dp_hist_state");
+}
+
+PG_FUNCTION_INFO_V1(dp_hist_state_send);
+Datum
+dp_hist_state_send(PG_FUNCTION_ARGS)
+{
+	return state_send(PG_GETARG_POINTER(0), DP_HIST_STATE_SIZE);
+}
+
+
+/* ---------------------------------------------------------------------------
+ * Cost of a plan, for the budget (and privstat.dp_cost)
+ * ---------------------------------------------------------------------------
+ */
+
+bool
+privstat_dp_aggref_cost(Aggref *aggref, Plan *plan, double *epsilon, double *delta)
+{
+	DpParams	params;
+
+	if (DO_AGGSPLIT_SKIPFINAL(aggref->aggsplit) || dp_kind_of(aggref->aggfnoid) == 0)
+		return false;
+	params_from_aggref(original_aggref(aggref, plan), &params);
+	*epsilon = params.epsilon;
+	*delta = 0.0;				/* discrete Laplace and permute-and-flip are pure DP */
+	return true;
+}
+
+typedef struct CostContext
+{
+	double		epsilon;
+	double		delta;
+	int			count;
+	Plan	   *plan;			/* the plan node being walked */
+	Bitmapset  *seen;			/* aggnos of that node already counted */
+} CostContext;
+
+static bool
+cost_expr_walker(Node *node, CostContext *ctx)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Aggref))
+	{
+		Aggref	   *aggref = (Aggref *) node;
+		double		e;
+		double		d;
+
+		/* identical aggregates share one state and one release */
+		if (!bms_is_member(aggref->aggno, ctx->seen) &&
+			privstat_dp_aggref_cost(aggref, ctx->plan, &e, &d))
+		{
+			ctx->seen = bms_add_member(ctx->seen, aggref->aggno);
+			ctx->epsilon += e;
+			ctx->delta += d;
+			ctx->count++;
+		}
+		return false;
+	}
+	return expression_tree_walker(node, cost_expr_walker, (void *) ctx);
+}
+
+static void
+cost_plan_walker(Plan *plan, CostContext *ctx)
+{
+	ListCell   *lc;
+
+	if (plan == NULL)
+		return;
+	bms_free(ctx->seen);
+	ctx->seen = NULL;
+	ctx->plan = plan;
+	cost_expr_walker((Node *) plan->targetlist, ctx);
+	cost_expr_walker((Node *) plan->qual, ctx);
+
+	foreach(lc, plan_children(plan))
+		cost_plan_walker((Plan *) lfirst(lc), ctx);
+	cost_plan_walker(plan->lefttree, ctx);
+	cost_plan_walker(plan->righttree, ctx);
+}
+
+int
+privstat_plan_cost(PlannedStmt *stmt, double *epsilon, double *delta)
+{
+	CostContext ctx = {0};
+	ListCell   *lc;
+
+	cost_plan_walker(stmt->planTree, &ctx);
+	foreach(lc, stmt->subplans)
+		cost_plan_walker((Plan *) lfirst(lc), &ctx);
+	bms_free(ctx.seen);
+	*epsilon = ctx.epsilon;
+	*delta = ctx.delta;
+	return ctx.count;
+}
+
+PG_FUNCTION_INFO_V1(privstat_dp_cost);
+
+/*
+ * privstat.dp_cost(query text): plan a SELECT (without running it) and
+ * return what it would spend: (epsilon, delta, dp_aggregates).
+ */
+Datum
+privstat_dp_cost(PG_FUNCTION_ARGS)
+{
+	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	List	   *raw = pg_parse_query(sql);
+	List	   *queries;
+	Query	   *query;
+	PlannedStmt *stmt;
+	TupleDesc	tupdesc;
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+	double		epsilon;
+	double		delta;
+	int			count;
+
+	if (list_length(raw) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("privstat.dp_cost() takes exactly one query")));
+	queries = pg_analyze_and_rewrite_fixedparams(linitial_node(RawStmt, raw), sql,
+												 NULL, 0, NULL);
+	if (list_length(queries) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("privstat.dp_cost() cannot cost a query that rules rewrite into several")));
+	query = linitial_node(Query, queries);
+	if (query->commandType != CMD_SELECT || query->utilityStmt != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("privstat.dp_cost() costs SELECT queries only")));
+	stmt = pg_plan_query(query, sql, CURSOR_OPT_PARALLEL_OK, NULL);
+	count = privstat_plan_cost(stmt, &epsilon, &delta);
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	values[0] = Float8GetDatum(epsilon);
+	values[1] = Float8GetDatum(delta);
+	values[2] = Int32GetDatum(count);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
+}
+
+
+/* ---------------------------------------------------------------------------
+ * Error bounds, for dashboards ("1,234 +/- 5")
+ * ---------------------------------------------------------------------------
+ */
+
+/* epsilon argument argno, or privstat.epsilon when NULL; checked */
+static double
+error_epsilon(FunctionCallInfo fcinfo, int argno, DpKind kind)
+{
+	double		epsilon = PG_ARGISNULL(argno) ? privstat_default_epsilon
+		: PG_GETARG_FLOAT8(argno);
+
+	check_epsilon(epsilon, kind);
+	return epsilon;
+}
+
+static double
+error_level(FunctionCallInfo fcinfo, int argno)
+{
+	double		level;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("confidence level must not be null")));
+	level = PG_GETARG_FLOAT8(argno);
+	if (!(level > 0.0 && level < 1.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("confidence level must be between 0 and 1, exclusive"),
+				 errhint("Use 0.95 for a 95%% interval.")));
+	return level;
+}
+
+static void
+error_bounds(FunctionCallInfo fcinfo, double *lower, double *upper, DpKind kind)
+{
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("bounds must not be null")));
+	*lower = PG_GETARG_FLOAT8(0);
+	*upper = PG_GETARG_FLOAT8(1);
+	check_bounds(*lower, *upper, kind);
+}
+
+static double
+eff_epsilon(const DpParams *params)
+{
+	return ldexp((double) params->eps_units, -DP_EPS_BITS);
+}
+
+PG_FUNCTION_INFO_V1(dp_count_error);
+
+/* dp_count_error(epsilon, level): half-width of dp_count's noise interval */
+Datum
+dp_count_error(PG_FUNCTION_ARGS)
+{
+	DpParams	params;
+	double		level = error_level(fcinfo, 1);
+
+	dp_params_init(&params, DP_COUNT, error_epsilon(fcinfo, 0, DP_COUNT), 0, 0, 0, true);
+	PG_RETURN_FLOAT8(dp_laplace_bound(1.0 / eff_epsilon(&params), level));
+}
+
+PG_FUNCTION_INFO_V1(dp_sum_error);
+
+/* dp_sum_error(lower, upper, epsilon, level) */
+Datum
+dp_sum_error(PG_FUNCTION_ARGS)
+{
+	DpParams	params;
+	double		lower;
+	double		upper;
+	double		level = error_level(fcinfo, 3);
+	double		sens;
+
+	error_bounds(fcinfo, &lower, &upper, DP_SUM);
+	dp_params_init(&params, DP_SUM, error_epsilon(fcinfo, 2, DP_SUM), lower, upper, 0, false);
+	sens = fmax(fabs((double) params.lower_q), fabs((double) params.upper_q));
+	if (sens == 0.0)
+		PG_RETURN_FLOAT8(0.0);
+	PG_RETURN_FLOAT8(ldexp(dp_laplace_bound(sens / eff_epsilon(&params), level),
+						   params.grid_exp));
+}
+
+/*
+ * The noise terms of avg and variance, each at level^(1/terms), so that all
+ * hold together at the requested level.  count is the (noisy) count the
+ * dashboard shows next to the answer.
+ */
+PG_FUNCTION_INFO_V1(dp_avg_error);
+Datum
+dp_avg_error(PG_FUNCTION_ARGS)
+{
+	DpParams	params;
+	double		lower;
+	double		upper;
+	double		count;
+	double		level = error_level(fcinfo, 4);
+	double		each = sqrt(level);
+	double		r;
+	double		bn;
+	double		bs;
+
+	error_bounds(fcinfo, &lower, &upper, DP_AVG);
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("count must not be null")));
+	count = PG_GETARG_FLOAT8(2);
+	dp_params_init(&params, DP_AVG, error_epsilon(fcinfo, 3, DP_AVG), lower, upper, 0, false);
+	r = (double) params.upper_q;
+	bn = dp_laplace_bound(2.0 / eff_epsilon(&params), each);
+	bs = r > 0 ? dp_laplace_bound(2.0 * r / eff_epsilon(&params), each) : 0.0;
+	/* |avg' - avg| <= g (|z_s| + R |z_n|) / (2 (n + z_n)) */
+	PG_RETURN_FLOAT8(fmin(upper - lower,
+						  ldexp((bs + r * bn) / (2.0 * fmax(count - bn, 1.0)), params.grid_exp)));
+}
+
+PG_FUNCTION_INFO_V1(dp_variance_error);
+Datum
+dp_variance_error(PG_FUNCTION_ARGS)
+{
+	DpParams	params;
+	double		lower;
+	double		upper;
+	double		count;
+	double		level = error_level(fcinfo, 4);
+	double		each = cbrt(level);
+	double		r;
+	double		n;
+	double		bn;
+	double		b1;
+	double		b2;
+	double		half;
+
+	error_bounds(fcinfo, &lower, &upper, DP_VARIANCE);
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("count must not be null")));
+	count = PG_GETARG_FLOAT8(2);
+	dp_params_init(&params, DP_VARIANCE, error_epsilon(fcinfo, 3, DP_VARIANCE), lower, upper, 0, false);
+	r = (double) params.upper_q;
+	bn = dp_laplace_bound(3.0 / eff_epsilon(&params), each);
+	b1 = r > 0 ? dp_laplace_bound(3.0 * r / eff_epsilon(&params), each) : 0.0;
+	b2 = r > 0 ? dp_laplace_bound(3.0 * r * r / eff_epsilon(&params), each) : 0.0;
+	n = fmax(count - bn, 1.0);
+	half = (upper - lower) / 2.0;
+	/* first-order bound on |var(c)' - var(c)|, c = 2x on the grid, over 4 */
+	PG_RETURN_FLOAT8(fmin(half * half,
+						  ldexp((b2 + r * r * bn + 2.0 * r * b1 + b1 * b1 / n) / n / 4.0,
+								2 * params.grid_exp)));
+}
+
+PG_FUNCTION_INFO_V1(dp_percentile_rank_error);
+
+/*
+ * dp_percentile_rank_error(epsilon, level): with probability level, the
+ * released boundary is within this many rows of the requested rank (plus
+ * the width of one histogram bin).  Permute-and-flip's utility is within
+ * 2 (ln m + ln(1/alpha)) / epsilon of the best for m candidates.
+ */
+Datum
+dp_percentile_rank_error(PG_FUNCTION_ARGS)
+{
+	DpParams	params;
+	double		level = error_level(fcinfo, 1);
+
+	dp_params_init(&params, DP_PERCENTILE, error_epsilon(fcinfo, 0, DP_PERCENTILE), 0, 0, 0.5, false);
+	PG_RETURN_FLOAT8(ceil(2.0 * (log((double) (DP_HIST_BINS + 1)) + log(1.0 / (1.0 - level)))
+						  / eff_epsilon(&params)));
+}
