@@ -43,6 +43,7 @@ static size_t pool_pos = POOL_SIZE;
 static pid_t pool_pid = 0;		/* the process that owns the buffers */
 
 #ifdef PRIVSTAT_NOISE_TESTING
+uint64_t	noise_test_draws = 0;
 static bool test_seeded = false;
 static uint64_t test_state[4];
 
@@ -170,6 +171,9 @@ take_bits(int n, uint64_t *out)
 {
 	uint64_t	r;
 
+#ifdef PRIVSTAT_NOISE_TESTING
+	noise_test_draws++;
+#endif
 	if (n == 64)
 		return take_bytes(out, 8);
 	if (reservoir_bits < n)

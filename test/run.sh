@@ -43,6 +43,23 @@ as_test_user "$PG_ISOLATION_REGRESS" --temp-instance="$WORKDIR/isolation/tmp" \
 count "$WORKDIR/isolation.out"
 [ -f "$WORKDIR/isolation/regression.diffs" ] && cat "$WORKDIR/isolation/regression.diffs"
 
+log "statistical tests of the noise (test/stat)"
+# The harness links src/noise.c and src/dp_mech.c alone, built with the
+# test-only seeding entry point; the server module must not have it.
+cc -O2 -Wall -Wextra -DPRIVSTAT_NOISE_TESTING -Iinclude -o "$WORKDIR/noise_stat" \
+	test/stat/noise_stat.c src/noise.c src/dp_mech.c -lcrypto -lm &&
+	"$WORKDIR/noise_stat" ${PRIVSTAT_STAT_ARGS:-} 2>&1 | tee "$WORKDIR/stat.out"
+if nm -D --defined-only privstat.so | grep -q noise_test_seed; then
+	echo "not ok - the server module exports the test-only seeding function" | tee -a "$WORKDIR/stat.out"
+else
+	echo "ok - the server module has no seeding entry point" | tee -a "$WORKDIR/stat.out"
+fi
+stat_pass=$(grep -cE '^ok ' "$WORKDIR/stat.out")
+stat_fail=$(grep -cE '^not ok ' "$WORKDIR/stat.out")
+grep -q '^1\.\.' "$WORKDIR/stat.out" || stat_fail=$((stat_fail + 1))
+passed=$((passed + stat_pass))
+failed=$((failed + stat_fail))
+
 log "TAP tests (prove)"
 mkdir -p "$WORKDIR/tap" && [ "$(id -u)" -eq 0 ] && chown postgres: "$WORKDIR/tap"
 (cd "$SRC/test" && as_test_user env TESTDIR="$WORKDIR/tap" PG_REGRESS="$PG_REGRESS" \

@@ -60,6 +60,9 @@ extern bool noise_discrete_gaussian(uint64_t sigma2, noise_i128 *out);
  * failing statistical run can be replayed.  Never compiled into the server.
  */
 extern void noise_test_seed(uint64_t seed);
+
+/* test builds only: random draws made so far, a machine-independent measure of work */
+extern uint64_t noise_test_draws;
 #endif
 
 #endif							/* PRIVSTAT_NOISE_H */
