@@ -94,4 +94,29 @@ CALL rekey('users', 'email', 5000);
 SELECT sealed_version(email) AS key_version, count(*) FROM users GROUP BY 1;
 
 \echo
-\echo 'More in doc/: pseudonyms.md (types, rotation, what they protect against) and install.md.'
+\echo '### 9. Differentially private answers: noisy, bounded, and with their error bars'
+\echo '    (exact values shown only for the demo; an analyst would see the dp_ columns)'
+SELECT kind,
+       count(*) AS exact_events,
+       dp_count(uid, 0.5) AS dp_events,
+       '± ' || dp_count_error(0.5) AS "95%",
+       round(sum(amount)) AS exact_revenue,
+       round(dp_sum(amount, 0, 200, 0.5)) AS dp_revenue,
+       '± ' || round(dp_sum_error(0, 200, 0.5)::numeric) AS "95% ",
+       round(avg(amount), 2) AS exact_avg,
+       round(dp_avg(amount, 0, 200, 0.5)::numeric, 2) AS dp_avg
+FROM events GROUP BY kind ORDER BY kind;
+\echo '    a median, from a 256-bin histogram with permute-and-flip:'
+SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY amount) AS exact_median,
+       dp_median(amount, 0, 200, 0.5) AS dp_median,
+       '± ' || dp_percentile_rank_error(0.5) || ' rows of rank' AS "95%"
+FROM events;
+\echo '    what a query costs, read from its plan before it runs:'
+SELECT * FROM dp_cost('SELECT kind, dp_count(uid, 0.5), dp_sum(amount, 0, 200, 0.5) FROM events GROUP BY kind');
+\echo '    parameters that could depend on the data are refused:'
+\set ON_ERROR_STOP 0
+SELECT dp_sum(amount, 0, (SELECT max(amount) FROM events)) FROM events;
+\set ON_ERROR_STOP 1
+
+\echo
+\echo 'More in doc/: pseudonyms.md, dp-aggregates.md (guarantees, noise, costs, error bounds) and install.md.'
