@@ -160,6 +160,14 @@ SELECT dp_count_error(1, 0.95) AS count_95, dp_percentile_rank_error(1, 0.95) AS
 -- (noise of scale 1e30: the answer fits in bigint with probability < 1e-11)
 SELECT dp_sum(i, -1e30, 1e30) FROM facts;
 
+-- bigint values at the int64 limits: the true sum (9.2e19) does not fit in
+-- int64, the 128-bit state holds it, and the numeric answer is near it
+SELECT abs(dp_sum(v, -9223372036854775807, 9223372036854775807) - 92233720368547758070)
+         <= dp_sum_error(-9223372036854775807, 9223372036854775807, 1, :lvl) AS huge_sum,
+       abs(dp_sum(-v, -9223372036854775807, 9223372036854775807) + 92233720368547758070)
+         <= dp_sum_error(-9223372036854775807, 9223372036854775807, 1, :lvl) AS huge_negative_sum
+FROM (SELECT 9223372036854775807::bigint AS v FROM generate_series(1, 10)) x;
+
 -- parallel plans: each DP aggregate runs as a Partial Aggregate in the workers
 SET max_parallel_workers_per_gather = 2;
 SET parallel_setup_cost = 0;
