@@ -8,7 +8,8 @@ OBJS = \
 	src/pseudonym.o \
 	src/noise.o \
 	src/dp_mech.o \
-	src/dp_agg.o
+	src/dp_agg.o \
+	src/budget.o
 
 EXTENSION = privstat
 DATA = $(wildcard sql/install/privstat--*.sql)
@@ -16,9 +17,9 @@ PGFILEDESC = "privstat - pseudonyms, differential privacy and privacy budgets"
 
 # pg_regress suites (sql/ + expected/).  The test runner (test/run.sh) runs
 # these, the isolation specs and the TAP tests against throw-away clusters.
-REGRESS = types pseudonym sealed opclass rotation copy dp_agg
+REGRESS = types pseudonym sealed opclass rotation copy dp_agg budget
 REGRESS_OPTS = --temp-config=$(srcdir)/test/privstat.conf
-ISOLATION = key_rotation
+ISOLATION = key_rotation budget_race
 ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --temp-config=$(srcdir)/test/privstat.conf
 
 # -Wall -Wextra apply to privstat's own code; PostgreSQL's server headers are

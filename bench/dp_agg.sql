@@ -5,6 +5,7 @@
 \pset footer off
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS privstat;
+SELECT privstat.set_budget(current_user::regrole, 'infinity');
 
 CREATE OR REPLACE FUNCTION bench_pair(q1 text, q2 text, n int, OUT ms1 float8, OUT ms2 float8)
 LANGUAGE plpgsql AS $$

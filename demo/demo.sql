@@ -95,6 +95,8 @@ SELECT sealed_version(email) AS key_version, count(*) FROM users GROUP BY 1;
 
 \echo
 \echo '### 9. Differentially private answers: noisy, bounded, and with their error bars'
+\echo '    (every role that runs them needs a privacy budget; this one is unlimited)'
+SELECT set_budget(current_user::regrole, 'infinity');
 \echo '    (exact values shown only for the demo; an analyst would see the dp_ columns)'
 SELECT kind,
        count(*) AS exact_events,

@@ -12,6 +12,8 @@ CREATE EXTENSION IF NOT EXISTS privstat;
 RESET client_min_messages;
 SET search_path = public, privstat;
 SET max_parallel_workers_per_gather = 0;
+-- every role that runs DP aggregates needs a budget (budget.sql tests them)
+SELECT set_budget(current_user::regrole, 'infinity');
 
 CREATE TABLE facts (i int, s smallint, b bigint, n numeric, f float8, maybe int);
 INSERT INTO facts
@@ -135,6 +137,7 @@ RESET privstat.epsilon;
 SET privstat.epsilon = 0;
 CREATE ROLE privstat_test_analyst;
 GRANT SELECT ON facts TO privstat_test_analyst;
+SELECT set_budget('privstat_test_analyst', 'infinity');
 SET ROLE privstat_test_analyst;
 SET privstat.max_epsilon = 100;
 SELECT dp_count(*) IS NOT NULL AS analyst_can_count FROM facts;

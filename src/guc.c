@@ -13,6 +13,7 @@
 
 #include "utils/guc.h"
 
+#include "privstat/budget.h"
 #include "privstat/guc.h"
 
 char	   *privstat_key_file = NULL;
@@ -49,6 +50,15 @@ privstat_guc_init(void)
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("privstat.max_roles",
+							gettext_noop("Roles that can have a privacy budget (shared memory entries)."),
+							NULL,
+							&privstat_max_roles,
+							1000, 16, 1000000,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("privstat");
 }

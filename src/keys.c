@@ -349,7 +349,8 @@ derive_key(PrivstatKeyPurpose purpose, const char *domain, uint16 version,
 	bool		ok = false;
 
 	infolen = snprintf(info, sizeof(info), "privstat:%s:%s:%u",
-					   purpose == KEY_PURPOSE_PSEUDONYM ? "pseudonym" : "sealed",
+					   purpose == KEY_PURPOSE_PSEUDONYM ? "pseudonym" :
+					   purpose == KEY_PURPOSE_SEALED ? "sealed" : "journal",
 					   domain, (unsigned) version);
 
 	kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
@@ -530,10 +531,10 @@ privstat_get_key(PrivstatKeyPurpose purpose, const char *domain, uint16 version)
 		key.purpose = purpose;
 		key.version = version;
 		strlcpy(key.domain, domain, sizeof(key.domain));
-		key.keylen = (purpose == KEY_PURPOSE_PSEUDONYM) ? 32 : 64;
+		key.keylen = (purpose == KEY_PURPOSE_SEALED) ? 64 : 32;
 		derive_key(purpose, domain, version, key.key, key.keylen);
 
-		if (purpose == KEY_PURPOSE_PSEUDONYM)
+		if (purpose != KEY_PURPOSE_SEALED)
 			key.hmac = hmac_setup(key.key, key.keylen);
 
 		entry = hash_search(key_cache, &tag, HASH_ENTER, &found);

@@ -4,8 +4,8 @@
  *	  Entry point of the privstat extension.
  *
  * privstat must be loaded through shared_preload_libraries: the master key
- * is read (or created) by the postmaster before any backend starts, and later
- * modules put their budget ledger in shared memory.  _PG_init only records
+ * is read (or created) by the postmaster before any backend starts, and the
+ * budget ledger lives in shared memory, replayed from its journal at start.  _PG_init only records
  * that it ran from the preload list and calls each module's init function;
  * the modules own their state.
  *
@@ -16,6 +16,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 
+#include "privstat/budget.h"
 #include "privstat/guc.h"
 #include "privstat/keys.h"
 #include "privstat/privstat.h"
@@ -39,6 +40,7 @@ _PG_init(void)
 
 	privstat_guc_init();
 	privstat_keys_init();
+	privstat_budget_init();
 
 	privstat_preloaded = true;
 }

@@ -56,7 +56,9 @@ build_and_install() {
 # Run a command as the unprivileged test user: postgres when we are root.
 as_test_user() {
 	if [ "$(id -u)" -eq 0 ]; then
-		runuser -u postgres -- env PATH="$PG_BINDIR:$PATH" "$@"
+		# postgres may not enter the current directory (a clone under /root)
+		(runuser -u postgres -- test -x "$PWD" 2>/dev/null || cd /
+		 runuser -u postgres -- env PATH="$PG_BINDIR:$PATH" "$@")
 	else
 		env PATH="$PG_BINDIR:$PATH" "$@"
 	fi

@@ -22,7 +22,8 @@
 typedef enum PrivstatKeyPurpose
 {
 	KEY_PURPOSE_PSEUDONYM,		/* HMAC-SHA-256 key, 32 bytes */
-	KEY_PURPOSE_SEALED			/* AES-256-SIV key, 64 bytes */
+	KEY_PURPOSE_SEALED,			/* AES-256-SIV key, 64 bytes */
+	KEY_PURPOSE_JOURNAL			/* HMAC-SHA-256 key of the hash chains, 32 bytes */
 } PrivstatKeyPurpose;
 
 /* keyed HMAC-SHA-256 midstates; private to keys.c */
@@ -40,7 +41,7 @@ typedef struct PrivstatKey
 	char		domain[PRIVSTAT_DOMAIN_MAX_LEN + 1];
 	uint8		key[64];
 	int			keylen;
-	struct PrivstatHmacState *hmac; /* pseudonym keys only */
+	struct PrivstatHmacState *hmac; /* pseudonym and journal keys only */
 } PrivstatKey;
 
 extern void privstat_keys_init(void);

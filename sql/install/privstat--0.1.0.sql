@@ -853,3 +853,38 @@ CREATE FUNCTION privstat.dp_percentile_rank_error(epsilon double precision DEFAU
 CREATE FUNCTION privstat.dp_cost(query text, OUT epsilon double precision,
 								 OUT delta double precision, OUT dp_aggregates integer)
 	AS 'MODULE_PATHNAME', 'privstat_dp_cost' LANGUAGE C VOLATILE STRICT;
+
+------------------------------------------------------------------------------
+-- Privacy budgets (per role, for the whole cluster; see doc/budgets.md)
+------------------------------------------------------------------------------
+
+-- Changes are written to the budget journal at once, not at commit: like a
+-- charge, a budget change survives a ROLLBACK.
+CREATE FUNCTION privstat.set_budget(role regrole, epsilon double precision,
+									delta double precision DEFAULT 0,
+									period interval DEFAULT NULL)
+	RETURNS void AS 'MODULE_PATHNAME', 'privstat_set_budget' LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION privstat.set_budget(regrole, double precision, double precision, interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privstat.set_budget(regrole, double precision, double precision, interval) TO privstat_admin;
+
+CREATE FUNCTION privstat.reset_budget(role regrole)
+	RETURNS void AS 'MODULE_PATHNAME', 'privstat_reset_budget' LANGUAGE C VOLATILE STRICT;
+REVOKE ALL ON FUNCTION privstat.reset_budget(regrole) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privstat.reset_budget(regrole) TO privstat_admin;
+
+CREATE FUNCTION privstat._budget_status(
+		OUT role regrole,
+		OUT epsilon_limit double precision, OUT epsilon_spent double precision,
+		OUT epsilon_remaining double precision,
+		OUT delta_limit double precision, OUT delta_spent double precision,
+		OUT delta_remaining double precision,
+		OUT period interval, OUT next_free_at timestamptz,
+		OUT charges bigint, OUT epsilon_spent_total double precision)
+	RETURNS SETOF record AS 'MODULE_PATHNAME', 'privstat_budget_status'
+	LANGUAGE C VOLATILE STRICT;
+
+-- Administrators see every role; everyone else, the roles whose privileges
+-- they have.
+CREATE VIEW privstat.budget_status AS
+	SELECT * FROM privstat._budget_status();
+GRANT SELECT ON privstat.budget_status TO PUBLIC;

@@ -16,6 +16,7 @@ $node->append_conf('postgresql.conf', "max_worker_processes = 8\nmax_parallel_wo
 $node->start;
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION privstat;
+	SELECT privstat.set_budget(current_user::regrole, 'infinity');
 	CREATE TABLE facts AS SELECT g AS i FROM generate_series(1, 20000) g;
 	ANALYZE facts;
 });

@@ -1,0 +1,996 @@
+/*-------------------------------------------------------------------------
+ *
+ * budget.c
+ *	  Per-role privacy budgets that nothing can refund.
+ *
+ * A budget belongs to a role for the whole cluster (role OIDs are
+ * cluster-wide, and so is this ledger): spending in one database spends
+ * the same budget in every other.
+ *
+ * The journal.  Every charge, budget change and reset is a fixed-size
+ * record appended to $PGDATA/privstat/budget.journal.  Each record carries
+ * a CRC-32C of itself (to find a torn write) and an HMAC-SHA-256, under a
+ * key derived from the master key, of the previous record's HMAC and its
+ * own bytes (a hash chain: a changed, removed or reordered record breaks
+ * it).  Ordinary tables cannot hold spends, because they roll back; the
+ * journal does not.  It lives in the data directory, so base backups and
+ * pg_upgrade carry it.
+ *
+ * The ledger.  At startup (and after a crash restart) the journal is
+ * replayed into a shared hash table, one entry per role; the ledger is a
+ * cache of the journal.  A torn tail, the trace of a crash in the middle of
+ * an append, is cut back to the last complete record and logged; a bad
+ * record followed by good ones, or a record whose CRC is right but whose
+ * HMAC is not, is corruption or tampering: privstat then refuses to charge
+ * (fails closed) and says so in the log.
+ *
+ * Charging.  At executor start, after PostgreSQL's own permission checks
+ * and before any row exists, the cost of the plan's DP aggregates
+ * (privstat_plan_cost) is checked against the role's budget and debited
+ * under one exclusive hold of the ledger lock, the record is written, and
+ * the lock is released; then the record is flushed.  Flushes are grouped,
+ * the way commits share WAL flushes: whoever holds the flush lock fsyncs
+ * every record written so far, and a backend whose record is already
+ * covered returns without its own fsync.  Only then does the query run.  A
+ * ROLLBACK, an error later in the query, a cancel or a crash all come after
+ * the debit and the flush, and nothing gives a charge back.
+ *
+ * Locking protocol:
+ *	- lock (exclusive) covers the ledger hash, next record number, the last
+ *	  HMAC of the chain, and the write of a record; (shared) for readers of
+ *	  the ledger.
+ *	- flush_lock (exclusive) covers fsync of the journal and flushed.
+ *	- A backend never holds both.
+ *
+ * Rolling windows.  A budget with a period counts the spends of the last
+ * period.  Spends are kept in WINDOW_SLOTS + 1 slots of period/WINDOW_SLOTS;
+ * a slot stops counting only once all of it is older than the period, so a
+ * spend may count up to one slot longer than the period, never shorter.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "access/parallel.h"
+#include "access/xlog.h"
+#include "catalog/pg_authid.h"
+#include "commands/explain.h"
+#include "executor/executor.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "port/atomics.h"
+#include "port/pg_crc32c.h"
+#include "storage/fd.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "tcop/tcopprot.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/hsearch.h"
+#include "utils/timestamp.h"
+
+#include "privstat/budget.h"
+#include "privstat/dp_agg.h"
+#include "privstat/keys.h"
+#include "privstat/privstat.h"
+
+#define JOURNAL_DIR			"privstat"
+#define JOURNAL_FILE		"privstat/budget.journal"
+#define JOURNAL_MAGIC		0x4a425350	/* "PSBJ" */
+#define JOURNAL_FORMAT		1
+#define JOURNAL_KEY_DOMAIN	"budget"
+
+#define WINDOW_SLOTS		64
+
+/* amounts are kept as integers: nano-epsilon and femto-delta */
+#define EPS_UNIT			1e9
+#define DELTA_UNIT			1e15
+
+typedef enum JournalType
+{
+	JR_CHARGE = 1,				/* a query spent epsilon and delta */
+	JR_SET = 2,					/* set_budget: limits and period */
+	JR_RESET = 3				/* reset_budget: spends forgotten */
+} JournalType;
+
+/* One journal record: 128 bytes, written and read as is. */
+typedef struct JournalRecord
+{
+	uint32		magic;
+	uint16		format;
+	uint16		type;			/* JournalType */
+	uint64		seq;			/* 0, 1, 2, ...: also its position */
+	int64		ts;				/* TimestampTz */
+	Oid			roleid;			/* whose budget */
+	Oid			dbid;			/* database it happened in */
+	double		epsilon;		/* charge, or limit (JR_SET) */
+	double		delta;
+	int64		period_us;		/* JR_SET: 0 = lifetime budget */
+	Oid			actor;			/* the role that ran the query or the admin */
+	uint32		timeline;		/* WAL timeline when written */
+	uint8		reserved[28];
+	pg_crc32c	crc;			/* of the bytes before it */
+	uint8		mac[32];		/* HMAC(key, previous mac || bytes before crc) */
+} JournalRecord;
+
+StaticAssertDecl(sizeof(JournalRecord) == 128, "journal records are 128 bytes");
+
+#define RECORD_BODY			offsetof(JournalRecord, crc)
+
+/* One role's budget in the ledger. */
+typedef struct BudgetEntry
+{
+	Oid			roleid;			/* hash key */
+	bool		has_budget;
+	bool		eps_unlimited;
+	bool		delta_unlimited;
+	int64		eps_limit;		/* in EPS_UNIT */
+	int64		delta_limit;	/* in DELTA_UNIT */
+	int64		period_us;		/* 0: lifetime */
+	int64		eps_total;		/* since the last reset */
+	int64		delta_total;
+	int64		charges;		/* since the last reset */
+	int64		slot[WINDOW_SLOTS + 1]; /* slot number held by each bucket */
+	int64		slot_eps[WINDOW_SLOTS + 1];
+	int64		slot_delta[WINDOW_SLOTS + 1];
+} BudgetEntry;
+
+typedef struct BudgetShared
+{
+	LWLock	   *lock;
+	LWLock	   *flush_lock;
+	uint64		next_seq;		/* under lock */
+	uint8		last_mac[32];	/* under lock */
+	pg_atomic_uint64 written;	/* records written to the file */
+	uint64		flushed;		/* under flush_lock: records durable */
+	bool		fail_closed;	/* journal corrupt: refuse to charge */
+	uint32		timeline;		/* of the last record replayed or written */
+} BudgetShared;
+
+int			privstat_max_roles = 1000;
+
+static BudgetShared *shared = NULL;
+static HTAB *ledger = NULL;
+static File journal_fd = -1;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static ExplainOneQuery_hook_type prev_ExplainOneQuery = NULL;
+
+static void budget_shmem_request(void);
+static void budget_shmem_startup(void);
+static void budget_ExecutorStart(QueryDesc *queryDesc, int eflags);
+static void budget_ExplainOneQuery(Query *query, int cursorOptions,
+								   IntoClause *into, ExplainState *es,
+								   const char *queryString, ParamListInfo params,
+								   QueryEnvironment *queryEnv);
+
+
+/* ---------------------------------------------------------------------------
+ * Amounts and windows
+ * ---------------------------------------------------------------------------
+ */
+
+/* a spend in integer units, rounded up: charges never shrink */
+static int64
+units_up(double v, double unit)
+{
+	double		u = ceil(v * unit);
+
+	return u >= (double) PG_INT64_MAX ? PG_INT64_MAX : (int64) u;
+}
+
+/* a limit in integer units, rounded down: limits never grow */
+static int64
+units_down(double v, double unit)
+{
+	double		u = floor(v * unit);
+
+	return u >= (double) PG_INT64_MAX ? PG_INT64_MAX : (int64) u;
+}
+
+static int64
+slot_of(const BudgetEntry *e, TimestampTz ts)
+{
+	int64		width = Max(e->period_us / WINDOW_SLOTS, 1);
+
+	return ts >= 0 ? ts / width : -((-ts + width - 1) / width);
+}
+
+/* the spends that count at time now: all of them, or the window's */
+static void
+spent(const BudgetEntry *e, TimestampTz now, int64 *eps, int64 *delta)
+{
+	int64		current;
+	int			i;
+
+	if (e->period_us == 0)
+	{
+		*eps = e->eps_total;
+		*delta = e->delta_total;
+		return;
+	}
+	current = slot_of(e, now);
+	*eps = 0;
+	*delta = 0;
+	for (i = 0; i <= WINDOW_SLOTS; i++)
+	{
+		if (e->slot[i] >= current - WINDOW_SLOTS && e->slot[i] <= current)
+		{
+			*eps += e->slot_eps[i];
+			*delta += e->slot_delta[i];
+		}
+	}
+}
+
+/* when the oldest counted spend stops counting; 0 if none or lifetime */
+static TimestampTz
+next_free(const BudgetEntry *e, TimestampTz now)
+{
+	int64		current;
+	int64		width;
+	int64		oldest = PG_INT64_MAX;
+	int			i;
+
+	if (e->period_us == 0)
+		return 0;
+	current = slot_of(e, now);
+	width = Max(e->period_us / WINDOW_SLOTS, 1);
+	for (i = 0; i <= WINDOW_SLOTS; i++)
+	{
+		if (e->slot[i] >= current - WINDOW_SLOTS && e->slot[i] <= current &&
+			(e->slot_eps[i] > 0 || e->slot_delta[i] > 0) && e->slot[i] < oldest)
+			oldest = e->slot[i];
+	}
+	if (oldest == PG_INT64_MAX)
+		return 0;
+	return (oldest + WINDOW_SLOTS + 1) * width;
+}
+
+static void
+add_spend(BudgetEntry *e, TimestampTz ts, int64 eps, int64 delta)
+{
+	e->eps_total = (e->eps_total > PG_INT64_MAX - eps) ? PG_INT64_MAX : e->eps_total + eps;
+	e->delta_total = (e->delta_total > PG_INT64_MAX - delta) ? PG_INT64_MAX : e->delta_total + delta;
+	e->charges++;
+	if (e->period_us > 0)
+	{
+		int64		s = slot_of(e, ts);
+		int			b = (int) (((s % (WINDOW_SLOTS + 1)) + (WINDOW_SLOTS + 1)) % (WINDOW_SLOTS + 1));
+
+		if (e->slot[b] != s)
+		{
+			e->slot[b] = s;
+			e->slot_eps[b] = 0;
+			e->slot_delta[b] = 0;
+		}
+		e->slot_eps[b] += eps;
+		e->slot_delta[b] += delta;
+	}
+}
+
+static void
+clear_slots(BudgetEntry *e)
+{
+	int			i;
+
+	for (i = 0; i <= WINDOW_SLOTS; i++)
+	{
+		e->slot[i] = PG_INT64_MIN;
+		e->slot_eps[i] = 0;
+		e->slot_delta[i] = 0;
+	}
+}
+
+/* apply one record to the ledger; caller holds lock exclusively (or is the postmaster) */
+static void
+apply_record(const JournalRecord *r)
+{
+	BudgetEntry *e;
+	bool		found;
+
+	e = hash_search(ledger, &r->roleid, HASH_ENTER_NULL, &found);
+	if (e == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("privstat.max_roles (%d) roles already have privacy budgets", privstat_max_roles),
+				 errhint("Raise privstat.max_roles and restart the server.")));
+	if (!found)
+	{
+		memset(((char *) e) + sizeof(Oid), 0, sizeof(BudgetEntry) - sizeof(Oid));
+		clear_slots(e);
+	}
+	switch ((JournalType) r->type)
+	{
+		case JR_CHARGE:
+			add_spend(e, r->ts, units_up(r->epsilon, EPS_UNIT), units_up(r->delta, DELTA_UNIT));
+			break;
+		case JR_SET:
+			if (e->period_us != r->period_us)
+			{
+				/* keep every counted spend, now counted from this moment: never a refund */
+				int64		eps;
+				int64		delta;
+
+				spent(e, r->ts, &eps, &delta);
+				clear_slots(e);
+				e->period_us = r->period_us;
+				if (e->period_us > 0)
+				{
+					int64		total_eps = e->eps_total;
+					int64		total_delta = e->delta_total;
+					int64		charges = e->charges;
+
+					add_spend(e, r->ts, eps, delta);
+					e->eps_total = total_eps;
+					e->delta_total = total_delta;
+					e->charges = charges;
+				}
+			}
+			e->has_budget = true;
+			e->eps_unlimited = isinf(r->epsilon);
+			e->delta_unlimited = isinf(r->delta);
+			e->eps_limit = e->eps_unlimited ? PG_INT64_MAX : units_down(r->epsilon, EPS_UNIT);
+			e->delta_limit = e->delta_unlimited ? PG_INT64_MAX : units_down(r->delta, DELTA_UNIT);
+			break;
+		case JR_RESET:
+			e->eps_total = 0;
+			e->delta_total = 0;
+			e->charges = 0;
+			clear_slots(e);
+			break;
+	}
+}
+
+
+/* ---------------------------------------------------------------------------
+ * The journal
+ * ---------------------------------------------------------------------------
+ */
+
+static void
+record_seal(JournalRecord *r, const uint8 *prev_mac)
+{
+	PrivstatKey *key = privstat_get_key(KEY_PURPOSE_JOURNAL, JOURNAL_KEY_DOMAIN, 1);
+	uint8		buf[32 + RECORD_BODY];
+
+	INIT_CRC32C(r->crc);
+	COMP_CRC32C(r->crc, r, RECORD_BODY);
+	FIN_CRC32C(r->crc);
+	memcpy(buf, prev_mac, 32);
+	memcpy(buf + 32, r, RECORD_BODY);
+	privstat_hmac_sha256(key, buf, sizeof(buf), r->mac);
+}
+
+static bool
+record_crc_ok(const JournalRecord *r)
+{
+	pg_crc32c	crc;
+
+	if (r->magic != JOURNAL_MAGIC || r->format != JOURNAL_FORMAT)
+		return false;
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, r, RECORD_BODY);
+	FIN_CRC32C(crc);
+	return EQ_CRC32C(crc, r->crc);
+}
+
+static bool
+record_mac_ok(const JournalRecord *r, const uint8 *prev_mac)
+{
+	JournalRecord copy = *r;
+
+	record_seal(&copy, prev_mac);
+	return memcmp(copy.mac, r->mac, 32) == 0 && EQ_CRC32C(copy.crc, r->crc);
+}
+
+/*
+ * Replay the journal into the ledger: in the postmaster at startup, and
+ * again after a crash restart.  Cuts a torn tail; fails closed on anything
+ * else that is wrong.
+ */
+static void
+journal_replay(void)
+{
+	int			fd;
+	struct stat st;
+	JournalRecord r;
+	uint64		n;
+	uint64		good = 0;
+	uint8		prev[32];
+	off_t		size;
+	const char *problem = NULL;
+
+	memset(prev, 0, sizeof(prev));
+	if (MakePGDirectory(JOURNAL_DIR) < 0 && errno != EEXIST)
+		ereport(FATAL,
+				(errcode_for_file_access(),
+				 errmsg("could not create directory \"%s\": %m", JOURNAL_DIR)));
+	fd = OpenTransientFilePerm(JOURNAL_FILE, O_RDWR | O_CREAT | PG_BINARY, S_IRUSR | S_IWUSR);
+	if (fd < 0)
+		ereport(FATAL,
+				(errcode_for_file_access(),
+				 errmsg("could not open privstat budget journal \"%s\": %m", JOURNAL_FILE)));
+	if (fstat(fd, &st) != 0)
+		ereport(FATAL,
+				(errcode_for_file_access(),
+				 errmsg("could not stat privstat budget journal \"%s\": %m", JOURNAL_FILE)));
+	size = st.st_size;
+
+	for (n = 0; (off_t) ((n + 1) * sizeof(r)) <= size; n++)
+	{
+		if (pg_pread(fd, &r, sizeof(r), n * sizeof(r)) != sizeof(r))
+			ereport(FATAL,
+					(errcode_for_file_access(),
+					 errmsg("could not read privstat budget journal \"%s\": %m", JOURNAL_FILE)));
+		if (!record_crc_ok(&r))
+			break;
+		if (r.seq != n || !record_mac_ok(&r, prev))
+		{
+			problem = "a record's HMAC or position does not match the chain (changed, removed or reordered records)";
+			break;
+		}
+		apply_record(&r);
+		memcpy(prev, r.mac, 32);
+		shared->timeline = r.timeline;
+		good = n + 1;
+	}
+
+	if (problem == NULL && (off_t) (good * sizeof(r)) < size)
+	{
+		/* a bad record: torn tail, unless a complete good record follows */
+		uint64		m;
+
+		for (m = good + 1; (off_t) ((m + 1) * sizeof(r)) <= size; m++)
+		{
+			if (pg_pread(fd, &r, sizeof(r), m * sizeof(r)) == sizeof(r) && record_crc_ok(&r))
+			{
+				problem = "a damaged record is followed by intact ones";
+				break;
+			}
+		}
+	}
+
+	if (problem != NULL)
+	{
+		shared->fail_closed = true;
+		ereport(LOG,
+				(errmsg("privstat budget journal \"%s\" is corrupt at record " UINT64_FORMAT ": privstat refuses to charge privacy budgets",
+						JOURNAL_FILE, good),
+				 errdetail("%s.", problem),
+				 errhint("Restore the journal from a backup and restart; or, to start the budgets afresh, move the file away, restart, and set every budget again.")));
+	}
+	else if ((off_t) (good * sizeof(r)) < size)
+	{
+		if (ftruncate(fd, good * sizeof(r)) != 0 || pg_fsync(fd) != 0)
+			ereport(FATAL,
+					(errcode_for_file_access(),
+					 errmsg("could not truncate privstat budget journal \"%s\": %m", JOURNAL_FILE)));
+		ereport(LOG,
+				(errmsg("privstat budget journal \"%s\": cut a torn tail of %lld bytes after record " UINT64_FORMAT,
+						JOURNAL_FILE, (long long) (size - good * sizeof(r)), good),
+				 errdetail("The server stopped in the middle of writing a charge; that charge's query never ran.")));
+	}
+	CloseTransientFile(fd);
+
+	shared->next_seq = good;
+	memcpy(shared->last_mac, prev, 32);
+	pg_atomic_init_u64(&shared->written, good);
+	shared->flushed = good;
+}
+
+static void
+journal_open(void)
+{
+	if (journal_fd >= 0)
+		return;
+	journal_fd = PathNameOpenFilePerm(JOURNAL_FILE, O_RDWR | PG_BINARY, S_IRUSR | S_IWUSR);
+	if (journal_fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open privstat budget journal \"%s\": %m", JOURNAL_FILE)));
+}
+
+/* make every record up to seq durable, sharing the fsync with concurrent writers */
+static void
+journal_flush(uint64 seq)
+{
+	uint64		target;
+
+	LWLockAcquire(shared->flush_lock, LW_EXCLUSIVE);
+	if (shared->flushed > seq)
+	{
+		LWLockRelease(shared->flush_lock);
+		return;
+	}
+	target = pg_atomic_read_u64(&shared->written);
+	if (FileSync(journal_fd, WAIT_EVENT_DATA_FILE_SYNC) != 0)
+	{
+		LWLockRelease(shared->flush_lock);
+		ereport(data_sync_elevel(ERROR),
+				(errcode_for_file_access(),
+				 errmsg("could not fsync privstat budget journal \"%s\": %m", JOURNAL_FILE)));
+	}
+	shared->flushed = target;
+	LWLockRelease(shared->flush_lock);
+}
+
+/*
+ * Append a record; caller holds shared->lock exclusively.  On a failed
+ * write nothing changes (the next record takes the same position).
+ */
+static uint64
+journal_append(JournalRecord *r)
+{
+	int			written;
+
+	r->magic = JOURNAL_MAGIC;
+	r->format = JOURNAL_FORMAT;
+	r->seq = shared->next_seq;
+	r->ts = GetCurrentTimestamp();
+	r->dbid = MyDatabaseId;
+	r->timeline = RecoveryInProgress() ? 0 : GetWALInsertionTimeLine();
+	record_seal(r, shared->last_mac);
+
+	written = FileWrite(journal_fd, (char *) r, sizeof(*r), r->seq * sizeof(*r),
+						WAIT_EVENT_DATA_FILE_WRITE);
+	if (written != sizeof(*r))
+	{
+		if (written >= 0)
+			errno = ENOSPC;
+		LWLockRelease(shared->lock);
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not write privstat budget journal \"%s\": %m", JOURNAL_FILE)));
+	}
+	shared->next_seq++;
+	memcpy(shared->last_mac, r->mac, 32);
+	shared->timeline = r->timeline;
+	pg_atomic_write_u64(&shared->written, shared->next_seq);
+	return r->seq;
+}
+
+static void
+check_can_write(void)
+{
+	privstat_require_preload();
+	if (shared == NULL)
+		elog(ERROR, "privstat budget ledger is not initialized");
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("privacy budgets cannot be charged or changed on a hot standby"),
+				 errdetail("The budget journal lives on the primary; a standby cannot record spends."),
+				 errhint("Run DP queries and budget changes on the primary.")));
+	if (shared->fail_closed)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("privstat refuses to charge privacy budgets: the budget journal is corrupt"),
+				 errhint("The server log, at the last start, says what was found and what to do.")));
+	journal_open();
+}
+
+static char *
+role_name(Oid role)
+{
+	char	   *name = GetUserNameFromId(role, true);
+
+	return name ? name : psprintf("%u", role);
+}
+
+void
+privstat_budget_charge(Oid role, double epsilon, double delta)
+{
+	JournalRecord r;
+	BudgetEntry *e;
+	int64		eps_u = units_up(epsilon, EPS_UNIT);
+	int64		delta_u = units_up(delta, DELTA_UNIT);
+	int64		eps_spent;
+	int64		delta_spent;
+	TimestampTz now;
+	uint64		seq;
+
+	check_can_write();
+
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	e = hash_search(ledger, &role, HASH_FIND, NULL);
+	if (e == NULL || !e->has_budget)
+	{
+		LWLockRelease(shared->lock);
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role \"%s\" has no privacy budget", role_name(role)),
+				 errdetail("Every role that runs DP aggregates needs a budget, even an unlimited one."),
+				 errhint("An administrator can grant one with privstat.set_budget('%s', epsilon).",
+						 role_name(role))));
+	}
+	now = GetCurrentTimestamp();
+	spent(e, now, &eps_spent, &delta_spent);
+	if ((!e->eps_unlimited && eps_u > e->eps_limit - eps_spent) ||
+		(!e->delta_unlimited && delta_u > e->delta_limit - delta_spent))
+	{
+		double		eps_left = e->eps_unlimited ? INFINITY :
+			Max(e->eps_limit - eps_spent, 0) / EPS_UNIT;
+		double		delta_left = e->delta_unlimited ? INFINITY :
+			Max(e->delta_limit - delta_spent, 0) / DELTA_UNIT;
+		TimestampTz free_at = next_free(e, now);
+
+		LWLockRelease(shared->lock);
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("privacy budget of role \"%s\" is exhausted", role_name(role)),
+				 errdetail("The query needs epsilon %g and delta %g; the role has epsilon %g and delta %g left.",
+						   epsilon, delta, eps_left, delta_left),
+				 free_at != 0 ?
+				 errhint("Budget frees up from %s on, or an administrator can raise it with privstat.set_budget().",
+						 timestamptz_to_str(free_at)) :
+				 errhint("An administrator can raise it with privstat.set_budget().")));
+	}
+
+	memset(&r, 0, sizeof(r));
+	r.type = JR_CHARGE;
+	r.roleid = role;
+	r.actor = GetUserId();
+	r.epsilon = epsilon;
+	r.delta = delta;
+	seq = journal_append(&r);
+	add_spend(e, r.ts, eps_u, delta_u);
+	LWLockRelease(shared->lock);
+
+	journal_flush(seq);
+}
+
+/* write a budget change (JR_SET, JR_RESET), apply it and flush it */
+static void
+budget_change(JournalRecord *r)
+{
+	uint64		seq;
+
+	check_can_write();
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	if (r->type == JR_SET && hash_search(ledger, &r->roleid, HASH_FIND, NULL) == NULL &&
+		hash_get_num_entries(ledger) >= privstat_max_roles)
+	{
+		LWLockRelease(shared->lock);
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("privstat.max_roles (%d) roles already have privacy budgets", privstat_max_roles),
+				 errhint("Raise privstat.max_roles and restart the server.")));
+	}
+	seq = journal_append(r);
+	apply_record(r);
+	LWLockRelease(shared->lock);
+	journal_flush(seq);
+}
+
+
+/* ---------------------------------------------------------------------------
+ * Shared memory and hooks
+ * ---------------------------------------------------------------------------
+ */
+
+void
+privstat_budget_init(void)
+{
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = budget_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = budget_shmem_startup;
+	prev_ExecutorStart = ExecutorStart_hook;
+	ExecutorStart_hook = budget_ExecutorStart;
+	prev_ExplainOneQuery = ExplainOneQuery_hook;
+	ExplainOneQuery_hook = budget_ExplainOneQuery;
+}
+
+static Size
+budget_shmem_size(void)
+{
+	return add_size(MAXALIGN(sizeof(BudgetShared)),
+					hash_estimate_size(privstat_max_roles, sizeof(BudgetEntry)));
+}
+
+static void
+budget_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(budget_shmem_size());
+	RequestNamedLWLockTranche("privstat", 2);
+}
+
+static void
+budget_shmem_startup(void)
+{
+	bool		found;
+	HASHCTL		info;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	shared = ShmemInitStruct("privstat budget", sizeof(BudgetShared), &found);
+	if (!found)
+	{
+		LWLockPadded *locks = GetNamedLWLockTranche("privstat");
+
+		memset(shared, 0, sizeof(BudgetShared));
+		shared->lock = &locks[0].lock;
+		shared->flush_lock = &locks[1].lock;
+	}
+	memset(&info, 0, sizeof(info));
+	info.keysize = sizeof(Oid);
+	info.entrysize = sizeof(BudgetEntry);
+	ledger = ShmemInitHash("privstat budget ledger", privstat_max_roles, privstat_max_roles,
+						   &info, HASH_ELEM | HASH_BLOBS);
+	LWLockRelease(AddinShmemInitLock);
+
+	/* the postmaster replays; backends of EXEC_BACKEND builds attach only */
+	if (!found)
+		journal_replay();
+}
+
+/*
+ * Charge the plan's DP aggregates to the current role: after PostgreSQL's
+ * own checks (standard_ExecutorStart) and before ExecutorRun produces any
+ * row.  Plain EXPLAIN charges nothing; parallel workers run a fragment of a
+ * plan the leader has already paid for.
+ */
+static void
+budget_ExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+	if (prev_ExecutorStart)
+		prev_ExecutorStart(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+
+	if (!(eflags & EXEC_FLAG_EXPLAIN_ONLY) && !IsParallelWorker() && shared != NULL)
+	{
+		double		epsilon;
+		double		delta;
+
+		if (privstat_plan_cost(queryDesc->plannedstmt, &epsilon, &delta) > 0)
+			privstat_budget_charge(GetUserId(), epsilon, delta);
+	}
+}
+
+/*
+ * EXPLAIN: the plan as usual, then what it would cost and what the role has
+ * left.  Charges nothing.  In the structured formats the privacy figures are
+ * a sibling group of the plan.
+ */
+static void
+budget_ExplainOneQuery(Query *query, int cursorOptions, IntoClause *into,
+					   ExplainState *es, const char *queryString,
+					   ParamListInfo params, QueryEnvironment *queryEnv)
+{
+	PlannedStmt *plan;
+	instr_time	planstart,
+				planduration;
+	BufferUsage bufusage_start,
+				bufusage;
+	double		epsilon;
+	double		delta;
+	int			n;
+
+	if (prev_ExplainOneQuery)
+	{
+		prev_ExplainOneQuery(query, cursorOptions, into, es, queryString, params, queryEnv);
+		return;
+	}
+
+	if (es->buffers)
+		bufusage_start = pgBufferUsage;
+	INSTR_TIME_SET_CURRENT(planstart);
+	plan = pg_plan_query(query, queryString, cursorOptions, params);
+	INSTR_TIME_SET_CURRENT(planduration);
+	INSTR_TIME_SUBTRACT(planduration, planstart);
+	if (es->buffers)
+	{
+		memset(&bufusage, 0, sizeof(BufferUsage));
+		BufferUsageAccumDiff(&bufusage, &pgBufferUsage, &bufusage_start);
+	}
+	n = privstat_plan_cost(plan, &epsilon, &delta);
+	ExplainOnePlan(plan, into, es, queryString, params, queryEnv, &planduration,
+				   es->buffers ? &bufusage : NULL);
+	if (n == 0 || shared == NULL)
+		return;
+
+	/* unlabeled: in JSON the group is an element of the outer list */
+	ExplainOpenGroup("Privacy", "Privacy", false, es);
+	ExplainPropertyFloat("Privacy Cost Epsilon", NULL, epsilon, 6, es);
+	ExplainPropertyFloat("Privacy Cost Delta", NULL, delta, 6, es);
+	{
+		BudgetEntry *e;
+		Oid			role = GetUserId();
+
+		LWLockAcquire(shared->lock, LW_SHARED);
+		e = hash_search(ledger, &role, HASH_FIND, NULL);
+		if (e != NULL && e->has_budget)
+		{
+			int64		eps_spent;
+			int64		delta_spent;
+
+			spent(e, GetCurrentTimestamp(), &eps_spent, &delta_spent);
+			ExplainPropertyFloat("Privacy Budget Epsilon Remaining", NULL,
+								 e->eps_unlimited ? INFINITY : Max(e->eps_limit - eps_spent, 0) / EPS_UNIT,
+								 6, es);
+			ExplainPropertyFloat("Privacy Budget Delta Remaining", NULL,
+								 e->delta_unlimited ? INFINITY : Max(e->delta_limit - delta_spent, 0) / DELTA_UNIT,
+								 6, es);
+		}
+		else
+			ExplainPropertyText("Privacy Budget", "none (the query would be refused)", es);
+		LWLockRelease(shared->lock);
+	}
+	ExplainCloseGroup("Privacy", "Privacy", false, es);
+}
+
+
+/* ---------------------------------------------------------------------------
+ * SQL interface
+ * ---------------------------------------------------------------------------
+ */
+
+static void
+check_admin(const char *what)
+{
+	Oid			admin = get_role_oid("privstat_admin", true);
+
+	if (!superuser() && !(OidIsValid(admin) && has_privs_of_role(GetUserId(), admin)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to %s", what),
+				 errdetail("Only superusers and members of privstat_admin may change privacy budgets."),
+				 errhint("Ask an administrator to GRANT privstat_admin to this role.")));
+}
+
+static Oid
+checked_role(Oid role)
+{
+	if (!OidIsValid(role) || GetUserNameFromId(role, true) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("role with OID %u does not exist", role)));
+	return role;
+}
+
+PG_FUNCTION_INFO_V1(privstat_set_budget);
+
+/* set_budget(role regrole, epsilon float8, delta float8, period interval) */
+Datum
+privstat_set_budget(PG_FUNCTION_ARGS)
+{
+	JournalRecord r;
+	double		epsilon;
+	double		delta;
+	int64		period_us = 0;
+
+	check_admin("change privacy budgets");
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("role, epsilon and delta of a privacy budget must not be null"),
+				 errhint("Use 'infinity' for an unlimited budget.")));
+	epsilon = PG_GETARG_FLOAT8(1);
+	delta = PG_GETARG_FLOAT8(2);
+	if (isnan(epsilon) || epsilon < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("epsilon of a privacy budget must be zero or more"),
+				 errhint("Use 'infinity' for an unlimited budget.")));
+	if (isnan(delta) || delta < 0 || (delta > 1 && !isinf(delta)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("delta of a privacy budget must be between 0 and 1, or infinity")));
+	if (!PG_ARGISNULL(3))
+	{
+		Interval   *period = PG_GETARG_INTERVAL_P(3);
+
+		period_us = period->time + period->day * USECS_PER_DAY +
+			(int64) period->month * DAYS_PER_MONTH * USECS_PER_DAY;
+		if (period_us < WINDOW_SLOTS * USECS_PER_SEC)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("period of a privacy budget must be at least %d seconds", WINDOW_SLOTS),
+					 errhint("Leave the period NULL for a lifetime budget.")));
+	}
+
+	memset(&r, 0, sizeof(r));
+	r.type = JR_SET;
+	r.roleid = checked_role(PG_GETARG_OID(0));
+	r.actor = GetUserId();
+	r.epsilon = epsilon;
+	r.delta = delta;
+	r.period_us = period_us;
+	budget_change(&r);
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(privstat_reset_budget);
+Datum
+privstat_reset_budget(PG_FUNCTION_ARGS)
+{
+	JournalRecord r;
+
+	check_admin("reset privacy budgets");
+	memset(&r, 0, sizeof(r));
+	r.type = JR_RESET;
+	r.roleid = checked_role(PG_GETARG_OID(0));
+	r.actor = GetUserId();
+	budget_change(&r);
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(privstat_budget_status);
+
+/*
+ * budget_status(): one row per role with a budget.  Administrators see
+ * every role; others see the roles whose privileges they have (their own).
+ */
+Datum
+privstat_budget_status(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	HASH_SEQ_STATUS status;
+	BudgetEntry *e;
+	Oid			admin = get_role_oid("privstat_admin", true);
+	bool		all;
+	TimestampTz now = GetCurrentTimestamp();
+
+	privstat_require_preload();
+	InitMaterializedSRF(fcinfo, 0);
+	if (shared == NULL)
+		PG_RETURN_VOID();
+	all = superuser() || (OidIsValid(admin) && has_privs_of_role(GetUserId(), admin));
+
+	LWLockAcquire(shared->lock, LW_SHARED);
+	hash_seq_init(&status, ledger);
+	while ((e = hash_seq_search(&status)) != NULL)
+	{
+		Datum		values[11];
+		bool		nulls[11];
+		int64		eps_spent;
+		int64		delta_spent;
+		TimestampTz free_at;
+
+		if (!e->has_budget || (!all && !has_privs_of_role(GetUserId(), e->roleid)))
+			continue;
+		memset(nulls, 0, sizeof(nulls));
+		spent(e, now, &eps_spent, &delta_spent);
+		free_at = next_free(e, now);
+		values[0] = ObjectIdGetDatum(e->roleid);
+		values[1] = Float8GetDatum(e->eps_unlimited ? INFINITY : e->eps_limit / EPS_UNIT);
+		values[2] = Float8GetDatum(eps_spent / EPS_UNIT);
+		values[3] = Float8GetDatum(e->eps_unlimited ? INFINITY : Max(e->eps_limit - eps_spent, 0) / EPS_UNIT);
+		values[4] = Float8GetDatum(e->delta_unlimited ? INFINITY : e->delta_limit / DELTA_UNIT);
+		values[5] = Float8GetDatum(delta_spent / DELTA_UNIT);
+		values[6] = Float8GetDatum(e->delta_unlimited ? INFINITY : Max(e->delta_limit - delta_spent, 0) / DELTA_UNIT);
+		if (e->period_us > 0)
+		{
+			Interval   *iv = palloc0(sizeof(Interval));
+
+			iv->time = e->period_us;
+			values[7] = IntervalPGetDatum(iv);
+		}
+		else
+			nulls[7] = true;
+		if (free_at != 0)
+			values[8] = TimestampTzGetDatum(free_at);
+		else
+			nulls[8] = true;
+		values[9] = Int64GetDatum(e->charges);
+		values[10] = Float8GetDatum(e->eps_total / EPS_UNIT);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	LWLockRelease(shared->lock);
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,170 @@
+# The budget journal: a charge survives kill -9 of the postmaster and a
+# restart, and pg_terminate_backend of the query; a torn tail is cut back and
+# logged and the server starts; a damaged or tampered record in the middle
+# makes privstat refuse to charge (fail closed) with a LOG line saying what
+# to do; 8 concurrent pgbench clients against a budget of exactly N queries
+# get exactly N answers.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use POSIX qw(WNOHANG);
+use Time::HiRes qw(usleep);
+
+# Become a subreaper (prctl PR_SET_CHILD_SUBREAPER, x86_64 and aarch64
+# numbers), so that the postmaster we kill -9 below is reparented to us and
+# reaped here: where PID 1 does not reap orphans (containers, chroots), it
+# would otherwise linger as a zombie that blocks the next start.
+my %prctl = (x86_64 => 157, aarch64 => 167);
+my ($arch) = `uname -m` =~ /(\S+)/;
+syscall($prctl{$arch}, 36, 1, 0, 0, 0) if $prctl{$arch};
+
+my $node = PostgreSQL::Test::Cluster->new('budget');
+$node->init;
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'privstat'");
+$node->start;
+$node->safe_psql('postgres', q{
+	CREATE EXTENSION privstat;
+	CREATE TABLE t AS SELECT g AS i FROM generate_series(1, 1000) g;
+	CREATE ROLE analyst LOGIN;
+	GRANT SELECT ON t TO analyst;
+	SELECT privstat.set_budget('analyst', 10);
+});
+my $journal = $node->data_dir . '/privstat/budget.journal';
+my $status = q{SELECT epsilon_spent || '/' || charges FROM privstat.budget_status WHERE role::text = 'analyst'};
+
+sub dp { my ($eps) = @_; return "SELECT privstat.dp_count(i, $eps) FROM t"; }
+
+$node->safe_psql('postgres', dp(0.25), extra_params => [ '-U', 'analyst' ]);
+is($node->safe_psql('postgres', $status), '0.25/1', 'one charge');
+is(-s $journal, 2 * 128, 'journal holds the budget and the charge (128-byte records)');
+
+# kill -9 of the postmaster: the charge was flushed before the answer left.
+# Its orphaned backends notice and exit; until then a new postmaster refuses
+# to start on the same data directory.
+my $postmaster = $node->{_pid};
+$node->kill9;
+for (1 .. 100)
+{
+	last if waitpid($postmaster, WNOHANG) == $postmaster || !kill(0, $postmaster);
+	usleep(100_000);
+}
+for (1 .. 100)
+{
+	last if system("pgrep -f '^postgres: budget: ' >/dev/null") != 0;
+	usleep(100_000);
+}
+$node->start;
+is($node->safe_psql('postgres', $status), '0.25/1', 'charge survives kill -9 of the postmaster and a restart');
+
+# pg_terminate_backend while the query runs: charged at executor start
+my $bg = $node->background_psql('postgres', extra_params => [ '-U', 'analyst' ]);
+$bg->query_until(qr/started/,
+	"\\echo started\nSELECT c, pg_sleep(60) FROM (SELECT privstat.dp_count(i, 0.5) AS c FROM t) s;\n");
+my $pid;
+for (1 .. 100)
+{
+	$pid = $node->safe_psql('postgres',
+		q{SELECT pid FROM pg_stat_activity WHERE usename = 'analyst' AND query LIKE '%pg_sleep(60)%'});
+	last if $pid;
+	usleep(100_000);
+}
+ok($pid, 'the long DP query is running');
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
+eval { $bg->quit; };
+is($node->safe_psql('postgres', $status), '0.75/2', 'charge survives pg_terminate_backend of its query');
+
+# a torn tail: a crash in the middle of an append
+$node->stop('immediate');
+open my $fh, '>>', $journal or die;
+print $fh "\x50\x53\x42" . ("\x00" x 60);
+close $fh;
+my $offset = -s $node->logfile;
+$node->start;
+my $log = substr(slurp_file($node->logfile), $offset);
+like($log, qr/privstat budget journal "privstat\/budget\.journal": cut a torn tail of 63 bytes after record 3/,
+	'a torn tail is cut back and logged');
+is(-s $journal, 3 * 128, 'the journal is back to its complete records');
+is($node->safe_psql('postgres', $status), '0.75/2', 'spends are intact after the cut');
+$node->safe_psql('postgres', dp(0.25), extra_params => [ '-U', 'analyst' ]);
+is($node->safe_psql('postgres', $status), '1/3', 'charging works after the cut');
+
+# a damaged record in the middle: fail closed
+$node->stop;
+my $good = slurp_file($journal);
+my $bad = $good;
+substr($bad, 128 + 40, 1) = chr(ord(substr($bad, 128 + 40, 1)) ^ 0x01);
+open $fh, '>', $journal or die;
+binmode $fh;
+print $fh $bad;
+close $fh;
+$offset = -s $node->logfile;
+$node->start;
+$log = substr(slurp_file($node->logfile), $offset);
+like($log, qr/privstat budget journal "privstat\/budget\.journal" is corrupt at record 1: privstat refuses to charge/,
+	'a damaged record in the middle is logged');
+like($log, qr/HINT:  Restore the journal from a backup and restart/, 'the log says what to do');
+my ($ret, $out, $err) = $node->psql('postgres', dp(0.1), extra_params => [ '-U', 'analyst' ]);
+like($err, qr/privstat refuses to charge privacy budgets: the budget journal is corrupt/,
+	'DP queries are refused while the journal is corrupt');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM t'), '1000', 'other queries still run');
+
+# tampering that keeps each record's CRC right: the HMAC chain catches it
+$node->stop;
+$bad = $good;
+# swap records 2 and 3: both intact, out of order
+substr($bad, 2 * 128, 128) = substr($good, 3 * 128, 128);
+substr($bad, 3 * 128, 128) = substr($good, 2 * 128, 128);
+open $fh, '>', $journal or die;
+binmode $fh;
+print $fh $bad;
+close $fh;
+$offset = -s $node->logfile;
+$node->start;
+$log = substr(slurp_file($node->logfile), $offset);
+like($log, qr/is corrupt at record 2.*\n.*DETAIL:  a record's HMAC or position does not match the chain/,
+	'two swapped records are detected');
+
+# a record removed from the middle
+$node->stop;
+$bad = substr($good, 0, 128) . substr($good, 2 * 128);
+open $fh, '>', $journal or die;
+binmode $fh;
+print $fh $bad;
+close $fh;
+$offset = -s $node->logfile;
+$node->start;
+$log = substr(slurp_file($node->logfile), $offset);
+like($log, qr/is corrupt at record 1/, 'a removed record is detected');
+
+# restore the good journal: charging resumes where it was
+$node->stop;
+open $fh, '>', $journal or die;
+binmode $fh;
+print $fh $good;
+close $fh;
+$node->start;
+is($node->safe_psql('postgres', $status), '1/3', 'the restored journal restores the ledger');
+
+# stress: 8 clients, 25 tries each, against a budget of exactly 50 queries
+$node->safe_psql('postgres', q{
+	SELECT privstat.set_budget('analyst', 0.5);
+	SELECT privstat.reset_budget('analyst');
+	CREATE TABLE wins (n int);
+	GRANT INSERT ON wins TO analyst;
+});
+my $script = PostgreSQL::Test::Utils::tempdir . '/dp.sql';
+open $fh, '>', $script or die;
+print $fh q{DO $$ BEGIN PERFORM privstat.dp_count(i, 0.01) FROM t; INSERT INTO wins VALUES (1); }
+  . q{EXCEPTION WHEN insufficient_resources THEN NULL; END $$;} . "\n";
+close $fh;
+$node->command_ok([ 'pgbench', '-n', '-c', '8', '-j', '2', '-t', '25', '-f', $script,
+		'-U', 'analyst', '-h', $node->host, '-p', $node->port, 'postgres' ],
+	'pgbench: 8 clients x 25 DP queries');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM wins'), '50', 'exactly 50 of 200 queries were answered');
+is($node->safe_psql('postgres', $status), '0.5/50', 'exactly the budget was spent, never more');
+$node->restart;
+is($node->safe_psql('postgres', $status), '0.5/50', 'and the journal agrees after a restart');
+
+done_testing();
