@@ -170,3 +170,14 @@ DROP VIEW status;
 DROP FUNCTION count_t();
 DROP TABLE t;
 DROP ROLE privstat_test_analyst, privstat_test_admin;
+
+-- only a superuser may adopt a journal after a promotion or a restore
+-- (test/t/007_budget_standby.pl shows when that is needed)
+CREATE ROLE privstat_test_admin2;
+GRANT privstat_admin TO privstat_test_admin2;
+SET ROLE privstat_test_admin2;
+SELECT adopt_budget_journal();
+RESET ROLE;
+DROP ROLE privstat_test_admin2;
+-- on a primary that never changed timeline, adopting changes nothing
+SELECT adopt_budget_journal();

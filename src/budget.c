@@ -24,6 +24,9 @@
  * HMAC is not, is corruption or tampering: privstat then refuses to charge
  * (fails closed) and says so in the log.
  *
+ * The file grows in preallocated chunks of zeros (see JOURNAL_CHUNK), so a
+ * charge's flush is an fdatasync that changes no metadata.
+ *
  * Charging.  At executor start, after PostgreSQL's own permission checks
  * and before any row exists, the cost of the plan's DP aggregates
  * (privstat_plan_cost) is checked against the role's budget and debited
@@ -39,7 +42,9 @@
  *	- lock (exclusive) covers the ledger hash, next record number, the last
  *	  HMAC of the chain, and the write of a record; (shared) for readers of
  *	  the ledger.
- *	- flush_lock (exclusive) covers fsync of the journal and flushed.
+ *	- flush_lock (exclusive) covers the fdatasync of the journal and setting
+ *	  flushed; waiters use LWLockAcquireOrWait, as XLogFlush does, so all of
+ *	  them wake when a flush ends and most find their record already covered.
  *	- A backend never holds both.
  *
  * Rolling windows.  A budget with a period counts the spends of the last
@@ -90,6 +95,14 @@
 
 #define WINDOW_SLOTS		64
 
+/*
+ * The journal grows by this much at a time, written with zeros and synced
+ * once, so that a charge's flush is an fdatasync that touches no file
+ * metadata, like a WAL flush into a preallocated segment.  An all-zero
+ * record marks the end of the journal.
+ */
+#define JOURNAL_CHUNK		(1024 * 1024)
+
 /* amounts are kept as integers: nano-epsilon and femto-delta */
 #define EPS_UNIT			1e9
 #define DELTA_UNIT			1e15
@@ -98,7 +111,8 @@ typedef enum JournalType
 {
 	JR_CHARGE = 1,				/* a query spent epsilon and delta */
 	JR_SET = 2,					/* set_budget: limits and period */
-	JR_RESET = 3				/* reset_budget: spends forgotten */
+	JR_RESET = 3,				/* reset_budget: spends forgotten */
+	JR_ADOPT = 4				/* adopt_budget_journal: continue on a new timeline */
 } JournalType;
 
 /* One journal record: 128 bytes, written and read as is. */
@@ -150,7 +164,8 @@ typedef struct BudgetShared
 	uint64		next_seq;		/* under lock */
 	uint8		last_mac[32];	/* under lock */
 	pg_atomic_uint64 written;	/* records written to the file */
-	uint64		flushed;		/* under flush_lock: records durable */
+	uint64		allocated;		/* under lock: bytes of the file (zeros past the end) */
+	pg_atomic_uint64 flushed;	/* records durable (set under flush_lock) */
 	bool		fail_closed;	/* journal corrupt: refuse to charge */
 	uint32		timeline;		/* of the last record replayed or written */
 } BudgetShared;
@@ -298,6 +313,8 @@ apply_record(const JournalRecord *r)
 	BudgetEntry *e;
 	bool		found;
 
+	if (r->type == JR_ADOPT)
+		return;
 	e = hash_search(ledger, &r->roleid, HASH_ENTER_NULL, &found);
 	if (e == NULL)
 		ereport(ERROR,
@@ -348,6 +365,8 @@ apply_record(const JournalRecord *r)
 			e->charges = 0;
 			clear_slots(e);
 			break;
+		case JR_ADOPT:
+			break;
 	}
 }
 
@@ -393,10 +412,24 @@ record_mac_ok(const JournalRecord *r, const uint8 *prev_mac)
 	return memcmp(copy.mac, r->mac, 32) == 0 && EQ_CRC32C(copy.crc, r->crc);
 }
 
+static bool
+record_is_zero(const JournalRecord *r)
+{
+	const uint8 *p = (const uint8 *) r;
+	size_t		i;
+
+	for (i = 0; i < sizeof(*r); i++)
+		if (p[i] != 0)
+			return false;
+	return true;
+}
+
 /*
  * Replay the journal into the ledger: in the postmaster at startup, and
- * again after a crash restart.  Cuts a torn tail; fails closed on anything
- * else that is wrong.
+ * again after a crash restart.  The journal ends at its first all-zero
+ * record (or the end of the file).  A damaged record there with nothing
+ * intact after it is a torn tail: it is zeroed, which cuts it off, and
+ * logged.  Anything else that is wrong makes privstat fail closed.
  */
 static void
 journal_replay(void)
@@ -408,6 +441,7 @@ journal_replay(void)
 	uint64		good = 0;
 	uint8		prev[32];
 	off_t		size;
+	off_t		torn_end;
 	const char *problem = NULL;
 
 	memset(prev, 0, sizeof(prev));
@@ -432,7 +466,7 @@ journal_replay(void)
 			ereport(FATAL,
 					(errcode_for_file_access(),
 					 errmsg("could not read privstat budget journal \"%s\": %m", JOURNAL_FILE)));
-		if (!record_crc_ok(&r))
+		if (record_is_zero(&r) || !record_crc_ok(&r))
 			break;
 		if (r.seq != n || !record_mac_ok(&r, prev))
 		{
@@ -445,18 +479,28 @@ journal_replay(void)
 		good = n + 1;
 	}
 
-	if (problem == NULL && (off_t) (good * sizeof(r)) < size)
+	/* past the last good record: zeros to the end, or a torn tail, or worse */
+	torn_end = good * sizeof(r);
+	if (problem == NULL)
 	{
-		/* a bad record: torn tail, unless a complete good record follows */
 		uint64		m;
 
-		for (m = good + 1; (off_t) ((m + 1) * sizeof(r)) <= size; m++)
+		for (m = good; (off_t) (m * sizeof(r)) < size; m++)
 		{
-			if (pg_pread(fd, &r, sizeof(r), m * sizeof(r)) == sizeof(r) && record_crc_ok(&r))
+			ssize_t		got = pg_pread(fd, &r, sizeof(r), m * sizeof(r));
+
+			if (got <= 0)
+				break;
+			if (got < (ssize_t) sizeof(r))
+				memset(((char *) &r) + got, 0, sizeof(r) - got);
+			if (record_is_zero(&r))
+				continue;
+			if (got == (ssize_t) sizeof(r) && record_crc_ok(&r))
 			{
 				problem = "a damaged record is followed by intact ones";
 				break;
 			}
+			torn_end = m * sizeof(r) + got;
 		}
 	}
 
@@ -469,23 +513,28 @@ journal_replay(void)
 				 errdetail("%s.", problem),
 				 errhint("Restore the journal from a backup and restart; or, to start the budgets afresh, move the file away, restart, and set every budget again.")));
 	}
-	else if ((off_t) (good * sizeof(r)) < size)
+	else if (torn_end > (off_t) (good * sizeof(r)))
 	{
-		if (ftruncate(fd, good * sizeof(r)) != 0 || pg_fsync(fd) != 0)
+		off_t		len = torn_end - good * sizeof(r);
+		char	   *zeros = palloc0(len);
+
+		if (pg_pwrite(fd, zeros, len, good * sizeof(r)) != len || pg_fsync(fd) != 0)
 			ereport(FATAL,
 					(errcode_for_file_access(),
-					 errmsg("could not truncate privstat budget journal \"%s\": %m", JOURNAL_FILE)));
+					 errmsg("could not cut the torn tail of privstat budget journal \"%s\": %m", JOURNAL_FILE)));
+		pfree(zeros);
 		ereport(LOG,
 				(errmsg("privstat budget journal \"%s\": cut a torn tail of %lld bytes after record " UINT64_FORMAT,
-						JOURNAL_FILE, (long long) (size - good * sizeof(r)), good),
+						JOURNAL_FILE, (long long) len, good),
 				 errdetail("The server stopped in the middle of writing a charge; that charge's query never ran.")));
 	}
 	CloseTransientFile(fd);
 
 	shared->next_seq = good;
+	shared->allocated = size - size % sizeof(r);
 	memcpy(shared->last_mac, prev, 32);
 	pg_atomic_init_u64(&shared->written, good);
-	shared->flushed = good;
+	pg_atomic_init_u64(&shared->flushed, good);
 }
 
 static void
@@ -500,28 +549,63 @@ journal_open(void)
 				 errmsg("could not open privstat budget journal \"%s\": %m", JOURNAL_FILE)));
 }
 
-/* make every record up to seq durable, sharing the fsync with concurrent writers */
+/* make every record up to seq durable, sharing the flush with concurrent writers */
 static void
 journal_flush(uint64 seq)
 {
-	uint64		target;
-
-	LWLockAcquire(shared->flush_lock, LW_EXCLUSIVE);
-	if (shared->flushed > seq)
+	for (;;)
 	{
+		uint64		target;
+
+		if (pg_atomic_read_u64(&shared->flushed) > seq)
+			return;
+		/* false: someone else held the lock and has released it; look again */
+		if (!LWLockAcquireOrWait(shared->flush_lock, LW_EXCLUSIVE))
+			continue;
+		if (pg_atomic_read_u64(&shared->flushed) > seq)
+		{
+			LWLockRelease(shared->flush_lock);
+			return;
+		}
+		target = pg_atomic_read_u64(&shared->written);
+		pgstat_report_wait_start(WAIT_EVENT_DATA_FILE_SYNC);
+		if (pg_fdatasync(FileGetRawDesc(journal_fd)) != 0)
+		{
+			pgstat_report_wait_end();
+			LWLockRelease(shared->flush_lock);
+			ereport(data_sync_elevel(ERROR),
+					(errcode_for_file_access(),
+					 errmsg("could not fsync privstat budget journal \"%s\": %m", JOURNAL_FILE)));
+		}
+		pgstat_report_wait_end();
+		pg_atomic_write_u64(&shared->flushed, target);
 		LWLockRelease(shared->flush_lock);
 		return;
 	}
-	target = pg_atomic_read_u64(&shared->written);
-	if (FileSync(journal_fd, WAIT_EVENT_DATA_FILE_SYNC) != 0)
+}
+
+/*
+ * Grow the journal by JOURNAL_CHUNK bytes of zeros, durably (size and
+ * all); caller holds shared->lock exclusively.
+ */
+static void
+journal_extend(void)
+{
+	char	   *zeros = palloc0(JOURNAL_CHUNK);
+	int			written = FileWrite(journal_fd, zeros, JOURNAL_CHUNK, shared->allocated,
+									WAIT_EVENT_DATA_FILE_EXTEND);
+
+	pfree(zeros);
+	if (written != JOURNAL_CHUNK || FileSync(journal_fd, WAIT_EVENT_DATA_FILE_SYNC) != 0)
 	{
-		LWLockRelease(shared->flush_lock);
-		ereport(data_sync_elevel(ERROR),
+		if (written >= 0 && written != JOURNAL_CHUNK)
+			errno = ENOSPC;
+		LWLockRelease(shared->lock);
+		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not fsync privstat budget journal \"%s\": %m", JOURNAL_FILE)));
+				 errmsg("could not extend privstat budget journal \"%s\": %m", JOURNAL_FILE)));
 	}
-	shared->flushed = target;
-	LWLockRelease(shared->flush_lock);
+	shared->allocated += JOURNAL_CHUNK;
 }
 
 /*
@@ -540,6 +624,8 @@ journal_append(JournalRecord *r)
 	r->dbid = MyDatabaseId;
 	r->timeline = RecoveryInProgress() ? 0 : GetWALInsertionTimeLine();
 	record_seal(r, shared->last_mac);
+	if ((r->seq + 1) * sizeof(*r) > shared->allocated)
+		journal_extend();
 
 	written = FileWrite(journal_fd, (char *) r, sizeof(*r), r->seq * sizeof(*r),
 						WAIT_EVENT_DATA_FILE_WRITE);
@@ -557,6 +643,25 @@ journal_append(JournalRecord *r)
 	shared->timeline = r->timeline;
 	pg_atomic_write_u64(&shared->written, shared->next_seq);
 	return r->seq;
+}
+
+/*
+ * A journal last written on another WAL timeline belongs to a server this
+ * one was promoted or restored from: spends made there after the copy are
+ * missing here, so privstat refuses to write until a superuser decides.
+ */
+static void
+check_timeline(void)
+{
+	TimeLineID	tli = GetWALInsertionTimeLine();
+
+	if (shared->timeline != 0 && shared->timeline != tli)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the privacy budget journal was written on timeline %u, but this server is on timeline %u",
+						shared->timeline, tli),
+				 errdetail("This server was promoted from a standby or restored from a backup: spends recorded by the old server after this journal was copied are missing, and budget must never come back."),
+				 errhint("Copy the newest privstat/budget.journal of the old server here and restart; or, knowing what is missing, run privstat.adopt_budget_journal() as a superuser.")));
 }
 
 static void
@@ -602,6 +707,7 @@ privstat_budget_charge(Oid role, double epsilon, double delta)
 	check_can_write();
 
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	check_timeline();
 	e = hash_search(ledger, &role, HASH_FIND, NULL);
 	if (e == NULL || !e->has_budget)
 	{
@@ -657,6 +763,8 @@ budget_change(JournalRecord *r)
 
 	check_can_write();
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	if (r->type != JR_ADOPT)
+		check_timeline();
 	if (r->type == JR_SET && hash_search(ledger, &r->roleid, HASH_FIND, NULL) == NULL &&
 		hash_get_num_entries(ledger) >= privstat_max_roles)
 	{
@@ -992,5 +1100,29 @@ privstat_budget_status(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	LWLockRelease(shared->lock);
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(privstat_adopt_budget_journal);
+
+/*
+ * adopt_budget_journal(): continue charging with this journal on this
+ * server's timeline, after a promotion or a restore (superuser only).
+ */
+Datum
+privstat_adopt_budget_journal(PG_FUNCTION_ARGS)
+{
+	JournalRecord r;
+
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to adopt the privacy budget journal"),
+				 errdetail("Only superusers may accept a journal that may lack spends.")));
+	memset(&r, 0, sizeof(r));
+	r.type = JR_ADOPT;
+	r.roleid = InvalidOid;
+	r.actor = GetUserId();
+	budget_change(&r);
 	PG_RETURN_VOID();
 }

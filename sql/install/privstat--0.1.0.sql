@@ -888,3 +888,9 @@ CREATE FUNCTION privstat._budget_status(
 CREATE VIEW privstat.budget_status AS
 	SELECT * FROM privstat._budget_status();
 GRANT SELECT ON privstat.budget_status TO PUBLIC;
+
+-- After a promotion or a restore, the journal may lack spends of the old
+-- server; charging stops until a superuser adopts it (doc/budgets.md).
+CREATE FUNCTION privstat.adopt_budget_journal()
+	RETURNS void AS 'MODULE_PATHNAME', 'privstat_adopt_budget_journal' LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION privstat.adopt_budget_journal() FROM PUBLIC;

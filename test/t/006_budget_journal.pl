@@ -38,7 +38,8 @@ sub dp { my ($eps) = @_; return "SELECT privstat.dp_count(i, $eps) FROM t"; }
 
 $node->safe_psql('postgres', dp(0.25), extra_params => [ '-U', 'analyst' ]);
 is($node->safe_psql('postgres', $status), '0.25/1', 'one charge');
-is(-s $journal, 2 * 128, 'journal holds the budget and the charge (128-byte records)');
+is(-s $journal, 1024 * 1024, 'journal is preallocated');
+is(substr(slurp_file($journal), 2 * 128, 128), "\0" x 128, 'two 128-byte records, then zeros');
 
 # kill -9 of the postmaster: the charge was flushed before the answer left.
 # Its orphaned backends notice and exit; until then a new postmaster refuses
@@ -75,17 +76,19 @@ $node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
 eval { $bg->quit; };
 is($node->safe_psql('postgres', $status), '0.75/2', 'charge survives pg_terminate_backend of its query');
 
-# a torn tail: a crash in the middle of an append
+# a torn tail: a crash in the middle of an append (half a record at the end)
 $node->stop('immediate');
-open my $fh, '>>', $journal or die;
-print $fh "\x50\x53\x42" . ("\x00" x 60);
+open my $fh, '+<', $journal or die;
+binmode $fh;
+seek $fh, 3 * 128, 0;
+print $fh "\x50\x53\x42\x4a" . ("\x11" x 59);
 close $fh;
 my $offset = -s $node->logfile;
 $node->start;
 my $log = substr(slurp_file($node->logfile), $offset);
-like($log, qr/privstat budget journal "privstat\/budget\.journal": cut a torn tail of 63 bytes after record 3/,
+like($log, qr/privstat budget journal "privstat\/budget\.journal": cut a torn tail of \d+ bytes after record 3/,
 	'a torn tail is cut back and logged');
-is(-s $journal, 3 * 128, 'the journal is back to its complete records');
+is(substr(slurp_file($journal), 3 * 128, 128), "\0" x 128, 'the torn record is zeroed');
 is($node->safe_psql('postgres', $status), '0.75/2', 'spends are intact after the cut');
 $node->safe_psql('postgres', dp(0.25), extra_params => [ '-U', 'analyst' ]);
 is($node->safe_psql('postgres', $status), '1/3', 'charging works after the cut');
@@ -128,7 +131,7 @@ like($log, qr/is corrupt at record 2.*\n.*DETAIL:  a record's HMAC or position d
 
 # a record removed from the middle
 $node->stop;
-$bad = substr($good, 0, 128) . substr($good, 2 * 128);
+$bad = substr($good, 0, 128) . substr($good, 2 * 128) . ("\0" x 128);
 open $fh, '>', $journal or die;
 binmode $fh;
 print $fh $bad;

@@ -1,0 +1,56 @@
+# Sourced by bench/run.sh with a running throw-away cluster (PGHOST, PGPORT).
+# Privacy-budget charges against what PostgreSQL pays for a commit:
+#  - tps of a DP query on a 1,000-row table vs a one-row INSERT transaction
+#    (synchronous_commit on, fsync on): each pays exactly one flush;
+#  - the same with 8 clients (charges share flushes like commits do);
+#  - the CPU cost of a charge without the flush (fsync off), from latencies
+#    on a one-row table: charge = 2*L(one dp_count) - L(count) - L(two dp_counts),
+#    which cancels the noise draw and the aggregate's own work.
+SECS=${BENCH_SECONDS:-10}
+cluster_psql -q -d bench -v ON_ERROR_STOP=1 <<'SQL'
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS privstat;
+SELECT privstat.set_budget(current_user::regrole, 'infinity');
+DROP TABLE IF EXISTS small, one, ins;
+CREATE TABLE small AS SELECT g AS i FROM generate_series(1, 1000) g;
+CREATE TABLE one AS SELECT 1 AS i;
+CREATE TABLE ins (v int);
+VACUUM ANALYZE small, one;
+SQL
+B=$WORKDIR/bench_scripts
+mkdir -p "$B"
+echo 'SELECT privstat.dp_count(i, 0.001) FROM small;' >"$B/dp.sql"
+echo 'SELECT count(i) FROM small;' >"$B/count.sql"
+echo 'INSERT INTO ins VALUES (1);' >"$B/ins.sql"
+echo 'SELECT count(i) FROM one;' >"$B/l0.sql"
+echo 'SELECT privstat.dp_count(i, 0.001) FROM one;' >"$B/l1.sql"
+echo 'SELECT privstat.dp_count(i, 0.001), privstat.dp_count(i, 0.002) FROM one;' >"$B/l2.sql"
+[ "$(id -u)" -eq 0 ] && chown -R postgres: "$B"
+
+pgb() {	# pgbench ... -> "tps latency_ms"
+	as_test_user env PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$PGUSER" \
+		pgbench -n -M prepared -T "$SECS" "$@" bench 2>/dev/null |
+		awk '/^latency average/ {l=$4} /^tps/ {t=$3} END {print t, l}'
+}
+
+echo
+echo "== privacy budget charges (fsync on, synchronous_commit on; ${SECS}s per run)"
+for c in 1 8; do
+	read -r dp_tps _ < <(pgb -c $c -j $((c > 1 ? 2 : 1)) -f "$B/dp.sql")
+	read -r ins_tps _ < <(pgb -c $c -j $((c > 1 ? 2 : 1)) -f "$B/ins.sql")
+	read -r cnt_tps _ < <(pgb -c $c -j $((c > 1 ? 2 : 1)) -f "$B/count.sql")
+	target=$([ $c -eq 1 ] && echo 0.8 || echo 1.0)
+	awk -v c=$c -v d="$dp_tps" -v i="$ins_tps" -v n="$cnt_tps" -v t=$target 'BEGIN {
+		printf "%d client(s): DP query %.0f tps, one-row INSERT %.0f tps, ratio %.2f (target >= %s);", c, d, i, d / i, t
+		printf " the same count without privstat (no flush) %.0f tps\n", n }'
+done
+
+cluster_psql -q -d bench -c "ALTER SYSTEM SET fsync = off" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 1
+read -r _ l0 < <(pgb -c 1 -f "$B/l0.sql")
+read -r _ l1 < <(pgb -c 1 -f "$B/l1.sql")
+read -r _ l2 < <(pgb -c 1 -f "$B/l2.sql")
+cluster_psql -q -d bench -c "ALTER SYSTEM RESET fsync" -c "SELECT pg_reload_conf()" >/dev/null
+awk -v a="$l0" -v b="$l1" -v c="$l2" 'BEGIN {
+	printf "CPU of a charge without its flush (fsync off): L(count) %.1f us, L(dp_count) %.1f us, L(2 dp_counts) %.1f us -> charge %.1f us (target < 20)\n",
+		a * 1000, b * 1000, c * 1000, (2 * b - a - c) * 1000 }'
