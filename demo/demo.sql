@@ -121,4 +121,25 @@ SELECT dp_sum(amount, 0, (SELECT max(amount) FROM events)) FROM events;
 \set ON_ERROR_STOP 1
 
 \echo
-\echo 'More in doc/: pseudonyms.md, dp-aggregates.md (guarantees, noise, costs, error bounds) and install.md.'
+\echo '### 10. A privacy budget: an analyst spends it, and is then refused'
+CREATE ROLE analyst_ann;
+GRANT SELECT ON events TO analyst_ann;
+SELECT set_budget('analyst_ann', 1.0);
+SET ROLE analyst_ann;
+EXPLAIN (COSTS OFF) SELECT dp_count(uid, 0.4) FROM events;
+SELECT dp_count(uid, 0.4) AS events_1 FROM events;
+SELECT dp_avg(amount, 0, 200, 0.4) AS avg_2 FROM events;
+SELECT epsilon_limit, epsilon_spent, epsilon_remaining, charges FROM budget_status;
+\echo '    a third query of 0.4 would overspend: refused before it produces a row'
+\set ON_ERROR_STOP 0
+SELECT dp_count(uid, 0.4) FROM events;
+\set ON_ERROR_STOP 1
+\echo '    and ROLLBACK gives nothing back: the spend is in the journal already'
+BEGIN;
+SELECT dp_count(uid, 0.2) IS NOT NULL AS answered FROM events;
+ROLLBACK;
+SELECT epsilon_spent, epsilon_remaining, charges FROM budget_status;
+RESET ROLE;
+
+\echo
+\echo 'More in doc/: pseudonyms.md, dp-aggregates.md, budgets.md and install.md.'
