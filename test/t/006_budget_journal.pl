@@ -36,6 +36,19 @@ my $status = q{SELECT epsilon_spent || '/' || charges FROM privstat.budget_statu
 
 sub dp { my ($eps) = @_; return "SELECT privstat.dp_count(i, $eps) FROM t"; }
 
+# replace the journal of the stopped server; return the log of the next start
+sub start_with_journal
+{
+	my ($content) = @_;
+	open my $fh, '>', $journal or die;
+	binmode $fh;
+	print $fh $content;
+	close $fh;
+	my $offset = -s $node->logfile;
+	$node->start;
+	return substr(slurp_file($node->logfile), $offset);
+}
+
 $node->safe_psql('postgres', dp(0.25), extra_params => [ '-U', 'analyst' ]);
 is($node->safe_psql('postgres', $status), '0.25/1', 'one charge');
 is(-s $journal, 1024 * 1024, 'journal is preallocated');
@@ -98,13 +111,7 @@ $node->stop;
 my $good = slurp_file($journal);
 my $bad = $good;
 substr($bad, 128 + 40, 1) = chr(ord(substr($bad, 128 + 40, 1)) ^ 0x01);
-open $fh, '>', $journal or die;
-binmode $fh;
-print $fh $bad;
-close $fh;
-$offset = -s $node->logfile;
-$node->start;
-$log = substr(slurp_file($node->logfile), $offset);
+$log = start_with_journal($bad);
 like($log, qr/privstat budget journal "privstat\/budget\.journal" is corrupt at record 1: privstat refuses to charge/,
 	'a damaged record in the middle is logged');
 like($log, qr/HINT:  Restore the journal from a backup and restart/, 'the log says what to do');
@@ -119,35 +126,18 @@ $bad = $good;
 # swap records 2 and 3: both intact, out of order
 substr($bad, 2 * 128, 128) = substr($good, 3 * 128, 128);
 substr($bad, 3 * 128, 128) = substr($good, 2 * 128, 128);
-open $fh, '>', $journal or die;
-binmode $fh;
-print $fh $bad;
-close $fh;
-$offset = -s $node->logfile;
-$node->start;
-$log = substr(slurp_file($node->logfile), $offset);
+$log = start_with_journal($bad);
 like($log, qr/is corrupt at record 2.*\n.*DETAIL:  a record's HMAC or position does not match the chain/,
 	'two swapped records are detected');
 
 # a record removed from the middle
 $node->stop;
-$bad = substr($good, 0, 128) . substr($good, 2 * 128) . ("\0" x 128);
-open $fh, '>', $journal or die;
-binmode $fh;
-print $fh $bad;
-close $fh;
-$offset = -s $node->logfile;
-$node->start;
-$log = substr(slurp_file($node->logfile), $offset);
+$log = start_with_journal(substr($good, 0, 128) . substr($good, 2 * 128) . ("\0" x 128));
 like($log, qr/is corrupt at record 1/, 'a removed record is detected');
 
 # restore the good journal: charging resumes where it was
 $node->stop;
-open $fh, '>', $journal or die;
-binmode $fh;
-print $fh $good;
-close $fh;
-$node->start;
+start_with_journal($good);
 is($node->safe_psql('postgres', $status), '1/3', 'the restored journal restores the ledger');
 
 # stress: 8 clients, 25 tries each, against a budget of exactly 50 queries
