@@ -148,6 +148,26 @@ SELECT epsilon_spent, charges FROM status;
 RESET ROLE;
 SET max_parallel_workers_per_gather = 0;
 
+-- a DP aggregate in a part of a plan that may run more than once (once per
+-- outer row) would release many answers for the price of one: refused
+SET ROLE privstat_test_analyst;
+SELECT (SELECT dp_count(i, 0.5) FROM t WHERE t.i > o) FROM generate_series(1, 3) o;
+SELECT * FROM generate_series(1, 3) g, LATERAL (SELECT dp_count(i, 0.5) FROM t WHERE i > g) s;
+WITH RECURSIVE r(n) AS (
+	SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < (SELECT dp_count(i, 0.5) FROM t) / 1000)
+SELECT count(*) FROM r;
+SELECT epsilon_spent, charges FROM status;
+-- computed once and joined, it is fine (and costs once)
+SELECT (SELECT dp_count(i, 0.5) FROM t) IS NOT NULL AS once FROM generate_series(1, 3) o;
+SET enable_hashjoin = off;
+SET enable_mergejoin = off;
+WITH c AS MATERIALIZED (SELECT dp_count(i, 0.5) AS n FROM t)
+SELECT g, c.n IS NOT NULL AS answered FROM generate_series(1, 3) g, c;
+RESET enable_hashjoin;
+RESET enable_mergejoin;
+SELECT epsilon_spent, charges FROM status;
+RESET ROLE;
+
 -- bad input
 SELECT set_budget('privstat_test_analyst', -1);
 SELECT set_budget('privstat_test_analyst', 'NaN');

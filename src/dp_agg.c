@@ -1045,6 +1045,14 @@ privstat_dp_aggref_cost(Aggref *aggref, Plan *plan, double *epsilon, double *del
 	return true;
 }
 
+/*
+ * The walk over a plan.  A DP aggregate must be released once per
+ * execution of the query, because the budget charges once, at executor
+ * start.  Plan parts that PostgreSQL may run more than once in one
+ * execution (the inner side of a nested loop, a correlated subquery, the
+ * recursive term of a recursive CTE) would release a fresh noisy answer
+ * each time, for the price of one: a DP aggregate there is refused.
+ */
 typedef struct CostContext
 {
 	double		epsilon;
@@ -1052,6 +1060,10 @@ typedef struct CostContext
 	int			count;
 	Plan	   *plan;			/* the plan node being walked */
 	Bitmapset  *seen;			/* aggnos of that node already counted */
+	bool		may_rescan;		/* the node may run more than once */
+	bool	   *rescanned;		/* by plan_id: subplans that may run more than once */
+	bool		changed;		/* a subplan was newly marked in this pass */
+	bool		final_pass;		/* marks are settled: count and check */
 } CostContext;
 
 static bool
@@ -1065,6 +1077,14 @@ cost_expr_walker(Node *node, CostContext *ctx)
 		double		e;
 		double		d;
 
+		if (!ctx->final_pass)
+			return false;
+		if (ctx->may_rescan && dp_kind_of(aggref->aggfnoid) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("DP aggregates cannot run in a part of the query that may run more than once"),
+					 errdetail("In a correlated subquery, a LATERAL or nested-loop join, or a recursive query, each run would release a new noisy answer for the price of one."),
+					 errhint("Compute the DP aggregate in a subquery that does not refer to the outer query, or in a WITH ... AS MATERIALIZED query, and join its result.")));
 		/* identical aggregates share one state and one release */
 		if (!bms_is_member(aggref->aggno, ctx->seen) &&
 			privstat_dp_aggref_cost(aggref, ctx->plan, &e, &d))
@@ -1076,6 +1096,17 @@ cost_expr_walker(Node *node, CostContext *ctx)
 		}
 		return false;
 	}
+	if (IsA(node, SubPlan))
+	{
+		SubPlan    *sp = (SubPlan *) node;
+
+		/* a subplan that takes outer values runs again for each of them */
+		if ((ctx->may_rescan || sp->parParam != NIL) && !ctx->rescanned[sp->plan_id])
+		{
+			ctx->rescanned[sp->plan_id] = true;
+			ctx->changed = true;
+		}
+	}
 	return expression_tree_walker(node, cost_expr_walker, (void *) ctx);
 }
 
@@ -1083,6 +1114,7 @@ static void
 cost_plan_walker(Plan *plan, CostContext *ctx)
 {
 	ListCell   *lc;
+	bool		outer_rescan = ctx->may_rescan;
 
 	if (plan == NULL)
 		return;
@@ -1091,23 +1123,49 @@ cost_plan_walker(Plan *plan, CostContext *ctx)
 	ctx->plan = plan;
 	cost_expr_walker((Node *) plan->targetlist, ctx);
 	cost_expr_walker((Node *) plan->qual, ctx);
+	cost_expr_walker((Node *) plan->initPlan, ctx);
 
 	foreach(lc, plan_children(plan))
 		cost_plan_walker((Plan *) lfirst(lc), ctx);
 	cost_plan_walker(plan->lefttree, ctx);
+	if (IsA(plan, NestLoop) || IsA(plan, RecursiveUnion))
+		ctx->may_rescan = true;
 	cost_plan_walker(plan->righttree, ctx);
+	ctx->may_rescan = outer_rescan;
+}
+
+static void
+cost_walk_all(PlannedStmt *stmt, CostContext *ctx)
+{
+	ListCell   *lc;
+	int			id = 1;			/* plan_ids start at 1 */
+
+	ctx->may_rescan = false;
+	cost_plan_walker(stmt->planTree, ctx);
+	foreach(lc, stmt->subplans)
+	{
+		ctx->may_rescan = ctx->rescanned[id++];
+		cost_plan_walker((Plan *) lfirst(lc), ctx);
+	}
 }
 
 int
 privstat_plan_cost(PlannedStmt *stmt, double *epsilon, double *delta)
 {
 	CostContext ctx = {0};
-	ListCell   *lc;
 
-	cost_plan_walker(stmt->planTree, &ctx);
-	foreach(lc, stmt->subplans)
-		cost_plan_walker((Plan *) lfirst(lc), &ctx);
+	ctx.rescanned = palloc0((list_length(stmt->subplans) + 1) * sizeof(bool));
+	/* mark the subplans that may run more than once, until nothing changes */
+	do
+	{
+		ctx.changed = false;
+		cost_walk_all(stmt, &ctx);
+	} while (ctx.changed);
+	/* then count, and refuse DP aggregates that may run more than once */
+	ctx.final_pass = true;
+	cost_walk_all(stmt, &ctx);
 	bms_free(ctx.seen);
+	pfree(ctx.rescanned);
 	*epsilon = ctx.epsilon;
 	*delta = ctx.delta;
 	return ctx.count;
