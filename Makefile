@@ -9,7 +9,8 @@ OBJS = \
 	src/noise.o \
 	src/dp_mech.o \
 	src/dp_agg.o \
-	src/budget.o
+	src/budget.o \
+	src/retention.o
 
 EXTENSION = privstat
 DATA = $(wildcard sql/install/privstat--*.sql)
@@ -17,9 +18,9 @@ PGFILEDESC = "privstat - pseudonyms, differential privacy and privacy budgets"
 
 # pg_regress suites (sql/ + expected/).  The test runner (test/run.sh) runs
 # these, the isolation specs and the TAP tests against throw-away clusters.
-REGRESS = types pseudonym sealed opclass rotation copy dp_agg budget
+REGRESS = types pseudonym sealed opclass rotation copy dp_agg budget retention
 REGRESS_OPTS = --temp-config=$(srcdir)/test/privstat.conf
-ISOLATION = key_rotation budget_race
+ISOLATION = key_rotation budget_race purge_concurrent
 ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --temp-config=$(srcdir)/test/privstat.conf
 
 # -Wall -Wextra apply to privstat's own code; PostgreSQL's server headers are

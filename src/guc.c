@@ -11,14 +11,18 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
+
 #include "utils/guc.h"
 
 #include "privstat/budget.h"
 #include "privstat/guc.h"
+#include "privstat/retention.h"
 
 char	   *privstat_key_file = NULL;
 double		privstat_default_epsilon = 1.0;
 double		privstat_max_epsilon = 10.0;
+char	   *privstat_purge_lock_timeout = NULL;
 
 void
 privstat_guc_init(void)
@@ -59,6 +63,33 @@ privstat_guc_init(void)
 							PGC_POSTMASTER,
 							0,
 							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("privstat.purge_interval",
+							gettext_noop("Seconds between two purges of expired rows by the background workers; 0 disables them."),
+							NULL,
+							&privstat_purge_interval,
+							3600, 0, INT_MAX / 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("privstat.purge_batch_size",
+							gettext_noop("Rows the background workers purge per transaction."),
+							NULL,
+							&privstat_purge_batch_size,
+							10000, 1, INT_MAX,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("privstat.purge_lock_timeout",
+							   gettext_noop("Longest a purge batch waits for a lock before giving up until the next try."),
+							   NULL,
+							   &privstat_purge_lock_timeout,
+							   "1s",
+							   PGC_SUSET,
+							   0,
+							   NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("privstat");
 }

@@ -20,6 +20,7 @@
 #include "privstat/guc.h"
 #include "privstat/keys.h"
 #include "privstat/privstat.h"
+#include "privstat/retention.h"
 
 PG_MODULE_MAGIC;
 
@@ -41,6 +42,7 @@ _PG_init(void)
 	privstat_guc_init();
 	privstat_keys_init();
 	privstat_budget_init();
+	privstat_retention_init();
 
 	privstat_preloaded = true;
 }

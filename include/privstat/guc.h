@@ -17,6 +17,9 @@ extern double privstat_default_epsilon;
 /* privstat.max_epsilon: the largest epsilon one DP aggregate may use (PGC_SUSET) */
 extern double privstat_max_epsilon;
 
+/* privstat.purge_lock_timeout: lock_timeout of each purge batch */
+extern char *privstat_purge_lock_timeout;
+
 extern void privstat_guc_init(void);
 
 #endif							/* PRIVSTAT_GUC_H */

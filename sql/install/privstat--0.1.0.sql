@@ -894,3 +894,336 @@ GRANT SELECT ON privstat.budget_status TO PUBLIC;
 CREATE FUNCTION privstat.adopt_budget_journal()
 	RETURNS void AS 'MODULE_PATHNAME', 'privstat_adopt_budget_journal' LANGUAGE C VOLATILE;
 REVOKE ALL ON FUNCTION privstat.adopt_budget_journal() FROM PUBLIC;
+
+------------------------------------------------------------------------------
+-- Retention (doc/retention.md)
+------------------------------------------------------------------------------
+
+CREATE TABLE privstat.retention_rule (
+	tbl					regclass PRIMARY KEY,
+	ts_column			name NOT NULL,
+	keep				interval NOT NULL,
+	action				text NOT NULL CHECK (action IN ('delete', 'anonymize')),
+	anonymize_columns	name[],
+	created_at			timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+SELECT pg_catalog.pg_extension_config_dump('privstat.retention_rule', '');
+
+-- every batch a purge commits: which table, up to what time, how many rows
+CREATE SEQUENCE privstat.purge_run_seq;
+CREATE TABLE privstat.purge_log (
+	run			bigint NOT NULL,
+	tbl			regclass NOT NULL,
+	cutoff		timestamptz NOT NULL,
+	action		text NOT NULL,
+	rows		bigint NOT NULL,
+	at			timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+);
+SELECT pg_catalog.pg_extension_config_dump('privstat.purge_log', '');
+REVOKE ALL ON privstat.retention_rule, privstat.purge_log FROM PUBLIC;
+GRANT SELECT ON privstat.retention_rule, privstat.purge_log TO privstat_admin;
+
+CREATE FUNCTION privstat._retention_check() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'privstat_retention_check' LANGUAGE C;
+
+CREATE FUNCTION privstat.set_retention(tbl regclass, ts_column name, keep interval,
+									   action text DEFAULT 'delete',
+									   anonymize_columns name[] DEFAULT NULL)
+	RETURNS void LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	kind "char";
+	typ regtype;
+	is_notnull boolean;
+	c name;
+BEGIN
+	IF tbl IS NULL OR ts_column IS NULL OR keep IS NULL OR action IS NULL THEN
+		RAISE EXCEPTION 'table, timestamp column, keep interval and action must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT relkind INTO kind FROM pg_class WHERE oid = tbl;
+	IF kind NOT IN ('r', 'p') THEN
+		RAISE EXCEPTION '% is not a table', tbl
+			USING ERRCODE = 'wrong_object_type',
+				  HINT = 'Retention rules apply to ordinary and partitioned tables.';
+	END IF;
+	SELECT a.atttypid::regtype INTO typ FROM pg_attribute a
+		WHERE a.attrelid = tbl AND a.attname = ts_column AND a.attnum > 0 AND NOT a.attisdropped;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'column "%" of relation % does not exist', ts_column, tbl
+			USING ERRCODE = 'undefined_column';
+	END IF;
+	IF typ NOT IN ('timestamp with time zone'::regtype, 'timestamp without time zone'::regtype, 'date'::regtype) THEN
+		RAISE EXCEPTION 'retention column "%" must be a timestamp or a date, not %', ts_column, typ
+			USING ERRCODE = 'datatype_mismatch';
+	END IF;
+	IF keep <= '0'::interval THEN
+		RAISE EXCEPTION 'keep interval must be positive'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'For example: privstat.set_retention(''events'', ''created_at'', ''90 days'').';
+	END IF;
+	IF action NOT IN ('delete', 'anonymize') THEN
+		RAISE EXCEPTION 'retention action must be ''delete'' or ''anonymize'', not "%"', action
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF action = 'delete' AND anonymize_columns IS NOT NULL THEN
+		RAISE EXCEPTION 'anonymize_columns applies only to action ''anonymize'''
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF action = 'anonymize' THEN
+		IF anonymize_columns IS NULL OR cardinality(anonymize_columns) = 0 THEN
+			RAISE EXCEPTION 'action ''anonymize'' needs the columns to clear'
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Pass anonymize_columns => ARRAY[''email'', ''ip''].';
+		END IF;
+		FOREACH c IN ARRAY anonymize_columns LOOP
+			SELECT a.attnotnull INTO is_notnull FROM pg_attribute a
+				WHERE a.attrelid = tbl AND a.attname = c AND a.attnum > 0 AND NOT a.attisdropped;
+			IF NOT FOUND THEN
+				RAISE EXCEPTION 'column "%" of relation % does not exist', c, tbl
+					USING ERRCODE = 'undefined_column';
+			END IF;
+			IF c = ts_column THEN
+				RAISE EXCEPTION 'the retention column "%" cannot be anonymized', c
+					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+			IF is_notnull THEN
+				RAISE EXCEPTION 'column "%" of relation % is NOT NULL and cannot be anonymized to NULL', c, tbl
+					USING ERRCODE = 'invalid_parameter_value',
+						  HINT = 'Drop the NOT NULL constraint, or use action ''delete''.';
+			END IF;
+		END LOOP;
+	END IF;
+
+	INSERT INTO privstat.retention_rule AS r (tbl, ts_column, keep, action, anonymize_columns)
+		VALUES (tbl, ts_column, keep, action, anonymize_columns)
+		ON CONFLICT ON CONSTRAINT retention_rule_pkey DO UPDATE
+		SET ts_column = EXCLUDED.ts_column, keep = EXCLUDED.keep, action = EXCLUDED.action,
+			anonymize_columns = EXCLUDED.anonymize_columns, created_at = now();
+	IF EXISTS (SELECT FROM pg_trigger WHERE tgrelid = tbl AND tgname = 'privstat_retention') THEN
+		EXECUTE format('DROP TRIGGER privstat_retention ON %s', tbl);
+	END IF;
+	EXECUTE format('CREATE TRIGGER privstat_retention BEFORE INSERT OR UPDATE OF %I ON %s '
+				   'FOR EACH ROW EXECUTE FUNCTION privstat._retention_check(%L, %L)',
+				   ts_column, tbl, ts_column, keep::text);
+END
+$fn$;
+REVOKE ALL ON FUNCTION privstat.set_retention(regclass, name, interval, text, name[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privstat.set_retention(regclass, name, interval, text, name[]) TO privstat_admin;
+
+CREATE FUNCTION privstat.drop_retention(tbl regclass) RETURNS void
+	LANGUAGE plpgsql STRICT SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+	DELETE FROM privstat.retention_rule r WHERE r.tbl = drop_retention.tbl;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'table % has no retention rule', tbl
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	EXECUTE format('DROP TRIGGER IF EXISTS privstat_retention ON %s', tbl);
+END
+$fn$;
+REVOKE ALL ON FUNCTION privstat.drop_retention(regclass) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privstat.drop_retention(regclass) TO privstat_admin;
+
+-- One batch of a purge, in the caller's transaction: a whole partition past
+-- retention (detached and dropped), or up to batch_size expired rows deleted
+-- or anonymized.  Lock waits are bounded by privstat.purge_lock_timeout: a
+-- batch that meets a row the application holds locked longer gives up with
+-- an error and is tried again later, so the application is never blocked
+-- long.  (Anonymizing skips locked rows instead.)  "after" is the "last"
+-- of the previous batch of the same run: deleting from an ordinary table,
+-- the next batch starts its index range there instead of stepping again over
+-- the entries of the rows already deleted.
+-- Returns the rows affected (0: nothing left to do now) and where to resume.
+CREATE FUNCTION privstat._purge_batch(tbl regclass, batch_size integer, run bigint,
+									  after timestamptz DEFAULT NULL,
+									  OUT rows bigint, OUT last timestamptz)
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	r privstat.retention_rule;
+	cutoff timestamptz;
+	part record;
+	upper_text text;
+	upper_ts timestamptz;
+	from_ts timestamptz;
+	tied bigint;
+	n bigint := 0;
+	target regclass;
+	sets text;
+	anyset text;
+BEGIN
+	rows := 0;
+	SELECT * INTO r FROM privstat.retention_rule AS x WHERE x.tbl = _purge_batch.tbl;
+	IF NOT FOUND THEN
+		RETURN;
+	END IF;
+	PERFORM set_config('lock_timeout', current_setting('privstat.purge_lock_timeout'), true);
+	cutoff := now() - r.keep;
+
+	IF (SELECT relkind FROM pg_class WHERE oid = r.tbl) = 'p' THEN
+		-- range partitions on the retention column wholly past it: detach and drop
+		IF r.action = 'delete' AND pg_get_partkeydef(r.tbl) = format('RANGE (%I)', r.ts_column) THEN
+			FOR part IN
+				SELECT c.oid::regclass AS rel, pg_get_expr(c.relpartbound, c.oid) AS bound
+				FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+				WHERE i.inhparent = r.tbl ORDER BY 1
+			LOOP
+				upper_text := (regexp_match(part.bound, '^FOR VALUES FROM \(.*\) TO \(''(.*)''\)$'))[1];
+				CONTINUE WHEN upper_text IS NULL;
+				IF upper_text::timestamptz <= cutoff THEN
+					EXECUTE format('SELECT count(*) FROM %s', part.rel) INTO n;
+					EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', r.tbl, part.rel);
+					EXECUTE format('DROP TABLE %s', part.rel);
+					INSERT INTO privstat.purge_log (run, tbl, cutoff, action, rows)
+						VALUES (run, r.tbl, cutoff, 'drop partition', n);
+					rows := greatest(n, 1);
+					RETURN;
+				END IF;
+			END LOOP;
+		END IF;
+	END IF;
+
+	-- row by row, one leaf table at a time (a ctid is unique only within one)
+	FOR target IN
+		SELECT relid FROM pg_partition_tree(r.tbl) WHERE isleaf
+		UNION ALL SELECT r.tbl WHERE (SELECT relkind FROM pg_class WHERE oid = r.tbl) = 'r'
+	LOOP
+		IF r.action = 'delete' THEN
+			-- the oldest batch_size rows, as a range of the column: with an
+			-- index on it, each batch is an index range scan that starts
+			-- where the last one ended.  Rows tied at the range's last
+			-- value are taken a batch's worth at a time.
+			from_ts := CASE WHEN target = r.tbl THEN after END;
+			EXECUTE format('SELECT %2$I FROM ONLY %1$s WHERE %2$I < $1 AND ($3 IS NULL OR %2$I >= $3) '
+						   'ORDER BY %2$I OFFSET $2 - 1 LIMIT 1',
+						   target, r.ts_column)
+				INTO upper_ts USING cutoff, batch_size, from_ts;
+			IF upper_ts IS NULL THEN
+				EXECUTE format('DELETE FROM ONLY %1$s WHERE %2$I < $1 AND ($2 IS NULL OR %2$I >= $2)',
+							   target, r.ts_column)
+					USING cutoff, from_ts;
+				GET DIAGNOSTICS n = ROW_COUNT;
+				last := cutoff;
+			ELSE
+				EXECUTE format('DELETE FROM ONLY %1$s WHERE %2$I < $1 AND ($2 IS NULL OR %2$I >= $2)',
+							   target, r.ts_column)
+					USING upper_ts, from_ts;
+				GET DIAGNOSTICS n = ROW_COUNT;
+				last := upper_ts;
+				EXECUTE format('DELETE FROM ONLY %1$s WHERE ctid = ANY (ARRAY('
+							   'SELECT ctid FROM ONLY %1$s WHERE %2$I = $1 LIMIT $2))',
+							   target, r.ts_column)
+					USING upper_ts, batch_size - n;
+				GET DIAGNOSTICS tied = ROW_COUNT;
+				n := n + tied;
+			END IF;
+		ELSE
+			SELECT string_agg(format('%I = NULL', c), ', '), string_agg(format('%I IS NOT NULL', c), ' OR ')
+				INTO sets, anyset FROM unnest(r.anonymize_columns) AS c;
+			EXECUTE format('UPDATE ONLY %1$s SET %3$s WHERE ctid = ANY (ARRAY('
+						   'SELECT ctid FROM ONLY %1$s WHERE %2$I < $1 AND (%4$s) ORDER BY %2$I '
+						   'LIMIT $2 FOR UPDATE SKIP LOCKED))',
+						   target, r.ts_column, sets, anyset)
+				USING cutoff, batch_size;
+			GET DIAGNOSTICS n = ROW_COUNT;
+		END IF;
+		IF n > 0 THEN
+			INSERT INTO privstat.purge_log (run, tbl, cutoff, action, rows)
+				VALUES (run, r.tbl, cutoff, r.action, n);
+			rows := n;
+			RETURN;
+		END IF;
+	END LOOP;
+END
+$fn$;
+REVOKE ALL ON FUNCTION privstat._purge_batch(regclass, integer, bigint, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privstat._purge_batch(regclass, integer, bigint, timestamptz) TO privstat_admin;
+
+-- Purge now: every rule, or one table's.  Commits after each batch, so call
+-- it outside a transaction block.  Returns the rows affected.
+CREATE PROCEDURE privstat.purge_expired(tbl regclass DEFAULT NULL, batch_size integer DEFAULT 10000,
+										INOUT purged bigint DEFAULT 0)
+	LANGUAGE plpgsql
+AS $fn$
+DECLARE
+	rule regclass;
+	run bigint;
+	n bigint;
+	resume timestamptz;
+BEGIN
+	IF batch_size IS NULL OR batch_size OPERATOR(pg_catalog.<) 1 THEN
+		RAISE EXCEPTION 'batch_size must be at least 1'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF tbl IS NOT NULL AND NOT EXISTS (SELECT FROM privstat.retention_rule r
+									   WHERE r.tbl OPERATOR(pg_catalog.=) purge_expired.tbl) THEN
+		RAISE EXCEPTION 'table % has no retention rule', tbl
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Set one with privstat.set_retention().';
+	END IF;
+	run := pg_catalog.nextval('privstat.purge_run_seq');
+	purged := 0;
+	FOR rule IN SELECT r.tbl FROM privstat.retention_rule r
+				WHERE purge_expired.tbl IS NULL OR r.tbl OPERATOR(pg_catalog.=) purge_expired.tbl
+				ORDER BY 1
+	LOOP
+		resume := NULL;
+		LOOP
+			SELECT b.rows, b.last INTO n, resume FROM privstat._purge_batch(rule, batch_size, run, resume) b;
+			EXIT WHEN n OPERATOR(pg_catalog.=) 0;
+			purged := purged OPERATOR(pg_catalog.+) n;
+			COMMIT;
+		END LOOP;
+	END LOOP;
+END
+$fn$;
+REVOKE ALL ON PROCEDURE privstat.purge_expired(regclass, integer, bigint) FROM PUBLIC;
+GRANT EXECUTE ON PROCEDURE privstat.purge_expired(regclass, integer, bigint) TO privstat_admin;
+
+CREATE FUNCTION privstat._retention_status(
+		OUT tbl regclass, OUT ts_column name, OUT keep interval, OUT action text,
+		OUT anonymize_columns name[], OUT oldest_row_age interval, OUT rows_past_due bigint,
+		OUT last_purge_at timestamptz, OUT last_purge_rows bigint)
+	RETURNS SETOF record LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	r privstat.retention_rule;
+	oldest timestamptz;
+	lastrun bigint;
+BEGIN
+	FOR r IN SELECT * FROM privstat.retention_rule ORDER BY 1 LOOP
+		tbl := r.tbl;
+		ts_column := r.ts_column;
+		keep := r.keep;
+		action := r.action;
+		anonymize_columns := r.anonymize_columns;
+		EXECUTE format('SELECT min(%I)::timestamptz FROM %s', r.ts_column, r.tbl) INTO oldest;
+		oldest_row_age := date_trunc('second', now() - oldest);
+		IF r.action = 'delete' THEN
+			EXECUTE format('SELECT count(*) FROM %s WHERE %I < $1', r.tbl, r.ts_column)
+				INTO rows_past_due USING now() - r.keep;
+		ELSE
+			EXECUTE format('SELECT count(*) FROM %s WHERE %I < $1 AND (%s)', r.tbl, r.ts_column,
+						   (SELECT string_agg(format('%I IS NOT NULL', c), ' OR ')
+							FROM unnest(r.anonymize_columns) c))
+				INTO rows_past_due USING now() - r.keep;
+		END IF;
+		SELECT max(l.run) INTO lastrun FROM privstat.purge_log l WHERE l.tbl = r.tbl;
+		SELECT max(l.at), sum(l.rows) INTO last_purge_at, last_purge_rows
+			FROM privstat.purge_log l WHERE l.tbl = r.tbl AND l.run = lastrun;
+		RETURN NEXT;
+	END LOOP;
+END
+$fn$;
+REVOKE ALL ON FUNCTION privstat._retention_status() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privstat._retention_status() TO privstat_admin;
+
+CREATE VIEW privstat.retention_status AS SELECT * FROM privstat._retention_status();
+REVOKE ALL ON privstat.retention_status FROM PUBLIC;
+GRANT SELECT ON privstat.retention_status TO privstat_admin;
