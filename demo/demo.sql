@@ -142,4 +142,16 @@ SELECT epsilon_spent, epsilon_remaining, charges FROM budget_status;
 RESET ROLE;
 
 \echo
-\echo 'More in doc/: pseudonyms.md, dp-aggregates.md, budgets.md and install.md.'
+\echo '### 11. Retention: expired rows are refused, and purged in short batches'
+SELECT set_retention('events', 'at', '180 days');
+SELECT tbl, keep, oldest_row_age, rows_past_due FROM retention_status;
+\set ON_ERROR_STOP 0
+INSERT INTO events (uid, kind, amount, at) VALUES (pseudonymize(1, 'customer'), 'view', 1, now() - interval '1 year');
+\set ON_ERROR_STOP 1
+CALL purge_expired('events', 10000);
+SELECT tbl, rows_past_due, last_purge_rows FROM retention_status;
+SELECT action, count(*) AS batches, sum(rows) AS rows FROM purge_log GROUP BY action;
+\echo '    (a background worker does the same every privstat.purge_interval seconds)'
+
+\echo
+\echo 'More in doc/: pseudonyms.md, dp-aggregates.md, budgets.md, retention.md and install.md.'

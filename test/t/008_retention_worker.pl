@@ -71,6 +71,14 @@ $bg->query_safe('ROLLBACK');
 $bg->quit;
 ok(wait_purged(), 'the next interval purges once the lock is released');
 
+# privstat.purge_interval = 0 disables the purges
+$node->safe_psql('postgres', q{ALTER SYSTEM SET privstat.purge_interval = 0; SELECT pg_reload_conf();});
+sleep 3;    # let a purge that had started end
+load_old(10);
+sleep 3;
+is($node->safe_psql('postgres', q{SELECT count(*) FROM events WHERE at < now() - interval '30 days'}),
+	'10', 'with privstat.purge_interval = 0 nothing is purged');
+
 # the workers stop with the server
 my $t0 = time;
 $node->stop('fast');
