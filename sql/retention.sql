@@ -100,6 +100,20 @@ CALL purge_expired();
 SELECT * FROM retention_status;
 RESET ROLE;
 DROP ROLE privstat_test_user;
+-- and a privstat_admin member only on tables it may put triggers on
+CREATE ROLE privstat_test_admin;
+GRANT privstat_admin TO privstat_test_admin;
+SET ROLE privstat_test_admin;
+SELECT set_retention('events', 'at', '1 day');
+RESET ROLE;
+GRANT TRIGGER ON events TO privstat_test_admin;
+SET ROLE privstat_test_admin;
+SELECT set_retention('events', 'at', '10 days');
+SELECT tbl, keep FROM retention_status WHERE tbl = 'events'::regclass;
+SELECT drop_retention('events');
+RESET ROLE;
+REVOKE TRIGGER ON events FROM privstat_test_admin;
+DROP ROLE privstat_test_admin;
 
 SELECT drop_retention('visits');
 SELECT drop_retention('log');

@@ -922,15 +922,36 @@ CREATE TABLE privstat.purge_log (
 SELECT pg_catalog.pg_extension_config_dump('privstat.purge_log', '');
 REVOKE ALL ON privstat.retention_rule, privstat.purge_log FROM PUBLIC;
 GRANT SELECT ON privstat.retention_rule, privstat.purge_log TO privstat_admin;
+GRANT INSERT, UPDATE, DELETE ON privstat.retention_rule TO privstat_admin;
 
 CREATE FUNCTION privstat._retention_check() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'privstat_retention_check' LANGUAGE C;
 
+-- Drops privstat's own retention trigger, which DROP TRIGGER allows only to
+-- the table's owner; it can drop nothing else.
+CREATE FUNCTION privstat._drop_retention_trigger(tbl regclass) RETURNS void
+	LANGUAGE plpgsql STRICT SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+	IF EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = tbl AND t.tgname = 'privstat_retention'
+			   AND t.tgfoid = 'privstat._retention_check()'::regprocedure) THEN
+		EXECUTE format('DROP TRIGGER privstat_retention ON %s', tbl);
+	END IF;
+END
+$fn$;
+REVOKE ALL ON FUNCTION privstat._drop_retention_trigger(regclass) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privstat._drop_retention_trigger(regclass) TO privstat_admin;
+
+-- SECURITY INVOKER: installing the trigger needs the TRIGGER privilege on
+-- the table, so a privstat_admin member can set rules only on tables they
+-- were given that privilege on (superusers: any).
 CREATE FUNCTION privstat.set_retention(tbl regclass, ts_column name, keep interval,
 									   action text DEFAULT 'delete',
 									   anonymize_columns name[] DEFAULT NULL)
-	RETURNS void LANGUAGE plpgsql SECURITY DEFINER
+	RETURNS void LANGUAGE plpgsql
 	SET search_path = pg_catalog, pg_temp
+	SET intervalstyle = 'postgres'
 AS $fn$
 DECLARE
 	kind "char";
@@ -1001,9 +1022,7 @@ BEGIN
 		ON CONFLICT ON CONSTRAINT retention_rule_pkey DO UPDATE
 		SET ts_column = EXCLUDED.ts_column, keep = EXCLUDED.keep, action = EXCLUDED.action,
 			anonymize_columns = EXCLUDED.anonymize_columns, created_at = now();
-	IF EXISTS (SELECT FROM pg_trigger WHERE tgrelid = tbl AND tgname = 'privstat_retention') THEN
-		EXECUTE format('DROP TRIGGER privstat_retention ON %s', tbl);
-	END IF;
+	PERFORM privstat._drop_retention_trigger(tbl);
 	EXECUTE format('CREATE TRIGGER privstat_retention BEFORE INSERT OR UPDATE OF %I ON %s '
 				   'FOR EACH ROW EXECUTE FUNCTION privstat._retention_check(%L, %L)',
 				   ts_column, tbl, ts_column, keep::text);
@@ -1013,7 +1032,7 @@ REVOKE ALL ON FUNCTION privstat.set_retention(regclass, name, interval, text, na
 GRANT EXECUTE ON FUNCTION privstat.set_retention(regclass, name, interval, text, name[]) TO privstat_admin;
 
 CREATE FUNCTION privstat.drop_retention(tbl regclass) RETURNS void
-	LANGUAGE plpgsql STRICT SECURITY DEFINER
+	LANGUAGE plpgsql STRICT
 	SET search_path = pg_catalog, pg_temp
 AS $fn$
 BEGIN
@@ -1022,7 +1041,7 @@ BEGIN
 		RAISE EXCEPTION 'table % has no retention rule', tbl
 			USING ERRCODE = 'undefined_object';
 	END IF;
-	EXECUTE format('DROP TRIGGER IF EXISTS privstat_retention ON %s', tbl);
+	PERFORM privstat._drop_retention_trigger(tbl);
 END
 $fn$;
 REVOKE ALL ON FUNCTION privstat.drop_retention(regclass) FROM PUBLIC;
