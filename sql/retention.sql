@@ -113,6 +113,33 @@ SELECT tbl, keep FROM retention_status WHERE tbl = 'events'::regclass;
 SELECT drop_retention('events');
 RESET ROLE;
 REVOKE TRIGGER ON events FROM privstat_test_admin;
+-- nor around the checks: the rules table is read-only to administrators, the
+-- writers check the TRIGGER privilege themselves, and system tables are out
+SET ROLE privstat_test_admin;
+INSERT INTO retention_rule (tbl, ts_column, keep, action) VALUES ('events', 'at', '-1 day', 'delete');
+SELECT _retention_apply('events', 'at', '-1 day', 'delete', NULL);
+SELECT _retention_remove('visits');
+RESET ROLE;
+SELECT set_retention('pg_catalog.pg_authid', 'rolvaliduntil', '1 day');
+SELECT _retention_apply('privstat.purge_log', 'at', '1 day', 'delete', NULL);
+SELECT _retention_apply('events', 'at', '-1 day', 'delete', NULL);
+-- purge_expired purges with the caller's rights
+GRANT SELECT ON events TO privstat_test_admin;
+SELECT set_retention('events', 'at', '30 days');
+SET ROLE privstat_test_admin;
+CALL purge_expired('events');
+RESET ROLE;
+-- a renamed column keeps its trigger working; a dropped table takes its rule along
+ALTER TABLE events RENAME COLUMN at TO happened_at;
+INSERT INTO events (happened_at, email) VALUES (now() - interval '99 days', 'x@example.com');
+INSERT INTO events (happened_at, email) VALUES (now(), 'y@example.com');
+CREATE TABLE doomed (at timestamptz);
+SELECT set_retention('doomed', 'at', '1 day');
+DROP TABLE doomed;
+SELECT count(*) AS rules_left_for_dropped_tables FROM retention_rule r
+	WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = r.tbl);
+SELECT drop_retention('events');
+REVOKE SELECT ON events FROM privstat_test_admin;
 DROP ROLE privstat_test_admin;
 
 SELECT drop_retention('visits');

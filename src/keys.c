@@ -58,6 +58,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "privstat/guc.h"
 #include "privstat/keys.h"
@@ -430,6 +431,8 @@ privstat_hmac_sha256(const PrivstatKey *key, const void *data, size_t len,
 	ok = (SHA256_Update(&c, data, len) == 1 && SHA256_Final(inner, &c) == 1);
 	c = key->hmac->outer;
 	ok = ok && (SHA256_Update(&c, inner, sizeof(inner)) == 1 && SHA256_Final(out, &c) == 1);
+	explicit_bzero(&c, sizeof(c));
+	explicit_bzero(inner, sizeof(inner));
 	if (!ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
@@ -602,6 +605,14 @@ privstat_current_key_version(const char *domain)
 		int			ret;
 
 		values[0] = CStringGetTextDatum(domain);
+
+		/*
+		 * Read with a snapshot taken now, after the invalidation that emptied
+		 * the cache: under the transaction's own snapshot (REPEATABLE READ,
+		 * or a statement that started before the rotation committed) the
+		 * old version would be read and then cached as current for good.
+		 */
+		PushActiveSnapshot(GetLatestSnapshot());
 		SPI_connect();
 		ret = SPI_execute_with_args("SELECT version FROM privstat.key_version "
 									"WHERE domain OPERATOR(pg_catalog.=) $1",
@@ -621,6 +632,7 @@ privstat_current_key_version(const char *domain)
 			version = (uint16) v;
 		}
 		SPI_finish();
+		PopActiveSnapshot();
 	}
 
 	/* an invalidation may have arrived while we read: then don't cache */

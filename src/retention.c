@@ -25,6 +25,9 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/catalog.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_database.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -48,7 +51,9 @@
 #include "access/heapam.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "utils/acl.h"
 #include "utils/guc.h"
+#include "utils/syscache.h"
 
 #include "privstat/privstat.h"
 #include "privstat/retention.h"
@@ -92,6 +97,7 @@ privstat_retention_check(PG_FUNCTION_ARGS)
 	bool		isnull;
 	TimestampTz ts;
 	TimestampTz cutoff;
+	const char *colname;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -102,23 +108,25 @@ privstat_retention_check(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("privstat._retention_check() must be fired BEFORE INSERT OR UPDATE ... FOR EACH ROW")));
-	if (trigdata->tg_trigger->tgnargs != 2)
+	if (trigdata->tg_trigger->tgnargs != 2 || trigdata->tg_trigger->tgnattr != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("privstat._retention_check() needs the timestamp column and the keep interval as arguments")));
+				 errmsg("privstat._retention_check() needs UPDATE OF the timestamp column, and the column and the keep interval as arguments")));
 
 	cache = (RetentionTrigCache *) fcinfo->flinfo->fn_extra;
 	if (cache == NULL || cache->tgoid != trigdata->tg_trigger->tgoid)
 	{
 		TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
-		int			attnum = SPI_fnumber(desc, trigdata->tg_trigger->tgargs[0]);
+
+		/* the UPDATE OF column: an attribute number, so it follows renames */
+		int			attnum = trigdata->tg_trigger->tgattr[0];
 		Interval   *keep;
 
-		if (attnum <= 0)
+		if (attnum <= 0 || attnum > desc->natts || TupleDescAttr(desc, attnum - 1)->attisdropped)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("retention column \"%s\" of table \"%s\" does not exist",
-							trigdata->tg_trigger->tgargs[0], RelationGetRelationName(trigdata->tg_relation)),
+					 errmsg("retention column of table \"%s\" does not exist",
+							RelationGetRelationName(trigdata->tg_relation)),
 					 errhint("Set the rule again with privstat.set_retention().")));
 		keep = DatumGetIntervalP(DirectFunctionCall3(interval_in,
 													 CStringGetDatum(trigdata->tg_trigger->tgargs[1]),
@@ -133,12 +141,14 @@ privstat_retention_check(PG_FUNCTION_ARGS)
 	}
 
 	tuple = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
+	/* the column's current name (tgargs[0] is its name when the rule was set) */
+	colname = NameStr(TupleDescAttr(RelationGetDescr(trigdata->tg_relation), cache->attnum - 1)->attname);
 	value = heap_getattr(tuple, cache->attnum, RelationGetDescr(trigdata->tg_relation), &isnull);
 	if (isnull)
 		ereport(ERROR,
 				(errcode(ERRCODE_NOT_NULL_VIOLATION),
 				 errmsg("retention column \"%s\" of table \"%s\" must not be null",
-						trigdata->tg_trigger->tgargs[0], RelationGetRelationName(trigdata->tg_relation)),
+						colname, RelationGetRelationName(trigdata->tg_relation)),
 				 errdetail("A retention rule keeps rows for %s after this column's time.",
 						   trigdata->tg_trigger->tgargs[1])));
 
@@ -157,7 +167,7 @@ privstat_retention_check(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("retention column \"%s\" of table \"%s\" is not a date or timestamp",
-							trigdata->tg_trigger->tgargs[0], RelationGetRelationName(trigdata->tg_relation))));
+							colname, RelationGetRelationName(trigdata->tg_relation))));
 	}
 	cutoff = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
 													 TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
@@ -168,11 +178,180 @@ privstat_retention_check(PG_FUNCTION_ARGS)
 				 errmsg("row of table \"%s\" is already past its retention period",
 						RelationGetRelationName(trigdata->tg_relation)),
 				 errdetail("Rows are kept for %s after \"%s\"; this row's \"%s\" is older.",
-						   trigdata->tg_trigger->tgargs[1], trigdata->tg_trigger->tgargs[0],
-						   trigdata->tg_trigger->tgargs[0]),
+						   trigdata->tg_trigger->tgargs[1], colname, colname),
 				 errhint("Expired data must not be stored; drop the row or fix its timestamp.")));
 
 	return PointerGetDatum(tuple);
+}
+
+
+/* ---------------------------------------------------------------------------
+ * Writing rules: only who may put triggers on the table
+ * ---------------------------------------------------------------------------
+ */
+
+/*
+ * The caller must hold the TRIGGER privilege on the table (its owner and
+ * superusers do), and the table must not be a system catalog or one of
+ * privstat's own.
+ */
+static void
+check_rule_target(Oid relid)
+{
+	Oid			nsp = get_rel_namespace(relid);
+	char	   *nspname;
+
+	if (!OidIsValid(nsp))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	nspname = get_namespace_name(nsp);
+	if (IsCatalogNamespace(nsp) || IsToastNamespace(nsp) ||
+		strcmp(nspname, "information_schema") == 0 || strcmp(nspname, "privstat") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("retention rules cannot be set on system tables or privstat's own")));
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_TRIGGER) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to set or drop a retention rule on table \"%s\"",
+						get_rel_name(relid)),
+				 errdetail("A retention rule needs the TRIGGER privilege on its table."),
+				 errhint("The table's owner can GRANT TRIGGER ON the table TO this role.")));
+}
+
+/* run SQL as the bootstrap superuser, after the caller's rights were checked */
+static void
+exec_as_superuser(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
+{
+	Oid			save_userid;
+	int			save_sec;
+	int			ret;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	ret = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+	SetUserIdAndSecContext(save_userid, save_sec);
+	if (ret < 0)
+		elog(ERROR, "privstat retention: SPI_execute failed: %s", SPI_result_code_string(ret));
+}
+
+/* drop privstat's retention trigger of the table, if it has one; caller is connected to SPI */
+static void
+drop_rule_trigger(Oid relid)
+{
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	char	   *qualname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+													  get_rel_name(relid));
+
+	exec_as_superuser("SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = $1 "
+					  "AND tgname OPERATOR(pg_catalog.=) 'privstat_retention' "
+					  "AND tgfoid = 'privstat._retention_check()'::pg_catalog.regprocedure",
+					  1, types, values, NULL);
+	if (SPI_processed > 0)
+		exec_as_superuser(psprintf("DROP TRIGGER privstat_retention ON %s", qualname),
+						  0, NULL, NULL, NULL);
+}
+
+PG_FUNCTION_INFO_V1(privstat_retention_apply);
+
+/*
+ * privstat._retention_apply(tbl, ts_column, keep, action, anonymize_columns):
+ * store the rule and (re)create its trigger.  set_retention has checked
+ * the arguments; the checks that guard rights are repeated here, since
+ * administrators may call this directly.
+ */
+Datum
+privstat_retention_apply(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	Name		column;
+	Interval   *keep;
+	text	   *action;
+	Interval	zero;
+	char	   *keep_text;
+	char	   *qualname;
+	int			nest;
+	Oid			types[5] = {OIDOID, NAMEOID, INTERVALOID, TEXTOID, NAMEARRAYOID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("table, timestamp column, keep interval and action must not be null")));
+	relid = PG_GETARG_OID(0);
+	column = PG_GETARG_NAME(1);
+	keep = PG_GETARG_INTERVAL_P(2);
+	action = PG_GETARG_TEXT_PP(3);
+	check_rule_target(relid);
+
+	memset(&zero, 0, sizeof(zero));
+	if (!DatumGetBool(DirectFunctionCall2(interval_gt, IntervalPGetDatum(keep), IntervalPGetDatum(&zero))))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("keep interval must be positive")));
+	if (strcmp(text_to_cstring(action), "delete") != 0 &&
+		(strcmp(text_to_cstring(action), "anonymize") != 0 || PG_ARGISNULL(4)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("retention action must be 'delete', or 'anonymize' with the columns to clear")));
+
+	/* the trigger argument in one interval style, whatever the session's */
+	nest = NewGUCNestLevel();
+	(void) set_config_option("intervalstyle", "postgres", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	keep_text = DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(keep)));
+	AtEOXact_GUC(true, nest);
+
+	qualname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+										  get_rel_name(relid));
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = NameGetDatum(column);
+	values[2] = IntervalPGetDatum(keep);
+	values[3] = PointerGetDatum(action);
+	if (PG_ARGISNULL(4))
+		nulls[4] = 'n';
+	else
+		values[4] = PG_GETARG_DATUM(4);
+
+	SPI_connect();
+	exec_as_superuser("INSERT INTO privstat.retention_rule AS r (tbl, ts_column, keep, action, anonymize_columns) "
+					  "VALUES ($1, $2, $3, $4, $5) "
+					  "ON CONFLICT ON CONSTRAINT retention_rule_pkey DO UPDATE "
+					  "SET ts_column = EXCLUDED.ts_column, keep = EXCLUDED.keep, action = EXCLUDED.action, "
+					  "anonymize_columns = EXCLUDED.anonymize_columns, created_at = pg_catalog.now()",
+					  5, types, values, nulls);
+	drop_rule_trigger(relid);
+	exec_as_superuser(psprintf("CREATE TRIGGER privstat_retention BEFORE INSERT OR UPDATE OF %s ON %s "
+							   "FOR EACH ROW EXECUTE FUNCTION privstat._retention_check(%s, %s)",
+							   quote_identifier(NameStr(*column)), qualname,
+							   quote_literal_cstr(NameStr(*column)), quote_literal_cstr(keep_text)),
+					  0, NULL, NULL, NULL);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(privstat_retention_remove);
+
+/* privstat._retention_remove(tbl): drop the rule and its trigger; false if there was none */
+Datum
+privstat_retention_remove(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	bool		found;
+
+	check_rule_target(relid);
+	SPI_connect();
+	exec_as_superuser("DELETE FROM privstat.retention_rule WHERE tbl OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
+					  1, types, values, NULL);
+	found = SPI_processed > 0;
+	drop_rule_trigger(relid);
+	SPI_finish();
+	PG_RETURN_BOOL(found);
 }
 
 
@@ -254,9 +433,9 @@ run_database_worker(Oid dboid)
 				 errhint("Raise max_worker_processes.")));
 		return;
 	}
-	if (WaitForBackgroundWorkerStartup(handle, &pid) != BGWH_STARTED)
-		return;
-	(void) WaitForBackgroundWorkerShutdown(handle);
+	if (WaitForBackgroundWorkerStartup(handle, &pid) == BGWH_STARTED)
+		(void) WaitForBackgroundWorkerShutdown(handle);
+	pfree(handle);
 }
 
 void
@@ -300,25 +479,18 @@ privstat_retention_launcher_main(Datum arg pg_attribute_unused())
 	}
 }
 
-/*
- * Run one statement in its own transaction; returns the first column of the
- * first row (an int8) and, if last is given, the second (a timestamptz).
- */
+/* run one statement as the superuser in its own transaction; first column as int8 */
 static int64
-run_in_transaction(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls,
-				   bool *isnull_out, Datum *last, bool *last_isnull)
+run_in_transaction(const char *sql, bool *isnull_out)
 {
 	int64		result = 0;
-	int			ret;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	SPI_connect();
-	pgstat_report_activity(STATE_RUNNING, sql);
-	ret = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
-	if (ret < 0)
-		elog(ERROR, "privstat retention: SPI_execute failed: %s", SPI_result_code_string(ret));
+	if (SPI_execute(sql, false, 0) < 0)
+		elog(ERROR, "privstat retention: could not run \"%s\"", sql);
 	*isnull_out = true;
 	if (SPI_processed > 0 && SPI_tuptable != NULL)
 	{
@@ -326,14 +498,140 @@ run_in_transaction(const char *sql, int nargs, Oid *types, Datum *values, const 
 
 		if (!*isnull_out)
 			result = DatumGetInt64(d);
-		if (last != NULL)
-			*last = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, last_isnull);
+	}
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	return result;
+}
+
+typedef struct PurgeTarget
+{
+	Oid			relid;
+	Oid			owner;
+	TimestampTz cutoff;			/* fixed for the whole run */
+} PurgeTarget;
+
+/*
+ * One batch of one table, in its own transaction: the rule is read as the
+ * superuser, the batch runs as the table's owner (a restricted operation,
+ * like VACUUM's), and the log row is written as the superuser again.
+ * Returns the rows affected; *after is where the next batch resumes.
+ */
+static int64
+purge_one_batch(int64 run_id, const PurgeTarget *t, Datum *after, bool *after_isnull)
+{
+	Oid			ruletypes[1] = {OIDOID};
+	Datum		rulevalues[1];
+	Oid			types[7] = {OIDOID, NAMEOID, TIMESTAMPTZOID, TEXTOID, NAMEARRAYOID, INT4OID, TIMESTAMPTZOID};
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			save_userid;
+	int			save_sec;
+	int			nest;
+	int			ret;
+	bool		isnull;
+	int64		rows = 0;
+	Datum		done = (Datum) 0;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	SPI_connect();
+	pgstat_report_activity(STATE_RUNNING, "privstat retention purge");
+
+	rulevalues[0] = ObjectIdGetDatum(t->relid);
+	ret = SPI_execute_with_args("SELECT ts_column, action, anonymize_columns FROM privstat.retention_rule "
+								"WHERE tbl OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
+								1, ruletypes, rulevalues, NULL, true, 1);
+	if (ret == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		HeapTuple	rule = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+
+		values[0] = ObjectIdGetDatum(t->relid);
+		values[1] = SPI_getbinval(rule, desc, 1, &isnull);
+		values[2] = TimestampTzGetDatum(t->cutoff);
+		values[3] = SPI_getbinval(rule, desc, 2, &isnull);
+		values[4] = SPI_getbinval(rule, desc, 3, &isnull);
+		if (isnull)
+			nulls[4] = 'n';
+		values[5] = Int32GetDatum(privstat_purge_batch_size);
+		values[6] = *after;
+		if (*after_isnull)
+			nulls[6] = 'n';
+
+		GetUserIdAndSecContext(&save_userid, &save_sec);
+		SetUserIdAndSecContext(t->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+							   SECURITY_RESTRICTED_OPERATION);
+		nest = NewGUCNestLevel();
+		ret = SPI_execute_with_args("SELECT rows, last, done FROM privstat._purge_batch($1::pg_catalog.regclass, "
+									"$2, $3, $4, $5, $6, $7)",
+									7, types, values, nulls, false, 1);
+		AtEOXact_GUC(true, nest);
+		SetUserIdAndSecContext(save_userid, save_sec);
+		if (ret != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "privstat retention: purge batch failed");
+		rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		{
+			bool		last_isnull;
+			Datum		last = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &last_isnull);
+
+			/* timestamptz is by value: safe to keep past SPI_finish */
+			*after = last;
+			*after_isnull = last_isnull;
+		}
+		done = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+		if (rows > 0)
+		{
+			Oid			logtypes[5] = {INT8OID, OIDOID, TIMESTAMPTZOID, TEXTOID, INT8OID};
+			Datum		logvalues[5];
+
+			logvalues[0] = Int64GetDatum(run_id);
+			logvalues[1] = ObjectIdGetDatum(t->relid);
+			logvalues[2] = TimestampTzGetDatum(t->cutoff);
+			logvalues[3] = done;
+			logvalues[4] = Int64GetDatum(rows);
+			if (SPI_execute_with_args("INSERT INTO privstat.purge_log (run, tbl, cutoff, action, rows) "
+									  "VALUES ($1, $2::pg_catalog.regclass, $3, $4, $5)",
+									  5, logtypes, logvalues, NULL, false, 0) != SPI_OK_INSERT)
+				elog(ERROR, "privstat retention: could not log a purge");
+		}
 	}
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	pgstat_report_activity(STATE_IDLE, NULL);
-	return result;
+	return rows;
+}
+
+/* all batches of one table; an error is logged and the worker goes on with the next table */
+static void
+purge_target(int64 run_id, const PurgeTarget *t)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		Datum		after = (Datum) 0;
+		bool		after_isnull = true;
+
+		for (;;)
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (purge_one_batch(run_id, t, &after, &after_isnull) == 0)
+				break;
+		}
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcontext);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		pgstat_report_activity(STATE_IDLE, NULL);
+	}
+	PG_END_TRY();
 }
 
 void
@@ -342,7 +640,7 @@ privstat_retention_worker_main(Datum arg)
 	Oid			dboid = DatumGetObjectId(arg);
 	bool		isnull;
 	int64		run_id;
-	List	   *rules = NIL;
+	List	   *targets = NIL;
 	ListCell   *lc;
 
 	pqsignal(SIGTERM, die);
@@ -352,61 +650,38 @@ privstat_retention_worker_main(Datum arg)
 
 	/* nothing to do where privstat is not installed */
 	(void) run_in_transaction("SELECT 1::int8 FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'privstat'",
-							  0, NULL, NULL, NULL, &isnull, NULL, NULL);
+							  &isnull);
 	if (isnull)
 		proc_exit(0);
+	run_id = run_in_transaction("SELECT pg_catalog.nextval('privstat.purge_run_seq')", &isnull);
 
-	run_id = run_in_transaction("SELECT pg_catalog.nextval('privstat.purge_run_seq')",
-								0, NULL, NULL, NULL, &isnull, NULL, NULL);
-
-	/* the rules, read once; each purged in batches, a transaction each */
+	/* the tables, their owners and their cutoffs, fixed for this run */
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	SPI_connect();
-	if (SPI_execute("SELECT tbl::oid::int8 FROM privstat.retention_rule ORDER BY tbl", true, 0) == SPI_OK_SELECT)
+	if (SPI_execute("SELECT r.tbl::pg_catalog.oid, c.relowner, pg_catalog.now() OPERATOR(pg_catalog.-) r.keep "
+					"FROM privstat.retention_rule r JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.tbl "
+					"ORDER BY 1", true, 0) == SPI_OK_SELECT)
 	{
 		uint64		i;
-		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
 		for (i = 0; i < SPI_processed; i++)
 		{
+			PurgeTarget *t = MemoryContextAlloc(TopMemoryContext, sizeof(PurgeTarget));
 			bool		n;
 
-			rules = lappend_oid(rules, (Oid) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-																		 SPI_tuptable->tupdesc, 1, &n)));
+			t->relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &n));
+			t->owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &n));
+			t->cutoff = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &n));
+			targets = lappend(targets, t);
 		}
-		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 
-	foreach(lc, rules)
-	{
-		Oid			types[4] = {OIDOID, INT4OID, INT8OID, TIMESTAMPTZOID};
-		Datum		values[4];
-		char		nulls[4] = {' ', ' ', ' ', 'n'};
-
-		values[0] = ObjectIdGetDatum(lfirst_oid(lc));
-		values[1] = Int32GetDatum(privstat_purge_batch_size);
-		values[2] = Int64GetDatum(run_id);
-		values[3] = (Datum) 0;
-		for (;;)
-		{
-			int64		n;
-			Datum		last;
-			bool		last_isnull = true;
-
-			CHECK_FOR_INTERRUPTS();
-			n = run_in_transaction("SELECT rows, last FROM privstat._purge_batch($1::oid::regclass, $2, $3, $4)",
-								   4, types, values, nulls, &isnull, &last, &last_isnull);
-			if (isnull || n == 0)
-				break;
-			/* the next batch resumes where this one ended */
-			values[3] = last;
-			nulls[3] = last_isnull ? 'n' : ' ';
-		}
-	}
+	foreach(lc, targets)
+		purge_target(run_id, lfirst(lc));
 	proc_exit(0);
 }

@@ -897,6 +897,13 @@ REVOKE ALL ON FUNCTION privstat.adopt_budget_journal() FROM PUBLIC;
 
 ------------------------------------------------------------------------------
 -- Retention (doc/retention.md)
+--
+-- Who may do what: a rule can be set or removed only by someone who may put
+-- triggers on the table (the TRIGGER privilege, which its owner grants), and
+-- it is enforced as the table's owner: the background workers purge as the
+-- owner, never as a superuser, so nothing of the owner's (a trigger, a
+-- default) runs with more rights than the owner has.  CALL purge_expired
+-- purges with the caller's own rights.
 ------------------------------------------------------------------------------
 
 CREATE TABLE privstat.retention_rule (
@@ -922,36 +929,30 @@ CREATE TABLE privstat.purge_log (
 SELECT pg_catalog.pg_extension_config_dump('privstat.purge_log', '');
 REVOKE ALL ON privstat.retention_rule, privstat.purge_log FROM PUBLIC;
 GRANT SELECT ON privstat.retention_rule, privstat.purge_log TO privstat_admin;
-GRANT INSERT, UPDATE, DELETE ON privstat.retention_rule TO privstat_admin;
+GRANT INSERT ON privstat.purge_log TO privstat_admin;
+GRANT USAGE ON SEQUENCE privstat.purge_run_seq TO privstat_admin;
 
 CREATE FUNCTION privstat._retention_check() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'privstat_retention_check' LANGUAGE C;
 
--- Drops privstat's own retention trigger, which DROP TRIGGER allows only to
--- the table's owner; it can drop nothing else.
-CREATE FUNCTION privstat._drop_retention_trigger(tbl regclass) RETURNS void
-	LANGUAGE plpgsql STRICT SECURITY DEFINER
-	SET search_path = pg_catalog, pg_temp
-AS $fn$
-BEGIN
-	IF EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = tbl AND t.tgname = 'privstat_retention'
-			   AND t.tgfoid = 'privstat._retention_check()'::regprocedure) THEN
-		EXECUTE format('DROP TRIGGER privstat_retention ON %s', tbl);
-	END IF;
-END
-$fn$;
-REVOKE ALL ON FUNCTION privstat._drop_retention_trigger(regclass) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION privstat._drop_retention_trigger(regclass) TO privstat_admin;
+-- The two writers of privstat.retention_rule (C): each checks that the
+-- caller may create triggers on the table, refuses system catalogs, and
+-- then stores or removes the rule and its trigger.
+CREATE FUNCTION privstat._retention_apply(tbl regclass, ts_column name, keep interval,
+										  action text, anonymize_columns name[])
+	RETURNS void AS 'MODULE_PATHNAME', 'privstat_retention_apply' LANGUAGE C;
+CREATE FUNCTION privstat._retention_remove(tbl regclass)
+	RETURNS boolean AS 'MODULE_PATHNAME', 'privstat_retention_remove' LANGUAGE C STRICT;
+REVOKE ALL ON FUNCTION privstat._retention_apply(regclass, name, interval, text, name[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION privstat._retention_remove(regclass) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privstat._retention_apply(regclass, name, interval, text, name[]) TO privstat_admin;
+GRANT EXECUTE ON FUNCTION privstat._retention_remove(regclass) TO privstat_admin;
 
--- SECURITY INVOKER: installing the trigger needs the TRIGGER privilege on
--- the table, so a privstat_admin member can set rules only on tables they
--- were given that privilege on (superusers: any).
 CREATE FUNCTION privstat.set_retention(tbl regclass, ts_column name, keep interval,
 									   action text DEFAULT 'delete',
 									   anonymize_columns name[] DEFAULT NULL)
 	RETURNS void LANGUAGE plpgsql
 	SET search_path = pg_catalog, pg_temp
-	SET intervalstyle = 'postgres'
 AS $fn$
 DECLARE
 	kind "char";
@@ -1016,16 +1017,7 @@ BEGIN
 			END IF;
 		END LOOP;
 	END IF;
-
-	INSERT INTO privstat.retention_rule AS r (tbl, ts_column, keep, action, anonymize_columns)
-		VALUES (tbl, ts_column, keep, action, anonymize_columns)
-		ON CONFLICT ON CONSTRAINT retention_rule_pkey DO UPDATE
-		SET ts_column = EXCLUDED.ts_column, keep = EXCLUDED.keep, action = EXCLUDED.action,
-			anonymize_columns = EXCLUDED.anonymize_columns, created_at = now();
-	PERFORM privstat._drop_retention_trigger(tbl);
-	EXECUTE format('CREATE TRIGGER privstat_retention BEFORE INSERT OR UPDATE OF %I ON %s '
-				   'FOR EACH ROW EXECUTE FUNCTION privstat._retention_check(%L, %L)',
-				   ts_column, tbl, ts_column, keep::text);
+	PERFORM privstat._retention_apply(tbl, ts_column, keep, action, anonymize_columns);
 END
 $fn$;
 REVOKE ALL ON FUNCTION privstat.set_retention(regclass, name, interval, text, name[]) FROM PUBLIC;
@@ -1036,36 +1028,48 @@ CREATE FUNCTION privstat.drop_retention(tbl regclass) RETURNS void
 	SET search_path = pg_catalog, pg_temp
 AS $fn$
 BEGIN
-	DELETE FROM privstat.retention_rule r WHERE r.tbl = drop_retention.tbl;
-	IF NOT FOUND THEN
+	IF NOT privstat._retention_remove(tbl) THEN
 		RAISE EXCEPTION 'table % has no retention rule', tbl
 			USING ERRCODE = 'undefined_object';
 	END IF;
-	PERFORM privstat._drop_retention_trigger(tbl);
 END
 $fn$;
 REVOKE ALL ON FUNCTION privstat.drop_retention(regclass) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION privstat.drop_retention(regclass) TO privstat_admin;
 
--- One batch of a purge, in the caller's transaction: a whole partition past
--- retention (detached and dropped), or up to batch_size expired rows deleted
--- or anonymized.  Lock waits are bounded by privstat.purge_lock_timeout: a
--- batch that meets a row the application holds locked longer gives up with
--- an error and is tried again later, so the application is never blocked
--- long.  (Anonymizing skips locked rows instead.)  "after" is the "last"
--- of the previous batch of the same run: deleting from an ordinary table,
--- the next batch starts its index range there instead of stepping again over
--- the entries of the rows already deleted.
--- Returns the rows affected (0: nothing left to do now) and where to resume.
-CREATE FUNCTION privstat._purge_batch(tbl regclass, batch_size integer, run bigint,
-									  after timestamptz DEFAULT NULL,
-									  OUT rows bigint, OUT last timestamptz)
+-- A dropped table takes its rule with it: a rule must never outlive its
+-- table and later match a new one that reuses the OID.
+CREATE FUNCTION privstat._retention_forget_dropped() RETURNS event_trigger
 	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 AS $fn$
+BEGIN
+	DELETE FROM privstat.retention_rule r
+		WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = r.tbl);
+END
+$fn$;
+CREATE EVENT TRIGGER privstat_retention_forget_dropped ON sql_drop
+	WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED')
+	EXECUTE FUNCTION privstat._retention_forget_dropped();
+
+-- One batch of a purge, with the caller's rights (the background workers
+-- call it as the table's owner): a whole partition past the cutoff
+-- (detached and dropped), or up to batch_size expired rows deleted or
+-- anonymized.  Lock waits are bounded by privstat.purge_lock_timeout: a
+-- batch that meets a row the application holds locked longer gives up with
+-- an error and is tried again later.  (Anonymizing skips locked rows
+-- instead.)  "after" is the "last" of the previous batch of the same run:
+-- deleting from an ordinary table, the next batch starts its index range
+-- there instead of stepping again over the entries of the rows already
+-- deleted.  Returns the rows affected, where to resume, and what was done.
+CREATE FUNCTION privstat._purge_batch(tbl regclass, ts_column name, cutoff timestamptz,
+									  action text, anonymize_columns name[],
+									  batch_size integer, after timestamptz,
+									  OUT rows bigint, OUT last timestamptz, OUT done text)
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+AS $fn$
 DECLARE
-	r privstat.retention_rule;
-	cutoff timestamptz;
 	part record;
 	upper_text text;
 	upper_ts timestamptz;
@@ -1077,30 +1081,25 @@ DECLARE
 	anyset text;
 BEGIN
 	rows := 0;
-	SELECT * INTO r FROM privstat.retention_rule AS x WHERE x.tbl = _purge_batch.tbl;
-	IF NOT FOUND THEN
-		RETURN;
-	END IF;
+	done := action;
 	PERFORM set_config('lock_timeout', current_setting('privstat.purge_lock_timeout'), true);
-	cutoff := now() - r.keep;
 
-	IF (SELECT relkind FROM pg_class WHERE oid = r.tbl) = 'p' THEN
+	IF (SELECT relkind FROM pg_class WHERE oid = tbl) = 'p' THEN
 		-- range partitions on the retention column wholly past it: detach and drop
-		IF r.action = 'delete' AND pg_get_partkeydef(r.tbl) = format('RANGE (%I)', r.ts_column) THEN
+		IF action = 'delete' AND pg_get_partkeydef(tbl) = format('RANGE (%I)', ts_column) THEN
 			FOR part IN
 				SELECT c.oid::regclass AS rel, pg_get_expr(c.relpartbound, c.oid) AS bound
 				FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-				WHERE i.inhparent = r.tbl ORDER BY 1
+				WHERE i.inhparent = tbl ORDER BY 1
 			LOOP
 				upper_text := (regexp_match(part.bound, '^FOR VALUES FROM \(.*\) TO \(''(.*)''\)$'))[1];
 				CONTINUE WHEN upper_text IS NULL;
 				IF upper_text::timestamptz <= cutoff THEN
 					EXECUTE format('SELECT count(*) FROM %s', part.rel) INTO n;
-					EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', r.tbl, part.rel);
+					EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', tbl, part.rel);
 					EXECUTE format('DROP TABLE %s', part.rel);
-					INSERT INTO privstat.purge_log (run, tbl, cutoff, action, rows)
-						VALUES (run, r.tbl, cutoff, 'drop partition', n);
 					rows := greatest(n, 1);
+					done := 'drop partition';
 					RETURN;
 				END IF;
 			END LOOP;
@@ -1109,93 +1108,96 @@ BEGIN
 
 	-- row by row, one leaf table at a time (a ctid is unique only within one)
 	FOR target IN
-		SELECT relid FROM pg_partition_tree(r.tbl) WHERE isleaf
-		UNION ALL SELECT r.tbl WHERE (SELECT relkind FROM pg_class WHERE oid = r.tbl) = 'r'
+		SELECT relid FROM pg_partition_tree(tbl) WHERE isleaf
+		UNION ALL SELECT tbl WHERE (SELECT relkind FROM pg_class WHERE oid = tbl) = 'r'
 	LOOP
-		IF r.action = 'delete' THEN
+		IF action = 'delete' THEN
 			-- the oldest batch_size rows, as a range of the column: with an
-			-- index on it, each batch is an index range scan that starts
-			-- where the last one ended.  Rows tied at the range's last
-			-- value are taken a batch's worth at a time.
-			from_ts := CASE WHEN target = r.tbl THEN after END;
+			-- index on it, each batch is an index range scan.  Rows tied at
+			-- the range's last value are taken a batch's worth at a time.
+			from_ts := CASE WHEN target = tbl THEN after END;
 			EXECUTE format('SELECT %2$I FROM ONLY %1$s WHERE %2$I < $1 AND ($3 IS NULL OR %2$I >= $3) '
 						   'ORDER BY %2$I OFFSET $2 - 1 LIMIT 1',
-						   target, r.ts_column)
+						   target, ts_column)
 				INTO upper_ts USING cutoff, batch_size, from_ts;
 			IF upper_ts IS NULL THEN
 				EXECUTE format('DELETE FROM ONLY %1$s WHERE %2$I < $1 AND ($2 IS NULL OR %2$I >= $2)',
-							   target, r.ts_column)
+							   target, ts_column)
 					USING cutoff, from_ts;
 				GET DIAGNOSTICS n = ROW_COUNT;
 				last := cutoff;
 			ELSE
 				EXECUTE format('DELETE FROM ONLY %1$s WHERE %2$I < $1 AND ($2 IS NULL OR %2$I >= $2)',
-							   target, r.ts_column)
+							   target, ts_column)
 					USING upper_ts, from_ts;
 				GET DIAGNOSTICS n = ROW_COUNT;
 				last := upper_ts;
 				EXECUTE format('DELETE FROM ONLY %1$s WHERE ctid = ANY (ARRAY('
 							   'SELECT ctid FROM ONLY %1$s WHERE %2$I = $1 LIMIT $2))',
-							   target, r.ts_column)
+							   target, ts_column)
 					USING upper_ts, batch_size - n;
 				GET DIAGNOSTICS tied = ROW_COUNT;
 				n := n + tied;
 			END IF;
 		ELSE
 			SELECT string_agg(format('%I = NULL', c), ', '), string_agg(format('%I IS NOT NULL', c), ' OR ')
-				INTO sets, anyset FROM unnest(r.anonymize_columns) AS c;
+				INTO sets, anyset FROM unnest(anonymize_columns) AS c;
 			EXECUTE format('UPDATE ONLY %1$s SET %3$s WHERE ctid = ANY (ARRAY('
 						   'SELECT ctid FROM ONLY %1$s WHERE %2$I < $1 AND (%4$s) ORDER BY %2$I '
 						   'LIMIT $2 FOR UPDATE SKIP LOCKED))',
-						   target, r.ts_column, sets, anyset)
+						   target, ts_column, sets, anyset)
 				USING cutoff, batch_size;
 			GET DIAGNOSTICS n = ROW_COUNT;
 		END IF;
 		IF n > 0 THEN
-			INSERT INTO privstat.purge_log (run, tbl, cutoff, action, rows)
-				VALUES (run, r.tbl, cutoff, r.action, n);
 			rows := n;
 			RETURN;
 		END IF;
 	END LOOP;
 END
 $fn$;
-REVOKE ALL ON FUNCTION privstat._purge_batch(regclass, integer, bigint, timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION privstat._purge_batch(regclass, integer, bigint, timestamptz) TO privstat_admin;
 
--- Purge now: every rule, or one table's.  Commits after each batch, so call
--- it outside a transaction block.  Returns the rows affected.
+-- Purge now: every rule, or one table's, with the caller's rights (DELETE
+-- or UPDATE on the tables; ownership to drop partitions).  The cutoff of
+-- each table is fixed when its purge starts; commits after each batch, so
+-- call it outside a transaction block.  Returns the rows affected.
 CREATE PROCEDURE privstat.purge_expired(tbl regclass DEFAULT NULL, batch_size integer DEFAULT 10000,
 										INOUT purged bigint DEFAULT 0)
 	LANGUAGE plpgsql
 AS $fn$
 DECLARE
-	rule regclass;
+	r privstat.retention_rule;
 	run bigint;
-	n bigint;
+	cutoff timestamptz;
+	b record;
 	resume timestamptz;
 BEGIN
 	IF batch_size IS NULL OR batch_size OPERATOR(pg_catalog.<) 1 THEN
 		RAISE EXCEPTION 'batch_size must be at least 1'
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
-	IF tbl IS NOT NULL AND NOT EXISTS (SELECT FROM privstat.retention_rule r
-									   WHERE r.tbl OPERATOR(pg_catalog.=) purge_expired.tbl) THEN
+	IF tbl IS NOT NULL AND NOT EXISTS (SELECT FROM privstat.retention_rule x
+									   WHERE x.tbl OPERATOR(pg_catalog.=) purge_expired.tbl) THEN
 		RAISE EXCEPTION 'table % has no retention rule', tbl
 			USING ERRCODE = 'undefined_object',
 				  HINT = 'Set one with privstat.set_retention().';
 	END IF;
 	run := pg_catalog.nextval('privstat.purge_run_seq');
 	purged := 0;
-	FOR rule IN SELECT r.tbl FROM privstat.retention_rule r
-				WHERE purge_expired.tbl IS NULL OR r.tbl OPERATOR(pg_catalog.=) purge_expired.tbl
-				ORDER BY 1
+	FOR r IN SELECT * FROM privstat.retention_rule x
+			 WHERE purge_expired.tbl IS NULL OR x.tbl OPERATOR(pg_catalog.=) purge_expired.tbl
+			 ORDER BY x.tbl
 	LOOP
+		cutoff := pg_catalog.now() OPERATOR(pg_catalog.-) r.keep;
 		resume := NULL;
 		LOOP
-			SELECT b.rows, b.last INTO n, resume FROM privstat._purge_batch(rule, batch_size, run, resume) b;
-			EXIT WHEN n OPERATOR(pg_catalog.=) 0;
-			purged := purged OPERATOR(pg_catalog.+) n;
+			SELECT * INTO b FROM privstat._purge_batch(r.tbl, r.ts_column, cutoff, r.action,
+													   r.anonymize_columns, batch_size, resume);
+			EXIT WHEN b.rows OPERATOR(pg_catalog.=) 0;
+			INSERT INTO privstat.purge_log (run, tbl, cutoff, action, rows)
+				VALUES (run, r.tbl, cutoff, b.done, b.rows);
+			purged := purged OPERATOR(pg_catalog.+) b.rows;
+			resume := b.last;
 			COMMIT;
 		END LOOP;
 	END LOOP;
@@ -1204,11 +1206,12 @@ $fn$;
 REVOKE ALL ON PROCEDURE privstat.purge_expired(regclass, integer, bigint) FROM PUBLIC;
 GRANT EXECUTE ON PROCEDURE privstat.purge_expired(regclass, integer, bigint) TO privstat_admin;
 
+-- With the caller's rights: figures of tables the caller cannot read are NULL.
 CREATE FUNCTION privstat._retention_status(
 		OUT tbl regclass, OUT ts_column name, OUT keep interval, OUT action text,
 		OUT anonymize_columns name[], OUT oldest_row_age interval, OUT rows_past_due bigint,
 		OUT last_purge_at timestamptz, OUT last_purge_rows bigint)
-	RETURNS SETOF record LANGUAGE plpgsql STABLE SECURITY DEFINER
+	RETURNS SETOF record LANGUAGE plpgsql STABLE
 	SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
@@ -1216,22 +1219,28 @@ DECLARE
 	oldest timestamptz;
 	lastrun bigint;
 BEGIN
-	FOR r IN SELECT * FROM privstat.retention_rule ORDER BY 1 LOOP
+	FOR r IN SELECT * FROM privstat.retention_rule x
+			 WHERE EXISTS (SELECT FROM pg_class c WHERE c.oid = x.tbl) ORDER BY 1
+	LOOP
 		tbl := r.tbl;
 		ts_column := r.ts_column;
 		keep := r.keep;
 		action := r.action;
 		anonymize_columns := r.anonymize_columns;
-		EXECUTE format('SELECT min(%I)::timestamptz FROM %s', r.ts_column, r.tbl) INTO oldest;
-		oldest_row_age := date_trunc('second', now() - oldest);
-		IF r.action = 'delete' THEN
-			EXECUTE format('SELECT count(*) FROM %s WHERE %I < $1', r.tbl, r.ts_column)
-				INTO rows_past_due USING now() - r.keep;
-		ELSE
-			EXECUTE format('SELECT count(*) FROM %s WHERE %I < $1 AND (%s)', r.tbl, r.ts_column,
-						   (SELECT string_agg(format('%I IS NOT NULL', c), ' OR ')
-							FROM unnest(r.anonymize_columns) c))
-				INTO rows_past_due USING now() - r.keep;
+		oldest_row_age := NULL;
+		rows_past_due := NULL;
+		IF has_table_privilege(r.tbl, 'SELECT') THEN
+			EXECUTE format('SELECT min(%I)::timestamptz FROM %s', r.ts_column, r.tbl) INTO oldest;
+			oldest_row_age := date_trunc('second', now() - oldest);
+			IF r.action = 'delete' THEN
+				EXECUTE format('SELECT count(*) FROM %s WHERE %I < $1', r.tbl, r.ts_column)
+					INTO rows_past_due USING now() - r.keep;
+			ELSE
+				EXECUTE format('SELECT count(*) FROM %s WHERE %I < $1 AND (%s)', r.tbl, r.ts_column,
+							   (SELECT string_agg(format('%I IS NOT NULL', c), ' OR ')
+								FROM unnest(r.anonymize_columns) c))
+					INTO rows_past_due USING now() - r.keep;
+			END IF;
 		END IF;
 		SELECT max(l.run) INTO lastrun FROM privstat.purge_log l WHERE l.tbl = r.tbl;
 		SELECT max(l.at), sum(l.rows) INTO last_purge_at, last_purge_rows

@@ -79,6 +79,29 @@ sleep 3;
 is($node->safe_psql('postgres', q{SELECT count(*) FROM events WHERE at < now() - interval '30 days'}),
 	'10', 'with privstat.purge_interval = 0 nothing is purged');
 
+# the workers purge as the table's owner: an owner's trigger cannot borrow
+# superuser rights from them
+$node->safe_psql('postgres', q{
+	ALTER SYSTEM RESET privstat.purge_interval; SELECT pg_reload_conf();
+	CREATE ROLE carol;
+	CREATE TABLE carol_events (at timestamptz) ;
+	ALTER TABLE carol_events OWNER TO carol;
+	CREATE FUNCTION carol_escalate() RETURNS trigger LANGUAGE plpgsql AS
+		$$ BEGIN ALTER ROLE carol SUPERUSER; RETURN NULL; END $$;
+	ALTER FUNCTION carol_escalate() OWNER TO carol;
+	CREATE TRIGGER escalate AFTER DELETE ON carol_events FOR EACH STATEMENT EXECUTE FUNCTION carol_escalate();
+	INSERT INTO carol_events SELECT now() - interval '40 days' FROM generate_series(1, 10);
+	SELECT privstat.set_retention('carol_events', 'at', '30 days');
+	ALTER SYSTEM SET privstat.purge_interval = 1; SELECT pg_reload_conf();
+});
+$offset = -s $node->logfile;
+ok($node->wait_for_log(qr/must be superuser to alter superuser roles/, $offset),
+	'an owner\'s trigger fired by a purge runs with the owner\'s rights and fails');
+is($node->safe_psql('postgres', q{SELECT rolsuper FROM pg_roles WHERE rolname = 'carol'}), 'f',
+	'the owner did not become a superuser');
+load_old(20);
+ok(wait_purged(), 'a table that fails to purge does not stop the others');
+
 # the workers stop with the server
 my $t0 = time;
 $node->stop('fast');
