@@ -156,6 +156,12 @@ SELECT * FROM generate_series(1, 3) g, LATERAL (SELECT dp_count(i, 0.5) FROM t W
 WITH RECURSIVE r(n) AS (
 	SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < (SELECT dp_count(i, 0.5) FROM t) / 1000)
 SELECT count(*) FROM r;
+-- an uncorrelated ANY/ALL subquery may be rescanned per row too
+SELECT count(*) FROM generate_series(1, 3) g WHERE g > ALL (SELECT dp_count(i, 0.5) FROM t);
+-- each grouping set releases its own answers
+SELECT dp_count(i, 0.5) FROM t GROUP BY GROUPING SETS ((), ());
+-- and the default epsilon cannot change between the charge and the release
+SET privstat.epsilon = 10;
 SELECT epsilon_spent, charges FROM status;
 -- computed once and joined, it is fine (and costs once)
 SELECT (SELECT dp_count(i, 0.5) FROM t) IS NOT NULL AS once FROM generate_series(1, 3) o;

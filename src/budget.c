@@ -459,6 +459,19 @@ journal_replay(void)
 				(errcode_for_file_access(),
 				 errmsg("could not stat privstat budget journal \"%s\": %m", JOURNAL_FILE)));
 	size = st.st_size;
+	if (size == 0)
+	{
+		/* a new journal: make the file and its directory entries durable */
+		CloseTransientFile(fd);
+		fsync_fname(JOURNAL_FILE, false);
+		fsync_fname(JOURNAL_DIR, true);
+		fsync_fname(".", true);
+		fd = OpenTransientFilePerm(JOURNAL_FILE, O_RDWR | PG_BINARY, S_IRUSR | S_IWUSR);
+		if (fd < 0)
+			ereport(FATAL,
+					(errcode_for_file_access(),
+					 errmsg("could not open privstat budget journal \"%s\": %m", JOURNAL_FILE)));
+	}
 
 	for (n = 0; (off_t) ((n + 1) * sizeof(r)) <= size; n++)
 	{
@@ -569,7 +582,9 @@ journal_flush(uint64 seq)
 		}
 		target = pg_atomic_read_u64(&shared->written);
 		pgstat_report_wait_start(WAIT_EVENT_DATA_FILE_SYNC);
-		if (pg_fdatasync(FileGetRawDesc(journal_fd)) != 0)
+		/* the VFD may have been closed by fd.c's LRU: FileSync reopens it */
+		if ((FileGetRawDesc(journal_fd) >= 0 ? pg_fdatasync(FileGetRawDesc(journal_fd))
+			 : FileSync(journal_fd, WAIT_EVENT_DATA_FILE_SYNC)) != 0)
 		{
 			pgstat_report_wait_end();
 			LWLockRelease(shared->flush_lock);
@@ -860,13 +875,29 @@ budget_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	else
 		standard_ExecutorStart(queryDesc, eflags);
 
-	if (!(eflags & EXEC_FLAG_EXPLAIN_ONLY) && !IsParallelWorker() && shared != NULL)
+	if (!(eflags & EXEC_FLAG_EXPLAIN_ONLY) && shared != NULL)
 	{
 		double		epsilon;
 		double		delta;
+		static bool worker_fragment_started = false;
 
-		if (privstat_plan_cost(queryDesc->plannedstmt, &epsilon, &delta) > 0)
+		/*
+		 * A parallel worker runs one fragment of a plan the leader has paid
+		 * for: its first ExecutorStart.  Any query nested below it (a
+		 * function called per row) would release answers in every worker,
+		 * and a worker must not charge: such DP queries are refused.
+		 */
+		if (IsParallelWorker() && !worker_fragment_started)
+			worker_fragment_started = true;
+		else if (privstat_plan_cost(queryDesc->plannedstmt, &epsilon, &delta) > 0)
+		{
+			if (IsParallelWorker())
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("DP aggregates cannot run inside a parallel worker"),
+						 errhint("Mark functions that run DP queries PARALLEL RESTRICTED or UNSAFE.")));
 			privstat_budget_charge(GetUserId(), epsilon, delta);
+		}
 	}
 }
 
@@ -1033,6 +1064,18 @@ privstat_reset_budget(PG_FUNCTION_ARGS)
 	memset(&r, 0, sizeof(r));
 	r.type = JR_RESET;
 	r.roleid = checked_role(PG_GETARG_OID(0));
+	if (shared != NULL)
+	{
+		BudgetEntry *e;
+
+		LWLockAcquire(shared->lock, LW_SHARED);
+		e = hash_search(ledger, &r.roleid, HASH_FIND, NULL);
+		LWLockRelease(shared->lock);
+		if (e == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("role \"%s\" has no privacy budget to reset", role_name(r.roleid))));
+	}
 	r.actor = GetUserId();
 	budget_change(&r);
 	PG_RETURN_VOID();

@@ -218,7 +218,8 @@ check_epsilon(double epsilon, DpKind kind)
 static void
 check_bounds(double lower, double upper, DpKind kind)
 {
-	if (isnan(lower) || isinf(lower) || isnan(upper) || isinf(upper))
+	if (isnan(lower) || isinf(lower) || isnan(upper) || isinf(upper) ||
+		!isfinite(upper - lower))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("bounds of %s must be finite numbers", dp_kind_name(kind)),
@@ -382,6 +383,17 @@ params_from_aggref(Aggref *aggref, DpParams *params)
 	epsilon = has_eps ? const_arg(aggref, first, "epsilon", kind) : privstat_default_epsilon;
 	check_epsilon(epsilon, kind);
 	dp_params_init(params, kind, epsilon, lower, upper, p, integer_input);
+
+	/*
+	 * The grid keeps a sensitivity near 2^20 epsilon steps; bounds that
+	 * overflow it are refused here, before any row, so no error can depend
+	 * on the data.
+	 */
+	if (params->upper_q > DP_MAX_GRID_STEPS || params->lower_q < -DP_MAX_GRID_STEPS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("bounds of %s are too far apart for its epsilon", dp_kind_name(kind)),
+				 errhint("Use bounds that fit the data.")));
 }
 
 /*
@@ -416,7 +428,8 @@ static void
 check_state_params(const DpParams *params)
 {
 	if (params->kind < DP_COUNT || params->kind > DP_PERCENTILE ||
-		params->eps_units == 0 ||
+		params->eps_units == 0 || params->eps_units > (uint32) (1000 * DP_EPS_SCALE) ||
+		params->upper_q > DP_MAX_GRID_STEPS || params->lower_q < -DP_MAX_GRID_STEPS ||
 		params->p_units > ((uint32) 1 << DP_P_BITS) ||
 		params->grid_exp < -1100 || params->grid_exp > 1100 ||
 		params->lower_q > params->upper_q ||
@@ -447,6 +460,8 @@ get_state(FunctionCallInfo fcinfo, bool hist)
 	if (likely(fcinfo->flinfo->fn_extra != NULL && !PG_ARGISNULL(0)))
 		return PG_GETARG_POINTER(0);
 
+	/* without the preload there is no budget: no DP answer either */
+	privstat_require_preload();
 	ctx = AggCheckCallContext(fcinfo, &aggcontext);
 	if (ctx == AGG_CONTEXT_WINDOW)
 		ereport(ERROR,
@@ -717,6 +732,7 @@ final_state(FunctionCallInfo fcinfo, bool hist)
 
 	Aggref	   *aggref;
 
+	privstat_require_preload();
 	if (!AggCheckCallContext(fcinfo, &aggcontext))
 		not_our_aggregate();
 	aggref = dp_aggref(fcinfo);
@@ -1046,12 +1062,17 @@ privstat_dp_aggref_cost(Aggref *aggref, Plan *plan, double *epsilon, double *del
 }
 
 /*
- * The walk over a plan.  A DP aggregate must be released once per
+ * The walk over a plan.  A DP aggregate must be released exactly once per
  * execution of the query, because the budget charges once, at executor
- * start.  Plan parts that PostgreSQL may run more than once in one
- * execution (the inner side of a nested loop, a correlated subquery, the
- * recursive term of a recursive CTE) would release a fresh noisy answer
- * each time, for the price of one: a DP aggregate there is refused.
+ * start.  Refused, before anything is charged or run, are DP aggregates
+ * where PostgreSQL may release them more than once:
+ *	- in a plan part that may run more than once: the inner side of a nested
+ *	  loop, the recursive term of a recursive CTE, and every subplan that is
+ *	  not an init plan of a part that runs once (correlated subqueries, and
+ *	  uncorrelated ones that are rescanned, such as ANY/ALL);
+ *	- in an Agg with grouping sets (each set releases its own groups);
+ *	- finalized below a Gather, where every worker runs the same subtree
+ *	  (partial aggregates there are fine: the leader finalizes once).
  */
 typedef struct CostContext
 {
@@ -1061,10 +1082,22 @@ typedef struct CostContext
 	Plan	   *plan;			/* the plan node being walked */
 	Bitmapset  *seen;			/* aggnos of that node already counted */
 	bool		may_rescan;		/* the node may run more than once */
-	bool	   *rescanned;		/* by plan_id: subplans that may run more than once */
-	bool		changed;		/* a subplan was newly marked in this pass */
+	bool		under_gather;	/* the node runs in every parallel worker */
+	bool		grouping_sets;	/* the node is an Agg with grouping sets */
+	bool	   *once;			/* by plan_id: subplans known to run once */
+	bool		changed;		/* a subplan was newly found to run once */
 	bool		final_pass;		/* marks are settled: count and check */
 } CostContext;
+
+static void
+refuse_release(const char *where)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("DP aggregates cannot run in a part of the query that may release them more than once"),
+			 errdetail("Here: %s.  Each release would spend budget that is charged only once.", where),
+			 errhint("Compute the DP aggregate in a subquery that does not refer to the outer query, or in a WITH ... AS MATERIALIZED query, and join its result.")));
+}
 
 static bool
 cost_expr_walker(Node *node, CostContext *ctx)
@@ -1077,14 +1110,14 @@ cost_expr_walker(Node *node, CostContext *ctx)
 		double		e;
 		double		d;
 
-		if (!ctx->final_pass)
+		if (!ctx->final_pass || dp_kind_of(aggref->aggfnoid) == 0)
 			return false;
-		if (ctx->may_rescan && dp_kind_of(aggref->aggfnoid) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("DP aggregates cannot run in a part of the query that may run more than once"),
-					 errdetail("In a correlated subquery, a LATERAL or nested-loop join, or a recursive query, each run would release a new noisy answer for the price of one."),
-					 errhint("Compute the DP aggregate in a subquery that does not refer to the outer query, or in a WITH ... AS MATERIALIZED query, and join its result.")));
+		if (ctx->may_rescan)
+			refuse_release("a correlated or rescanned subquery, a LATERAL or nested-loop join, or a recursive query");
+		if (ctx->grouping_sets)
+			refuse_release("GROUPING SETS, ROLLUP or CUBE");
+		if (ctx->under_gather && !DO_AGGSPLIT_SKIPFINAL(aggref->aggsplit))
+			refuse_release("a part of a parallel plan that every worker runs");
 		/* identical aggregates share one state and one release */
 		if (!bms_is_member(aggref->aggno, ctx->seen) &&
 			privstat_dp_aggref_cost(aggref, ctx->plan, &e, &d))
@@ -1096,17 +1129,6 @@ cost_expr_walker(Node *node, CostContext *ctx)
 		}
 		return false;
 	}
-	if (IsA(node, SubPlan))
-	{
-		SubPlan    *sp = (SubPlan *) node;
-
-		/* a subplan that takes outer values runs again for each of them */
-		if ((ctx->may_rescan || sp->parParam != NIL) && !ctx->rescanned[sp->plan_id])
-		{
-			ctx->rescanned[sp->plan_id] = true;
-			ctx->changed = true;
-		}
-	}
 	return expression_tree_walker(node, cost_expr_walker, (void *) ctx);
 }
 
@@ -1115,16 +1137,33 @@ cost_plan_walker(Plan *plan, CostContext *ctx)
 {
 	ListCell   *lc;
 	bool		outer_rescan = ctx->may_rescan;
+	bool		outer_gather = ctx->under_gather;
 
 	if (plan == NULL)
 		return;
+
+	/* init plans of a part that runs once run once */
+	foreach(lc, plan->initPlan)
+	{
+		SubPlan    *sp = lfirst_node(SubPlan, lc);
+
+		if (!ctx->may_rescan && !ctx->once[sp->plan_id])
+		{
+			ctx->once[sp->plan_id] = true;
+			ctx->changed = true;
+		}
+	}
+
 	bms_free(ctx->seen);
 	ctx->seen = NULL;
 	ctx->plan = plan;
+	ctx->grouping_sets = IsA(plan, Agg) && ((Agg *) plan)->groupingSets != NIL;
 	cost_expr_walker((Node *) plan->targetlist, ctx);
 	cost_expr_walker((Node *) plan->qual, ctx);
-	cost_expr_walker((Node *) plan->initPlan, ctx);
+	ctx->grouping_sets = false;
 
+	if ((IsA(plan, Gather) && !((Gather *) plan)->single_copy) || IsA(plan, GatherMerge))
+		ctx->under_gather = true;
 	foreach(lc, plan_children(plan))
 		cost_plan_walker((Plan *) lfirst(lc), ctx);
 	cost_plan_walker(plan->lefttree, ctx);
@@ -1132,6 +1171,7 @@ cost_plan_walker(Plan *plan, CostContext *ctx)
 		ctx->may_rescan = true;
 	cost_plan_walker(plan->righttree, ctx);
 	ctx->may_rescan = outer_rescan;
+	ctx->under_gather = outer_gather;
 }
 
 static void
@@ -1141,10 +1181,13 @@ cost_walk_all(PlannedStmt *stmt, CostContext *ctx)
 	int			id = 1;			/* plan_ids start at 1 */
 
 	ctx->may_rescan = false;
+	ctx->under_gather = false;
 	cost_plan_walker(stmt->planTree, ctx);
 	foreach(lc, stmt->subplans)
 	{
-		ctx->may_rescan = ctx->rescanned[id++];
+		/* deny by default: only subplans found to be run-once init plans run once */
+		ctx->may_rescan = !ctx->once[id++];
+		ctx->under_gather = false;
 		cost_plan_walker((Plan *) lfirst(lc), ctx);
 	}
 }
@@ -1154,18 +1197,18 @@ privstat_plan_cost(PlannedStmt *stmt, double *epsilon, double *delta)
 {
 	CostContext ctx = {0};
 
-	ctx.rescanned = palloc0((list_length(stmt->subplans) + 1) * sizeof(bool));
-	/* mark the subplans that may run more than once, until nothing changes */
+	ctx.once = palloc0((list_length(stmt->subplans) + 1) * sizeof(bool));
+	/* find the subplans that run once, until nothing changes */
 	do
 	{
 		ctx.changed = false;
 		cost_walk_all(stmt, &ctx);
 	} while (ctx.changed);
-	/* then count, and refuse DP aggregates that may run more than once */
+	/* then count, and refuse DP aggregates that could be released more than once */
 	ctx.final_pass = true;
 	cost_walk_all(stmt, &ctx);
 	bms_free(ctx.seen);
-	pfree(ctx.rescanned);
+	pfree(ctx.once);
 	*epsilon = ctx.epsilon;
 	*delta = ctx.delta;
 	return ctx.count;

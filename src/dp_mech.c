@@ -88,9 +88,9 @@ dp_params_init(DpParams *params, DpKind kind, double epsilon,
 			return;
 	}
 
-	if (delta > 0.0)
+	if (delta > 0.0 && isfinite(delta / eff_eps))
 	{
-		int			e;
+		int			e = 0;
 
 		(void) frexp(delta / eff_eps, &e);
 		params->grid_exp = (e - 1) - DP_GRID_BITS;
@@ -173,15 +173,17 @@ dp_hist_bin(const DpParams *params, double x)
 static DpMechError
 laplace(const DpParams *params, noise_u128 sens, unsigned share, noise_i128 *z)
 {
-	noise_u128	t = sens * share * (noise_u128) DP_EPS_SCALE;
+	noise_u128	t;
 
 	if (sens == 0)
 	{
 		*z = 0;
 		return DP_OK;
 	}
-	if (t >> 100)
+	/* check before multiplying, so t cannot wrap */
+	if (sens >> (100 - DP_EPS_BITS - 2))
 		return DP_ERR_OVERFLOW;
+	t = sens * share * (noise_u128) DP_EPS_SCALE;
 	if (!noise_discrete_laplace(params->eps_units, t, z))
 		return DP_ERR_RANDOM;
 	return DP_OK;

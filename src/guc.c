@@ -39,10 +39,12 @@ privstat_guc_init(void)
 
 	DefineCustomRealVariable("privstat.epsilon",
 							 gettext_noop("Epsilon of a DP aggregate called without one."),
-							 gettext_noop("Smaller means more noise and more privacy. It may not exceed privstat.max_epsilon."),
+							 gettext_noop("Smaller means more noise and more privacy. It may not exceed privstat.max_epsilon. "
+										  "Superuser-only: the budget charges a query's epsilon when it starts and the noise "
+										  "uses it when a group is released, so nobody else may change it in between."),
 							 &privstat_default_epsilon,
 							 1.0, 1.0 / (1 << 20), 1000.0,
-							 PGC_USERSET,
+							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
 

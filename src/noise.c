@@ -42,6 +42,11 @@ static unsigned char pool[POOL_SIZE];
 static size_t pool_pos = POOL_SIZE;
 static pid_t pool_pid = 0;		/* the process that owns the buffers */
 
+/* bits not yet used of the last 8 bytes taken from the pool */
+static uint64_t reservoir = 0;
+static int	reservoir_bits = 0;
+
+
 #ifdef PRIVSTAT_NOISE_TESTING
 uint64_t	noise_test_draws = 0;
 static bool test_seeded = false;
@@ -85,6 +90,8 @@ noise_test_seed(uint64_t seed)
 	}
 	test_seeded = true;
 	pool_pos = POOL_SIZE;
+	reservoir = 0;
+	reservoir_bits = 0;
 }
 #endif
 
@@ -112,9 +119,6 @@ pool_refill(void)
 	return true;
 }
 
-/* bits not yet used of the last 8 bytes taken from the pool */
-static uint64_t reservoir = 0;
-static int	reservoir_bits = 0;
 
 /*
  * Called at every public entry point: a process that is not the one that
@@ -395,6 +399,8 @@ discrete_laplace(noise_u128 s, noise_u128 t, noise_i128 *out)
 bool
 noise_discrete_laplace(noise_u128 s, noise_u128 t, noise_i128 *out)
 {
+	if (s == 0 || t == 0 || (t >> 100) != 0)
+		return false;
 	fork_guard();
 	return discrete_laplace(s, t, out);
 }
@@ -426,6 +432,8 @@ noise_discrete_gaussian(uint64_t sigma2, noise_i128 *out)
 {
 	noise_u128	t = (noise_u128) isqrt_u64(sigma2) + 1;
 
+	if (sigma2 == 0 || sigma2 > ((uint64_t) 1 << 40))
+		return false;
 	fork_guard();
 	for (;;)
 	{

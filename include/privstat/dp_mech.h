@@ -24,6 +24,9 @@
 /* the grid makes a sensitivity about 2^DP_GRID_BITS * epsilon grid steps */
 #define DP_GRID_BITS		20
 
+/* the largest grid bound a parameter set may have (sums, avg, variance) */
+#define DP_MAX_GRID_STEPS	((int64_t) 1 << 40)
+
 /* percentile histogram: bins over [lower, upper] */
 #define DP_HIST_BINS		256
 /* p is used as P / 2^DP_P_BITS */

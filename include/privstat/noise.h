@@ -44,7 +44,7 @@ extern bool noise_bernoulli_exp(noise_u128 num, noise_u128 den, bool *out);
 
 /*
  * Discrete Laplace: P(Z = z) proportional to exp(-|z| * s / t), s, t >= 1
- * (CKS 2020, alg. 2).  t < 2^100.
+ * (CKS 2020, alg. 2).  t < 2^100.  False also for parameters out of range.
  */
 extern bool noise_discrete_laplace(noise_u128 s, noise_u128 t, noise_i128 *out);
 
