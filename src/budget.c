@@ -213,10 +213,17 @@ units_down(double v, double unit)
 	return u >= (double) PG_INT64_MAX ? PG_INT64_MAX : (int64) u;
 }
 
+/* slot width rounded up, so a spend never stops counting before the period ends */
+static int64
+slot_width(const BudgetEntry *e)
+{
+	return Max((e->period_us + WINDOW_SLOTS - 1) / WINDOW_SLOTS, 1);
+}
+
 static int64
 slot_of(const BudgetEntry *e, TimestampTz ts)
 {
-	int64		width = Max(e->period_us / WINDOW_SLOTS, 1);
+	int64		width = slot_width(e);
 
 	return ts >= 0 ? ts / width : -((-ts + width - 1) / width);
 }
@@ -237,9 +244,10 @@ spent(const BudgetEntry *e, TimestampTz now, int64 *eps, int64 *delta)
 	current = slot_of(e, now);
 	*eps = 0;
 	*delta = 0;
+	/* slots newer than now count too: the clock may have been set back */
 	for (i = 0; i <= WINDOW_SLOTS; i++)
 	{
-		if (e->slot[i] >= current - WINDOW_SLOTS && e->slot[i] <= current)
+		if (e->slot[i] >= current - WINDOW_SLOTS)
 		{
 			*eps += e->slot_eps[i];
 			*delta += e->slot_delta[i];
@@ -259,10 +267,10 @@ next_free(const BudgetEntry *e, TimestampTz now)
 	if (e->period_us == 0)
 		return 0;
 	current = slot_of(e, now);
-	width = Max(e->period_us / WINDOW_SLOTS, 1);
+	width = slot_width(e);
 	for (i = 0; i <= WINDOW_SLOTS; i++)
 	{
-		if (e->slot[i] >= current - WINDOW_SLOTS && e->slot[i] <= current &&
+		if (e->slot[i] >= current - WINDOW_SLOTS &&
 			(e->slot_eps[i] > 0 || e->slot_delta[i] > 0) && e->slot[i] < oldest)
 			oldest = e->slot[i];
 	}
@@ -282,7 +290,8 @@ add_spend(BudgetEntry *e, TimestampTz ts, int64 eps, int64 delta)
 		int64		s = slot_of(e, ts);
 		int			b = (int) (((s % (WINDOW_SLOTS + 1)) + (WINDOW_SLOTS + 1)) % (WINDOW_SLOTS + 1));
 
-		if (e->slot[b] != s)
+		/* never overwrite a newer slot (the clock went back): add to it */
+		if (e->slot[b] < s)
 		{
 			e->slot[b] = s;
 			e->slot_eps[b] = 0;
@@ -492,7 +501,15 @@ journal_replay(void)
 		good = n + 1;
 	}
 
-	/* past the last good record: zeros to the end, or a torn tail, or worse */
+	/*
+	 * Past the last good record: zeros to the end, or a torn tail, or worse.
+	 * Grouped flushes leave up to one unflushed record per backend, and the
+	 * OS may persist a later page before an earlier one: a damaged record
+	 * followed by intact ones within MaxBackends records is such a tail.
+	 * (An intact record after a hole was never acknowledged: the fdatasync
+	 * that would have acknowledged it persists the earlier record too.)
+	 * Farther on, it is damage or tampering.
+	 */
 	torn_end = good * sizeof(r);
 	if (problem == NULL)
 	{
@@ -508,7 +525,7 @@ journal_replay(void)
 				memset(((char *) &r) + got, 0, sizeof(r) - got);
 			if (record_is_zero(&r))
 				continue;
-			if (got == (ssize_t) sizeof(r) && record_crc_ok(&r))
+			if (got == (ssize_t) sizeof(r) && record_crc_ok(&r) && m > good + MaxBackends)
 			{
 				problem = "a damaged record is followed by intact ones";
 				break;
@@ -539,7 +556,7 @@ journal_replay(void)
 		ereport(LOG,
 				(errmsg("privstat budget journal \"%s\": cut a torn tail of %lld bytes after record " UINT64_FORMAT,
 						JOURNAL_FILE, (long long) len, good),
-				 errdetail("The server stopped in the middle of writing a charge; that charge's query never ran.")));
+				 errdetail("The server stopped in the middle of writing charges; their queries never ran.")));
 	}
 	CloseTransientFile(fd);
 
@@ -571,7 +588,10 @@ journal_flush(uint64 seq)
 		uint64		target;
 
 		if (pg_atomic_read_u64(&shared->flushed) > seq)
+		{
+			pg_read_barrier();
 			return;
+		}
 		/* false: someone else held the lock and has released it; look again */
 		if (!LWLockAcquireOrWait(shared->flush_lock, LW_EXCLUSIVE))
 			continue;
@@ -656,6 +676,7 @@ journal_append(JournalRecord *r)
 	shared->next_seq++;
 	memcpy(shared->last_mac, r->mac, 32);
 	shared->timeline = r->timeline;
+	pg_write_barrier();
 	pg_atomic_write_u64(&shared->written, shared->next_seq);
 	return r->seq;
 }
@@ -1093,6 +1114,8 @@ privstat_budget_status(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	HASH_SEQ_STATUS status;
 	BudgetEntry *e;
+	BudgetEntry *copies;
+	int			ncopies = 0;
 	Oid			admin = get_role_oid("privstat_admin", true);
 	bool		all;
 	TimestampTz now = GetCurrentTimestamp();
@@ -1103,9 +1126,19 @@ privstat_budget_status(PG_FUNCTION_ARGS)
 		PG_RETURN_VOID();
 	all = superuser() || (OidIsValid(admin) && has_privs_of_role(GetUserId(), admin));
 
+	/*
+	 * Copy the entries under the lock, then filter and return them without
+	 * it: role checks take catalog locks, which must not be waited for while
+	 * holding an LWLock that every charge needs.
+	 */
 	LWLockAcquire(shared->lock, LW_SHARED);
+	copies = palloc(Max(hash_get_num_entries(ledger), 1) * sizeof(BudgetEntry));
 	hash_seq_init(&status, ledger);
 	while ((e = hash_seq_search(&status)) != NULL)
+		copies[ncopies++] = *e;
+	LWLockRelease(shared->lock);
+
+	for (int k = 0; k < ncopies; k++)
 	{
 		Datum		values[11];
 		bool		nulls[11];
@@ -1113,6 +1146,7 @@ privstat_budget_status(PG_FUNCTION_ARGS)
 		int64		delta_spent;
 		TimestampTz free_at;
 
+		e = &copies[k];
 		if (!e->has_budget || (!all && !has_privs_of_role(GetUserId(), e->roleid)))
 			continue;
 		memset(nulls, 0, sizeof(nulls));
@@ -1142,7 +1176,6 @@ privstat_budget_status(PG_FUNCTION_ARGS)
 		values[10] = Float8GetDatum(e->eps_total / EPS_UNIT);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	LWLockRelease(shared->lock);
 	PG_RETURN_VOID();
 }
 
