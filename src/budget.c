@@ -315,21 +315,25 @@ clear_slots(BudgetEntry *e)
 	}
 }
 
-/* apply one record to the ledger; caller holds lock exclusively (or is the postmaster) */
-static void
+/*
+ * Apply one record to the ledger; caller holds lock exclusively (or is the
+ * postmaster).  False if the ledger has no room for a new role.
+ */
+static bool
 apply_record(const JournalRecord *r)
 {
 	BudgetEntry *e;
 	bool		found;
 
 	if (r->type == JR_ADOPT)
-		return;
+		return true;
+	/* a shared hash grows past its size into memory others need: hold it to max_roles */
+	if (hash_search(ledger, &r->roleid, HASH_FIND, NULL) == NULL &&
+		hash_get_num_entries(ledger) >= privstat_max_roles)
+		return false;
 	e = hash_search(ledger, &r->roleid, HASH_ENTER_NULL, &found);
 	if (e == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("privstat.max_roles (%d) roles already have privacy budgets", privstat_max_roles),
-				 errhint("Raise privstat.max_roles and restart the server.")));
+		return false;
 	if (!found)
 	{
 		memset(((char *) e) + sizeof(Oid), 0, sizeof(BudgetEntry) - sizeof(Oid));
@@ -377,6 +381,7 @@ apply_record(const JournalRecord *r)
 		case JR_ADOPT:
 			break;
 	}
+	return true;
 }
 
 
@@ -433,6 +438,20 @@ record_is_zero(const JournalRecord *r)
 	return true;
 }
 
+/* the journal cannot be read or repaired: log why and refuse to charge */
+static void
+replay_failed(const char *action, const char *path)
+{
+	int			save_errno = errno;
+
+	shared->fail_closed = true;
+	errno = save_errno;
+	ereport(LOG,
+			(errcode_for_file_access(),
+			 errmsg("could not %s \"%s\": %m", action, path),
+			 errdetail("privstat refuses to charge privacy budgets until this is fixed and the server restarted; other queries run.")));
+}
+
 /*
  * Replay the journal into the ledger: in the postmaster at startup, and
  * again after a crash restart.  The journal ends at its first all-zero
@@ -454,19 +473,27 @@ journal_replay(void)
 	const char *problem = NULL;
 
 	memset(prev, 0, sizeof(prev));
+	pg_atomic_init_u64(&shared->written, 0);
+	pg_atomic_init_u64(&shared->flushed, 0);
+
+	/*
+	 * Nothing here stops the server: a journal that cannot be read makes
+	 * privstat refuse to charge (fail closed), and the rest of PostgreSQL
+	 * runs on.
+	 */
 	if (MakePGDirectory(JOURNAL_DIR) < 0 && errno != EEXIST)
-		ereport(FATAL,
-				(errcode_for_file_access(),
-				 errmsg("could not create directory \"%s\": %m", JOURNAL_DIR)));
+	{
+		replay_failed("create privstat's directory", JOURNAL_DIR);
+		return;
+	}
 	fd = OpenTransientFilePerm(JOURNAL_FILE, O_RDWR | O_CREAT | PG_BINARY, S_IRUSR | S_IWUSR);
-	if (fd < 0)
-		ereport(FATAL,
-				(errcode_for_file_access(),
-				 errmsg("could not open privstat budget journal \"%s\": %m", JOURNAL_FILE)));
-	if (fstat(fd, &st) != 0)
-		ereport(FATAL,
-				(errcode_for_file_access(),
-				 errmsg("could not stat privstat budget journal \"%s\": %m", JOURNAL_FILE)));
+	if (fd < 0 || fstat(fd, &st) != 0)
+	{
+		replay_failed("open privstat budget journal", JOURNAL_FILE);
+		if (fd >= 0)
+			CloseTransientFile(fd);
+		return;
+	}
 	size = st.st_size;
 	if (size == 0)
 	{
@@ -477,17 +504,20 @@ journal_replay(void)
 		fsync_fname(".", true);
 		fd = OpenTransientFilePerm(JOURNAL_FILE, O_RDWR | PG_BINARY, S_IRUSR | S_IWUSR);
 		if (fd < 0)
-			ereport(FATAL,
-					(errcode_for_file_access(),
-					 errmsg("could not open privstat budget journal \"%s\": %m", JOURNAL_FILE)));
+		{
+			replay_failed("open privstat budget journal", JOURNAL_FILE);
+			return;
+		}
 	}
 
 	for (n = 0; (off_t) ((n + 1) * sizeof(r)) <= size; n++)
 	{
 		if (pg_pread(fd, &r, sizeof(r), n * sizeof(r)) != sizeof(r))
-			ereport(FATAL,
-					(errcode_for_file_access(),
-					 errmsg("could not read privstat budget journal \"%s\": %m", JOURNAL_FILE)));
+		{
+			replay_failed("read privstat budget journal", JOURNAL_FILE);
+			CloseTransientFile(fd);
+			return;
+		}
 		if (record_is_zero(&r) || !record_crc_ok(&r))
 			break;
 		if (r.seq != n || !record_mac_ok(&r, prev))
@@ -495,7 +525,11 @@ journal_replay(void)
 			problem = "a record's HMAC or position does not match the chain (changed, removed or reordered records)";
 			break;
 		}
-		apply_record(&r);
+		if (!apply_record(&r))
+		{
+			problem = "the journal has more roles than privstat.max_roles; raise it and restart";
+			break;
+		}
 		memcpy(prev, r.mac, 32);
 		shared->timeline = r.timeline;
 		good = n + 1;
@@ -549,9 +583,11 @@ journal_replay(void)
 		char	   *zeros = palloc0(len);
 
 		if (pg_pwrite(fd, zeros, len, good * sizeof(r)) != len || pg_fsync(fd) != 0)
-			ereport(FATAL,
-					(errcode_for_file_access(),
-					 errmsg("could not cut the torn tail of privstat budget journal \"%s\": %m", JOURNAL_FILE)));
+		{
+			replay_failed("cut the torn tail of privstat budget journal", JOURNAL_FILE);
+			CloseTransientFile(fd);
+			return;
+		}
 		pfree(zeros);
 		ereport(LOG,
 				(errmsg("privstat budget journal \"%s\": cut a torn tail of %lld bytes after record " UINT64_FORMAT,
@@ -563,8 +599,8 @@ journal_replay(void)
 	shared->next_seq = good;
 	shared->allocated = size - size % sizeof(r);
 	memcpy(shared->last_mac, prev, 32);
-	pg_atomic_init_u64(&shared->written, good);
-	pg_atomic_init_u64(&shared->flushed, good);
+	pg_atomic_write_u64(&shared->written, good);
+	pg_atomic_write_u64(&shared->flushed, good);
 }
 
 static void
@@ -811,7 +847,8 @@ budget_change(JournalRecord *r)
 				 errhint("Raise privstat.max_roles and restart the server.")));
 	}
 	seq = journal_append(r);
-	apply_record(r);
+	if (!apply_record(r))
+		elog(PANIC, "privstat budget ledger is full after a capacity check");
 	LWLockRelease(shared->lock);
 	journal_flush(seq);
 }

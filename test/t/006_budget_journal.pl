@@ -187,4 +187,15 @@ is($node->safe_psql('postgres', $status), '0.5/50', 'exactly the budget was spen
 $node->restart;
 is($node->safe_psql('postgres', $status), '0.5/50', 'and the journal agrees after a restart');
 
+# a journal with more roles than privstat.max_roles: the server still starts,
+# and privstat fails closed with a LOG line saying what to raise
+$node->safe_psql('postgres', join('', map { "CREATE ROLE r$_; SELECT privstat.set_budget('r$_', 1);\n" } 1 .. 16));
+$node->append_conf('postgresql.conf', 'privstat.max_roles = 16');
+$offset = -s $node->logfile;
+$node->restart;
+$log = substr(slurp_file($node->logfile), $offset);
+like($log, qr/more roles than privstat\.max_roles; raise it and restart/, 'too small a ledger is logged');
+($ret, $out, $err) = $node->psql('postgres', dp(0.1), extra_params => [ '-U', 'analyst' ]);
+like($err, qr/refuses to charge privacy budgets/, 'and DP queries are refused, the server running');
+
 done_testing();
