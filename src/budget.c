@@ -827,17 +827,23 @@ privstat_budget_charge(Oid role, double epsilon, double delta)
 	journal_flush(seq);
 }
 
-/* write a budget change (JR_SET, JR_RESET), apply it and flush it */
+/*
+ * Write a budget change (JR_SET, JR_RESET, JR_ADOPT), apply it and flush it.
+ * The checks against the ledger are made under the same lock hold as the
+ * write, so a concurrent change cannot slip between them.
+ */
 static void
 budget_change(JournalRecord *r)
 {
 	uint64		seq;
+	bool		known;
 
 	check_can_write();
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	if (r->type != JR_ADOPT)
 		check_timeline();
-	if (r->type == JR_SET && hash_search(ledger, &r->roleid, HASH_FIND, NULL) == NULL &&
+	known = hash_search(ledger, &r->roleid, HASH_FIND, NULL) != NULL;
+	if (r->type == JR_SET && !known &&
 		hash_get_num_entries(ledger) >= privstat_max_roles)
 	{
 		LWLockRelease(shared->lock);
@@ -845,6 +851,13 @@ budget_change(JournalRecord *r)
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("privstat.max_roles (%d) roles already have privacy budgets", privstat_max_roles),
 				 errhint("Raise privstat.max_roles and restart the server.")));
+	}
+	if (r->type == JR_RESET && !known)
+	{
+		LWLockRelease(shared->lock);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("role \"%s\" has no privacy budget to reset", role_name(r->roleid))));
 	}
 	seq = journal_append(r);
 	if (!apply_record(r))
@@ -1040,9 +1053,7 @@ budget_ExplainOneQuery(Query *query, int cursorOptions, IntoClause *into,
 static void
 check_admin(const char *what)
 {
-	Oid			admin = get_role_oid("privstat_admin", true);
-
-	if (!superuser() && !(OidIsValid(admin) && has_privs_of_role(GetUserId(), admin)))
+	if (!privstat_has_role("privstat_admin"))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to %s", what),
@@ -1122,18 +1133,6 @@ privstat_reset_budget(PG_FUNCTION_ARGS)
 	memset(&r, 0, sizeof(r));
 	r.type = JR_RESET;
 	r.roleid = checked_role(PG_GETARG_OID(0));
-	if (shared != NULL)
-	{
-		BudgetEntry *e;
-
-		LWLockAcquire(shared->lock, LW_SHARED);
-		e = hash_search(ledger, &r.roleid, HASH_FIND, NULL);
-		LWLockRelease(shared->lock);
-		if (e == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("role \"%s\" has no privacy budget to reset", role_name(r.roleid))));
-	}
 	r.actor = GetUserId();
 	budget_change(&r);
 	PG_RETURN_VOID();
@@ -1153,7 +1152,6 @@ privstat_budget_status(PG_FUNCTION_ARGS)
 	BudgetEntry *e;
 	BudgetEntry *copies;
 	int			ncopies = 0;
-	Oid			admin = get_role_oid("privstat_admin", true);
 	bool		all;
 	TimestampTz now = GetCurrentTimestamp();
 
@@ -1161,7 +1159,7 @@ privstat_budget_status(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	if (shared == NULL)
 		PG_RETURN_VOID();
-	all = superuser() || (OidIsValid(admin) && has_privs_of_role(GetUserId(), admin));
+	all = privstat_has_role("privstat_admin");
 
 	/*
 	 * Copy the entries under the lock, then filter and return them without

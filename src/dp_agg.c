@@ -110,14 +110,19 @@ store128(uint8 *p, noise_i128 v)
  * ---------------------------------------------------------------------------
  */
 
-/* which aggregate an Aggref calls, by name in schema privstat; 0 if none */
+/*
+ * Which aggregate an Aggref calls, by name in schema privstat; 0 if none.
+ * *with_p, if given, says whether it takes p (dp_percentile, not dp_median).
+ */
 static DpKind
-dp_kind_of(Oid aggfnoid)
+dp_kind_of(Oid aggfnoid, bool *with_p)
 {
 	char	   *name;
 	Oid			nsp = get_func_namespace(aggfnoid);
 	DpKind		kind = 0;
 
+	if (with_p)
+		*with_p = false;
 	if (!OidIsValid(nsp) || nsp != get_namespace_oid("privstat", true))
 		return 0;
 	name = get_func_name(aggfnoid);
@@ -134,7 +139,11 @@ dp_kind_of(Oid aggfnoid)
 	else if (strcmp(name, "dp_stddev") == 0)
 		kind = DP_STDDEV;
 	else if (strcmp(name, "dp_percentile") == 0 || strcmp(name, "dp_median") == 0)
+	{
 		kind = DP_PERCENTILE;
+		if (with_p)
+			*with_p = (strcmp(name, "dp_percentile") == 0);
+	}
 	pfree(name);
 	return kind;
 }
@@ -324,9 +333,8 @@ original_aggref(Aggref *aggref, Plan *plan)
  * Integer values (smallint, integer, bigint) never use a grid step below 1.
  */
 static void
-params_from_aggref(Aggref *aggref, DpParams *params)
+params_of_kind(Aggref *aggref, DpKind kind, bool with_p, DpParams *params)
 {
-	DpKind		kind;
 	bool		integer_input = false;
 	int			nargs;
 	int			first;			/* argument number of the first parameter */
@@ -335,10 +343,6 @@ params_from_aggref(Aggref *aggref, DpParams *params)
 	double		upper = 0.0;
 	double		epsilon;
 	bool		has_eps;
-
-	kind = dp_kind_of(aggref->aggfnoid);
-	if (kind == 0)
-		elog(ERROR, "DP aggregate support function called for another aggregate");
 
 	nargs = list_length(aggref->aggargtypes);
 	if (nargs > 0)
@@ -355,7 +359,7 @@ params_from_aggref(Aggref *aggref, DpParams *params)
 			break;
 		case DP_PERCENTILE:
 			/* dp_percentile(x, p, lo, hi [, eps]) or dp_median(x, lo, hi [, eps]) */
-			if (nargs >= 4 && strcmp(get_func_name(aggref->aggfnoid), "dp_percentile") == 0)
+			if (with_p)
 			{
 				p = const_arg(aggref, 1, "p", kind);
 				if (isnan(p) || p < 0.0 || p > 1.0)
@@ -396,6 +400,17 @@ params_from_aggref(Aggref *aggref, DpParams *params)
 				 errhint("Use bounds that fit the data.")));
 }
 
+static void
+params_from_aggref(Aggref *aggref, DpParams *params)
+{
+	bool		with_p;
+	DpKind		kind = dp_kind_of(aggref->aggfnoid, &with_p);
+
+	if (kind == 0)
+		elog(ERROR, "DP aggregate support function called for another aggregate");
+	params_of_kind(aggref, kind, with_p, params);
+}
+
 /*
  * The Aggref a support function runs for, which must be one of privstat's
  * DP aggregates: an aggregate of someone else's, built on these support
@@ -415,7 +430,7 @@ dp_aggref(FunctionCallInfo fcinfo)
 {
 	Aggref	   *aggref = AggGetAggref(fcinfo);
 
-	if (aggref == NULL || dp_kind_of(aggref->aggfnoid) == 0)
+	if (aggref == NULL || dp_kind_of(aggref->aggfnoid, NULL) == 0)
 		not_our_aggregate();
 	return aggref;
 }
@@ -495,14 +510,22 @@ get_state(FunctionCallInfo fcinfo, bool hist)
  * ---------------------------------------------------------------------------
  */
 
-static void
-count_row(DpState *state)
+/* what: "row count" or "sum" */
+static pg_attribute_noreturn() void
+out_of_range(const char *what)
 {
-	if (unlikely(state->n == PG_INT64_MAX))
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("DP aggregate row count out of range")));
-	state->n++;
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg("DP aggregate %s out of range", what)));
+	pg_unreachable();
+}
+
+static inline void
+count_row(int64 *n)
+{
+	if (unlikely(*n == PG_INT64_MAX))
+		out_of_range("row count");
+	(*n)++;
 }
 
 /* add a grid value to the state of sum, avg, variance or stddev */
@@ -512,24 +535,20 @@ accumulate(DpState *state, int64 q)
 	noise_i128	sum = load128(state->sum);
 	noise_i128	c;
 
-	count_row(state);
+	count_row(&state->n);
 	if (state->params.kind == DP_SUM)
 		c = q;
 	else
 		c = 2 * (noise_i128) q - state->params.upper_q;	/* centred, in [-R, R] */
 	if (__builtin_add_overflow(sum, c, &sum))
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("DP aggregate sum out of range")));
+		out_of_range("sum");
 	store128(state->sum, sum);
 	if (state->params.kind == DP_VARIANCE || state->params.kind == DP_STDDEV)
 	{
 		noise_i128	sum2 = load128(state->sum2);
 
 		if (__builtin_add_overflow(sum2, c * c, &sum2))
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("DP aggregate sum out of range")));
+			out_of_range("sum");
 		store128(state->sum2, sum2);
 	}
 }
@@ -543,7 +562,7 @@ dp_count_trans(PG_FUNCTION_ARGS)
 	DpState    *state = get_state(fcinfo, false);
 
 	if (PG_NARGS() == 1 || !PG_ARGISNULL(1))
-		count_row(state);
+		count_row(&state->n);
 	PG_RETURN_POINTER(state);
 }
 
@@ -588,11 +607,7 @@ hist_trans(FunctionCallInfo fcinfo, double x)
 {
 	DpHistState *state = get_state(fcinfo, true);
 
-	if (unlikely(state->n == PG_INT64_MAX))
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("DP aggregate row count out of range")));
-	state->n++;
+	count_row(&state->n);
 	state->hist[dp_hist_bin(&state->params, x)]++;
 	PG_RETURN_POINTER(state);
 }
@@ -666,14 +681,10 @@ dp_state_combine(PG_FUNCTION_ARGS)
 	{
 		if (__builtin_add_overflow(s1->n, s2->n, &s1->n) ||
 			__builtin_add_overflow(load128(s1->sum), load128(s2->sum), &a))
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("DP aggregate sum out of range")));
+			out_of_range("sum");
 		store128(s1->sum, a);
 		if (__builtin_add_overflow(load128(s1->sum2), load128(s2->sum2), &a))
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("DP aggregate sum out of range")));
+			out_of_range("sum");
 		store128(s1->sum2, a);
 	}
 	PG_RETURN_POINTER(s1);
@@ -692,9 +703,7 @@ dp_hist_state_combine(PG_FUNCTION_ARGS)
 	if (s2 != NULL)
 	{
 		if (__builtin_add_overflow(s1->n, s2->n, &s1->n))
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("DP aggregate row count out of range")));
+			out_of_range("row count");
 		for (i = 0; i < DP_HIST_BINS; i++)
 			s1->hist[i] += s2->hist[i];
 	}
@@ -1048,19 +1057,6 @@ dp_hist_state_send(PG_FUNCTION_ARGS)
  * ---------------------------------------------------------------------------
  */
 
-bool
-privstat_dp_aggref_cost(Aggref *aggref, Plan *plan, double *epsilon, double *delta)
-{
-	DpParams	params;
-
-	if (DO_AGGSPLIT_SKIPFINAL(aggref->aggsplit) || dp_kind_of(aggref->aggfnoid) == 0)
-		return false;
-	params_from_aggref(original_aggref(aggref, plan), &params);
-	*epsilon = params.epsilon;
-	*delta = 0.0;				/* discrete Laplace and permute-and-flip are pure DP */
-	return true;
-}
-
 /*
  * The walk over a plan.  A DP aggregate must be released exactly once per
  * execution of the query, because the budget charges once, at executor
@@ -1107,10 +1103,11 @@ cost_expr_walker(Node *node, CostContext *ctx)
 	if (IsA(node, Aggref))
 	{
 		Aggref	   *aggref = (Aggref *) node;
-		double		e;
-		double		d;
+		DpKind		kind;
+		bool		with_p;
+		DpParams	params;
 
-		if (!ctx->final_pass || dp_kind_of(aggref->aggfnoid) == 0)
+		if (!ctx->final_pass || (kind = dp_kind_of(aggref->aggfnoid, &with_p)) == 0)
 			return false;
 		if (ctx->may_rescan)
 			refuse_release("a correlated or rescanned subquery, a LATERAL or nested-loop join, or a recursive query");
@@ -1118,13 +1115,17 @@ cost_expr_walker(Node *node, CostContext *ctx)
 			refuse_release("GROUPING SETS, ROLLUP or CUBE");
 		if (ctx->under_gather && !DO_AGGSPLIT_SKIPFINAL(aggref->aggsplit))
 			refuse_release("a part of a parallel plan that every worker runs");
-		/* identical aggregates share one state and one release */
-		if (!bms_is_member(aggref->aggno, ctx->seen) &&
-			privstat_dp_aggref_cost(aggref, ctx->plan, &e, &d))
+		/*
+		 * Partial aggregates release nothing; identical aggregates share one
+		 * state and one release.  Discrete Laplace and permute-and-flip
+		 * are pure DP: delta stays 0.
+		 */
+		if (!DO_AGGSPLIT_SKIPFINAL(aggref->aggsplit) &&
+			!bms_is_member(aggref->aggno, ctx->seen))
 		{
+			params_of_kind(original_aggref(aggref, ctx->plan), kind, with_p, &params);
 			ctx->seen = bms_add_member(ctx->seen, aggref->aggno);
-			ctx->epsilon += e;
-			ctx->delta += d;
+			ctx->epsilon += params.epsilon;
 			ctx->count++;
 		}
 		return false;
@@ -1278,16 +1279,22 @@ error_epsilon(FunctionCallInfo fcinfo, int argno, DpKind kind)
 	return epsilon;
 }
 
+/* float8 argument argno, which must not be NULL; what names it in the error */
 static double
-error_level(FunctionCallInfo fcinfo, int argno)
+error_arg(FunctionCallInfo fcinfo, int argno, const char *what)
 {
-	double		level;
-
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("confidence level must not be null")));
-	level = PG_GETARG_FLOAT8(argno);
+				 errmsg("%s must not be null", what)));
+	return PG_GETARG_FLOAT8(argno);
+}
+
+static double
+error_level(FunctionCallInfo fcinfo, int argno)
+{
+	double		level = error_arg(fcinfo, argno, "confidence level");
+
 	if (!(level > 0.0 && level < 1.0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1299,12 +1306,8 @@ error_level(FunctionCallInfo fcinfo, int argno)
 static void
 error_bounds(FunctionCallInfo fcinfo, double *lower, double *upper, DpKind kind)
 {
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("bounds must not be null")));
-	*lower = PG_GETARG_FLOAT8(0);
-	*upper = PG_GETARG_FLOAT8(1);
+	*lower = error_arg(fcinfo, 0, "bounds");
+	*upper = error_arg(fcinfo, 1, "bounds");
 	check_bounds(*lower, *upper, kind);
 }
 
@@ -1368,11 +1371,7 @@ dp_avg_error(PG_FUNCTION_ARGS)
 	double		bs;
 
 	error_bounds(fcinfo, &lower, &upper, DP_AVG);
-	if (PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("count must not be null")));
-	count = PG_GETARG_FLOAT8(2);
+	count = error_arg(fcinfo, 2, "count");
 	dp_params_init(&params, DP_AVG, error_epsilon(fcinfo, 3, DP_AVG), lower, upper, 0, false);
 	r = (double) params.upper_q;
 	bn = dp_laplace_bound(2.0 / eff_epsilon(&params), each);
@@ -1400,11 +1399,7 @@ dp_variance_error(PG_FUNCTION_ARGS)
 	double		half;
 
 	error_bounds(fcinfo, &lower, &upper, DP_VARIANCE);
-	if (PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("count must not be null")));
-	count = PG_GETARG_FLOAT8(2);
+	count = error_arg(fcinfo, 2, "count");
 	dp_params_init(&params, DP_VARIANCE, error_epsilon(fcinfo, 3, DP_VARIANCE), lower, upper, 0, false);
 	r = (double) params.upper_q;
 	bn = dp_laplace_bound(3.0 / eff_epsilon(&params), each);

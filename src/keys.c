@@ -306,14 +306,9 @@ load_key_file(const char *path)
  * ---------------------------------------------------------------------------
  */
 
-/*
- * Check a domain name: 1 to PRIVSTAT_DOMAIN_MAX_LEN characters of [a-z0-9_],
- * starting with a letter.  The name feeds key derivation and the text form of
- * sealed values, so it must be short and unambiguous.  The name is not echoed
- * in the error, as a caller may have passed a raw value by mistake.
- */
-void
-privstat_check_domain(const char *domain, int len)
+/* whether domain[0..len) is a valid domain name (see privstat_check_domain) */
+bool
+privstat_domain_is_valid(const char *domain, int len)
 {
 	bool		ok = (len >= 1 && len <= PRIVSTAT_DOMAIN_MAX_LEN &&
 					  domain[0] >= 'a' && domain[0] <= 'z');
@@ -325,7 +320,19 @@ privstat_check_domain(const char *domain, int len)
 
 		ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
 	}
-	if (!ok)
+	return ok;
+}
+
+/*
+ * Check a domain name: 1 to PRIVSTAT_DOMAIN_MAX_LEN characters of [a-z0-9_],
+ * starting with a letter.  The name feeds key derivation and the text form of
+ * sealed values, so it must be short and unambiguous.  The name is not echoed
+ * in the error, as a caller may have passed a raw value by mistake.
+ */
+void
+privstat_check_domain(const char *domain, int len)
+{
+	if (!privstat_domain_is_valid(domain, len))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid privstat domain name"),

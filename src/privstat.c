@@ -21,6 +21,7 @@
 #include "privstat/keys.h"
 #include "privstat/privstat.h"
 #include "privstat/retention.h"
+#include "utils/acl.h"
 
 PG_MODULE_MAGIC;
 
@@ -55,6 +56,17 @@ privstat_require_preload(void)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("privstat must be loaded via shared_preload_libraries"),
 				 errhint("Add privstat to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+bool
+privstat_has_role(const char *rolename)
+{
+	Oid			role;
+
+	if (superuser())
+		return true;
+	role = get_role_oid(rolename, true);
+	return OidIsValid(role) && has_privs_of_role(GetUserId(), role);
 }
 
 PG_FUNCTION_INFO_V1(privstat_assert_preloaded);

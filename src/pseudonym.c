@@ -36,7 +36,6 @@
 #include "lib/stringinfo.h"
 #include "libpq/pqformat.h"
 #include "miscadmin.h"
-#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
@@ -474,28 +473,18 @@ typedef struct SealedParts
 static bool
 sealed_parse(const uint8 *p, int len, SealedParts *parts)
 {
-	int			i;
-
 	if (len < SEALED_FIXED_HDR)
 		return false;
 	parts->version = (uint16) ((p[0] << 8) | p[1]);
 	parts->domain_len = p[2];
-	if (parts->version == 0 || parts->domain_len < 1 ||
-		parts->domain_len > PRIVSTAT_DOMAIN_MAX_LEN)
+	if (parts->version == 0)
 		return false;
 	parts->aad_len = SEALED_FIXED_HDR + parts->domain_len;
 	if (len < parts->aad_len + SIV_TAG_LEN + 1)
 		return false;
 	parts->domain = (const char *) p + SEALED_FIXED_HDR;
-	if (parts->domain[0] < 'a' || parts->domain[0] > 'z')
+	if (!privstat_domain_is_valid(parts->domain, parts->domain_len))
 		return false;
-	for (i = 1; i < parts->domain_len; i++)
-	{
-		char		c = parts->domain[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
-			return false;
-	}
 	parts->tag = p + parts->aad_len;
 	parts->ct = parts->tag + SIV_TAG_LEN;
 	parts->ct_len = len - parts->aad_len - SIV_TAG_LEN;
@@ -830,9 +819,7 @@ privstat_seal(PG_FUNCTION_ARGS)
 static void
 check_unsealer(void)
 {
-	Oid			unsealer = get_role_oid("privstat_unsealer", true);
-
-	if (!OidIsValid(unsealer) || !has_privs_of_role(GetUserId(), unsealer))
+	if (!privstat_has_role("privstat_unsealer"))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to unseal values"),

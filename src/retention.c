@@ -479,16 +479,31 @@ privstat_retention_launcher_main(Datum arg pg_attribute_unused())
 	}
 }
 
+/* a worker's own transaction, with a snapshot and SPI, as the superuser */
+static void
+spi_transaction_begin(void)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	SPI_connect();
+}
+
+static void
+spi_transaction_end(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
 /* run one statement as the superuser in its own transaction; first column as int8 */
 static int64
 run_in_transaction(const char *sql, bool *isnull_out)
 {
 	int64		result = 0;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	SPI_connect();
+	spi_transaction_begin();
 	if (SPI_execute(sql, false, 0) < 0)
 		elog(ERROR, "privstat retention: could not run \"%s\"", sql);
 	*isnull_out = true;
@@ -499,9 +514,7 @@ run_in_transaction(const char *sql, bool *isnull_out)
 		if (!*isnull_out)
 			result = DatumGetInt64(d);
 	}
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	spi_transaction_end();
 	return result;
 }
 
@@ -534,10 +547,7 @@ purge_one_batch(int64 run_id, const PurgeTarget *t, Datum *after, bool *after_is
 	int64		rows = 0;
 	Datum		done = (Datum) 0;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	SPI_connect();
+	spi_transaction_begin();
 	pgstat_report_activity(STATE_RUNNING, "privstat retention purge");
 
 	rulevalues[0] = ObjectIdGetDatum(t->relid);
@@ -573,14 +583,8 @@ purge_one_batch(int64 run_id, const PurgeTarget *t, Datum *after, bool *after_is
 		if (ret != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "privstat retention: purge batch failed");
 		rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		{
-			bool		last_isnull;
-			Datum		last = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &last_isnull);
-
-			/* timestamptz is by value: safe to keep past SPI_finish */
-			*after = last;
-			*after_isnull = last_isnull;
-		}
+		/* timestamptz is by value: safe to keep past SPI_finish */
+		*after = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, after_isnull);
 		done = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
 		if (rows > 0)
 		{
@@ -598,9 +602,7 @@ purge_one_batch(int64 run_id, const PurgeTarget *t, Datum *after, bool *after_is
 				elog(ERROR, "privstat retention: could not log a purge");
 		}
 	}
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	spi_transaction_end();
 	pgstat_report_activity(STATE_IDLE, NULL);
 	return rows;
 }
@@ -656,10 +658,7 @@ privstat_retention_worker_main(Datum arg)
 	run_id = run_in_transaction("SELECT pg_catalog.nextval('privstat.purge_run_seq')", &isnull);
 
 	/* the tables, their owners and their cutoffs, fixed for this run */
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	SPI_connect();
+	spi_transaction_begin();
 	if (SPI_execute("SELECT r.tbl::pg_catalog.oid, c.relowner, pg_catalog.now() OPERATOR(pg_catalog.-) r.keep "
 					"FROM privstat.retention_rule r JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.tbl "
 					"ORDER BY 1", true, 0) == SPI_OK_SELECT)
@@ -677,9 +676,7 @@ privstat_retention_worker_main(Datum arg)
 			targets = lappend(targets, t);
 		}
 	}
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	spi_transaction_end();
 
 	foreach(lc, targets)
 		purge_target(run_id, lfirst(lc));

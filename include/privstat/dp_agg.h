@@ -13,21 +13,14 @@
 #include "nodes/primnodes.h"
 
 /*
- * The privacy cost of one Aggref found in plan node "plan": true if it is
- * one of privstat's DP aggregates, with *epsilon and *delta set from its
- * constant arguments (or privstat.epsilon when it has none).  Errors as the
- * aggregate itself would for a non-constant or invalid parameter, so a
- * query is refused before it runs.  An Aggref whose Agg node skips the
- * final function (the partial half of a parallel aggregate) costs nothing:
- * noise is added once, in the final function.
- */
-extern bool privstat_dp_aggref_cost(Aggref *aggref, Plan *plan,
-									double *epsilon, double *delta);
-
-/*
  * Sum the cost of every DP aggregate in a planned statement (all plan
- * nodes, init plans and subplans).  Sequential composition: epsilons and
- * deltas add up.  Returns the number of DP aggregates found.
+ * nodes, init plans and subplans), from their constant arguments or
+ * privstat.epsilon.  Sequential composition: epsilons and deltas add up.
+ * Partial aggregates (the workers' half of a parallel aggregate) cost
+ * nothing: noise is added once, when the leader finalizes.  Errors as the
+ * aggregates would for invalid parameters, and refuses DP aggregates that
+ * could be released more than once per execution, so a query is refused
+ * before it runs.  Returns the number of DP aggregates found.
  */
 extern int	privstat_plan_cost(PlannedStmt *stmt, double *epsilon, double *delta);
 

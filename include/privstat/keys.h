@@ -46,6 +46,7 @@ typedef struct PrivstatKey
 
 extern void privstat_keys_init(void);
 
+extern bool privstat_domain_is_valid(const char *domain, int len);
 extern void privstat_check_domain(const char *domain, int len);
 extern uint16 privstat_current_key_version(const char *domain);
 extern PrivstatKey *privstat_get_key(PrivstatKeyPurpose purpose,

@@ -19,4 +19,11 @@ extern bool privstat_preloaded;
  */
 extern void privstat_require_preload(void);
 
+/*
+ * true if the current user is a superuser or has the privileges of the named
+ * role (one of the roles the install script creates); false if that role is
+ * missing.
+ */
+extern bool privstat_has_role(const char *rolename);
+
 #endif							/* PRIVSTAT_H */
