@@ -10,6 +10,7 @@ OBJS = \
 	src/dp_mech.o \
 	src/dp_agg.o \
 	src/budget.o \
+	src/policy.o \
 	src/retention.o
 
 EXTENSION = privstat
@@ -18,7 +19,7 @@ PGFILEDESC = "privstat - pseudonyms, differential privacy and privacy budgets"
 
 # pg_regress suites (sql/ + expected/).  The test runner (test/run.sh) runs
 # these, the isolation specs and the TAP tests against throw-away clusters.
-REGRESS = types pseudonym sealed opclass rotation copy dp_agg budget retention
+REGRESS = types pseudonym sealed opclass rotation copy dp_agg budget retention policy
 REGRESS_OPTS = --temp-config=$(srcdir)/test/privstat.conf
 ISOLATION = key_rotation budget_race purge_concurrent
 ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --temp-config=$(srcdir)/test/privstat.conf

@@ -148,6 +148,12 @@ dp_kind_of(Oid aggfnoid, bool *with_p)
 	return kind;
 }
 
+bool
+privstat_is_dp_aggregate(Oid aggfnoid)
+{
+	return dp_kind_of(aggfnoid, NULL) != 0;
+}
+
 static const char *
 dp_kind_name(DpKind kind)
 {

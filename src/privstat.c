@@ -19,6 +19,7 @@
 #include "privstat/budget.h"
 #include "privstat/guc.h"
 #include "privstat/keys.h"
+#include "privstat/policy.h"
 #include "privstat/privstat.h"
 #include "privstat/retention.h"
 #include "utils/acl.h"
@@ -43,6 +44,7 @@ _PG_init(void)
 	privstat_guc_init();
 	privstat_keys_init();
 	privstat_budget_init();
+	privstat_policy_init();
 	privstat_retention_init();
 
 	privstat_preloaded = true;

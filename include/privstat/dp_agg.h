@@ -24,4 +24,7 @@
  */
 extern int	privstat_plan_cost(PlannedStmt *stmt, double *epsilon, double *delta);
 
+/* true if aggfnoid is one of privstat's DP aggregates (dp_count, dp_sum, ...) */
+extern bool privstat_is_dp_aggregate(Oid aggfnoid);
+
 #endif							/* PRIVSTAT_DP_AGG_H */

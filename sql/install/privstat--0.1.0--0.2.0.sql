@@ -1,0 +1,278 @@
+/* privstat--0.1.0--0.2.0.sql: policy enforcement for restricted roles */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "ALTER EXTENSION privstat UPDATE TO '0.2.0'" to load this file. \quit
+
+------------------------------------------------------------------------------
+-- Policy enforcement (doc/policy.md)
+--
+-- A protected table's raw rows are readable only by the roles its owner
+-- grants SELECT to.  A role at access level 'aggregate' holds no such grant:
+-- privstat validates each of its queries, rewrites plain count/sum/avg into
+-- DP aggregates, and lets the validated plan read the protected tables with
+-- the rights of privstat_reader, a NOLOGIN role that is neither owner nor
+-- BYPASSRLS, so every row-level policy still applies (DESIGN.md, "Policy
+-- enforcement").  Nobody should ever be granted membership in it.
+------------------------------------------------------------------------------
+
+DO $roles$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'privstat_reader') THEN
+		CREATE ROLE privstat_reader NOLOGIN NOINHERIT NOBYPASSRLS;
+	END IF;
+END
+$roles$;
+
+CREATE TABLE privstat.protected_table (
+	tbl				regclass PRIMARY KEY,
+	privacy_unit	name NOT NULL,
+	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+SELECT pg_catalog.pg_extension_config_dump('privstat.protected_table', '');
+
+CREATE TABLE privstat.column_bounds (
+	tbl				regclass NOT NULL REFERENCES privstat.protected_table ON DELETE CASCADE,
+	col				name NOT NULL,
+	lower			numeric NOT NULL,
+	upper			numeric NOT NULL,
+	PRIMARY KEY (tbl, col),
+	CHECK (lower <= upper)
+);
+SELECT pg_catalog.pg_extension_config_dump('privstat.column_bounds', '');
+
+CREATE TABLE privstat.access_level (
+	role			regrole PRIMARY KEY,
+	level			text NOT NULL CHECK (level IN ('aggregate', 'none'))
+);
+SELECT pg_catalog.pg_extension_config_dump('privstat.access_level', '');
+
+REVOKE ALL ON privstat.protected_table, privstat.column_bounds, privstat.access_level FROM PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE
+	ON privstat.protected_table, privstat.column_bounds, privstat.access_level TO privstat_admin;
+
+-- Every change to the three tables, however made (the functions below, a
+-- superuser's own DML, pg_restore's COPY), tells every session to reload its
+-- copy of the policy and to replan cached plans over the tables concerned.
+CREATE FUNCTION privstat._policy_changed() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'privstat_policy_changed' LANGUAGE C;
+CREATE TRIGGER policy_changed AFTER INSERT OR UPDATE OR DELETE ON privstat.protected_table
+	FOR EACH ROW EXECUTE FUNCTION privstat._policy_changed();
+CREATE TRIGGER policy_changed_truncate AFTER TRUNCATE ON privstat.protected_table
+	FOR EACH STATEMENT EXECUTE FUNCTION privstat._policy_changed();
+CREATE TRIGGER policy_changed AFTER INSERT OR UPDATE OR DELETE ON privstat.column_bounds
+	FOR EACH ROW EXECUTE FUNCTION privstat._policy_changed();
+CREATE TRIGGER policy_changed_truncate AFTER TRUNCATE ON privstat.column_bounds
+	FOR EACH STATEMENT EXECUTE FUNCTION privstat._policy_changed();
+CREATE TRIGGER policy_changed AFTER INSERT OR UPDATE OR DELETE ON privstat.access_level
+	FOR EACH ROW EXECUTE FUNCTION privstat._policy_changed();
+CREATE TRIGGER policy_changed_truncate AFTER TRUNCATE ON privstat.access_level
+	FOR EACH STATEMENT EXECUTE FUNCTION privstat._policy_changed();
+
+-- SELECT on tbl held by a role at level 'aggregate' (directly, through a
+-- role it inherits from, or on any column): the mistake privstat reports.
+CREATE FUNCTION privstat._restricted_readers(tbl regclass) RETURNS SETOF regrole
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+AS $fn$
+	SELECT a.role FROM privstat.access_level a
+	 WHERE a.level = 'aggregate'
+	   AND pg_catalog.has_any_column_privilege(a.role::oid, tbl, 'SELECT')
+$fn$;
+
+CREATE FUNCTION privstat._warn_restricted_readers(tbl regclass) RETURNS void
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	r regrole;
+BEGIN
+	FOR r IN SELECT * FROM privstat._restricted_readers(tbl) LOOP
+		RAISE WARNING 'role % at access level aggregate holds SELECT on protected table %', r, tbl
+			USING DETAIL = 'privstat refuses every query of that role over the table until the grant is revoked.',
+				  HINT = pg_catalog.format('REVOKE SELECT ON %s FROM %s;', tbl, r);
+	END LOOP;
+END
+$fn$;
+
+CREATE FUNCTION privstat.protect(tbl regclass, privacy_unit name)
+	RETURNS void LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	kind "char";
+BEGIN
+	IF tbl IS NULL OR privacy_unit IS NULL THEN
+		RAISE EXCEPTION 'table and privacy unit must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT relkind INTO kind FROM pg_class WHERE oid = tbl;
+	IF kind NOT IN ('r', 'p') THEN
+		RAISE EXCEPTION '% is not a table', tbl
+			USING ERRCODE = 'wrong_object_type',
+				  HINT = 'Protect the tables a view reads; the view is then validated like any query.';
+	END IF;
+	IF pg_catalog.pg_relation_is_publishable(tbl) IS NULL
+	   OR tbl::oid < 16384 THEN
+		RAISE EXCEPTION 'system catalog % cannot be protected', tbl
+			USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = tbl
+				   AND a.attname = privacy_unit AND a.attnum > 0 AND NOT a.attisdropped) THEN
+		RAISE EXCEPTION 'column "%" of relation % does not exist', privacy_unit, tbl
+			USING ERRCODE = 'undefined_column',
+				  HINT = 'The privacy unit is the column that identifies a person, for example user_id.';
+	END IF;
+	IF NOT pg_catalog.has_table_privilege(tbl, 'SELECT WITH GRANT OPTION') THEN
+		RAISE EXCEPTION 'permission denied to protect %', tbl
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = 'Protecting a table grants SELECT on it to privstat_reader.',
+				  HINT = 'Run it as the table''s owner, or as a role that holds SELECT on it WITH GRANT OPTION.';
+	END IF;
+	INSERT INTO privstat.protected_table AS p (tbl, privacy_unit) VALUES (tbl, privacy_unit)
+		ON CONFLICT ON CONSTRAINT protected_table_pkey
+		DO UPDATE SET privacy_unit = excluded.privacy_unit;
+	-- (the GRANT also warns of aggregate roles that can read the table: privstat's
+	-- utility hook checks after every GRANT)
+	EXECUTE pg_catalog.format('GRANT SELECT ON %s TO privstat_reader', tbl);
+END
+$fn$;
+
+CREATE FUNCTION privstat.unprotect(tbl regclass)
+	RETURNS boolean LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+	IF tbl IS NULL THEN
+		RAISE EXCEPTION 'table must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF NOT EXISTS (SELECT FROM privstat.protected_table p WHERE p.tbl = unprotect.tbl) THEN
+		RETURN false;
+	END IF;
+	IF NOT pg_catalog.has_table_privilege(tbl, 'SELECT WITH GRANT OPTION') THEN
+		RAISE EXCEPTION 'permission denied to unprotect %', tbl
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'Run it as the table''s owner, or as a role that holds SELECT on it WITH GRANT OPTION.';
+	END IF;
+	DELETE FROM privstat.protected_table p WHERE p.tbl = unprotect.tbl;
+	EXECUTE pg_catalog.format('REVOKE SELECT ON %s FROM privstat_reader', tbl);
+	RETURN true;
+END
+$fn$;
+
+CREATE FUNCTION privstat.set_bounds(tbl regclass, col name, lower numeric, upper numeric)
+	RETURNS void LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	typ regtype;
+BEGIN
+	IF tbl IS NULL OR col IS NULL OR lower IS NULL OR upper IS NULL THEN
+		RAISE EXCEPTION 'table, column and bounds must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF NOT EXISTS (SELECT FROM privstat.protected_table p WHERE p.tbl = set_bounds.tbl) THEN
+		RAISE EXCEPTION 'table % is not protected', tbl
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = pg_catalog.format('Protect it first: SELECT privstat.protect(%L, ''user_id'');', tbl::text);
+	END IF;
+	IF NOT pg_catalog.has_table_privilege(tbl, 'SELECT WITH GRANT OPTION') THEN
+		RAISE EXCEPTION 'permission denied to set bounds on %', tbl
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'Run it as the table''s owner, or as a role that holds SELECT on it WITH GRANT OPTION.';
+	END IF;
+	SELECT a.atttypid::regtype INTO typ FROM pg_attribute a
+		WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'column "%" of relation % does not exist', col, tbl
+			USING ERRCODE = 'undefined_column';
+	END IF;
+	IF typ NOT IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype, 'numeric'::regtype,
+				   'real'::regtype, 'double precision'::regtype) THEN
+		RAISE EXCEPTION 'bounds apply to numeric columns, and "%" is %', col, typ
+			USING ERRCODE = 'datatype_mismatch';
+	END IF;
+	IF lower = 'NaN' OR upper = 'NaN' OR lower IN ('Infinity', '-Infinity') OR upper IN ('Infinity', '-Infinity') THEN
+		RAISE EXCEPTION 'bounds must be finite numbers'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF lower > upper THEN
+		RAISE EXCEPTION 'lower bound % is above upper bound %', lower, upper
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	INSERT INTO privstat.column_bounds AS b (tbl, col, lower, upper)
+		VALUES (tbl, col, lower, upper)
+		ON CONFLICT ON CONSTRAINT column_bounds_pkey
+		DO UPDATE SET lower = excluded.lower, upper = excluded.upper;
+END
+$fn$;
+
+CREATE FUNCTION privstat.set_access(role regrole, level text)
+	RETURNS void LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	t regclass;
+BEGIN
+	IF role IS NULL OR level IS NULL THEN
+		RAISE EXCEPTION 'role and level must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF level NOT IN ('direct', 'aggregate', 'none') THEN
+		RAISE EXCEPTION 'access level must be ''direct'', ''aggregate'' or ''none'', not "%"', level
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF level <> 'direct' AND (SELECT rolsuper FROM pg_roles WHERE oid = role) THEN
+		RAISE EXCEPTION 'superuser % cannot be given access level %', role, level
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'A superuser bypasses every privilege check privstat relies on.',
+				  HINT = 'Give the level to an ordinary role.';
+	END IF;
+	IF level = 'direct' THEN
+		DELETE FROM privstat.access_level a WHERE a.role = set_access.role;
+	ELSE
+		INSERT INTO privstat.access_level AS a (role, level) VALUES (role, level)
+			ON CONFLICT ON CONSTRAINT access_level_pkey DO UPDATE SET level = excluded.level;
+	END IF;
+	IF level = 'aggregate' THEN
+		FOR t IN SELECT p.tbl FROM privstat.protected_table p LOOP
+			PERFORM privstat._warn_restricted_readers(t);
+		END LOOP;
+	END IF;
+END
+$fn$;
+
+REVOKE ALL ON FUNCTION privstat.protect(regclass, name), privstat.unprotect(regclass),
+	privstat.set_bounds(regclass, name, numeric, numeric), privstat.set_access(regrole, text),
+	privstat._restricted_readers(regclass), privstat._warn_restricted_readers(regclass) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privstat.protect(regclass, name), privstat.unprotect(regclass),
+	privstat.set_bounds(regclass, name, numeric, numeric), privstat.set_access(regrole, text),
+	privstat._restricted_readers(regclass), privstat._warn_restricted_readers(regclass) TO privstat_admin;
+
+-- One row per protected table and per role with a level other than
+-- 'direct'.  Readable by privstat_admin (and, in 0.3, the auditor role).
+CREATE VIEW privstat.policies AS
+	SELECT 'table'::text AS kind, p.tbl::text AS name, p.privacy_unit,
+		   (SELECT pg_catalog.jsonb_object_agg(b.col, pg_catalog.jsonb_build_array(b.lower, b.upper))
+			  FROM privstat.column_bounds b WHERE b.tbl = p.tbl) AS bounds,
+		   NULL::text AS access_level
+	  FROM privstat.protected_table p
+	UNION ALL
+	SELECT 'role', a.role::text, NULL, NULL, a.level
+	  FROM privstat.access_level a;
+REVOKE ALL ON privstat.policies FROM PUBLIC;
+GRANT SELECT ON privstat.policies TO privstat_admin;
+
+-- A dropped table or role takes its policy with it, so it never applies to
+-- a new object that reuses the OID.
+CREATE FUNCTION privstat._policy_forget_dropped() RETURNS event_trigger
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+	DELETE FROM privstat.protected_table p
+		WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = p.tbl);
+END
+$fn$;
+CREATE EVENT TRIGGER privstat_policy_forget_dropped ON sql_drop
+	WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED')
+	EXECUTE FUNCTION privstat._policy_forget_dropped();

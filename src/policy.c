@@ -1,0 +1,1895 @@
+/*-------------------------------------------------------------------------
+ *
+ * policy.c
+ *	  Access levels and the enforcement of protected tables.
+ *
+ * A DBA protects tables (privstat.protect) and gives roles an access level
+ * (privstat.set_access).  A role at level 'aggregate' holds no SELECT on a
+ * protected table, so PostgreSQL's own checks stop every way of reading it;
+ * privstat's planner hook validates each query of such a role that touches
+ * a protected table, rewrites its plain count/sum/avg into DP aggregates,
+ * and marks the protected range-table entries of the finished plan to be
+ * checked as privstat_reader, a NOLOGIN role holding SELECT on every
+ * protected table.  That role is neither an owner nor BYPASSRLS, and the
+ * mark is made after the rewriter added row security for the analyst, so
+ * every row-level policy keeps applying (DESIGN.md, "Policy enforcement").
+ *
+ * Validation walks the rewritten query (views expanded) one query level at
+ * a time.  A level whose rows come from protected data is either
+ *	- raw: it passes protected rows on; allowed only as a FROM subquery, CTE
+ *	  or sublink feeding a level below that aggregates them, and only with
+ *	  expressions that cannot fail or leak (see check_row);
+ *	- aggregating: every aggregate is a DP aggregate (or a count/sum/avg
+ *	  rewritten into one), and its outputs are DP results and group keys.
+ * Levels above aggregating ones (post-processing) are free.
+ *
+ * The rules, and why each exists, are in doc/policy.md.  Every refusal is
+ * SQLSTATE 42501 with a message naming the rule and a hint with the allowed
+ * form.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "catalog/partition.h"
+#include "catalog/pg_aggregate.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/clauses.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/planner.h"
+#include "parser/parse_coerce.h"
+#include "parser/parse_func.h"
+#include "parser/parsetree.h"
+#include "tcop/utility.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/fmgroids.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/regproc.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
+
+#include "privstat/dp_agg.h"
+#include "privstat/policy.h"
+#include "privstat/privstat.h"
+
+typedef enum AccessLevel
+{
+	LEVEL_DIRECT = 0,
+	LEVEL_AGGREGATE,
+	LEVEL_NONE					/* the most restrictive wins */
+} AccessLevel;
+
+typedef struct ColumnBounds
+{
+	AttrNumber	attno;
+	double		lower;
+	double		upper;
+} ColumnBounds;
+
+typedef struct ProtectedRel
+{
+	Oid			relid;
+	int			nbounds;
+	ColumnBounds *bounds;
+} ProtectedRel;
+
+typedef struct RoleLevel
+{
+	Oid			role;
+	AccessLevel level;
+} RoleLevel;
+
+/* The numeric input types of sum/avg and the matching dp_sum/dp_avg. */
+#define N_NUMTYPES 5
+static const Oid numtypes[N_NUMTYPES] = {INT2OID, INT4OID, INT8OID, NUMERICOID, FLOAT8OID};
+
+/*
+ * This backend's copy of the policy, loaded on first use and dropped by any
+ * change to privstat's policy tables (their triggers invalidate the whole
+ * relcache, which also replans every cached plan) or to role membership.
+ */
+static struct
+{
+	bool		valid;
+	bool		installed;		/* privstat 0.2+ is installed in this database */
+	Oid			reader;			/* privstat_reader */
+	int			nrels;
+	ProtectedRel *rels;
+	int			nroles;
+	RoleLevel  *roles;
+	Oid			dp_count_star;
+	Oid			dp_count_any;
+	Oid			dp_sum[N_NUMTYPES];
+	Oid			dp_avg[N_NUMTYPES];
+	/* the level of level_user, computed once per change */
+	bool		level_valid;
+	Oid			level_user;
+	AccessLevel level;
+} cache;
+
+static MemoryContext policy_cxt = NULL;
+
+/* set while an EXPLAIN ANALYZE of a restricted role runs */
+static bool in_explain_analyze = false;
+
+static planner_hook_type prev_planner = NULL;
+static ExecutorCheckPerms_hook_type prev_check_perms = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+
+
+/* ---------------------------------------------------------------------------
+ * The policy cache
+ * ---------------------------------------------------------------------------
+ */
+
+static void
+policy_relcache_callback(Datum arg pg_attribute_unused(), Oid relid pg_attribute_unused())
+{
+	/* a relation created or dropped may be privstat's own tables */
+	cache.valid = false;
+	cache.level_valid = false;
+}
+
+static void
+policy_syscache_callback(Datum arg pg_attribute_unused(), int cacheid pg_attribute_unused(),
+						 uint32 hashvalue pg_attribute_unused())
+{
+	cache.level_valid = false;
+}
+
+static Oid
+lookup_agg(const char *name, int nargs, Oid arg0)
+{
+	Oid			argtypes[4] = {arg0, FLOAT8OID, FLOAT8OID, FLOAT8OID};
+
+	return LookupFuncName(list_make2(makeString("privstat"), makeString(unconstify(char *, name))),
+						  nargs, argtypes, true);
+}
+
+static void
+load_protected(Oid tableoid, Oid boundsoid)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	int			cap = 8;
+	int			i;
+
+	cache.rels = MemoryContextAllocZero(policy_cxt, cap * sizeof(ProtectedRel));
+	rel = table_open(tableoid, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, 1, RelationGetDescr(rel), &isnull);
+
+		if (isnull)
+			continue;
+		if (cache.nrels == cap)
+		{
+			cache.rels = repalloc(cache.rels, cap * 2 * sizeof(ProtectedRel));
+			cap *= 2;
+		}
+		cache.rels[cache.nrels].relid = DatumGetObjectId(d);
+		cache.rels[cache.nrels].nbounds = 0;
+		cache.rels[cache.nrels].bounds = NULL;
+		cache.nrels++;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	rel = table_open(boundsoid, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		TupleDesc	desc = RelationGetDescr(rel);
+		Datum		values[4];
+		bool		nulls[4];
+		AttrNumber	attno;
+
+		heap_deform_tuple(tup, desc, values, nulls);
+		if (nulls[0] || nulls[1] || nulls[2] || nulls[3])
+			continue;
+		attno = get_attnum(DatumGetObjectId(values[0]), NameStr(*DatumGetName(values[1])));
+		if (attno == InvalidAttrNumber)
+			continue;
+		for (i = 0; i < cache.nrels; i++)
+		{
+			ProtectedRel *p = &cache.rels[i];
+
+			if (p->relid != DatumGetObjectId(values[0]))
+				continue;
+			p->bounds = p->bounds == NULL
+				? MemoryContextAlloc(policy_cxt, sizeof(ColumnBounds))
+				: repalloc(p->bounds, (p->nbounds + 1) * sizeof(ColumnBounds));
+			p->bounds[p->nbounds].attno = attno;
+			p->bounds[p->nbounds].lower = DatumGetFloat8(DirectFunctionCall1(numeric_float8, values[2]));
+			p->bounds[p->nbounds].upper = DatumGetFloat8(DirectFunctionCall1(numeric_float8, values[3]));
+			p->nbounds++;
+		}
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+}
+
+static void
+load_levels(Oid accessoid)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	int			cap = 8;
+
+	cache.roles = MemoryContextAlloc(policy_cxt, cap * sizeof(RoleLevel));
+	rel = table_open(accessoid, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		Datum		values[2];
+		bool		nulls[2];
+		char	   *level;
+
+		heap_deform_tuple(tup, RelationGetDescr(rel), values, nulls);
+		if (nulls[0] || nulls[1])
+			continue;
+		if (cache.nroles == cap)
+		{
+			cache.roles = repalloc(cache.roles, cap * 2 * sizeof(RoleLevel));
+			cap *= 2;
+		}
+		level = TextDatumGetCString(values[1]);
+		cache.roles[cache.nroles].role = DatumGetObjectId(values[0]);
+		/* the table's CHECK allows only these two; anything else fails closed */
+		cache.roles[cache.nroles].level =
+			strcmp(level, "aggregate") == 0 ? LEVEL_AGGREGATE : LEVEL_NONE;
+		cache.nroles++;
+		pfree(level);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+}
+
+static void
+policy_ensure(void)
+{
+	Oid			nsp;
+	Oid			tableoid;
+	Oid			boundsoid;
+	Oid			accessoid;
+	MemoryContext old;
+	int			i;
+
+	if (cache.valid)
+		return;
+	if (policy_cxt == NULL)
+		policy_cxt = AllocSetContextCreate(CacheMemoryContext, "privstat policy",
+										   ALLOCSET_SMALL_SIZES);
+	MemoryContextReset(policy_cxt);
+	memset(&cache, 0, sizeof(cache));
+	/* an invalidation that arrives while loading clears this again */
+	cache.valid = true;
+
+	if (!IsTransactionState())
+		return;
+	nsp = get_namespace_oid("privstat", true);
+	if (!OidIsValid(nsp))
+		return;
+	tableoid = get_relname_relid("protected_table", nsp);
+	boundsoid = get_relname_relid("column_bounds", nsp);
+	accessoid = get_relname_relid("access_level", nsp);
+	if (!OidIsValid(tableoid) || !OidIsValid(boundsoid) || !OidIsValid(accessoid))
+		return;
+
+	old = MemoryContextSwitchTo(policy_cxt);
+	load_protected(tableoid, boundsoid);
+	load_levels(accessoid);
+	MemoryContextSwitchTo(old);
+
+	cache.reader = get_role_oid("privstat_reader", true);
+	cache.dp_count_star = lookup_agg("dp_count", 0, InvalidOid);
+	cache.dp_count_any = lookup_agg("dp_count", 1, ANYOID);
+	for (i = 0; i < N_NUMTYPES; i++)
+	{
+		cache.dp_sum[i] = lookup_agg("dp_sum", 3, numtypes[i]);
+		cache.dp_avg[i] = lookup_agg("dp_avg", 3, numtypes[i]);
+	}
+	cache.installed = true;
+}
+
+/*
+ * The access level of a role: the most restrictive level of the roles whose
+ * privileges it has (its own, and those it inherits).  Superusers are always
+ * direct: they bypass every check privstat relies on (set_access refuses
+ * them).
+ */
+static AccessLevel
+level_of(Oid user)
+{
+	AccessLevel level = LEVEL_DIRECT;
+	int			i;
+
+	policy_ensure();
+	if (!cache.installed || cache.nroles == 0)
+		return LEVEL_DIRECT;
+	if (cache.level_valid && cache.level_user == user)
+		return cache.level;
+	if (!superuser_arg(user))
+		for (i = 0; i < cache.nroles; i++)
+			if (cache.roles[i].level > level && has_privs_of_role(user, cache.roles[i].role))
+				level = cache.roles[i].level;
+	cache.level_user = user;
+	cache.level = level;
+	cache.level_valid = true;
+	return level;
+}
+
+static ProtectedRel *
+protected_rel(Oid relid)
+{
+	int			i;
+
+	policy_ensure();
+	if (!cache.installed)
+		return NULL;
+	for (i = 0; i < cache.nrels; i++)
+		if (cache.rels[i].relid == relid)
+			return &cache.rels[i];
+	/* a partition of a protected table is protected too */
+	if (cache.nrels > 0 && get_rel_relispartition(relid))
+	{
+		ListCell   *lc;
+
+		foreach(lc, get_partition_ancestors(relid))
+		{
+			for (i = 0; i < cache.nrels; i++)
+				if (cache.rels[i].relid == lfirst_oid(lc))
+					return &cache.rels[i];
+		}
+	}
+	return NULL;
+}
+
+/* SELECT on the table or on any of its columns, held or inherited */
+static bool
+holds_select(Oid relid, Oid role)
+{
+	return pg_class_aclcheck(relid, role, ACL_SELECT) == ACLCHECK_OK ||
+		pg_attribute_aclcheck_all(relid, role, ACL_SELECT, ACLMASK_ANY) == ACLCHECK_OK;
+}
+
+static const char *
+level_name(AccessLevel level)
+{
+	return level == LEVEL_NONE ? "none" : level == LEVEL_AGGREGATE ? "aggregate" : "direct";
+}
+
+
+/* ---------------------------------------------------------------------------
+ * Validation
+ * ---------------------------------------------------------------------------
+ */
+
+typedef struct Level Level;
+
+typedef struct RteInfo
+{
+	bool		is_protected;	/* a protected relation */
+	Level	   *sub;			/* subquery or CTE: its validated level */
+} RteInfo;
+
+typedef struct CteInfo
+{
+	const char *name;
+	Level	   *level;
+} CteInfo;
+
+typedef struct SublinkInfo
+{
+	SubLink    *sublink;
+	Level	   *level;
+} SublinkInfo;
+
+struct Level
+{
+	Query	   *query;
+	Level	   *parent;
+	RteInfo    *rtes;			/* by range-table index - 1 */
+	List	   *ctes;			/* CteInfo of this level's WITH */
+	List	   *sublinks;		/* SublinkInfo of this level's expressions */
+	bool		reads_protected;	/* rows come from protected data */
+	bool		outer_taint;	/* refers to protected values of an outer level */
+	bool		raw;			/* passes protected rows on, unaggregated */
+	bool	   *out_tainted;	/* by output column: depends on protected values */
+	int			nout;
+	Oid			example;		/* a protected table it reads, for messages */
+	int			n_dp;			/* DP aggregates of this level */
+};
+
+typedef enum CheckMode
+{
+	CHECK_ROW,					/* evaluated for each protected row */
+	CHECK_POST					/* evaluated on DP results and group keys */
+} CheckMode;
+
+static Level *validate_level(Query *q, Level *parent);
+static bool check_expr(Node *node, Level *lev, CheckMode mode, const char *clause);
+
+/* the first protected table of the statement being validated */
+static Oid	first_protected = InvalidOid;
+
+static const char *
+example_name(Level *lev)
+{
+	char	   *name;
+
+	while (!OidIsValid(lev->example) && lev->parent != NULL)
+		lev = lev->parent;
+	name = get_rel_name(OidIsValid(lev->example) ? lev->example : first_protected);
+
+	return name ? quote_identifier(name) : "?";
+}
+
+#define ALLOWED_FORMS \
+	"Aggregate protected rows with count(*), count(col), sum(col), avg(col) or a privstat.dp_* aggregate, and use LEAKPROOF functions in WHERE, JOIN and GROUP BY (doc/policy.md)."
+
+static void
+refuse(Level *lev, const char *rule, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("%s is not allowed over protected table %s", rule, example_name(lev)),
+			 errhint("%s", hint ? hint : ALLOWED_FORMS)));
+}
+
+static bool
+rte_col_tainted(Level *lev, Index varno, AttrNumber attno)
+{
+	RangeTblEntry *rte = rt_fetch(varno, lev->query->rtable);
+	RteInfo    *info = &lev->rtes[varno - 1];
+
+	switch (rte->rtekind)
+	{
+		case RTE_RELATION:
+			return info->is_protected;
+		case RTE_SUBQUERY:
+		case RTE_CTE:
+			if (info->sub == NULL)
+				return false;
+			if (attno <= 0)
+			{
+				int			i;
+
+				for (i = 0; i < info->sub->nout; i++)
+					if (info->sub->out_tainted[i])
+						return true;
+				return false;
+			}
+			return attno <= info->sub->nout && info->sub->out_tainted[attno - 1];
+		case RTE_JOIN:
+			{
+				ListCell   *lc;
+				bool		tainted = false;
+				int			i = 0;
+
+				foreach(lc, rte->joinaliasvars)
+				{
+					i++;
+					if ((attno <= 0 || attno == i) && lfirst(lc) != NULL)
+					{
+						List	   *vars = pull_var_clause(lfirst(lc), PVC_RECURSE_PLACEHOLDERS);
+						ListCell   *lv;
+
+						foreach(lv, vars)
+						{
+							Var		   *v = lfirst(lv);
+
+							if (v->varlevelsup == 0 && rte_col_tainted(lev, v->varno, v->varattno))
+								tainted = true;
+						}
+					}
+				}
+				return tainted;
+			}
+		default:
+			return false;
+	}
+}
+
+static bool
+var_tainted(Level *lev, Var *var)
+{
+	Index		up;
+
+	for (up = var->varlevelsup; up > 0 && lev != NULL; up--)
+		lev = lev->parent;
+	if (lev == NULL || lev->rtes == NULL || var->varno < 1 ||
+		var->varno > list_length(lev->query->rtable))
+		return false;
+	return rte_col_tainted(lev, var->varno, var->varattno);
+}
+
+/* find a CTE by name, ctelevelsup levels up */
+static Level *
+cte_level(Level *lev, RangeTblEntry *rte)
+{
+	Index		up;
+	ListCell   *lc;
+
+	for (up = rte->ctelevelsup; up > 0 && lev != NULL; up--)
+		lev = lev->parent;
+	if (lev == NULL)
+		return NULL;
+	foreach(lc, lev->ctes)
+	{
+		CteInfo    *c = lfirst(lc);
+
+		if (strcmp(c->name, rte->ctename) == 0)
+			return c->level;
+	}
+	return NULL;
+}
+
+/*
+ * First pass over a level's own expressions: validate the queries of its
+ * sublinks, and note references to protected values of outer levels.
+ */
+static bool
+prepass_walker(Node *node, Level *lev)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var))
+	{
+		Var		   *v = (Var *) node;
+
+		if (v->varlevelsup > 0 && var_tainted(lev, v))
+			lev->outer_taint = true;
+		return false;
+	}
+	if (IsA(node, SubLink))
+	{
+		SubLink    *s = (SubLink *) node;
+		SublinkInfo *info = palloc(sizeof(SublinkInfo));
+
+		info->sublink = s;
+		info->level = validate_level(castNode(Query, s->subselect), lev);
+		lev->sublinks = lappend(lev->sublinks, info);
+		if (info->level->raw)
+		{
+			lev->reads_protected = true;
+			if (!OidIsValid(lev->example))
+				lev->example = info->level->example;
+		}
+		return prepass_walker(s->testexpr, lev);
+	}
+	if (IsA(node, Query))
+		return false;
+	return expression_tree_walker(node, prepass_walker, (void *) lev);
+}
+
+static Level *
+sublink_level(Level *lev, SubLink *s)
+{
+	ListCell   *lc;
+
+	foreach(lc, lev->sublinks)
+	{
+		SublinkInfo *info = lfirst(lc);
+
+		if (info->sublink == s)
+			return info->level;
+	}
+	elog(ERROR, "privstat: sublink was not validated");
+	return NULL;
+}
+
+/*
+ * Functions that are not marked LEAKPROOF but cannot fail or leak when the
+ * argument named by const_arg (1-based; 0 for none) is a constant; that
+ * constant is tried once at validation, so an invalid unit or pattern fails
+ * before any row is read.  Kept short and documented in doc/policy.md.
+ */
+typedef struct AllowedFunc
+{
+	Oid			oid;
+	int			const_arg;
+	Oid			sample_type;	/* type of the other argument, for the trial */
+} AllowedFunc;
+
+static const AllowedFunc allowed_funcs[] = {
+	{F_DATE_TRUNC_TEXT_TIMESTAMP, 1, TIMESTAMPOID},
+	{F_DATE_TRUNC_TEXT_TIMESTAMPTZ, 1, TIMESTAMPTZOID},
+	{F_DATE_PART_TEXT_TIMESTAMP, 1, TIMESTAMPOID},
+	{F_DATE_PART_TEXT_TIMESTAMPTZ, 1, TIMESTAMPTZOID},
+	{F_DATE_PART_TEXT_DATE, 1, DATEOID},
+	{F_EXTRACT_TEXT_TIMESTAMP, 1, TIMESTAMPOID},
+	{F_EXTRACT_TEXT_TIMESTAMPTZ, 1, TIMESTAMPTZOID},
+	{F_EXTRACT_TEXT_DATE, 1, DATEOID},
+	{F_TEXTLIKE, 2, TEXTOID},
+	{F_TEXTNLIKE, 2, TEXTOID},
+	{F_TEXTICLIKE, 2, TEXTOID},
+	{F_TEXTICNLIKE, 2, TEXTOID},
+	{F_DATE_TIMESTAMP, 0, InvalidOid},	/* date(timestamp) */
+	{F_DATE_TIMESTAMPTZ, 0, InvalidOid},	/* date(timestamptz) */
+	{F_LOWER_TEXT, 0, InvalidOid},
+	{F_UPPER_TEXT, 0, InvalidOid},
+	{F_NUMERIC_EQ, 0, InvalidOid},
+	{F_NUMERIC_NE, 0, InvalidOid},
+	{F_NUMERIC_LT, 0, InvalidOid},
+	{F_NUMERIC_LE, 0, InvalidOid},
+	{F_NUMERIC_GT, 0, InvalidOid},
+	{F_NUMERIC_GE, 0, InvalidOid},
+	{F_NUMERIC_CMP, 0, InvalidOid},
+};
+
+static Datum
+sample_value(Oid type)
+{
+	switch (type)
+	{
+		case TEXTOID:
+			return CStringGetTextDatum("");
+		default:				/* timestamp, timestamptz, date: their epoch */
+			return (Datum) 0;
+	}
+}
+
+/* may funcid run on protected rows with these arguments? */
+static bool
+function_allowed(Oid funcid, List *args, Oid inputcollid)
+{
+	size_t		i;
+
+	if (get_func_leakproof(funcid))
+		return true;
+	for (i = 0; i < lengthof(allowed_funcs); i++)
+	{
+		const AllowedFunc *a = &allowed_funcs[i];
+		Node	   *arg;
+		Const	   *c;
+
+		if (a->oid != funcid)
+			continue;
+		if (a->const_arg == 0)
+			return true;
+		if (list_length(args) != 2)
+			return false;
+		arg = strip_implicit_coercions(list_nth(args, a->const_arg - 1));
+		if (!IsA(arg, Const))
+			return false;
+		c = (Const *) arg;
+		if (c->constisnull)
+			return true;
+		/* the trial: errors for a bad unit or pattern, before any row */
+		if (a->const_arg == 1)
+			(void) OidFunctionCall2Coll(funcid, inputcollid, c->constvalue, sample_value(a->sample_type));
+		else
+			(void) OidFunctionCall2Coll(funcid, inputcollid, sample_value(a->sample_type), c->constvalue);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * A subexpression that reads no row, no parameter and no sublink, and calls
+ * nothing volatile and nothing stable but the clock (now(), CURRENT_DATE,
+ * ...): its value does not depend on the data.  It is evaluated once here,
+ * so an error it would raise is raised before any row is read, not lazily
+ * when some protected row first reaches it.
+ */
+static bool
+any_function(Oid funcid pg_attribute_unused(), void *context pg_attribute_unused())
+{
+	return true;
+}
+
+/* does the expression read a row, a parameter or a sublink, or do anything volatile? */
+static bool
+row_dependent_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	switch (nodeTag(node))
+	{
+		case T_Var:
+		case T_Param:
+		case T_SubLink:
+		case T_Aggref:
+		case T_WindowFunc:
+		case T_GroupingFunc:
+		case T_NextValueExpr:
+		case T_CaseTestExpr:
+		case T_CoerceToDomainValue:
+		case T_SetToDefault:
+		case T_CurrentOfExpr:
+			return true;
+		case T_FuncExpr:
+			if (((FuncExpr *) node)->funcretset)
+				return true;
+			break;
+		default:
+			break;
+	}
+	return expression_tree_walker(node, row_dependent_walker, context);
+}
+
+/* set when a frozen constant came from a stable function: see policy_planner */
+static bool froze_mutable = false;
+
+/*
+ * Freeze the row-free parts of an expression evaluated for each protected
+ * row: a subexpression that reads no row, parameter or sublink and calls
+ * nothing volatile (now() - interval '7 days') is evaluated once, here, and
+ * replaced by its value.  An error it raises is then raised before any row
+ * is read, never lazily when some protected row first reaches it.  The
+ * plan of a frozen stable value (now()) is transient: replanned in the next
+ * transaction.
+ */
+static Node *
+freeze_mutator(Node *node, void *context)
+{
+	if (node == NULL)
+		return NULL;
+	/* (expression_tree_walker does not take a CaseWhen alone) */
+	if (IsA(node, Const) || IsA(node, Var) || IsA(node, Param) || IsA(node, List) ||
+		IsA(node, TargetEntry) || IsA(node, CaseWhen))
+		return expression_tree_mutator(node, freeze_mutator, context);
+	if (IsA(node, SubLink))
+	{
+		((SubLink *) node)->testexpr = freeze_mutator(((SubLink *) node)->testexpr, context);
+		return node;
+	}
+	if (IsA(node, Query))
+		return node;
+	if (!row_dependent_walker(node, NULL) && !contain_volatile_functions(node) &&
+		check_functions_in_node(node, any_function, NULL))
+	{
+		EState	   *estate = CreateExecutorState();
+		MemoryContext old = MemoryContextSwitchTo(estate->es_query_cxt);
+		Expr	   *expr = (Expr *) copyObject(node);
+		Oid			type = exprType(node);
+		int16		typlen;
+		bool		typbyval;
+		bool		isnull;
+		Datum		value;
+		ExprState  *state;
+
+		fix_opfuncids((Node *) expr);
+		state = ExecInitExpr(expr, NULL);
+		value = ExecEvalExprSwitchContext(state, GetPerTupleExprContext(estate), &isnull);
+		MemoryContextSwitchTo(old);
+		get_typlenbyval(type, &typlen, &typbyval);
+		if (!isnull)
+			value = datumCopy(value, typbyval, typlen);
+		FreeExecutorState(estate);
+		if (contain_mutable_functions(node))
+			froze_mutable = true;
+		return (Node *) makeConst(type, exprTypmod(node), exprCollation(node), typlen,
+								  value, isnull, typbyval);
+	}
+	return expression_tree_mutator(node, freeze_mutator, context);
+}
+
+#define FREEZE(expr) ((expr) = (void *) freeze_mutator((Node *) (expr), NULL))
+
+static void
+refuse_function(Level *lev, Oid funcid, const char *clause)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("function %s is not leakproof and is not allowed on protected data in %s over protected table %s",
+					format_procedure(funcid), clause, example_name(lev)),
+			 errdetail("An error or a side effect of a function evaluated for each protected row can reveal that row."),
+			 errhint("Use LEAKPROOF functions and operators, the functions listed in doc/policy.md, or a constant computed without the protected columns.")));
+}
+
+/* expression_tree_walker callback: collect a node's direct children */
+static bool
+collect_children(Node *node, List **parts)
+{
+	if (node != NULL)
+		*parts = lappend(*parts, node);
+	return false;
+}
+
+static bool
+check_list(List *list, Level *lev, CheckMode mode, const char *clause)
+{
+	ListCell   *lc;
+	bool		tainted = false;
+
+	foreach(lc, list)
+		tainted |= check_expr(lfirst(lc), lev, mode, clause);
+	return tainted;
+}
+
+/* a function call: its arguments, then the function itself */
+static bool
+check_call(Oid funcid, List *args, Oid inputcollid,
+		   Level *lev, CheckMode mode, const char *clause)
+{
+	bool		tainted = check_list(args, lev, mode, clause);
+
+	if ((mode == CHECK_ROW || tainted) && !function_allowed(funcid, args, inputcollid))
+		refuse_function(lev, funcid, clause);
+	return tainted;
+}
+
+/*
+ * Check one expression of a level and say whether its value depends on
+ * protected values.  CHECK_ROW: it is evaluated for each protected row, so
+ * every function in it must be unable to fail or to act on the world
+ * (LEAKPROOF, allow-listed, or a row-free constant); CHECK_POST: it is
+ * evaluated on DP results and group keys, and only what it applies to
+ * group keys of protected data must be so.  Aggregates are checked (and
+ * rewritten) before, by validate_aggrefs, and count as clean here.
+ */
+static bool
+check_expr(Node *node, Level *lev, CheckMode mode, const char *clause)
+{
+	if (node == NULL)
+		return false;
+	check_stack_depth();
+
+	switch (nodeTag(node))
+	{
+		case T_List:
+			return check_list((List *) node, lev, mode, clause);
+		case T_TargetEntry:
+			return check_expr((Node *) ((TargetEntry *) node)->expr, lev, mode, clause);
+		case T_Var:
+			{
+				Var		   *v = (Var *) node;
+
+				if (v->varlevelsup == 0 && v->varattno < 0 &&
+					rt_fetch(v->varno, lev->query->rtable)->rtekind == RTE_RELATION &&
+					lev->rtes[v->varno - 1].is_protected)
+					refuse(lev, "a system column",
+						   "System columns (ctid, xmin, ...) of protected tables cannot be read; use ordinary columns.");
+				return var_tainted(lev, v);
+			}
+		case T_Const:
+		case T_Param:
+		case T_CaseTestExpr:
+		case T_CoerceToDomainValue:
+		case T_SetToDefault:
+		case T_SQLValueFunction:
+		case T_GroupingFunc:
+		case T_CurrentOfExpr:
+			return false;
+		case T_Aggref:
+			if (mode == CHECK_ROW)
+				refuse(lev, "an aggregate inside a row expression", NULL);
+			return false;
+		case T_WindowFunc:
+			refuse(lev, "a window function",
+				   "Compute the DP aggregate in a subquery and apply the window function in the outer query.");
+			return false;
+		case T_NextValueExpr:
+			refuse(lev, "a sequence", NULL);
+			return false;
+		case T_FuncExpr:
+			{
+				FuncExpr   *f = (FuncExpr *) node;
+
+				if (f->funcretset)
+					refuse(lev, "a set-returning function",
+						   "Set-returning functions may run on DP results in an outer query, not on protected rows.");
+				return check_call(f->funcid, f->args, f->inputcollid, lev, mode, clause);
+			}
+		case T_OpExpr:
+		case T_DistinctExpr:
+		case T_NullIfExpr:
+			{
+				OpExpr	   *o = (OpExpr *) node;
+
+				set_opfuncid(o);
+				return check_call(o->opfuncid, o->args, o->inputcollid, lev, mode, clause);
+			}
+		case T_ScalarArrayOpExpr:
+			{
+				ScalarArrayOpExpr *o = (ScalarArrayOpExpr *) node;
+
+				set_sa_opfuncid(o);
+				return check_call(o->opfuncid, o->args, o->inputcollid, lev, mode, clause);
+			}
+		case T_RowCompareExpr:
+			{
+				RowCompareExpr *r = (RowCompareExpr *) node;
+				bool		tainted = check_list(r->largs, lev, mode, clause);
+				ListCell   *lc;
+
+				tainted |= check_list(r->rargs, lev, mode, clause);
+				if (mode == CHECK_ROW || tainted)
+					foreach(lc, r->opnos)
+					{
+						Oid			fn = get_opcode(lfirst_oid(lc));
+
+						if (!function_allowed(fn, NIL, InvalidOid))
+							refuse_function(lev, fn, clause);
+					}
+				return tainted;
+			}
+		case T_MinMaxExpr:
+			{
+				MinMaxExpr *m = (MinMaxExpr *) node;
+				bool		tainted = check_list(m->args, lev, mode, clause);
+				TypeCacheEntry *tc;
+
+				if (mode == CHECK_ROW || tainted)
+				{
+					tc = lookup_type_cache(m->minmaxtype, TYPECACHE_CMP_PROC);
+					if (!OidIsValid(tc->cmp_proc) || !function_allowed(tc->cmp_proc, NIL, InvalidOid))
+						refuse_function(lev, tc->cmp_proc, clause);
+				}
+				return tainted;
+			}
+		case T_CoerceViaIO:
+			{
+				CoerceViaIO *c = (CoerceViaIO *) node;
+				bool		tainted = check_expr((Node *) c->arg, lev, mode, clause);
+				Oid			target = getBaseType(c->resulttype);
+
+				/* output functions do not fail; input functions but text's do */
+				if ((mode == CHECK_ROW || tainted) &&
+					target != TEXTOID && target != VARCHAROID && target != BPCHAROID &&
+					target != NAMEOID)
+					ereport(ERROR,
+								(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+								 errmsg("a cast to %s through text is not allowed on protected data in %s over protected table %s",
+										format_type_be(c->resulttype), clause, example_name(lev)),
+								 errdetail("A failed cast evaluated for each protected row can reveal that row."),
+								 errhint("Compare with a constant of the column's own type instead.")));
+				return tainted;
+			}
+		case T_CoerceToDomain:
+			{
+				CoerceToDomain *c = (CoerceToDomain *) node;
+				bool		tainted = check_expr((Node *) c->arg, lev, mode, clause);
+
+				if ((mode == CHECK_ROW || tainted) && DomainHasConstraints(c->resulttype))
+					ereport(ERROR,
+							(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+							 errmsg("a cast to domain %s is not allowed on protected data in %s over protected table %s",
+									format_type_be(c->resulttype), clause, example_name(lev)),
+							 errdetail("A failed domain check evaluated for each protected row can reveal that row."),
+							 errhint("Compare with a value of the domain's base type instead.")));
+				return tainted;
+			}
+		case T_ArrayCoerceExpr:
+			{
+				ArrayCoerceExpr *a = (ArrayCoerceExpr *) node;
+
+				return check_expr((Node *) a->arg, lev, mode, clause) |
+					check_expr((Node *) a->elemexpr, lev, mode, clause);
+			}
+		case T_XmlExpr:
+			{
+				XmlExpr    *x = (XmlExpr *) node;
+				bool		tainted = check_list(x->named_args, lev, mode, clause) |
+					check_list(x->args, lev, mode, clause);
+
+				if (mode == CHECK_ROW || tainted)
+					refuse(lev, "an XML expression on protected data", NULL);
+				return tainted;
+			}
+		case T_SubscriptingRef:
+			{
+				SubscriptingRef *r = (SubscriptingRef *) node;
+				bool		tainted;
+
+				tainted = check_expr((Node *) r->refexpr, lev, mode, clause) |
+					check_list(r->refupperindexpr, lev, mode, clause) |
+					check_list(r->reflowerindexpr, lev, mode, clause) |
+					check_expr((Node *) r->refassgnexpr, lev, mode, clause);
+				/* array fetches return NULL out of range; other containers may fail */
+				if ((mode == CHECK_ROW || tainted) &&
+					(r->refassgnexpr != NULL || !OidIsValid(get_element_type(r->refcontainertype))))
+					refuse(lev, "this subscript", "Only array elements can be read from protected rows.");
+				return tainted;
+			}
+		case T_ArrayExpr:
+			if (((ArrayExpr *) node)->multidims && mode == CHECK_ROW)
+				refuse(lev, "a multidimensional array constructor", NULL);
+			return check_list(((ArrayExpr *) node)->elements, lev, mode, clause);
+		case T_SubLink:
+			{
+				SubLink    *s = (SubLink *) node;
+				Level	   *sub = sublink_level(lev, s);
+				bool		tainted = sub->raw || sub->outer_taint;
+				int			i;
+
+				for (i = 0; i < sub->nout; i++)
+					tainted |= sub->out_tainted[i];
+				if (mode == CHECK_POST && tainted)
+					refuse(lev, "a subquery that returns protected values in the output",
+						   "Return DP aggregates and group keys; filter with subqueries in WHERE.");
+				return check_expr(s->testexpr, lev, mode, clause) || tainted;
+			}
+		case T_BoolExpr:
+		case T_NullTest:
+		case T_BooleanTest:
+		case T_RelabelType:
+		case T_ConvertRowtypeExpr:
+		case T_CollateExpr:
+		case T_CaseExpr:
+		case T_CaseWhen:
+		case T_CoalesceExpr:
+		case T_RowExpr:
+		case T_FieldSelect:
+		case T_FieldStore:
+			{
+				/* cannot fail by themselves: the taint of their parts */
+				List	   *parts = NIL;
+				bool		tainted = false;
+				ListCell   *lc;
+
+				(void) expression_tree_walker(node, collect_children, (void *) &parts);
+				foreach(lc, parts)
+					tainted |= check_expr(lfirst(lc), lev, mode, clause);
+				return tainted;
+			}
+		default:
+			if (mode == CHECK_ROW)
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("this kind of expression (node %d) is not allowed on protected data in %s over protected table %s",
+								(int) nodeTag(node), clause, example_name(lev)),
+						 errhint(ALLOWED_FORMS)));
+			return true;
+	}
+}
+
+/*
+ * The column a sum or avg reads, followed through subqueries, joins and
+ * CTEs down to a protected table: its bounds, or NULL.  *relid and *attno
+ * say which column it was, when it is one.
+ */
+static ColumnBounds *
+bounds_of(Level *lev, Node *expr, Oid *relid, AttrNumber *attno)
+{
+	Var		   *v;
+	RangeTblEntry *rte;
+
+	*relid = InvalidOid;
+	for (;;)
+	{
+		expr = strip_implicit_coercions(expr);
+		if (!IsA(expr, Var) || ((Var *) expr)->varlevelsup != 0 || ((Var *) expr)->varattno <= 0)
+			return NULL;
+		v = (Var *) expr;
+		rte = rt_fetch(v->varno, lev->query->rtable);
+		switch (rte->rtekind)
+		{
+			case RTE_RELATION:
+				{
+					ProtectedRel *p = protected_rel(rte->relid);
+					int			i;
+
+					*relid = rte->relid;
+					*attno = v->varattno;
+					if (p == NULL)
+						return NULL;
+					for (i = 0; i < p->nbounds; i++)
+						if (p->bounds[i].attno == v->varattno)
+							return &p->bounds[i];
+					return NULL;
+				}
+			case RTE_SUBQUERY:
+			case RTE_CTE:
+				{
+					Level	   *sub = lev->rtes[v->varno - 1].sub;
+					TargetEntry *tle;
+
+					if (sub == NULL || sub->query->setOperations != NULL)
+						return NULL;
+					tle = get_tle_by_resno(sub->query->targetList, v->varattno);
+					if (tle == NULL)
+						return NULL;
+					lev = sub;
+					expr = (Node *) tle->expr;
+					break;
+				}
+			case RTE_JOIN:
+				if (v->varattno > list_length(rte->joinaliasvars))
+					return NULL;
+				expr = list_nth(rte->joinaliasvars, v->varattno - 1);
+				if (expr == NULL)
+					return NULL;
+				break;
+			default:
+				return NULL;
+		}
+	}
+}
+
+static int
+numtype_index(Oid type)
+{
+	int			i;
+
+	for (i = 0; i < N_NUMTYPES; i++)
+		if (numtypes[i] == type)
+			return i;
+	return -1;
+}
+
+/* a new Aggref of a DP aggregate in place of orig, cast back to orig's type */
+static Node *
+make_dp_aggref(Aggref *orig, Oid fnoid, List *args)
+{
+	Aggref	   *a = makeNode(Aggref);
+	ListCell   *lc;
+	Node	   *result;
+	int			resno = 0;
+
+	if (!OidIsValid(fnoid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("privstat's DP aggregates are missing from schema privstat"),
+				 errhint("ALTER EXTENSION privstat UPDATE.")));
+	a->aggfnoid = fnoid;
+	a->aggtype = get_func_rettype(fnoid);
+	a->aggcollid = InvalidOid;
+	a->inputcollid = orig->inputcollid;
+	a->aggtranstype = InvalidOid;
+	foreach(lc, args)
+	{
+		a->aggargtypes = lappend_oid(a->aggargtypes, exprType(lfirst(lc)));
+		a->args = lappend(a->args, makeTargetEntry(lfirst(lc), ++resno, NULL, false));
+	}
+	a->aggfilter = orig->aggfilter;
+	a->aggstar = (args == NIL);
+	a->aggvariadic = false;
+	a->aggkind = AGGKIND_NORMAL;
+	a->agglevelsup = 0;
+	a->aggsplit = AGGSPLIT_SIMPLE;
+	a->aggno = -1;
+	a->aggtransno = -1;
+	a->location = orig->location;
+
+	result = (Node *) a;
+	if (a->aggtype != orig->aggtype)
+	{
+		result = coerce_to_target_type(NULL, result, a->aggtype, orig->aggtype, -1,
+									   COERCION_EXPLICIT, COERCE_IMPLICIT_CAST, -1);
+		if (result == NULL)
+			elog(ERROR, "privstat: no cast from %s to %s",
+				 format_type_be(a->aggtype), format_type_be(orig->aggtype));
+	}
+	return result;
+}
+
+static Node *
+to_float8(Node *expr)
+{
+	Node	   *r = coerce_to_target_type(NULL, expr, exprType(expr), FLOAT8OID, -1,
+										  COERCION_EXPLICIT, COERCE_IMPLICIT_CAST, -1);
+
+	if (r == NULL)
+		elog(ERROR, "privstat: no cast to double precision");
+	return r;
+}
+
+/*
+ * Rewrite sum(col) or avg(col) into dp_sum/dp_avg(col, lower, upper) with
+ * the bounds the DBA declared for col.
+ */
+static Node *
+rewrite_sum_avg(Aggref *agg, Level *lev, bool is_avg)
+{
+	const char *name = is_avg ? "avg" : "sum";
+	Node	   *arg = (Node *) linitial_node(TargetEntry, agg->args)->expr;
+	Oid			relid;
+	AttrNumber	attno;
+	ColumnBounds *b = bounds_of(lev, arg, &relid, &attno);
+	Oid			argtype = exprType(arg);
+	int			t;
+
+	if (b == NULL)
+	{
+		if (OidIsValid(relid) && protected_rel(relid) != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("%s(%s) needs declared bounds for column %s of protected table %s",
+							name, get_attname(relid, attno, false), get_attname(relid, attno, false),
+							quote_identifier(get_rel_name(relid))),
+					 errhint("An administrator declares them: SELECT privstat.set_bounds('%s', '%s', lower, upper); or call privstat.dp_%s(col, lower, upper).",
+							 get_rel_name(relid), get_attname(relid, attno, false), name)));
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("%s() of an expression or an unprotected column is not allowed over protected table %s",
+						name, example_name(lev)),
+				 errdetail("Only a column of a protected table has declared bounds."),
+				 errhint("Call privstat.dp_%s(expression, lower, upper) with bounds of your own.", name)));
+	}
+	if (argtype == FLOAT4OID)
+	{
+		arg = to_float8(arg);
+		argtype = FLOAT8OID;
+	}
+	t = numtype_index(argtype);
+	if (t < 0)
+		refuse(lev, psprintf("%s() of type %s", name, format_type_be(argtype)),
+			   "Sum and average numeric columns (smallint, integer, bigint, numeric, real, double precision).");
+	return make_dp_aggref(agg, is_avg ? cache.dp_avg[t] : cache.dp_sum[t],
+						  list_make3(arg,
+									 makeConst(FLOAT8OID, -1, InvalidOid, 8, Float8GetDatum(b->lower), false, true),
+									 makeConst(FLOAT8OID, -1, InvalidOid, 8, Float8GetDatum(b->upper), false, true)));
+}
+
+/*
+ * One aggregate of an aggregating level over protected rows: its
+ * arguments and filter are row expressions; it must be a DP aggregate, or
+ * count/sum/avg, which become one.
+ */
+static Node *
+validate_aggref(Aggref *agg, Level *lev)
+{
+	if (agg->agglevelsup != 0)
+		refuse(lev, "an aggregate of an outer query inside a subquery", NULL);
+	if (agg->aggdistinct != NIL)
+		refuse(lev, "DISTINCT inside an aggregate",
+			   "Count rows with count(*); counting distinct values reveals which values occur.");
+	if (agg->aggorder != NIL)
+		refuse(lev, "ORDER BY inside an aggregate", NULL);
+	FREEZE(agg->aggdirectargs);
+	FREEZE(agg->args);
+	FREEZE(agg->aggfilter);
+	(void) check_list(agg->aggdirectargs, lev, CHECK_ROW, "an aggregate's arguments");
+	(void) check_list(agg->args, lev, CHECK_ROW, "an aggregate's arguments");
+	(void) check_expr((Node *) agg->aggfilter, lev, CHECK_ROW, "FILTER");
+
+	lev->n_dp++;
+	if (privstat_is_dp_aggregate(agg->aggfnoid))
+		return (Node *) agg;
+
+	switch (agg->aggfnoid)
+	{
+		case F_COUNT_:
+			return make_dp_aggref(agg, cache.dp_count_star, NIL);
+		case F_COUNT_ANY:
+			return make_dp_aggref(agg, cache.dp_count_any,
+								  list_make1(linitial_node(TargetEntry, agg->args)->expr));
+		case F_SUM_INT2:
+		case F_SUM_INT4:
+		case F_SUM_INT8:
+		case F_SUM_FLOAT4:
+		case F_SUM_FLOAT8:
+		case F_SUM_NUMERIC:
+			return rewrite_sum_avg(agg, lev, false);
+		case F_AVG_INT2:
+		case F_AVG_INT4:
+		case F_AVG_INT8:
+		case F_AVG_FLOAT4:
+		case F_AVG_FLOAT8:
+		case F_AVG_NUMERIC:
+			return rewrite_sum_avg(agg, lev, true);
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("aggregate %s is not differentially private and is not allowed over protected table %s",
+							format_procedure(agg->aggfnoid), example_name(lev)),
+					 errhint("Use count, sum or avg (answered by DP aggregates) or privstat.dp_count, dp_sum, dp_avg, dp_variance, dp_stddev, dp_percentile or dp_median.")));
+	}
+	return NULL;				/* not reached */
+}
+
+static Node *
+aggref_mutator(Node *node, Level *lev)
+{
+	if (node == NULL)
+		return NULL;
+	if (IsA(node, Aggref))
+		return validate_aggref((Aggref *) node, lev);
+	if (IsA(node, SubLink) || IsA(node, Query))
+	{
+		/* the subquery is its own level; keep the node, testexpr included */
+		if (IsA(node, SubLink))
+			((SubLink *) node)->testexpr = aggref_mutator(((SubLink *) node)->testexpr, lev);
+		return node;
+	}
+	return expression_tree_mutator(node, aggref_mutator, (void *) lev);
+}
+
+/* expressions of FROM items evaluated per row: functions, VALUES, tables */
+static bool
+from_expr_tainted(Node *node, Level *lev)
+{
+	List	   *vars;
+	ListCell   *lc;
+
+	if (node == NULL)
+		return false;
+	if (contain_subplans(node))
+	{
+		/* a sublink in a FROM function: only over unprotected data */
+		Level		probe = *lev;
+
+		probe.sublinks = NIL;
+		(void) prepass_walker(node, &probe);
+		if (probe.reads_protected || probe.outer_taint)
+			return true;
+	}
+	vars = pull_var_clause(node, PVC_RECURSE_AGGREGATES | PVC_RECURSE_WINDOWFUNCS |
+						   PVC_RECURSE_PLACEHOLDERS);
+	foreach(lc, vars)
+		if (var_tainted(lev, lfirst(lc)))
+			return true;
+	return false;
+}
+
+static void
+note_protected(Level *lev, Oid relid)
+{
+	lev->reads_protected = true;
+	if (!OidIsValid(lev->example))
+		lev->example = relid;
+}
+
+/* the quals of the join tree: ON conditions and WHERE */
+static void
+check_jointree(Node *node, Level *lev)
+{
+	if (node == NULL)
+		return;
+	if (IsA(node, FromExpr))
+	{
+		FromExpr   *f = (FromExpr *) node;
+		ListCell   *lc;
+
+		foreach(lc, f->fromlist)
+			check_jointree(lfirst(lc), lev);
+		FREEZE(f->quals);
+		(void) check_expr(f->quals, lev, CHECK_ROW, "WHERE");
+	}
+	else if (IsA(node, JoinExpr))
+	{
+		JoinExpr   *j = (JoinExpr *) node;
+
+		check_jointree(j->larg, lev);
+		check_jointree(j->rarg, lev);
+		FREEZE(j->quals);
+		(void) check_expr(j->quals, lev, CHECK_ROW, "JOIN ON");
+	}
+}
+
+static Level *
+validate_level(Query *q, Level *parent)
+{
+	Level	   *lev = palloc0(sizeof(Level));
+	ListCell   *lc;
+	int			i;
+	bool		aggregating;
+
+	check_stack_depth();
+	lev->query = q;
+	lev->parent = parent;
+
+	/* WITH: each CTE is a level of its own, seen by the levels below */
+	foreach(lc, q->cteList)
+	{
+		CommonTableExpr *cte = lfirst(lc);
+		Query	   *cq = castNode(Query, cte->ctequery);
+		CteInfo    *info = palloc(sizeof(CteInfo));
+
+		if (cq->commandType != CMD_SELECT)
+			refuse(lev, "a data-modifying WITH", "Use WITH queries that only read.");
+		if (cte->cterecursive)
+			refuse(lev, "WITH RECURSIVE", "Use a WITH query that is not recursive.");
+		info->name = cte->ctename;
+		info->level = validate_level(cq, lev);
+		lev->ctes = lappend(lev->ctes, info);
+	}
+
+	/* FROM items, in order: a LATERAL item sees the ones before it */
+	lev->rtes = palloc0(Max(list_length(q->rtable), 1) * sizeof(RteInfo));
+	i = 0;
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+		RteInfo    *info = &lev->rtes[i++];
+
+		switch (rte->rtekind)
+		{
+			case RTE_RELATION:
+				if (protected_rel(rte->relid) == NULL)
+					break;
+				info->is_protected = true;
+				note_protected(lev, rte->relid);
+				if (i == q->resultRelation || (rte->requiredPerms & ~ACL_SELECT) != 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+							 errmsg("%s on protected table %s is not allowed",
+									q->commandType == CMD_INSERT ? "INSERT" :
+									q->commandType == CMD_UPDATE ? "UPDATE" :
+									q->commandType == CMD_DELETE ? "DELETE" :
+									q->commandType == CMD_MERGE ? "MERGE" : "FOR UPDATE/SHARE",
+									example_name(lev)),
+							 errhint("A role at access level aggregate only reads protected tables, through DP aggregates.")));
+				if (rte->tablesample != NULL)
+					refuse(lev, "TABLESAMPLE", "Aggregate the whole table; sampling reveals which rows exist.");
+				/*
+				 * Validated: read it as privstat_reader.  Marked here, on
+				 * the query, not on the finished plan: the planner may
+				 * inline a set-returning SQL function, whose body nobody
+				 * validated and which must keep the caller's rights.
+				 */
+				rte->checkAsUser = cache.reader;
+				if (holds_select(rte->relid, GetUserId()))
+					ereport(ERROR,
+							(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+							 errmsg("role %s at access level aggregate holds SELECT on protected table %s",
+									GetUserNameFromId(GetUserId(), false), example_name(lev)),
+							 errdetail("privstat refuses the role's queries over the table until the grant is revoked."),
+							 errhint("An administrator runs: REVOKE SELECT ON %s FROM %s;",
+									 quote_identifier(get_rel_name(rte->relid)),
+									 quote_identifier(GetUserNameFromId(GetUserId(), false)))));
+				break;
+			case RTE_SUBQUERY:
+				info->sub = validate_level(rte->subquery, lev);
+				if (info->sub->raw || info->sub->outer_taint)
+					note_protected(lev, info->sub->example);
+				break;
+			case RTE_CTE:
+				info->sub = cte_level(lev, rte);
+				if (info->sub != NULL && info->sub->raw)
+					note_protected(lev, info->sub->example);
+				break;
+			case RTE_FUNCTION:
+				{
+					ListCell   *fl;
+
+					foreach(fl, rte->functions)
+						if (from_expr_tainted(((RangeTblFunction *) lfirst(fl))->funcexpr, lev))
+							refuse(lev, "a set-returning function over protected values",
+								   "Set-returning functions may run on DP results in an outer query, not on protected rows.");
+				}
+				break;
+			case RTE_VALUES:
+				if (from_expr_tainted((Node *) rte->values_lists, lev))
+					refuse(lev, "VALUES built from protected values", NULL);
+				break;
+			case RTE_TABLEFUNC:
+				if (from_expr_tainted((Node *) rte->tablefunc, lev))
+					refuse(lev, "a table function over protected values", NULL);
+				break;
+			default:
+				break;
+		}
+	}
+
+	/* this level's own expressions: validate their sublinks first */
+	(void) prepass_walker((Node *) q->targetList, lev);
+	(void) prepass_walker((Node *) q->jointree, lev);
+	(void) prepass_walker(q->havingQual, lev);
+	(void) prepass_walker(q->limitCount, lev);
+	(void) prepass_walker(q->limitOffset, lev);
+	(void) prepass_walker((Node *) q->returningList, lev);
+	if (q->onConflict != NULL)
+		(void) prepass_walker((Node *) q->onConflict, lev);
+	(void) prepass_walker((Node *) q->mergeActionList, lev);
+
+	lev->nout = list_length(q->targetList);
+	lev->out_tainted = palloc0(Max(lev->nout, 1) * sizeof(bool));
+
+	if (!lev->reads_protected && !lev->outer_taint)
+		return lev;				/* post-processing, or no protected data */
+
+	/* a level whose rows come from protected data */
+	if (q->commandType != CMD_SELECT)
+		refuse(lev, "writing values derived from protected rows",
+			   "Write DP results: INSERT INTO t SELECT count(*) FROM protected_table.");
+	if (q->rowMarks != NIL)
+		refuse(lev, "FOR UPDATE or FOR SHARE", NULL);
+	if (q->hasWindowFuncs)
+		refuse(lev, "a window function",
+			   "Compute the DP aggregate in a subquery and apply the window function in the outer query.");
+	if (q->hasTargetSRFs)
+		refuse(lev, "a set-returning function",
+			   "Set-returning functions may run on DP results in an outer query, not on protected rows.");
+	if (q->setOperations != NULL)
+		refuse(lev, "UNION, INTERSECT or EXCEPT of protected rows",
+			   "Aggregate each side first, then combine the DP results.");
+	if (q->groupingSets != NIL)
+		refuse(lev, "GROUPING SETS, ROLLUP or CUBE",
+			   "Run one GROUP BY per grouping: each row would count in several groups.");
+
+	check_jointree((Node *) q->jointree, lev);
+
+	aggregating = q->hasAggs || q->groupClause != NIL;
+	if (!aggregating)
+	{
+		/* raw: protected rows pass on to a level that aggregates them */
+		if (q->distinctClause != NIL)
+			refuse(lev, "DISTINCT over protected rows",
+				   "Use GROUP BY with a DP aggregate: SELECT col, count(*) FROM t GROUP BY col.");
+		if (q->limitCount != NULL || q->limitOffset != NULL)
+			refuse(lev, "LIMIT or OFFSET over protected rows", "Apply LIMIT to DP results.");
+		if (q->sortClause != NIL)
+			refuse(lev, "ORDER BY over protected rows", "Apply ORDER BY to DP results.");
+		i = 0;
+		FREEZE(q->targetList);
+		foreach(lc, q->targetList)
+			lev->out_tainted[i++] = check_expr(lfirst(lc), lev, CHECK_ROW, "the select list");
+		lev->raw = true;
+		if (parent == NULL)
+			refuse(lev, "returning protected rows",
+				   "Return aggregates: SELECT count(*), avg(col) FROM t, with GROUP BY for groups.");
+		return lev;
+	}
+
+	if (lev->outer_taint)
+		refuse(lev, "an aggregate in a subquery correlated with protected rows",
+			   "Aggregate the protected rows themselves, joining what the subquery reads.");
+	if (q->constraintDeps != NIL)
+		refuse(lev, "selecting columns that depend on a grouped primary key",
+			   "Name every output column in GROUP BY.");
+	foreach(lc, q->groupClause)
+	{
+		TargetEntry *tle = get_sortgroupclause_tle(lfirst(lc), q->targetList);
+
+		FREEZE(tle->expr);
+		(void) check_expr((Node *) tle->expr, lev, CHECK_ROW, "GROUP BY");
+	}
+	/* aggregates: checked and rewritten into DP ones in place */
+	q->targetList = (List *) aggref_mutator((Node *) q->targetList, lev);
+	q->havingQual = aggref_mutator(q->havingQual, lev);
+	if (lev->n_dp == 0)
+		refuse(lev, "GROUP BY without an aggregate",
+			   "Add a DP aggregate: SELECT col, count(*) FROM t GROUP BY col.");
+	/* outputs, HAVING, ORDER BY: DP results and group keys */
+	foreach(lc, q->targetList)
+		(void) check_expr(lfirst(lc), lev, CHECK_POST, "the select list");
+	(void) check_expr(q->havingQual, lev, CHECK_POST, "HAVING");
+	(void) check_expr(q->limitCount, lev, CHECK_POST, "LIMIT");
+	(void) check_expr(q->limitOffset, lev, CHECK_POST, "OFFSET");
+	/* the outputs are released: DP results, and group keys */
+	return lev;
+}
+
+
+/* ---------------------------------------------------------------------------
+ * Hooks
+ * ---------------------------------------------------------------------------
+ */
+
+static bool
+touches_protected_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, RangeTblEntry))
+	{
+		RangeTblEntry *rte = (RangeTblEntry *) node;
+
+		if (rte->rtekind == RTE_RELATION && protected_rel(rte->relid) != NULL)
+		{
+			first_protected = rte->relid;
+			return true;
+		}
+		return false;
+	}
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, touches_protected_walker, context,
+								 QTW_EXAMINE_RTES_BEFORE);
+	return expression_tree_walker(node, touches_protected_walker, context);
+}
+
+static bool
+touches_protected(Query *q)
+{
+	return cache.nrels > 0 && touches_protected_walker((Node *) q, NULL);
+}
+
+static AccessLevel
+current_level(void)
+{
+	return level_of(GetUserId());
+}
+
+static void
+refuse_level_none(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("role %s has access level none and cannot read protected tables",
+					GetUserNameFromId(GetUserId(), false)),
+			 errhint("An administrator can give it level aggregate: SELECT privstat.set_access('%s', 'aggregate');",
+					 GetUserNameFromId(GetUserId(), false))));
+}
+
+static PlannedStmt *
+policy_planner(Query *parse, const char *query_string, int cursorOptions,
+			   ParamListInfo boundParams)
+{
+	AccessLevel level = current_level();
+	bool		validated = false;
+	PlannedStmt *result;
+
+	if (level != LEVEL_DIRECT && touches_protected(parse))
+	{
+		if (level == LEVEL_NONE)
+			refuse_level_none();
+		if (in_explain_analyze)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("EXPLAIN ANALYZE of a query over protected tables is not allowed"),
+					 errdetail("Actual row counts are exact answers about protected rows."),
+					 errhint("Use EXPLAIN without ANALYZE.")));
+		if (!OidIsValid(cache.reader))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("role privstat_reader does not exist"),
+					 errhint("Recreate it (CREATE ROLE privstat_reader NOLOGIN) and protect the tables again.")));
+		froze_mutable = false;
+		(void) validate_level(parse, NULL);
+		validated = true;
+	}
+
+	if (prev_planner)
+		result = prev_planner(parse, query_string, cursorOptions, boundParams);
+	else
+		result = standard_planner(parse, query_string, cursorOptions, boundParams);
+
+	if (validated)
+	{
+		/* a value frozen from now() holds for this transaction only */
+		if (froze_mutable)
+			result->transientPlan = true;
+	}
+	return result;
+}
+
+/*
+ * At executor start, after PostgreSQL's own checks passed: a plan that reads
+ * protected tables as privstat_reader runs only for a role that may have DP
+ * answers, and a restricted role runs no plan that privstat did not
+ * validate (a plan cached before its level changed).
+ */
+static bool
+policy_check_perms(List *rangeTable, bool ereport_on_violation)
+{
+	AccessLevel level;
+	ListCell   *lc;
+
+	if (prev_check_perms && !prev_check_perms(rangeTable, ereport_on_violation))
+		return false;
+	policy_ensure();
+	if (!cache.installed)
+		return true;
+	level = current_level();
+	foreach(lc, rangeTable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+		bool		as_reader;
+
+		if (rte->rtekind != RTE_RELATION)
+			continue;
+		as_reader = OidIsValid(cache.reader) && rte->checkAsUser == cache.reader;
+		if (!as_reader && level == LEVEL_DIRECT)
+			continue;
+		if (protected_rel(rte->relid) == NULL)
+			continue;
+		if (level == LEVEL_NONE)
+			refuse_level_none();
+		if (as_reader && in_explain_analyze && level != LEVEL_DIRECT)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("EXPLAIN ANALYZE of a query over protected tables is not allowed"),
+					 errhint("Use EXPLAIN without ANALYZE.")));
+		if (!as_reader && rte->requiredPerms != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("this plan over protected table %s was not validated for a role at access level %s",
+							quote_identifier(get_rel_name(rte->relid)), level_name(level)),
+					 errhint("Run the statement again; prepare it again if it was prepared before the role's level changed.")));
+	}
+	return true;
+}
+
+/* after a GRANT: warn of aggregate roles that can read protected rows */
+static void
+warn_restricted_readers(void)
+{
+	int			r;
+	int			t;
+
+	for (t = 0; t < cache.nrels; t++)
+		for (r = 0; r < cache.nroles; r++)
+		{
+			Oid			relid = cache.rels[t].relid;
+			Oid			role = cache.roles[r].role;
+			char	   *relname;
+			char	   *rolename;
+
+			if (cache.roles[r].level != LEVEL_AGGREGATE || !holds_select(relid, role))
+				continue;
+			relname = get_rel_name(relid);
+			rolename = GetUserNameFromId(role, true);
+			if (relname == NULL || rolename == NULL)
+				continue;
+			ereport(WARNING,
+					(errcode(ERRCODE_WARNING),
+					 errmsg("role %s at access level aggregate holds SELECT on protected table %s",
+							quote_identifier(rolename), quote_identifier(relname)),
+					 errdetail("privstat refuses every query of that role over the table until the grant is revoked."),
+					 errhint("REVOKE SELECT ON %s FROM %s;",
+							 quote_identifier(relname), quote_identifier(rolename))));
+		}
+}
+
+/* an EXPLAIN ANALYZE of a restricted role: flagged while it runs */
+static void
+explain_analyze_utility(PlannedStmt *pstmt, const char *queryString,
+						bool readOnlyTree, ProcessUtilityContext context,
+						ParamListInfo params, QueryEnvironment *queryEnv,
+						DestReceiver *dest, QueryCompletion *qc)
+{
+	bool		save = in_explain_analyze;
+
+	in_explain_analyze = true;
+	PG_TRY();
+	{
+		if (prev_ProcessUtility)
+			prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+								queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+									queryEnv, dest, qc);
+	}
+	PG_FINALLY();
+	{
+		in_explain_analyze = save;
+	}
+	PG_END_TRY();
+}
+
+static void
+policy_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
+					  bool readOnlyTree, ProcessUtilityContext context,
+					  ParamListInfo params, QueryEnvironment *queryEnv,
+					  DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *stmt = pstmt->utilityStmt;
+	AccessLevel level = LEVEL_DIRECT;
+	bool		analyze = false;
+
+	if (IsTransactionState())
+		level = current_level();
+
+	if (level != LEVEL_DIRECT)
+	{
+		switch (nodeTag(stmt))
+		{
+			case T_LoadStmt:
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("LOAD is not allowed for a role at access level %s", level_name(level)),
+						 errhint("Libraries are loaded by the server's configuration.")));
+				break;
+			case T_CopyStmt:
+				{
+					CopyStmt   *c = (CopyStmt *) stmt;
+
+					if (c->is_from && c->relation != NULL)
+					{
+						Oid			relid = RangeVarGetRelid(c->relation, NoLock, true);
+
+						if (OidIsValid(relid) && protected_rel(relid) != NULL)
+							ereport(ERROR,
+									(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+									 errmsg("COPY FROM into protected table %s is not allowed",
+											quote_identifier(get_rel_name(relid))),
+									 errhint("A role at access level aggregate only reads protected tables, through DP aggregates.")));
+					}
+					break;
+				}
+			case T_ExplainStmt:
+				{
+					ExplainStmt *e = (ExplainStmt *) stmt;
+					ListCell   *lc;
+
+					foreach(lc, e->options)
+					{
+						DefElem    *opt = lfirst(lc);
+
+						if (strcmp(opt->defname, "analyze") == 0)
+							analyze = defGetBoolean(opt);
+					}
+
+					/*
+					 * Estimated row counts come from statistics about the
+					 * protected columns: a restricted role's EXPLAIN shows
+					 * plans without costs.  A later option wins.
+					 */
+					if (readOnlyTree)
+					{
+						pstmt = copyObject(pstmt);
+						readOnlyTree = false;
+						e = (ExplainStmt *) pstmt->utilityStmt;
+					}
+					e->options = lappend(e->options,
+										 makeDefElem("costs", (Node *) makeBoolean(false), -1));
+					break;
+				}
+			default:
+				break;
+		}
+	}
+
+	if (analyze)
+		explain_analyze_utility(pstmt, queryString, readOnlyTree, context, params,
+								queryEnv, dest, qc);
+	else if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+							queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+								queryEnv, dest, qc);
+
+	if ((IsA(stmt, GrantStmt) || IsA(stmt, GrantRoleStmt)) && IsTransactionState())
+	{
+		CommandCounterIncrement();
+		policy_ensure();
+		if (cache.installed)
+			warn_restricted_readers();
+	}
+}
+
+void
+privstat_policy_init(void)
+{
+	CacheRegisterRelcacheCallback(policy_relcache_callback, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, policy_syscache_callback, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHOID, policy_syscache_callback, (Datum) 0);
+
+	prev_planner = planner_hook;
+	planner_hook = policy_planner;
+	prev_check_perms = ExecutorCheckPerms_hook;
+	ExecutorCheckPerms_hook = policy_check_perms;
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = policy_ProcessUtility;
+}
+
+
+/* ---------------------------------------------------------------------------
+ * SQL interface
+ * ---------------------------------------------------------------------------
+ */
+
+PG_FUNCTION_INFO_V1(privstat_policy_changed);
+
+/*
+ * Trigger on privstat's policy tables: every session drops its copy of the
+ * policy, and every cached plan is replanned (and so validated again), when
+ * this transaction commits.
+ */
+Datum
+privstat_policy_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("privstat._policy_changed() must be called as a trigger")));
+	CacheInvalidateRelcacheAll();
+	return PointerGetDatum(TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ? trigdata->tg_trigtuple : NULL);
+}
