@@ -106,6 +106,16 @@ SELECT count(*) FROM orders WHERE created > now() - interval '300000 years';
 SELECT count(*) FROM orders WHERE CASE WHEN user_id = 7 THEN 1 / 0 ELSE 1 END = 1;
 SELECT count(*) FROM orders WHERE nextval('no_such_seq') > 0;
 SELECT count(*) FROM orders WHERE length(region) = 2;
+-- what protected rows reach is evaluated lazily: subqueries and joined FROM
+-- items must not fail either
+SELECT count(*) FROM orders WHERE user_id = 7 AND amount > (SELECT 1 / 0 FROM products LIMIT 1);
+SELECT count(*) FROM orders WHERE user_id = 7 AND product_id = (SELECT max(id) FROM products);
+SELECT count(*) FROM orders o JOIN (SELECT id, 10 / (id - 3) AS z FROM products) p ON p.id = o.product_id;
+SELECT count(*) FROM orders o, generate_series(1, 3) g WHERE o.user_id = 7;
+SELECT count(*) BETWEEN 4900 AND 5100 AS ok FROM orders
+	WHERE product_id IN (SELECT id FROM products WHERE category = 'a');
+SELECT count(*) BETWEEN 4000 AND 6000 AS ok FROM orders
+	WHERE amount > (SELECT avg(amount) FROM orders);
 
 -- joins with unprotected tables, and FROM subqueries and CTEs
 SELECT p.category, count(*) BETWEEN 4900 AND 5100 AS ok

@@ -819,26 +819,209 @@ check_list(List *list, Level *lev, CheckMode mode, const char *clause)
 	return tainted;
 }
 
-/* a function call: its arguments, then the function itself */
-static bool
-check_call(Oid funcid, List *args, Oid inputcollid,
-		   Level *lev, CheckMode mode, const char *clause)
-{
-	bool		tainted = check_list(args, lev, mode, clause);
 
-	if ((mode == CHECK_ROW || tainted) && !function_allowed(funcid, args, inputcollid))
-		refuse_function(lev, funcid, clause);
-	return tainted;
+/*
+ * The node itself, apart from its children, in an expression evaluated for
+ * protected rows: an error unless it cannot fail or act on the world.
+ */
+static void
+node_check(Node *node, Level *lev, const char *clause)
+{
+	switch (nodeTag(node))
+	{
+		case T_FuncExpr:
+			{
+				FuncExpr   *f = (FuncExpr *) node;
+
+				if (f->funcretset)
+					refuse(lev, "a set-returning function",
+						   "Set-returning functions may run on DP results in an outer query, not on protected rows.");
+				if (!function_allowed(f->funcid, f->args, f->inputcollid))
+					refuse_function(lev, f->funcid, clause);
+				break;
+			}
+		case T_OpExpr:
+		case T_DistinctExpr:
+		case T_NullIfExpr:
+			{
+				OpExpr	   *o = (OpExpr *) node;
+
+				set_opfuncid(o);
+				if (!function_allowed(o->opfuncid, o->args, o->inputcollid))
+					refuse_function(lev, o->opfuncid, clause);
+				break;
+			}
+		case T_ScalarArrayOpExpr:
+			{
+				ScalarArrayOpExpr *o = (ScalarArrayOpExpr *) node;
+
+				set_sa_opfuncid(o);
+				if (!function_allowed(o->opfuncid, o->args, o->inputcollid))
+					refuse_function(lev, o->opfuncid, clause);
+				break;
+			}
+		case T_RowCompareExpr:
+			{
+				ListCell   *lc;
+
+				foreach(lc, ((RowCompareExpr *) node)->opnos)
+				{
+					Oid			fn = get_opcode(lfirst_oid(lc));
+
+					if (!function_allowed(fn, NIL, InvalidOid))
+						refuse_function(lev, fn, clause);
+				}
+				break;
+			}
+		case T_MinMaxExpr:
+			{
+				TypeCacheEntry *tc = lookup_type_cache(((MinMaxExpr *) node)->minmaxtype,
+													   TYPECACHE_CMP_PROC);
+
+				if (!OidIsValid(tc->cmp_proc) || !function_allowed(tc->cmp_proc, NIL, InvalidOid))
+					refuse_function(lev, tc->cmp_proc, clause);
+				break;
+			}
+		case T_CoerceViaIO:
+			{
+				CoerceViaIO *c = (CoerceViaIO *) node;
+				Oid			target = getBaseType(c->resulttype);
+
+				/* output functions do not fail; input functions but text's do */
+				if (target != TEXTOID && target != VARCHAROID && target != BPCHAROID &&
+					target != NAMEOID)
+					ereport(ERROR,
+							(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+							 errmsg("a cast to %s through text is not allowed on protected data in %s over protected table %s",
+									format_type_be(c->resulttype), clause, example_name(lev)),
+							 errdetail("A failed cast evaluated for each protected row can reveal that row."),
+							 errhint("Compare with a constant of the column's own type instead.")));
+				break;
+			}
+		case T_CoerceToDomain:
+			if (DomainHasConstraints(((CoerceToDomain *) node)->resulttype))
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("a cast to domain %s is not allowed on protected data in %s over protected table %s",
+								format_type_be(((CoerceToDomain *) node)->resulttype), clause,
+								example_name(lev)),
+						 errdetail("A failed domain check evaluated for each protected row can reveal that row."),
+						 errhint("Compare with a value of the domain's base type instead.")));
+			break;
+		case T_SubscriptingRef:
+			{
+				SubscriptingRef *r = (SubscriptingRef *) node;
+
+				/* array fetches return NULL out of range; other containers may fail */
+				if (r->refassgnexpr != NULL || !OidIsValid(get_element_type(r->refcontainertype)))
+					refuse(lev, "this subscript", "Only array elements can be read from protected rows.");
+				break;
+			}
+		case T_ArrayExpr:
+			if (((ArrayExpr *) node)->multidims)
+				refuse(lev, "a multidimensional array constructor", NULL);
+			break;
+		case T_WindowFunc:
+			refuse(lev, "a window function",
+				   "Compute the DP aggregate in a subquery and apply the window function in the outer query.");
+			break;
+		case T_NextValueExpr:
+			refuse(lev, "a sequence", NULL);
+			break;
+		case T_XmlExpr:
+			refuse(lev, "an XML expression on protected data", NULL);
+			break;
+		case T_BoolExpr:
+		case T_NullTest:
+		case T_BooleanTest:
+		case T_RelabelType:
+		case T_ConvertRowtypeExpr:
+		case T_CollateExpr:
+		case T_CaseExpr:
+		case T_CoalesceExpr:
+		case T_RowExpr:
+		case T_FieldSelect:
+		case T_FieldStore:
+		case T_ArrayCoerceExpr:
+			/* cannot fail by themselves */
+			break;
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("this kind of expression (node %d) is not allowed on protected data in %s over protected table %s",
+							(int) nodeTag(node), clause, example_name(lev)),
+					 errhint(ALLOWED_FORMS)));
+	}
+}
+
+/*
+ * Everything a protected level evaluates lazily, as rows of protected data
+ * reach it: a subquery in its WHERE, a FROM item joined to its rows (a
+ * subquery, a CTE, a function, VALUES).  PostgreSQL runs such parts only
+ * when a first row needs them, so an error raised there would say that
+ * some protected row got that far.  Their whole tree must be unable to
+ * fail: what node_check allows, and DP aggregates or count.
+ */
+static bool
+strict_walker(Node *node, Level *lev)
+{
+	const char *clause = "a subquery or FROM item joined to protected rows";
+
+	if (node == NULL)
+		return false;
+	check_stack_depth();
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, strict_walker, (void *) lev, 0);
+	switch (nodeTag(node))
+	{
+		case T_Aggref:
+			{
+				Aggref	   *a = (Aggref *) node;
+
+				if (!privstat_is_dp_aggregate(a->aggfnoid) &&
+					a->aggfnoid != F_COUNT_ && a->aggfnoid != F_COUNT_ANY)
+					ereport(ERROR,
+							(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+							 errmsg("aggregate %s is not allowed in %s over protected table %s",
+									format_procedure(a->aggfnoid), clause, example_name(lev)),
+							 errdetail("It is evaluated only when a protected row needs it, so an error it raises would reveal that row."),
+							 errhint("Compute it in a query of its own and use its value as a constant.")));
+				break;
+			}
+		case T_Const:
+		case T_Var:
+		case T_Param:
+		case T_List:
+		case T_TargetEntry:
+		case T_FromExpr:
+		case T_JoinExpr:
+		case T_RangeTblRef:
+		case T_RangeTblFunction:
+		case T_SubLink:
+		case T_SortGroupClause:
+		case T_SetOperationStmt:
+		case T_WindowClause:
+		case T_CommonTableExpr:
+		case T_CaseTestExpr:
+		case T_SQLValueFunction:
+		case T_GroupingFunc:
+			break;
+		default:
+			node_check(node, lev, clause);
+			break;
+	}
+	return expression_tree_walker(node, strict_walker, (void *) lev);
 }
 
 /*
  * Check one expression of a level and say whether its value depends on
  * protected values.  CHECK_ROW: it is evaluated for each protected row, so
- * every function in it must be unable to fail or to act on the world
- * (LEAKPROOF, allow-listed, or a row-free constant); CHECK_POST: it is
- * evaluated on DP results and group keys, and only what it applies to
- * group keys of protected data must be so.  Aggregates are checked (and
- * rewritten) before, by validate_aggrefs, and count as clean here.
+ * every node in it must be unable to fail or to act on the world
+ * (node_check: LEAKPROOF, allow-listed, row-free constants already frozen);
+ * CHECK_POST: it is evaluated on DP results and group keys, and only the
+ * nodes applied to group keys of protected data must be so.  Aggregates
+ * are checked (and rewritten) before, by validate_aggref, and count as
+ * clean here.
  */
 static bool
 check_expr(Node *node, Level *lev, CheckMode mode, const char *clause)
@@ -857,7 +1040,8 @@ check_expr(Node *node, Level *lev, CheckMode mode, const char *clause)
 			{
 				Var		   *v = (Var *) node;
 
-				if (v->varlevelsup == 0 && v->varattno < 0 &&
+				if (v->varlevelsup == 0 && v->varattno < 0 && v->varno >= 1 &&
+					v->varno <= list_length(lev->query->rtable) &&
 					rt_fetch(v->varno, lev->query->rtable)->rtekind == RTE_RELATION &&
 					lev->rtes[v->varno - 1].is_protected)
 					refuse(lev, "a system column",
@@ -877,137 +1061,6 @@ check_expr(Node *node, Level *lev, CheckMode mode, const char *clause)
 			if (mode == CHECK_ROW)
 				refuse(lev, "an aggregate inside a row expression", NULL);
 			return false;
-		case T_WindowFunc:
-			refuse(lev, "a window function",
-				   "Compute the DP aggregate in a subquery and apply the window function in the outer query.");
-			return false;
-		case T_NextValueExpr:
-			refuse(lev, "a sequence", NULL);
-			return false;
-		case T_FuncExpr:
-			{
-				FuncExpr   *f = (FuncExpr *) node;
-
-				if (f->funcretset)
-					refuse(lev, "a set-returning function",
-						   "Set-returning functions may run on DP results in an outer query, not on protected rows.");
-				return check_call(f->funcid, f->args, f->inputcollid, lev, mode, clause);
-			}
-		case T_OpExpr:
-		case T_DistinctExpr:
-		case T_NullIfExpr:
-			{
-				OpExpr	   *o = (OpExpr *) node;
-
-				set_opfuncid(o);
-				return check_call(o->opfuncid, o->args, o->inputcollid, lev, mode, clause);
-			}
-		case T_ScalarArrayOpExpr:
-			{
-				ScalarArrayOpExpr *o = (ScalarArrayOpExpr *) node;
-
-				set_sa_opfuncid(o);
-				return check_call(o->opfuncid, o->args, o->inputcollid, lev, mode, clause);
-			}
-		case T_RowCompareExpr:
-			{
-				RowCompareExpr *r = (RowCompareExpr *) node;
-				bool		tainted = check_list(r->largs, lev, mode, clause);
-				ListCell   *lc;
-
-				tainted |= check_list(r->rargs, lev, mode, clause);
-				if (mode == CHECK_ROW || tainted)
-					foreach(lc, r->opnos)
-					{
-						Oid			fn = get_opcode(lfirst_oid(lc));
-
-						if (!function_allowed(fn, NIL, InvalidOid))
-							refuse_function(lev, fn, clause);
-					}
-				return tainted;
-			}
-		case T_MinMaxExpr:
-			{
-				MinMaxExpr *m = (MinMaxExpr *) node;
-				bool		tainted = check_list(m->args, lev, mode, clause);
-				TypeCacheEntry *tc;
-
-				if (mode == CHECK_ROW || tainted)
-				{
-					tc = lookup_type_cache(m->minmaxtype, TYPECACHE_CMP_PROC);
-					if (!OidIsValid(tc->cmp_proc) || !function_allowed(tc->cmp_proc, NIL, InvalidOid))
-						refuse_function(lev, tc->cmp_proc, clause);
-				}
-				return tainted;
-			}
-		case T_CoerceViaIO:
-			{
-				CoerceViaIO *c = (CoerceViaIO *) node;
-				bool		tainted = check_expr((Node *) c->arg, lev, mode, clause);
-				Oid			target = getBaseType(c->resulttype);
-
-				/* output functions do not fail; input functions but text's do */
-				if ((mode == CHECK_ROW || tainted) &&
-					target != TEXTOID && target != VARCHAROID && target != BPCHAROID &&
-					target != NAMEOID)
-					ereport(ERROR,
-								(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-								 errmsg("a cast to %s through text is not allowed on protected data in %s over protected table %s",
-										format_type_be(c->resulttype), clause, example_name(lev)),
-								 errdetail("A failed cast evaluated for each protected row can reveal that row."),
-								 errhint("Compare with a constant of the column's own type instead.")));
-				return tainted;
-			}
-		case T_CoerceToDomain:
-			{
-				CoerceToDomain *c = (CoerceToDomain *) node;
-				bool		tainted = check_expr((Node *) c->arg, lev, mode, clause);
-
-				if ((mode == CHECK_ROW || tainted) && DomainHasConstraints(c->resulttype))
-					ereport(ERROR,
-							(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-							 errmsg("a cast to domain %s is not allowed on protected data in %s over protected table %s",
-									format_type_be(c->resulttype), clause, example_name(lev)),
-							 errdetail("A failed domain check evaluated for each protected row can reveal that row."),
-							 errhint("Compare with a value of the domain's base type instead.")));
-				return tainted;
-			}
-		case T_ArrayCoerceExpr:
-			{
-				ArrayCoerceExpr *a = (ArrayCoerceExpr *) node;
-
-				return check_expr((Node *) a->arg, lev, mode, clause) |
-					check_expr((Node *) a->elemexpr, lev, mode, clause);
-			}
-		case T_XmlExpr:
-			{
-				XmlExpr    *x = (XmlExpr *) node;
-				bool		tainted = check_list(x->named_args, lev, mode, clause) |
-					check_list(x->args, lev, mode, clause);
-
-				if (mode == CHECK_ROW || tainted)
-					refuse(lev, "an XML expression on protected data", NULL);
-				return tainted;
-			}
-		case T_SubscriptingRef:
-			{
-				SubscriptingRef *r = (SubscriptingRef *) node;
-				bool		tainted;
-
-				tainted = check_expr((Node *) r->refexpr, lev, mode, clause) |
-					check_list(r->refupperindexpr, lev, mode, clause) |
-					check_list(r->reflowerindexpr, lev, mode, clause) |
-					check_expr((Node *) r->refassgnexpr, lev, mode, clause);
-				/* array fetches return NULL out of range; other containers may fail */
-				if ((mode == CHECK_ROW || tainted) &&
-					(r->refassgnexpr != NULL || !OidIsValid(get_element_type(r->refcontainertype))))
-					refuse(lev, "this subscript", "Only array elements can be read from protected rows.");
-				return tainted;
-			}
-		case T_ArrayExpr:
-			if (((ArrayExpr *) node)->multidims && mode == CHECK_ROW)
-				refuse(lev, "a multidimensional array constructor", NULL);
-			return check_list(((ArrayExpr *) node)->elements, lev, mode, clause);
 		case T_SubLink:
 			{
 				SubLink    *s = (SubLink *) node;
@@ -1020,22 +1073,12 @@ check_expr(Node *node, Level *lev, CheckMode mode, const char *clause)
 				if (mode == CHECK_POST && tainted)
 					refuse(lev, "a subquery that returns protected values in the output",
 						   "Return DP aggregates and group keys; filter with subqueries in WHERE.");
+				if (mode == CHECK_ROW && !sub->raw && !sub->outer_taint)
+					(void) strict_walker(s->subselect, lev);
 				return check_expr(s->testexpr, lev, mode, clause) || tainted;
 			}
-		case T_BoolExpr:
-		case T_NullTest:
-		case T_BooleanTest:
-		case T_RelabelType:
-		case T_ConvertRowtypeExpr:
-		case T_CollateExpr:
-		case T_CaseExpr:
-		case T_CaseWhen:
-		case T_CoalesceExpr:
-		case T_RowExpr:
-		case T_FieldSelect:
-		case T_FieldStore:
+		default:
 			{
-				/* cannot fail by themselves: the taint of their parts */
 				List	   *parts = NIL;
 				bool		tainted = false;
 				ListCell   *lc;
@@ -1043,16 +1086,10 @@ check_expr(Node *node, Level *lev, CheckMode mode, const char *clause)
 				(void) expression_tree_walker(node, collect_children, (void *) &parts);
 				foreach(lc, parts)
 					tainted |= check_expr(lfirst(lc), lev, mode, clause);
+				if (mode == CHECK_ROW || tainted || IsA(node, WindowFunc) || IsA(node, NextValueExpr))
+					node_check(node, lev, clause);
 				return tainted;
 			}
-		default:
-			if (mode == CHECK_ROW)
-				ereport(ERROR,
-						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-						 errmsg("this kind of expression (node %d) is not allowed on protected data in %s over protected table %s",
-								(int) nodeTag(node), clause, example_name(lev)),
-						 errhint(ALLOWED_FORMS)));
-			return true;
 	}
 }
 
@@ -1512,6 +1549,37 @@ validate_level(Query *q, Level *parent)
 			   "Run one GROUP BY per grouping: each row would count in several groups.");
 
 	check_jointree((Node *) q->jointree, lev);
+
+	/* FROM items that do not read protected rows are evaluated lazily */
+	i = 0;
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+		RteInfo    *info = &lev->rtes[i++];
+
+		switch (rte->rtekind)
+		{
+			case RTE_SUBQUERY:
+				if (!info->sub->raw && !info->sub->outer_taint)
+					(void) strict_walker((Node *) rte->subquery, lev);
+				break;
+			case RTE_CTE:
+				if (info->sub != NULL && !info->sub->raw)
+					(void) strict_walker((Node *) info->sub->query, lev);
+				break;
+			case RTE_FUNCTION:
+				(void) strict_walker((Node *) rte->functions, lev);
+				break;
+			case RTE_VALUES:
+				(void) strict_walker((Node *) rte->values_lists, lev);
+				break;
+			case RTE_TABLEFUNC:
+				refuse(lev, "a table function joined to protected rows", NULL);
+				break;
+			default:
+				break;
+		}
+	}
 
 	aggregating = q->hasAggs || q->groupClause != NIL;
 	if (!aggregating)
