@@ -154,4 +154,31 @@ SELECT action, count(*) AS batches, sum(rows) AS rows FROM purge_log GROUP BY ac
 \echo '    (a background worker does the same every privstat.purge_interval seconds)'
 
 \echo
-\echo 'More in doc/: pseudonyms.md, dp-aggregates.md, budgets.md, retention.md and install.md.'
+\echo '### 12. A BI tool as a restricted role: plain SQL in, only DP answers out'
+SELECT protect('events', 'uid');                    -- uid names the person behind each row
+SELECT set_bounds('events', 'amount', 0, 200);      -- what a plain sum(amount) or avg(amount) may assume
+CREATE ROLE bi_dashboard;                           -- holds no SELECT on events
+SELECT set_access('bi_dashboard', 'aggregate');
+SELECT set_budget('bi_dashboard', 8.0);
+SELECT kind, name, privacy_unit, bounds, access_level FROM policies ORDER BY kind, name;
+SET ROLE bi_dashboard;
+\echo '    ordinary SQL, as a dashboard writes it; each count, sum and avg is a DP aggregate of epsilon 1'
+SELECT count(*) AS events, '± ' || dp_count_error(1.0) AS "95%" FROM events;
+SELECT kind, count(*) AS n, round(avg(amount), 2) AS avg_amount, round(sum(amount)) AS revenue,
+       '± ' || round(dp_sum_error(0, 200, 1.0)::numeric) AS "revenue 95%"
+  FROM events GROUP BY kind ORDER BY kind;
+\echo '    what actually runs (EXPLAIN charges nothing, and shows no estimates to a restricted role):'
+EXPLAIN (VERBOSE) SELECT kind, sum(amount) FROM events GROUP BY kind;
+\echo '    everything else is refused, with the rule and the allowed form:'
+\set ON_ERROR_STOP 0
+SELECT uid, amount FROM events WHERE kind = 'purchase';
+SELECT max(amount) FROM events;
+SELECT count(*) FROM events WHERE 1 / (amount - 100.99) > 0;
+EXPLAIN ANALYZE SELECT count(*) FROM events;
+\set ON_ERROR_STOP 1
+\echo '    and the budget went down by the epsilon of each answered aggregate:'
+SELECT epsilon_limit, epsilon_spent, epsilon_remaining, charges FROM budget_status;
+RESET ROLE;
+
+\echo
+\echo 'More in doc/: pseudonyms.md, dp-aggregates.md, budgets.md, policy.md, retention.md and install.md.'
