@@ -203,6 +203,11 @@ COPY (SELECT amount FROM orders) TO STDOUT;
 SELECT count(*) FROM pg_stats WHERE tablename = 'orders';
 SELECT count(*) FROM pg_stats_ext WHERE tablename = 'orders';
 SELECT count(*) FROM pg_statistic_ext_data;
+-- exact counters of table and index scans, readable by everyone otherwise
+SELECT idx_tup_fetch FROM pg_stat_user_indexes;
+SELECT seq_tup_read FROM pg_stat_user_tables WHERE relname = 'orders';
+SELECT pg_stat_get_xact_tuples_fetched('orders'::regclass);
+SELECT count(*) > 0 AS ok FROM pg_stat_activity;
 
 -- EXPLAIN shows the plan without estimates; EXPLAIN ANALYZE is refused
 EXPLAIN SELECT region, count(*) FROM orders GROUP BY region;

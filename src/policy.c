@@ -37,6 +37,7 @@
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
 #include "catalog/pg_aggregate.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
@@ -1666,6 +1667,59 @@ touches_protected(Query *q)
 	return cache.nrels > 0 && touches_protected_walker((Node *) q, NULL);
 }
 
+/*
+ * PostgreSQL's cumulative statistics functions of one relation or function
+ * (pg_stat_get_tuples_fetched(oid), ..., behind pg_stat_user_tables and
+ * pg_stat_user_indexes) are executable by everyone and exact: an index
+ * scan's tuples fetched is the exact answer to the query a DP count
+ * answered with noise.  Restricted roles may not call them.
+ */
+static bool
+is_object_stats_function(Oid funcid)
+{
+	char	   *name;
+	bool		result;
+
+	if (get_func_namespace(funcid) != PG_CATALOG_NAMESPACE || get_func_nargs(funcid) < 1)
+		return false;
+	name = get_func_name(funcid);
+	result = name != NULL && strncmp(name, "pg_stat_get_", 12) == 0;
+	if (result)
+	{
+		Oid		   *argtypes;
+		int			nargs;
+
+		(void) get_func_signature(funcid, &argtypes, &nargs);
+		result = argtypes[0] == OIDOID;
+	}
+	return result;
+}
+
+static bool
+stats_function_checker(Oid funcid, void *context pg_attribute_unused())
+{
+	return is_object_stats_function(funcid);
+}
+
+static bool
+stats_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, stats_walker, context, 0);
+	if (check_functions_in_node(node, stats_function_checker, NULL))
+	{
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("statistics of individual tables and functions are not available to a role at access level %s",
+						level_name(*(AccessLevel *) context)),
+				 errdetail("Counters such as the tuples an index scan fetched are exact answers about protected rows."),
+				 errhint("Ask an administrator for such figures.")));
+	}
+	return expression_tree_walker(node, stats_walker, context);
+}
+
 static AccessLevel
 current_level(void)
 {
@@ -1691,6 +1745,8 @@ policy_planner(Query *parse, const char *query_string, int cursorOptions,
 	bool		validated = false;
 	PlannedStmt *result;
 
+	if (level != LEVEL_DIRECT)
+		(void) stats_walker((Node *) parse, &level);
 	if (level != LEVEL_DIRECT && touches_protected(parse))
 	{
 		if (level == LEVEL_NONE)
