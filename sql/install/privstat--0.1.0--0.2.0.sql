@@ -262,17 +262,19 @@ CREATE VIEW privstat.policies AS
 REVOKE ALL ON privstat.policies FROM PUBLIC;
 GRANT SELECT ON privstat.policies TO privstat_admin;
 
--- A dropped table or role takes its policy with it, so it never applies to
--- a new object that reuses the OID.
-CREATE FUNCTION privstat._policy_forget_dropped() RETURNS event_trigger
+-- A dropped table takes its rules with it, so they never apply to a new
+-- table that reuses the OID: 0.1.0's event trigger for retention rules now
+-- forgets policies too, under a name that says so.
+ALTER EVENT TRIGGER privstat_retention_forget_dropped RENAME TO privstat_forget_dropped;
+ALTER FUNCTION privstat._retention_forget_dropped() RENAME TO _forget_dropped;
+CREATE OR REPLACE FUNCTION privstat._forget_dropped() RETURNS event_trigger
 	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 AS $fn$
 BEGIN
+	DELETE FROM privstat.retention_rule r
+		WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = r.tbl);
 	DELETE FROM privstat.protected_table p
 		WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = p.tbl);
 END
 $fn$;
-CREATE EVENT TRIGGER privstat_policy_forget_dropped ON sql_drop
-	WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED')
-	EXECUTE FUNCTION privstat._policy_forget_dropped();
