@@ -3,9 +3,10 @@
 # one run on one throw-away cluster.  Each query runs several times,
 # interleaved with its baseline, and the medians are compared.
 #
-# Usage: bash bench/run.sh [pseudonym|dp_agg|budget|retention|all] [rows]
+# Usage: bash bench/run.sh [pseudonym|dp_agg|budget|retention|policy|all] [rows]
 #   pseudonym: 1,000,000 rows by default; dp_agg: 10,000,000 rows by default;
-#   budget: pgbench, BENCH_SECONDS (default 10) per run; retention: 2,000,000 rows
+#   budget: pgbench, BENCH_SECONDS (default 10) per run; retention: 2,000,000 rows;
+#   policy: 10,000,000 rows
 set -u
 cd "$(dirname "$0")/.."
 . test/common.sh
@@ -27,6 +28,9 @@ if [ "$WHAT" = dp_agg ] || [ "$WHAT" = all ]; then
 fi
 if [ "$WHAT" = retention ] || [ "$WHAT" = all ]; then
 	cluster_psql -d bench -v ON_ERROR_STOP=1 -v rows="${ROWS:-2000000}" -f "$SRC/bench/retention.sql"
+fi
+if [ "$WHAT" = policy ] || [ "$WHAT" = all ]; then
+	cluster_psql -d bench -v ON_ERROR_STOP=1 -v rows="${ROWS:-10000000}" -f "$SRC/bench/policy.sql"
 fi
 if [ "$WHAT" = budget ] || [ "$WHAT" = all ]; then
 	. bench/budget.sh
