@@ -9,6 +9,12 @@ SET search_path = public, privstat;
 SET max_parallel_workers_per_gather = 0;
 
 CREATE TABLE t AS SELECT g AS i FROM generate_series(1, 1000) g;
+CREATE FUNCTION plan_json(q text) RETURNS json LANGUAGE plpgsql AS $$
+DECLARE j json;
+BEGIN
+	EXECUTE 'EXPLAIN (COSTS OFF, FORMAT JSON) ' || q INTO j;
+	RETURN j;
+END $$;
 CREATE ROLE privstat_test_analyst;
 CREATE ROLE privstat_test_admin;
 GRANT privstat_admin TO privstat_test_admin;
@@ -55,6 +61,9 @@ SELECT epsilon_spent, charges FROM status;
 -- EXPLAIN shows the cost and what is left, and charges nothing
 EXPLAIN (COSTS OFF) SELECT dp_count(i, 0.125) FROM t;
 EXPLAIN (COSTS OFF, FORMAT YAML) SELECT dp_count(i, 0.125) FROM t;
+-- the structured formats are well formed: the figures are an element of the outer list
+SELECT (j -> 1 ->> 'Privacy Cost Epsilon')::float8 AS eps, j -> 0 -> 'Plan' ->> 'Node Type' AS node
+	FROM (SELECT plan_json('SELECT dp_count(i, 0.125) FROM t') AS j) s;
 SELECT epsilon_spent, charges FROM status;
 -- 0.25 left: a query of 0.375 is refused before it produces a row
 SELECT dp_count(i, 0.375) FROM t;

@@ -972,6 +972,16 @@ budget_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	}
 }
 
+/* JSON has no number for infinity: an unlimited budget is the string "Infinity" */
+static void
+explain_remaining(const char *label, bool unlimited, double remaining, ExplainState *es)
+{
+	if (unlimited)
+		ExplainPropertyText(label, "Infinity", es);
+	else
+		ExplainPropertyFloat(label, NULL, remaining, 6, es);
+}
+
 /*
  * EXPLAIN: the plan as usual, then what it would cost and what the role has
  * left.  Charges nothing.  In the structured formats the privacy figures are
@@ -1014,8 +1024,12 @@ budget_ExplainOneQuery(Query *query, int cursorOptions, IntoClause *into,
 	if (n == 0 || shared == NULL)
 		return;
 
-	/* unlabeled: in JSON the group is an element of the outer list */
-	ExplainOpenGroup("Privacy", "Privacy", false, es);
+	/*
+	 * An object of its own, a sibling of the plan's in the outer list: in
+	 * JSON {"Privacy Cost Epsilon": ...}, in YAML a "- " item, in XML a
+	 * <Privacy> element.
+	 */
+	ExplainOpenGroup("Privacy", NULL, true, es);
 	ExplainPropertyFloat("Privacy Cost Epsilon", NULL, epsilon, 6, es);
 	ExplainPropertyFloat("Privacy Cost Delta", NULL, delta, 6, es);
 	{
@@ -1030,18 +1044,16 @@ budget_ExplainOneQuery(Query *query, int cursorOptions, IntoClause *into,
 			int64		delta_spent;
 
 			spent(e, GetCurrentTimestamp(), &eps_spent, &delta_spent);
-			ExplainPropertyFloat("Privacy Budget Epsilon Remaining", NULL,
-								 e->eps_unlimited ? INFINITY : Max(e->eps_limit - eps_spent, 0) / EPS_UNIT,
-								 6, es);
-			ExplainPropertyFloat("Privacy Budget Delta Remaining", NULL,
-								 e->delta_unlimited ? INFINITY : Max(e->delta_limit - delta_spent, 0) / DELTA_UNIT,
-								 6, es);
+			explain_remaining("Privacy Budget Epsilon Remaining", e->eps_unlimited,
+							  Max(e->eps_limit - eps_spent, 0) / EPS_UNIT, es);
+			explain_remaining("Privacy Budget Delta Remaining", e->delta_unlimited,
+							  Max(e->delta_limit - delta_spent, 0) / DELTA_UNIT, es);
 		}
 		else
 			ExplainPropertyText("Privacy Budget", "none (the query would be refused)", es);
 		LWLockRelease(shared->lock);
 	}
-	ExplainCloseGroup("Privacy", "Privacy", false, es);
+	ExplainCloseGroup("Privacy", NULL, true, es);
 }
 
 
