@@ -132,6 +132,12 @@ SELECT round(c / 1000.0) AS thousands, rank() OVER (ORDER BY c)
 	FROM (SELECT count(*) AS c FROM orders) s;
 SELECT region, c > 4900 AS ok FROM (SELECT region, count(*) AS c FROM orders GROUP BY region) s
 	ORDER BY region;
+SELECT DISTINCT c > 4900 AS ok, generate_series(1, 2) AS g
+	FROM (SELECT region, count(*) AS c FROM orders GROUP BY region) s ORDER BY g;
+-- sampling and system columns of unprotected tables are PostgreSQL's business
+SELECT count(*) FROM products TABLESAMPLE SYSTEM (100) WHERE xmin IS NOT NULL;
+SELECT count(*) BETWEEN 9900 AND 10100 AS ok FROM orders o JOIN products p ON p.id = o.product_id
+	WHERE p.ctid IS NOT NULL;
 
 -- raw rows, in every form
 SELECT * FROM orders;
