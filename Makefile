@@ -19,7 +19,7 @@ PGFILEDESC = "privstat - pseudonyms, differential privacy and privacy budgets"
 
 # pg_regress suites (sql/ + expected/).  The test runner (test/run.sh) runs
 # these, the isolation specs and the TAP tests against throw-away clusters.
-REGRESS = types pseudonym sealed opclass rotation copy dp_agg budget retention policy
+REGRESS = types pseudonym sealed opclass rotation copy dp_agg budget retention policy row_policy
 REGRESS_OPTS = --temp-config=$(srcdir)/test/privstat.conf
 ISOLATION = key_rotation budget_race purge_concurrent
 ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --temp-config=$(srcdir)/test/privstat.conf

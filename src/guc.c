@@ -17,12 +17,14 @@
 
 #include "privstat/budget.h"
 #include "privstat/guc.h"
+#include "privstat/policy.h"
 #include "privstat/retention.h"
 
 char	   *privstat_key_file = NULL;
 double		privstat_default_epsilon = 1.0;
 double		privstat_max_epsilon = 10.0;
 char	   *privstat_purge_lock_timeout = NULL;
+char	   *privstat_purpose = NULL;
 
 void
 privstat_guc_init(void)
@@ -92,6 +94,17 @@ privstat_guc_init(void)
 							   PGC_SUSET,
 							   0,
 							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("privstat.purpose",
+							   gettext_noop("The purpose this session reads data for."),
+							   gettext_noop("Rows of tables with a consent column are visible only when their consent "
+											"includes it. A role may declare only a purpose it was granted "
+											"(privstat.grant_purpose)."),
+							   &privstat_purpose,
+							   "",
+							   PGC_USERSET,
+							   0,
+							   privstat_purpose_check, NULL, NULL);
 
 	MarkGUCPrefixReserved("privstat");
 }

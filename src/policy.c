@@ -50,6 +50,19 @@
 #include "optimizer/optimizer.h"
 #include "optimizer/planner.h"
 #include "parser/parse_coerce.h"
+#include "parser/parse_collate.h"
+#include "parser/parse_expr.h"
+#include "parser/parse_oper.h"
+#include "parser/parse_relation.h"
+#include "parser/parser.h"
+#include "rewrite/rowsecurity.h"
+#include "utils/rls.h"
+#include "utils/array.h"
+#include "utils/arrayaccess.h"
+#include "utils/guc.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_collation.h"
+#include "executor/spi.h"
 #include "parser/parse_func.h"
 #include "parser/parsetree.h"
 #include "tcop/utility.h"
@@ -67,7 +80,9 @@
 
 #include "privstat/dp_agg.h"
 #include "privstat/policy.h"
+#include "privstat/guc.h"
 #include "privstat/privstat.h"
+#include "privstat/retention.h"
 
 typedef enum AccessLevel
 {
@@ -96,6 +111,31 @@ typedef struct RoleLevel
 	AccessLevel level;
 } RoleLevel;
 
+typedef struct ScopeRule
+{
+	Oid			role;
+	char	   *condition;		/* as the DBA wrote it */
+	Node	   *expr;			/* parsed on first use */
+} ScopeRule;
+
+/* the row rules of one table */
+typedef struct RowRules
+{
+	Oid			relid;
+	bool		rls_by_privstat;	/* privstat turned its row security on */
+	AttrNumber	consent_attno;	/* the consent column, or 0 */
+	AttrNumber	expiry_attno;	/* the retention rule's column, or 0 */
+	Interval	keep;
+	int			nscopes;
+	ScopeRule  *scopes;
+} RowRules;
+
+typedef struct PurposeGrant
+{
+	Oid			role;
+	char	   *purpose;
+} PurposeGrant;
+
 /* The numeric input types of sum/avg and the matching dp_sum/dp_avg. */
 #define N_NUMTYPES 5
 static const Oid numtypes[N_NUMTYPES] = {INT2OID, INT4OID, INT8OID, NUMERICOID, FLOAT8OID};
@@ -118,6 +158,12 @@ static struct
 	Oid			dp_count_any;
 	Oid			dp_sum[N_NUMTYPES];
 	Oid			dp_avg[N_NUMTYPES];
+	/* row rules: consent, scopes, expiry, by table; purpose grants */
+	int			nrowrules;
+	RowRules   *rowrules;
+	int			ngrants;
+	PurposeGrant *grants;
+	Oid			consent_ok;		/* privstat._consent_ok(text[]) */
 	/* the level of level_user, computed once per change */
 	bool		level_valid;
 	Oid			level_user;
@@ -126,12 +172,20 @@ static struct
 
 static MemoryContext policy_cxt = NULL;
 
+/* counts invalidations, so that caches derived from the policy can tell */
+static uint64 policy_generation = 0;
+
 /* set while an EXPLAIN ANALYZE of a restricted role runs */
 static bool in_explain_analyze = false;
 
 static planner_hook_type prev_planner = NULL;
 static ExecutorCheckPerms_hook_type prev_check_perms = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+static row_security_policy_hook_type prev_rls_permissive = NULL;
+static row_security_policy_hook_type prev_rls_restrictive = NULL;
+
+static List *policy_rls_permissive(CmdType cmdtype, Relation rel);
+static List *policy_rls_restrictive(CmdType cmdtype, Relation rel);
 
 
 /* ---------------------------------------------------------------------------
@@ -145,6 +199,7 @@ policy_relcache_callback(Datum arg pg_attribute_unused(), Oid relid pg_attribute
 	/* a relation created or dropped may be privstat's own tables */
 	cache.valid = false;
 	cache.level_valid = false;
+	policy_generation++;
 }
 
 static void
@@ -152,6 +207,7 @@ policy_syscache_callback(Datum arg pg_attribute_unused(), int cacheid pg_attribu
 						 uint32 hashvalue pg_attribute_unused())
 {
 	cache.level_valid = false;
+	policy_generation++;
 }
 
 static Oid
@@ -163,116 +219,149 @@ lookup_agg(const char *name, int nargs, Oid arg0)
 						  nargs, argtypes, true);
 }
 
+/*
+ * Call fn for each row of one of privstat's tables (in policy_cxt): a
+ * heap scan with a catalog snapshot, so a reload after an invalidation sees
+ * the change that caused it.  The loaders read only NOT NULL columns.
+ */
 static void
-load_protected(Oid tableoid, Oid boundsoid)
+scan_table(Oid relid, void (*fn) (Datum *values))
 {
-	Relation	rel;
-	SysScanDesc scan;
+	Relation	rel = table_open(relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
 	HeapTuple	tup;
-	int			cap = 8;
-	int			i;
+	Datum	   *values = palloc(desc->natts * sizeof(Datum));
+	bool	   *nulls = palloc(desc->natts * sizeof(bool));
 
-	cache.rels = MemoryContextAllocZero(policy_cxt, cap * sizeof(ProtectedRel));
-	rel = table_open(tableoid, AccessShareLock);
-	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
 	while ((tup = systable_getnext(scan)) != NULL)
 	{
-		bool		isnull;
-		Datum		d = heap_getattr(tup, 1, RelationGetDescr(rel), &isnull);
-
-		if (isnull)
-			continue;
-		if (cache.nrels == cap)
-		{
-			cache.rels = repalloc(cache.rels, cap * 2 * sizeof(ProtectedRel));
-			cap *= 2;
-		}
-		cache.rels[cache.nrels].relid = DatumGetObjectId(d);
-		cache.rels[cache.nrels].nbounds = 0;
-		cache.rels[cache.nrels].bounds = NULL;
-		cache.nrels++;
-	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-
-	rel = table_open(boundsoid, AccessShareLock);
-	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
-	while ((tup = systable_getnext(scan)) != NULL)
-	{
-		TupleDesc	desc = RelationGetDescr(rel);
-		Datum		values[4];
-		bool		nulls[4];
-		AttrNumber	attno;
-
 		heap_deform_tuple(tup, desc, values, nulls);
-		if (nulls[0] || nulls[1] || nulls[2] || nulls[3])
-			continue;
-		attno = get_attnum(DatumGetObjectId(values[0]), NameStr(*DatumGetName(values[1])));
-		if (attno == InvalidAttrNumber)
-			continue;
-		for (i = 0; i < cache.nrels; i++)
-		{
-			ProtectedRel *p = &cache.rels[i];
-
-			if (p->relid != DatumGetObjectId(values[0]))
-				continue;
-			p->bounds = p->bounds == NULL
-				? MemoryContextAlloc(policy_cxt, sizeof(ColumnBounds))
-				: repalloc(p->bounds, (p->nbounds + 1) * sizeof(ColumnBounds));
-			p->bounds[p->nbounds].attno = attno;
-			p->bounds[p->nbounds].lower = DatumGetFloat8(DirectFunctionCall1(numeric_float8, values[2]));
-			p->bounds[p->nbounds].upper = DatumGetFloat8(DirectFunctionCall1(numeric_float8, values[3]));
-			p->nbounds++;
-		}
+		fn(values);
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 }
 
-static void
-load_levels(Oid accessoid)
+/* grow an array of the cache by one element; returns the new element */
+static void *
+cache_append(void **array, int *n, Size size)
 {
-	Relation	rel;
-	SysScanDesc scan;
-	HeapTuple	tup;
-	int			cap = 8;
+	*array = *n == 0 ? MemoryContextAllocZero(policy_cxt, size)
+		: repalloc(*array, (*n + 1) * size);
+	memset((char *) *array + *n * size, 0, size);
+	return (char *) *array + (*n)++ * size;
+}
 
-	cache.roles = MemoryContextAlloc(policy_cxt, cap * sizeof(RoleLevel));
-	rel = table_open(accessoid, AccessShareLock);
-	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
-	while ((tup = systable_getnext(scan)) != NULL)
+static void
+load_protected_row(Datum *values)
+{
+	ProtectedRel *p = cache_append((void **) &cache.rels, &cache.nrels, sizeof(ProtectedRel));
+
+	p->relid = DatumGetObjectId(values[0]);
+}
+
+static void
+load_bounds_row(Datum *values)
+{
+	Oid			relid = DatumGetObjectId(values[0]);
+	AttrNumber	attno = get_attnum(relid, NameStr(*DatumGetName(values[1])));
+	int			i;
+
+	if (attno == InvalidAttrNumber)
+		return;
+	for (i = 0; i < cache.nrels; i++)
 	{
-		Datum		values[2];
-		bool		nulls[2];
-		char	   *level;
+		ProtectedRel *p = &cache.rels[i];
+		ColumnBounds *b;
 
-		heap_deform_tuple(tup, RelationGetDescr(rel), values, nulls);
-		if (nulls[0] || nulls[1])
+		if (p->relid != relid)
 			continue;
-		if (cache.nroles == cap)
-		{
-			cache.roles = repalloc(cache.roles, cap * 2 * sizeof(RoleLevel));
-			cap *= 2;
-		}
-		level = TextDatumGetCString(values[1]);
-		cache.roles[cache.nroles].role = DatumGetObjectId(values[0]);
-		/* the table's CHECK allows only these two; anything else fails closed */
-		cache.roles[cache.nroles].level =
-			strcmp(level, "aggregate") == 0 ? LEVEL_AGGREGATE : LEVEL_NONE;
-		cache.nroles++;
-		pfree(level);
+		b = cache_append((void **) &p->bounds, &p->nbounds, sizeof(ColumnBounds));
+		b->attno = attno;
+		b->lower = DatumGetFloat8(DirectFunctionCall1(numeric_float8, values[2]));
+		b->upper = DatumGetFloat8(DirectFunctionCall1(numeric_float8, values[3]));
 	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
+}
+
+static void
+load_level_row(Datum *values)
+{
+	RoleLevel  *r = cache_append((void **) &cache.roles, &cache.nroles, sizeof(RoleLevel));
+	char	   *level = TextDatumGetCString(values[1]);
+
+	r->role = DatumGetObjectId(values[0]);
+	/* the table's CHECK allows only these two; anything else fails closed */
+	r->level = strcmp(level, "aggregate") == 0 ? LEVEL_AGGREGATE : LEVEL_NONE;
+}
+
+static RowRules *
+row_rules(Oid relid, bool create)
+{
+	int			i;
+
+	for (i = 0; i < cache.nrowrules; i++)
+		if (cache.rowrules[i].relid == relid)
+			return &cache.rowrules[i];
+	if (!create)
+		return NULL;
+	((RowRules *) cache_append((void **) &cache.rowrules, &cache.nrowrules, sizeof(RowRules)))->relid = relid;
+	return &cache.rowrules[cache.nrowrules - 1];
+}
+
+static void
+load_rls_row(Datum *values)
+{
+	row_rules(DatumGetObjectId(values[0]), true)->rls_by_privstat = true;
+}
+
+static void
+load_consent_row(Datum *values)
+{
+	Oid			relid = DatumGetObjectId(values[0]);
+	AttrNumber	attno = get_attnum(relid, NameStr(*DatumGetName(values[1])));
+
+	if (attno != InvalidAttrNumber)
+		row_rules(relid, true)->consent_attno = attno;
+}
+
+static void
+load_retention_row(Datum *values)
+{
+	Oid			relid = DatumGetObjectId(values[0]);
+	AttrNumber	attno = get_attnum(relid, NameStr(*DatumGetName(values[1])));
+	RowRules   *r;
+
+	if (attno == InvalidAttrNumber)
+		return;
+	r = row_rules(relid, true);
+	r->expiry_attno = attno;
+	r->keep = *DatumGetIntervalP(values[2]);
+}
+
+static void
+load_scope_row(Datum *values)
+{
+	RowRules   *r = row_rules(DatumGetObjectId(values[0]), true);
+	ScopeRule  *sc = cache_append((void **) &r->scopes, &r->nscopes, sizeof(ScopeRule));
+
+	sc->role = DatumGetObjectId(values[1]);
+	sc->condition = TextDatumGetCString(values[2]);
+}
+
+static void
+load_grant_row(Datum *values)
+{
+	PurposeGrant *g = cache_append((void **) &cache.grants, &cache.ngrants, sizeof(PurposeGrant));
+
+	g->role = DatumGetObjectId(values[0]);
+	g->purpose = TextDatumGetCString(values[1]);
 }
 
 static void
 policy_ensure(void)
 {
 	Oid			nsp;
-	Oid			tableoid;
-	Oid			boundsoid;
-	Oid			accessoid;
 	MemoryContext old;
 	int			i;
 
@@ -291,18 +380,29 @@ policy_ensure(void)
 	nsp = get_namespace_oid("privstat", true);
 	if (!OidIsValid(nsp))
 		return;
-	tableoid = get_relname_relid("protected_table", nsp);
-	boundsoid = get_relname_relid("column_bounds", nsp);
-	accessoid = get_relname_relid("access_level", nsp);
-	if (!OidIsValid(tableoid) || !OidIsValid(boundsoid) || !OidIsValid(accessoid))
-		return;
+	{
+		const char *names[] = {"protected_table", "column_bounds", "access_level", "rls_table",
+		"consent_rule", "retention_rule", "scope_rule", "purpose_grant"};
+		void		(*loaders[]) (Datum *) = {load_protected_row, load_bounds_row, load_level_row,
+		load_rls_row, load_consent_row, load_retention_row, load_scope_row, load_grant_row};
+		Oid			oids[lengthof(names)];
 
-	old = MemoryContextSwitchTo(policy_cxt);
-	load_protected(tableoid, boundsoid);
-	load_levels(accessoid);
-	MemoryContextSwitchTo(old);
+		for (i = 0; i < (int) lengthof(names); i++)
+			if (!OidIsValid(oids[i] = get_relname_relid(names[i], nsp)))
+				return;			/* not (yet) updated to 0.2: nothing to enforce */
+		old = MemoryContextSwitchTo(policy_cxt);
+		for (i = 0; i < (int) lengthof(names); i++)
+			scan_table(oids[i], loaders[i]);
+		MemoryContextSwitchTo(old);
+	}
 
 	cache.reader = get_role_oid("privstat_reader", true);
+	{
+		Oid			textarray = TEXTARRAYOID;
+
+		cache.consent_ok = LookupFuncName(list_make2(makeString("privstat"), makeString("_consent_ok")),
+										  1, &textarray, true);
+	}
 	cache.dp_count_star = lookup_agg("dp_count", 0, InvalidOid);
 	cache.dp_count_any = lookup_agg("dp_count", 1, ANYOID);
 	for (i = 0; i < N_NUMTYPES; i++)
@@ -419,6 +519,7 @@ struct Level
 	bool	   *out_tainted;	/* by output column: depends on protected values */
 	int			nout;
 	Oid			example;		/* a protected table it reads, for messages */
+	bool		scope;			/* checking a scope condition, not a query */
 	int			n_dp;			/* DP aggregates of this level */
 };
 
@@ -446,6 +547,13 @@ example_name(Level *lev)
 	return name ? quote_identifier(name) : "?";
 }
 
+/* "protected table t", or for a scope condition "table t" */
+static const char *
+table_phrase(Level *lev)
+{
+	return psprintf("%s %s", lev->scope ? "table" : "protected table", example_name(lev));
+}
+
 #define ALLOWED_FORMS \
 	"Aggregate protected rows with count(*), count(col), sum(col), avg(col) or a privstat.dp_* aggregate, and use LEAKPROOF functions in WHERE, JOIN and GROUP BY (doc/policy.md)."
 
@@ -454,7 +562,7 @@ refuse(Level *lev, const char *rule, const char *hint)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("%s is not allowed over protected table %s", rule, example_name(lev)),
+			 errmsg("%s is not allowed over %s", rule, table_phrase(lev)),
 			 errhint("%s", hint ? hint : ALLOWED_FORMS)));
 }
 
@@ -794,9 +902,9 @@ refuse_function(Level *lev, Oid funcid, const char *clause)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("function %s is not leakproof and is not allowed on protected data in %s over protected table %s",
-					format_procedure(funcid), clause, example_name(lev)),
-			 errdetail("An error or a side effect of a function evaluated for each protected row can reveal that row."),
+			 errmsg("function %s is not leakproof and is not allowed in %s over %s",
+					format_procedure(funcid), clause, table_phrase(lev)),
+			 errdetail("An error or a side effect of a function evaluated on rows the role may not see can reveal them."),
 			 errhint("Use LEAKPROOF functions and operators, the functions listed in doc/policy.md, or a constant computed without the protected columns.")));
 }
 
@@ -893,8 +1001,8 @@ node_check(Node *node, Level *lev, const char *clause)
 					target != NAMEOID)
 					ereport(ERROR,
 							(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-							 errmsg("a cast to %s through text is not allowed on protected data in %s over protected table %s",
-									format_type_be(c->resulttype), clause, example_name(lev)),
+							 errmsg("a cast to %s through text is not allowed in %s over %s",
+									format_type_be(c->resulttype), clause, table_phrase(lev)),
 							 errdetail("A failed cast evaluated for each protected row can reveal that row."),
 							 errhint("Compare with a constant of the column's own type instead.")));
 				break;
@@ -903,9 +1011,9 @@ node_check(Node *node, Level *lev, const char *clause)
 			if (DomainHasConstraints(((CoerceToDomain *) node)->resulttype))
 				ereport(ERROR,
 						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-						 errmsg("a cast to domain %s is not allowed on protected data in %s over protected table %s",
+						 errmsg("a cast to domain %s is not allowed in %s over %s",
 								format_type_be(((CoerceToDomain *) node)->resulttype), clause,
-								example_name(lev)),
+								table_phrase(lev)),
 						 errdetail("A failed domain check evaluated for each protected row can reveal that row."),
 						 errhint("Compare with a value of the domain's base type instead.")));
 			break;
@@ -949,8 +1057,8 @@ node_check(Node *node, Level *lev, const char *clause)
 		default:
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("this kind of expression (node %d) is not allowed on protected data in %s over protected table %s",
-							(int) nodeTag(node), clause, example_name(lev)),
+					 errmsg("this kind of expression (node %d) is not allowed in %s over %s",
+							(int) nodeTag(node), clause, table_phrase(lev)),
 					 errhint(ALLOWED_FORMS)));
 	}
 }
@@ -1990,6 +2098,10 @@ privstat_policy_init(void)
 	ExecutorCheckPerms_hook = policy_check_perms;
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = policy_ProcessUtility;
+	prev_rls_permissive = row_security_policy_hook_permissive;
+	row_security_policy_hook_permissive = policy_rls_permissive;
+	prev_rls_restrictive = row_security_policy_hook_restrictive;
+	row_security_policy_hook_restrictive = policy_rls_restrictive;
 }
 
 
@@ -2016,4 +2128,390 @@ privstat_policy_changed(PG_FUNCTION_ARGS)
 				 errmsg("privstat._policy_changed() must be called as a trigger")));
 	CacheInvalidateRelcacheAll();
 	return PointerGetDatum(TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ? trigdata->tg_trigtuple : NULL);
+}
+
+
+/* ---------------------------------------------------------------------------
+ * Row-level rules: consent to purposes, scopes, expiry
+ * ---------------------------------------------------------------------------
+ */
+
+/* a scope condition: columns, constants, and nodes node_check allows */
+static bool
+scope_walker(Node *node, Level *lev)
+{
+	if (node == NULL)
+		return false;
+	switch (nodeTag(node))
+	{
+		case T_Var:
+			if (((Var *) node)->varattno <= 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("a scope condition may not use system columns or whole rows")));
+			return false;
+		case T_Const:
+		case T_List:
+			break;
+		case T_SubLink:
+		case T_Param:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("a scope condition may not contain a subquery"),
+					 errhint("Use a condition on the table's own columns.")));
+			break;
+		default:
+			node_check(node, lev, "a scope condition");
+			break;
+	}
+	return expression_tree_walker(node, scope_walker, (void *) lev);
+}
+
+/*
+ * Parse a scope condition as one boolean expression over the table's
+ * columns, the way CREATE POLICY parses its USING clause, and check that it
+ * uses nothing but LEAKPROOF functions and operators (or the allow-list):
+ * it runs on rows the role must not see.  The text is parsed, never
+ * spliced into a statement.
+ */
+/* an error in a scope condition points into the condition, not the statement */
+static void
+scope_error_callback(void *arg)
+{
+	int			pos = geterrposition();
+
+	if (pos > 0)
+	{
+		errposition(0);
+		internalerrposition(pos);
+		internalerrquery((const char *) arg);
+	}
+	errcontext("scope condition");
+}
+
+static Node *
+parse_scope(Relation rel, const char *condition)
+{
+	ErrorContextCallback errcb = {error_context_stack, scope_error_callback, unconstify(char *, condition)};
+	List	   *raw;
+	SelectStmt *sel = NULL;
+	ParseState *pstate;
+	ParseNamespaceItem *nsitem;
+	Node	   *expr;
+	Level		lev;
+
+	error_context_stack = &errcb;
+	raw = raw_parser(condition, RAW_PARSE_PLPGSQL_EXPR);
+	if (list_length(raw) == 1 && IsA(linitial_node(RawStmt, raw)->stmt, SelectStmt))
+		sel = (SelectStmt *) linitial_node(RawStmt, raw)->stmt;
+	if (sel == NULL || list_length(sel->targetList) != 1 || sel->fromClause != NIL ||
+		sel->whereClause != NULL || sel->groupClause != NIL || sel->havingClause != NULL ||
+		sel->windowClause != NIL || sel->sortClause != NIL || sel->limitCount != NULL ||
+		sel->limitOffset != NULL || sel->lockingClause != NIL || sel->distinctClause != NIL ||
+		sel->withClause != NULL || sel->valuesLists != NIL || sel->intoClause != NULL ||
+		((ResTarget *) linitial(sel->targetList))->name != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a scope condition must be one boolean expression over the table's columns"),
+				 errhint("For example: privstat.set_scope('orders', 'analyst_eu', 'region = ''EU''').")));
+
+	pstate = make_parsestate(NULL);
+	pstate->p_sourcetext = condition;
+	nsitem = addRangeTableEntryForRelation(pstate, rel, AccessShareLock, NULL, false, false);
+	addNSItemToQuery(pstate, nsitem, false, true, true);
+	expr = transformExpr(pstate, ((ResTarget *) linitial(sel->targetList))->val, EXPR_KIND_POLICY);
+	expr = coerce_to_boolean(pstate, expr, "scope condition");
+	assign_expr_collations(pstate, expr);
+	free_parsestate(pstate);
+
+	memset(&lev, 0, sizeof(lev));
+	lev.example = RelationGetRelid(rel);
+	lev.scope = true;
+	(void) scope_walker(expr, &lev);
+	error_context_stack = errcb.previous;
+	return expr;
+}
+
+/* a row security policy of privstat's, on the columns of relation 1 */
+static RowSecurityPolicy *
+make_policy(const char *name, Oid role, Expr *qual, bool permissive)
+{
+	RowSecurityPolicy *p = palloc0(sizeof(RowSecurityPolicy));
+	Datum		roleid = ObjectIdGetDatum(role);
+
+	p->policy_name = pstrdup(name);
+	p->polcmd = permissive ? '*' : ACL_SELECT_CHR;
+	p->roles = construct_array(&roleid, 1, OIDOID, sizeof(Oid), true, TYPALIGN_INT);
+	p->qual = copyObject(qual);
+	p->with_check_qual = permissive ? copyObject(qual) : NULL;
+	p->hassublinks = false;
+	p->permissive = permissive;
+	return p;
+}
+
+/* column IS NULL OR column >= now() - keep: the rows a retention rule keeps */
+static Expr *
+expiry_qual(Relation rel, RowRules *r)
+{
+	Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel), r->expiry_attno - 1);
+	ParseState *pstate = make_parsestate(NULL);
+	Var		   *col = makeVar(1, r->expiry_attno, att->atttypid, att->atttypmod, att->attcollation, 0);
+	Node	   *now = (Node *) makeFuncExpr(F_NOW, TIMESTAMPTZOID, NIL, InvalidOid, InvalidOid,
+										   COERCE_EXPLICIT_CALL);
+	Node	   *keep = (Node *) makeConst(INTERVALOID, -1, InvalidOid, sizeof(Interval),
+										  PointerGetDatum(&r->keep), false, false);
+	Node	   *cutoff = (Node *) make_op(pstate, list_make1(makeString("-")), now, keep, NULL, -1);
+	Node	   *kept = (Node *) make_op(pstate, list_make1(makeString(">=")), (Node *) col, cutoff, NULL, -1);
+	NullTest   *isnull = makeNode(NullTest);
+
+	isnull->arg = (Expr *) copyObject(col);
+	isnull->nulltesttype = IS_NULL;
+	isnull->argisrow = false;
+	isnull->location = -1;
+	free_parsestate(pstate);
+	return makeBoolExpr(OR_EXPR, list_make2(isnull, kept), -1);
+}
+
+/*
+ * Restrictive policies, for reading (SELECT, and the rows UPDATE and
+ * DELETE read): consent to the session's purpose, the role's scope, and
+ * expiry.  Restrictive: they narrow what the table's other policies allow.
+ */
+static List *
+policy_rls_restrictive(CmdType cmdtype, Relation rel)
+{
+	List	   *result = prev_rls_restrictive ? prev_rls_restrictive(cmdtype, rel) : NIL;
+	RowRules   *r;
+	int			i;
+
+	if (cmdtype != CMD_SELECT)
+		return result;
+	policy_ensure();
+	if (!cache.installed || (r = row_rules(RelationGetRelid(rel), false)) == NULL)
+		return result;
+
+	if (r->consent_attno != 0 && OidIsValid(cache.consent_ok))
+	{
+		Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel), r->consent_attno - 1);
+		Var		   *col = makeVar(1, r->consent_attno, att->atttypid, att->atttypmod, att->attcollation, 0);
+
+		result = lappend(result,
+						 make_policy("privstat_consent", ACL_ID_PUBLIC,
+									 (Expr *) makeFuncExpr(cache.consent_ok, BOOLOID, list_make1(col),
+														   InvalidOid, DEFAULT_COLLATION_OID,
+														   COERCE_EXPLICIT_CALL),
+									 false));
+	}
+	for (i = 0; i < r->nscopes; i++)
+	{
+		ScopeRule  *sc = &r->scopes[i];
+
+		if (sc->expr == NULL)
+		{
+			Node	   *expr = parse_scope(rel, sc->condition);
+			MemoryContext old = MemoryContextSwitchTo(policy_cxt);
+
+			sc->expr = copyObject(expr);
+			MemoryContextSwitchTo(old);
+		}
+		result = lappend(result, make_policy(psprintf("privstat_scope_%u", sc->role), sc->role,
+											 (Expr *) sc->expr, false));
+	}
+	/* expired rows: hidden from all but the table's owner and the purge */
+	if (r->expiry_attno != 0 && privstat_purging_relid != r->relid &&
+		!has_privs_of_role(GetUserId(), rel->rd_rel->relowner))
+		result = lappend(result, make_policy("privstat_expiry", ACL_ID_PUBLIC, expiry_qual(rel, r), false));
+	return result;
+}
+
+/*
+ * Where privstat turned row security on, a permissive policy that lets
+ * every row through, for every command, so that only privstat's restrictive
+ * rules narrow what roles see.  Only while the table has no permissive
+ * policy of the DBA's own: from the first one on, the DBA's permissive
+ * policies decide alone which rows a role may see (PostgreSQL's rule), and
+ * privstat's rules narrow those, never widen them.
+ */
+static List *
+policy_rls_permissive(CmdType cmdtype, Relation rel)
+{
+	List	   *result = prev_rls_permissive ? prev_rls_permissive(cmdtype, rel) : NIL;
+	RowRules   *r;
+	ListCell   *lc;
+
+	policy_ensure();
+	if (!cache.installed || (r = row_rules(RelationGetRelid(rel), false)) == NULL || !r->rls_by_privstat)
+		return result;
+	if (rel->rd_rsdesc != NULL)
+		foreach(lc, rel->rd_rsdesc->policies)
+			if (((RowSecurityPolicy *) lfirst(lc))->permissive)
+				return result;
+	return lappend(result, make_policy("privstat_all_rows", ACL_ID_PUBLIC,
+									   (Expr *) makeBoolConst(true, false), true));
+}
+
+/* may the current role declare this purpose? */
+static bool
+purpose_granted(const char *purpose)
+{
+	int			i;
+
+	for (i = 0; i < cache.ngrants; i++)
+		if (strcmp(cache.grants[i].purpose, purpose) == 0 &&
+			has_privs_of_role(GetUserId(), cache.grants[i].role))
+			return true;
+	return false;
+}
+
+/*
+ * The session's purpose if the current role holds it, else NULL; checked
+ * once per change of the purpose, the role or the policy.
+ */
+static const char *
+effective_purpose(void)
+{
+	static uint64 checked_generation = 0;
+	static Oid	checked_user = InvalidOid;
+	static char *checked_purpose = NULL;
+	static bool granted = false;
+
+	if (privstat_purpose == NULL || privstat_purpose[0] == '\0')
+		return NULL;
+	policy_ensure();
+	if (checked_purpose == NULL || checked_generation != policy_generation ||
+		checked_user != GetUserId() || strcmp(checked_purpose, privstat_purpose) != 0)
+	{
+		if (checked_purpose != NULL)
+			pfree(checked_purpose);
+		checked_purpose = MemoryContextStrdup(TopMemoryContext, privstat_purpose);
+		checked_user = GetUserId();
+		checked_generation = policy_generation;
+		granted = cache.installed && purpose_granted(privstat_purpose);
+	}
+	return granted ? checked_purpose : NULL;
+}
+
+/*
+ * privstat.purpose's check hook: a role may declare only a purpose it was
+ * granted.  Settings that are not interactive (the configuration file,
+ * ALTER ROLE ... SET at login) are checked when rows are read instead.
+ */
+bool
+privstat_purpose_check(char **newval, void **extra pg_attribute_unused(), GucSource source)
+{
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+	if (source < PGC_S_INTERACTIVE || !IsTransactionState() || !OidIsValid(GetUserId()))
+		return true;
+	policy_ensure();
+	if (!cache.installed || purpose_granted(*newval))
+		return true;
+	GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
+	GUC_check_errmsg("purpose \"%s\" is not granted to role %s", *newval,
+					 GetUserNameFromId(GetUserId(), false));
+	GUC_check_errhint("An administrator grants it: SELECT privstat.grant_purpose('%s', '%s');",
+					  GetUserNameFromId(GetUserId(), false), *newval);
+	return false;
+}
+
+PG_FUNCTION_INFO_V1(privstat_consent_ok);
+
+/*
+ * privstat._consent_ok(consent text[]): the qual of the consent policy.
+ * True when the row's consent holds the session's declared purpose and the
+ * current role holds that purpose; a row without consent (NULL) is seen by
+ * no purpose.  Evaluated at run time, so a cached plan follows SET
+ * privstat.purpose.
+ */
+Datum
+privstat_consent_ok(PG_FUNCTION_ARGS)
+{
+	const char *purpose;
+	ArrayType  *consent;
+	array_iter	it;
+	int			n;
+	int			i;
+	size_t		len;
+
+	if (PG_ARGISNULL(0) || (purpose = effective_purpose()) == NULL)
+		PG_RETURN_BOOL(false);
+	consent = PG_GETARG_ARRAYTYPE_P(0);
+	if (ARR_ELEMTYPE(consent) != TEXTOID)
+		PG_RETURN_BOOL(false);
+	len = strlen(purpose);
+	n = ArrayGetNItems(ARR_NDIM(consent), ARR_DIMS(consent));
+	array_iter_setup(&it, (AnyArrayType *) consent);
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
+		Datum		d = array_iter_next(&it, &isnull, i, -1, false, TYPALIGN_INT);
+
+		if (!isnull && VARSIZE_ANY_EXHDR(DatumGetPointer(d)) == len &&
+			memcmp(VARDATA_ANY(DatumGetPointer(d)), purpose, len) == 0)
+			PG_RETURN_BOOL(true);
+	}
+	PG_RETURN_BOOL(false);
+}
+
+/*
+ * Turn on row security for relid if it is off, note that privstat did, and
+ * say so.  The caller's rights to the table were checked.
+ */
+void
+privstat_policy_enable_rls(Oid relid)
+{
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	char	   *qualname;
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	bool		enabled;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	enabled = ((Form_pg_class) GETSTRUCT(tup))->relrowsecurity;
+	ReleaseSysCache(tup);
+	if (enabled)
+		return;
+	qualname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+										  get_rel_name(relid));
+	SPI_connect();
+	privstat_exec_as_superuser(psprintf("ALTER TABLE %s ENABLE ROW LEVEL SECURITY", qualname),
+							   0, NULL, NULL, NULL);
+	privstat_exec_as_superuser("INSERT INTO privstat.rls_table (tbl) VALUES ($1) ON CONFLICT DO NOTHING",
+							   1, types, values, NULL);
+	SPI_finish();
+	ereport(NOTICE,
+			(errmsg("row level security enabled on table %s", qualname),
+			 errdetail("privstat's row rules apply to every role but the table's owner; with it, privstat added a policy that lets all other rows through."),
+			 errhint("ALTER TABLE %s FORCE ROW LEVEL SECURITY applies them to the owner too.", qualname)));
+}
+
+PG_FUNCTION_INFO_V1(privstat_enable_row_security);
+
+/* privstat._enable_row_security(tbl) */
+Datum
+privstat_enable_row_security(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_GRANT_OPTION_FOR(ACL_SELECT)) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to enable row level security on %s", get_rel_name(relid)),
+				 errhint("Run it as the table's owner, or as a role that holds SELECT on it WITH GRANT OPTION.")));
+	privstat_policy_enable_rls(relid);
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(privstat_check_scope);
+
+/* privstat._check_scope(tbl, condition): an error unless it is allowed */
+Datum
+privstat_check_scope(PG_FUNCTION_ARGS)
+{
+	Relation	rel = table_open(PG_GETARG_OID(0), AccessShareLock);
+
+	(void) parse_scope(rel, text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	table_close(rel, AccessShareLock);
+	PG_RETURN_VOID();
 }

@@ -14,6 +14,8 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "catalog/pg_authid.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
 
 #include "privstat/budget.h"
@@ -69,6 +71,26 @@ privstat_has_role(const char *rolename)
 		return true;
 	role = get_role_oid(rolename, true);
 	return OidIsValid(role) && has_privs_of_role(GetUserId(), role);
+}
+
+/*
+ * Run SQL through SPI (the caller is connected) as the bootstrap superuser,
+ * after the caller's own rights were checked.  An error restores the user
+ * with the transaction's abort.
+ */
+void
+privstat_exec_as_superuser(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
+{
+	Oid			save_userid;
+	int			save_sec;
+	int			ret;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	ret = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+	SetUserIdAndSecContext(save_userid, save_sec);
+	if (ret < 0)
+		elog(ERROR, "privstat: SPI_execute failed: %s", SPI_result_code_string(ret));
 }
 
 PG_FUNCTION_INFO_V1(privstat_assert_preloaded);

@@ -33,6 +33,7 @@
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -55,6 +56,7 @@
 #include "utils/guc.h"
 #include "utils/syscache.h"
 
+#include "privstat/policy.h"
 #include "privstat/privstat.h"
 #include "privstat/retention.h"
 
@@ -220,22 +222,6 @@ check_rule_target(Oid relid)
 				 errhint("The table's owner can GRANT TRIGGER ON the table TO this role.")));
 }
 
-/* run SQL as the bootstrap superuser, after the caller's rights were checked */
-static void
-exec_as_superuser(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
-{
-	Oid			save_userid;
-	int			save_sec;
-	int			ret;
-
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	ret = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
-	SetUserIdAndSecContext(save_userid, save_sec);
-	if (ret < 0)
-		elog(ERROR, "privstat retention: SPI_execute failed: %s", SPI_result_code_string(ret));
-}
-
 /* drop privstat's retention trigger of the table, if it has one; caller is connected to SPI */
 static void
 drop_rule_trigger(Oid relid)
@@ -245,12 +231,12 @@ drop_rule_trigger(Oid relid)
 	char	   *qualname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 													  get_rel_name(relid));
 
-	exec_as_superuser("SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = $1 "
+	privstat_exec_as_superuser("SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = $1 "
 					  "AND tgname OPERATOR(pg_catalog.=) 'privstat_retention' "
 					  "AND tgfoid = 'privstat._retention_check()'::pg_catalog.regprocedure",
 					  1, types, values, NULL);
 	if (SPI_processed > 0)
-		exec_as_superuser(psprintf("DROP TRIGGER privstat_retention ON %s", qualname),
+		privstat_exec_as_superuser(psprintf("DROP TRIGGER privstat_retention ON %s", qualname),
 						  0, NULL, NULL, NULL);
 }
 
@@ -317,20 +303,75 @@ privstat_retention_apply(PG_FUNCTION_ARGS)
 		values[4] = PG_GETARG_DATUM(4);
 
 	SPI_connect();
-	exec_as_superuser("INSERT INTO privstat.retention_rule AS r (tbl, ts_column, keep, action, anonymize_columns) "
+	privstat_exec_as_superuser("INSERT INTO privstat.retention_rule AS r (tbl, ts_column, keep, action, anonymize_columns) "
 					  "VALUES ($1, $2, $3, $4, $5) "
 					  "ON CONFLICT ON CONSTRAINT retention_rule_pkey DO UPDATE "
 					  "SET ts_column = EXCLUDED.ts_column, keep = EXCLUDED.keep, action = EXCLUDED.action, "
 					  "anonymize_columns = EXCLUDED.anonymize_columns, created_at = pg_catalog.now()",
 					  5, types, values, nulls);
 	drop_rule_trigger(relid);
-	exec_as_superuser(psprintf("CREATE TRIGGER privstat_retention BEFORE INSERT OR UPDATE OF %s ON %s "
+	privstat_exec_as_superuser(psprintf("CREATE TRIGGER privstat_retention BEFORE INSERT OR UPDATE OF %s ON %s "
 							   "FOR EACH ROW EXECUTE FUNCTION privstat._retention_check(%s, %s)",
 							   quote_identifier(NameStr(*column)), qualname,
 							   quote_literal_cstr(NameStr(*column)), quote_literal_cstr(keep_text)),
 					  0, NULL, NULL, NULL);
 	SPI_finish();
+	/* expired rows are hidden at once, by privstat's row security hooks */
+	privstat_policy_enable_rls(relid);
 	PG_RETURN_VOID();
+}
+
+/* the table whose purge batch runs in this backend, or InvalidOid */
+Oid			privstat_purging_relid = InvalidOid;
+
+PG_FUNCTION_INFO_V1(privstat_purge_batch);
+
+/*
+ * privstat._purge_batch(...): one batch of a purge (privstat._purge_batch_rows
+ * does the work, with the caller's rights).  While it runs, and only then,
+ * the table's expired rows are visible in this backend: the expiry rule of
+ * the row security hooks makes an exception for the purge itself.
+ */
+Datum
+privstat_purge_batch(PG_FUNCTION_ARGS)
+{
+	Oid			types[7] = {OIDOID, NAMEOID, TIMESTAMPTZOID, TEXTOID, NAMEARRAYOID, INT4OID, TIMESTAMPTZOID};
+	Datum		values[7];
+	char		nulls[7];
+	TupleDesc	tupdesc;
+	HeapTupleHeader result;
+	Oid			save = privstat_purging_relid;
+	int			i;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "privstat._purge_batch must return a record");
+	for (i = 0; i < 7; i++)
+	{
+		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
+		values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
+	}
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("table must not be null")));
+
+	SPI_connect();
+	PG_TRY();
+	{
+		privstat_purging_relid = PG_GETARG_OID(0);
+		if (SPI_execute_with_args("SELECT rows, last, done FROM privstat._purge_batch_rows($1::pg_catalog.regclass, "
+								  "$2, $3, $4, $5, $6, $7)", 7, types, values, nulls, false, 1) != SPI_OK_SELECT ||
+			SPI_processed != 1)
+			elog(ERROR, "privstat._purge_batch_rows returned no row");
+		result = SPI_returntuple(SPI_tuptable->vals[0], tupdesc);
+	}
+	PG_FINALLY();
+	{
+		privstat_purging_relid = save;
+	}
+	PG_END_TRY();
+	SPI_finish();
+	PG_RETURN_DATUM(PointerGetDatum(result));
 }
 
 PG_FUNCTION_INFO_V1(privstat_retention_remove);
@@ -346,7 +387,7 @@ privstat_retention_remove(PG_FUNCTION_ARGS)
 
 	check_rule_target(relid);
 	SPI_connect();
-	exec_as_superuser("DELETE FROM privstat.retention_rule WHERE tbl OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
+	privstat_exec_as_superuser("DELETE FROM privstat.retention_rule WHERE tbl OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
 					  1, types, values, NULL);
 	found = SPI_processed > 0;
 	drop_rule_trigger(relid);

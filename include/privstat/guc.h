@@ -20,6 +20,9 @@ extern double privstat_max_epsilon;
 /* privstat.purge_lock_timeout: lock_timeout of each purge batch */
 extern char *privstat_purge_lock_timeout;
 
+/* privstat.purpose: the purpose the session reads data for ('' for none) */
+extern char *privstat_purpose;
+
 extern void privstat_guc_init(void);
 
 #endif							/* PRIVSTAT_GUC_H */

@@ -12,4 +12,15 @@
 /* from _PG_init: install the planner, permission-check and utility hooks */
 extern void privstat_policy_init(void);
 
+#include "utils/guc.h"
+
+/* privstat.purpose's check hook: a role may declare only a purpose it holds */
+extern bool privstat_purpose_check(char **newval, void **extra, GucSource source);
+
+/*
+ * Turn on row security for a table if it is off, and note that privstat
+ * did (the caller checked its rights).
+ */
+extern void privstat_policy_enable_rls(Oid relid);
+
 #endif							/* PRIVSTAT_POLICY_H */

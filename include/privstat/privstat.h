@@ -26,4 +26,11 @@ extern void privstat_require_preload(void);
  */
 extern bool privstat_has_role(const char *rolename);
 
+/*
+ * Run SQL through SPI (the caller is connected) as the bootstrap superuser,
+ * after the caller's own rights were checked.
+ */
+extern void privstat_exec_as_superuser(const char *sql, int nargs, Oid *types,
+									   Datum *values, const char *nulls);
+
 #endif							/* PRIVSTAT_H */

@@ -16,4 +16,7 @@ extern int	privstat_purge_batch_size;
 /* from _PG_init: register the launcher */
 extern void privstat_retention_init(void);
 
+/* the table whose purge batch runs in this backend, or InvalidOid */
+extern Oid	privstat_purging_relid;
+
 #endif							/* PRIVSTAT_RETENTION_H */

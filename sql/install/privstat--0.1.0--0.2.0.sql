@@ -248,25 +248,278 @@ GRANT EXECUTE ON FUNCTION privstat.protect(regclass, name), privstat.unprotect(r
 	privstat.set_bounds(regclass, name, numeric, numeric), privstat.set_access(regrole, text),
 	privstat._restricted_readers(regclass), privstat._warn_restricted_readers(regclass) TO privstat_admin;
 
--- One row per protected table and per role with a level other than
--- 'direct'.  Readable by privstat_admin (and, in 0.3, the auditor role).
-CREATE VIEW privstat.policies AS
-	SELECT 'table'::text AS kind, p.tbl::text AS name, p.privacy_unit,
-		   (SELECT pg_catalog.jsonb_object_agg(b.col, pg_catalog.jsonb_build_array(b.lower, b.upper))
-			  FROM privstat.column_bounds b WHERE b.tbl = p.tbl) AS bounds,
-		   NULL::text AS access_level
-	  FROM privstat.protected_table p
-	UNION ALL
-	SELECT 'role', a.role::text, NULL, NULL, a.level
-	  FROM privstat.access_level a;
-REVOKE ALL ON privstat.policies FROM PUBLIC;
-GRANT SELECT ON privstat.policies TO privstat_admin;
 
 -- A dropped table takes its rules with it, so they never apply to a new
 -- table that reuses the OID: 0.1.0's event trigger for retention rules now
 -- forgets policies too, under a name that says so.
 ALTER EVENT TRIGGER privstat_retention_forget_dropped RENAME TO privstat_forget_dropped;
 ALTER FUNCTION privstat._retention_forget_dropped() RENAME TO _forget_dropped;
+
+------------------------------------------------------------------------------
+-- Row-level policies (doc/row-policy.md): consent to purposes, per-role
+-- scopes, and expiry.  privstat's row security hooks turn these rules into
+-- restrictive policies of the tables: they narrow whatever the DBA's own
+-- CREATE POLICY rules allow, and never widen them.
+------------------------------------------------------------------------------
+
+-- tables whose row level security privstat turned on (it adds a permissive
+-- policy that lets every row through there, so that only its restrictive
+-- rules narrow what roles see)
+CREATE TABLE privstat.rls_table (
+	tbl				regclass PRIMARY KEY
+);
+SELECT pg_catalog.pg_extension_config_dump('privstat.rls_table', '');
+
+CREATE TABLE privstat.consent_rule (
+	tbl				regclass PRIMARY KEY,
+	consent_column	name NOT NULL
+);
+SELECT pg_catalog.pg_extension_config_dump('privstat.consent_rule', '');
+
+CREATE TABLE privstat.purpose_grant (
+	role			regrole NOT NULL,
+	purpose			text NOT NULL CHECK (purpose <> ''),
+	PRIMARY KEY (role, purpose)
+);
+SELECT pg_catalog.pg_extension_config_dump('privstat.purpose_grant', '');
+
+-- the condition is kept as the text the DBA wrote, parsed by privstat as
+-- one expression over the table (never spliced into a statement), checked
+-- when set and parsed again when a session loads it
+CREATE TABLE privstat.scope_rule (
+	tbl				regclass NOT NULL,
+	role			regrole NOT NULL,
+	condition		text NOT NULL,
+	PRIMARY KEY (tbl, role)
+);
+SELECT pg_catalog.pg_extension_config_dump('privstat.scope_rule', '');
+
+REVOKE ALL ON privstat.rls_table, privstat.consent_rule, privstat.purpose_grant,
+	privstat.scope_rule FROM PUBLIC;
+GRANT SELECT ON privstat.rls_table, privstat.consent_rule, privstat.purpose_grant,
+	privstat.scope_rule TO privstat_admin;
+GRANT INSERT, UPDATE, DELETE ON privstat.consent_rule, privstat.purpose_grant,
+	privstat.scope_rule TO privstat_admin;
+
+-- expiry rules come from the retention rules: they invalidate too
+CREATE TRIGGER policy_changed AFTER INSERT OR UPDATE OR DELETE ON privstat.retention_rule
+	FOR EACH ROW EXECUTE FUNCTION privstat._policy_changed();
+CREATE TRIGGER policy_changed_truncate AFTER TRUNCATE ON privstat.retention_rule
+	FOR EACH STATEMENT EXECUTE FUNCTION privstat._policy_changed();
+CREATE TRIGGER policy_changed AFTER INSERT OR UPDATE OR DELETE ON privstat.rls_table
+	FOR EACH ROW EXECUTE FUNCTION privstat._policy_changed();
+CREATE TRIGGER policy_changed AFTER INSERT OR UPDATE OR DELETE ON privstat.consent_rule
+	FOR EACH ROW EXECUTE FUNCTION privstat._policy_changed();
+CREATE TRIGGER policy_changed_truncate AFTER TRUNCATE ON privstat.consent_rule
+	FOR EACH STATEMENT EXECUTE FUNCTION privstat._policy_changed();
+CREATE TRIGGER policy_changed AFTER INSERT OR UPDATE OR DELETE ON privstat.purpose_grant
+	FOR EACH ROW EXECUTE FUNCTION privstat._policy_changed();
+CREATE TRIGGER policy_changed_truncate AFTER TRUNCATE ON privstat.purpose_grant
+	FOR EACH STATEMENT EXECUTE FUNCTION privstat._policy_changed();
+CREATE TRIGGER policy_changed AFTER INSERT OR UPDATE OR DELETE ON privstat.scope_rule
+	FOR EACH ROW EXECUTE FUNCTION privstat._policy_changed();
+CREATE TRIGGER policy_changed_truncate AFTER TRUNCATE ON privstat.scope_rule
+	FOR EACH STATEMENT EXECUTE FUNCTION privstat._policy_changed();
+
+-- The qual of the consent policy: does the row's consent include the
+-- session's declared purpose (privstat.purpose), granted to the current
+-- role?  Read at run time, so a cached plan follows SET privstat.purpose.
+CREATE FUNCTION privstat._consent_ok(consent text[]) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'privstat_consent_ok' LANGUAGE C STABLE LEAKPROOF PARALLEL SAFE;
+-- Expired rows are hidden from every role but the table's owner and the
+-- purge itself: one batch of a purge (0.1.0's plpgsql function, renamed) now
+-- runs inside a C function that lets that batch, and nothing else, see the
+-- expired rows of its table.
+ALTER FUNCTION privstat._purge_batch(regclass, name, timestamptz, text, name[], integer, timestamptz)
+	RENAME TO _purge_batch_rows;
+CREATE FUNCTION privstat._purge_batch(tbl regclass, ts_column name, cutoff timestamptz,
+									  action text, anonymize_columns name[],
+									  batch_size integer, after timestamptz,
+									  OUT rows bigint, OUT last timestamptz, OUT done text)
+	AS 'MODULE_PATHNAME', 'privstat_purge_batch' LANGUAGE C;
+-- turn on row level security for tbl if it is off (and say so)
+CREATE FUNCTION privstat._enable_row_security(tbl regclass) RETURNS void
+	AS 'MODULE_PATHNAME', 'privstat_enable_row_security' LANGUAGE C STRICT;
+-- parse and check a scope condition; an error if it is not allowed
+CREATE FUNCTION privstat._check_scope(tbl regclass, condition text) RETURNS void
+	AS 'MODULE_PATHNAME', 'privstat_check_scope' LANGUAGE C STRICT;
+REVOKE ALL ON FUNCTION privstat._enable_row_security(regclass), privstat._check_scope(regclass, text)
+	FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privstat._enable_row_security(regclass), privstat._check_scope(regclass, text)
+	TO privstat_admin;
+
+-- Who may set a table's row rules: its owner, or a role that may grant
+-- SELECT on it (as for protect).
+CREATE FUNCTION privstat._check_rule_table(tbl regclass, what text) RETURNS void
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	kind "char";
+BEGIN
+	SELECT relkind INTO kind FROM pg_class WHERE oid = tbl;
+	IF kind NOT IN ('r', 'p') THEN
+		RAISE EXCEPTION '% is not a table', tbl
+			USING ERRCODE = 'wrong_object_type';
+	END IF;
+	IF (SELECT relnamespace FROM pg_class WHERE oid = tbl)
+	   IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace, 'privstat'::regnamespace) THEN
+		RAISE EXCEPTION '% cannot have row rules', tbl
+			USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	IF NOT pg_catalog.has_table_privilege(tbl, 'SELECT WITH GRANT OPTION') THEN
+		RAISE EXCEPTION 'permission denied to %', what
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'Run it as the table''s owner, or as a role that holds SELECT on it WITH GRANT OPTION.';
+	END IF;
+END
+$fn$;
+
+CREATE FUNCTION privstat.set_consent(tbl regclass, consent_column name)
+	RETURNS void LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	typ regtype;
+BEGIN
+	IF tbl IS NULL OR consent_column IS NULL THEN
+		RAISE EXCEPTION 'table and consent column must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	PERFORM privstat._check_rule_table(tbl, pg_catalog.format('set the consent column of %s', tbl));
+	SELECT a.atttypid::regtype INTO typ FROM pg_attribute a
+		WHERE a.attrelid = tbl AND a.attname = consent_column AND a.attnum > 0 AND NOT a.attisdropped;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'column "%" of relation % does not exist', consent_column, tbl
+			USING ERRCODE = 'undefined_column';
+	END IF;
+	IF typ <> 'text[]'::regtype THEN
+		RAISE EXCEPTION 'consent column "%" must be text[], not %', consent_column, typ
+			USING ERRCODE = 'datatype_mismatch',
+				  HINT = 'It holds the purposes each person agreed to, for example ''{analytics,marketing}''.';
+	END IF;
+	INSERT INTO privstat.consent_rule AS c (tbl, consent_column) VALUES (tbl, consent_column)
+		ON CONFLICT ON CONSTRAINT consent_rule_pkey DO UPDATE SET consent_column = excluded.consent_column;
+	PERFORM privstat._enable_row_security(tbl);
+END
+$fn$;
+
+CREATE FUNCTION privstat.drop_consent(tbl regclass)
+	RETURNS boolean LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+	IF tbl IS NULL THEN
+		RAISE EXCEPTION 'table must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	PERFORM privstat._check_rule_table(tbl, pg_catalog.format('drop the consent rule of %s', tbl));
+	DELETE FROM privstat.consent_rule c WHERE c.tbl = drop_consent.tbl;
+	RETURN FOUND;
+END
+$fn$;
+
+CREATE FUNCTION privstat.grant_purpose(role regrole, purpose text)
+	RETURNS void LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+	IF role IS NULL OR purpose IS NULL THEN
+		RAISE EXCEPTION 'role and purpose must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF purpose = '' OR purpose <> pg_catalog.btrim(purpose) THEN
+		RAISE EXCEPTION 'a purpose is a non-empty name without leading or trailing spaces'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	INSERT INTO privstat.purpose_grant (role, purpose) VALUES (role, purpose)
+		ON CONFLICT DO NOTHING;
+END
+$fn$;
+
+CREATE FUNCTION privstat.revoke_purpose(role regrole, purpose text)
+	RETURNS boolean LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+	IF role IS NULL OR purpose IS NULL THEN
+		RAISE EXCEPTION 'role and purpose must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	DELETE FROM privstat.purpose_grant g WHERE g.role = revoke_purpose.role AND g.purpose = revoke_purpose.purpose;
+	RETURN FOUND;
+END
+$fn$;
+
+CREATE FUNCTION privstat.set_scope(tbl regclass, role regrole, condition text)
+	RETURNS void LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+	IF tbl IS NULL OR role IS NULL OR condition IS NULL THEN
+		RAISE EXCEPTION 'table, role and condition must not be null'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'privstat.drop_scope(tbl, role) removes a scope.';
+	END IF;
+	PERFORM privstat._check_rule_table(tbl, pg_catalog.format('set a scope on %s', tbl));
+	PERFORM privstat._check_scope(tbl, condition);
+	INSERT INTO privstat.scope_rule AS s (tbl, role, condition) VALUES (tbl, role, condition)
+		ON CONFLICT ON CONSTRAINT scope_rule_pkey DO UPDATE SET condition = excluded.condition;
+	PERFORM privstat._enable_row_security(tbl);
+END
+$fn$;
+
+CREATE FUNCTION privstat.drop_scope(tbl regclass, role regrole)
+	RETURNS boolean LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+	IF tbl IS NULL OR role IS NULL THEN
+		RAISE EXCEPTION 'table and role must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	PERFORM privstat._check_rule_table(tbl, pg_catalog.format('drop a scope on %s', tbl));
+	DELETE FROM privstat.scope_rule s WHERE s.tbl = drop_scope.tbl AND s.role = drop_scope.role;
+	RETURN FOUND;
+END
+$fn$;
+
+REVOKE ALL ON FUNCTION privstat._check_rule_table(regclass, text),
+	privstat.set_consent(regclass, name), privstat.drop_consent(regclass),
+	privstat.grant_purpose(regrole, text), privstat.revoke_purpose(regrole, text),
+	privstat.set_scope(regclass, regrole, text), privstat.drop_scope(regclass, regrole) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privstat._check_rule_table(regclass, text),
+	privstat.set_consent(regclass, name), privstat.drop_consent(regclass),
+	privstat.grant_purpose(regrole, text), privstat.revoke_purpose(regrole, text),
+	privstat.set_scope(regclass, regrole, text), privstat.drop_scope(regclass, regrole) TO privstat_admin;
+
+-- Every rule, one row each: protected tables with their privacy unit and
+-- bounds, access levels, consent columns, purpose grants, scopes and
+-- expiry (from retention rules).  Readable by privstat_admin.
+CREATE VIEW privstat.policies AS
+	SELECT 'table'::text AS kind, p.tbl::text AS name, p.privacy_unit,
+		   (SELECT pg_catalog.jsonb_object_agg(b.col, pg_catalog.jsonb_build_array(b.lower, b.upper))
+			  FROM privstat.column_bounds b WHERE b.tbl = p.tbl) AS bounds,
+		   NULL::text AS access_level, NULL::text AS role, NULL::text AS detail
+	  FROM privstat.protected_table p
+	UNION ALL
+	SELECT 'role', a.role::text, NULL, NULL, a.level, NULL, NULL
+	  FROM privstat.access_level a
+	UNION ALL
+	SELECT 'consent', c.tbl::text, NULL, NULL, NULL, NULL, 'consent column ' || pg_catalog.quote_ident(c.consent_column)
+	  FROM privstat.consent_rule c
+	UNION ALL
+	SELECT 'purpose', g.role::text, NULL, NULL, NULL, g.role::text, g.purpose
+	  FROM privstat.purpose_grant g
+	UNION ALL
+	SELECT 'scope', s.tbl::text, NULL, NULL, NULL, s.role::text, s.condition
+	  FROM privstat.scope_rule s
+	UNION ALL
+	SELECT 'expiry', r.tbl::text, NULL, NULL, NULL, NULL,
+		   pg_catalog.format('rows with %I older than %s are hidden', r.ts_column, r.keep)
+	  FROM privstat.retention_rule r;
+REVOKE ALL ON privstat.policies FROM PUBLIC;
+GRANT SELECT ON privstat.policies TO privstat_admin;
+
+-- the event trigger's function: a dropped table takes all its rules with it
 CREATE OR REPLACE FUNCTION privstat._forget_dropped() RETURNS event_trigger
 	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
@@ -275,6 +528,12 @@ BEGIN
 	DELETE FROM privstat.retention_rule r
 		WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = r.tbl);
 	DELETE FROM privstat.protected_table p
+		WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = p.tbl);
+	DELETE FROM privstat.consent_rule p
+		WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = p.tbl);
+	DELETE FROM privstat.scope_rule p
+		WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = p.tbl);
+	DELETE FROM privstat.rls_table p
 		WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = p.tbl);
 END
 $fn$;
