@@ -21,7 +21,7 @@ PGFILEDESC = "privstat - pseudonyms, differential privacy and privacy budgets"
 # these, the isolation specs and the TAP tests against throw-away clusters.
 REGRESS = types pseudonym sealed opclass rotation copy dp_agg budget retention policy row_policy
 REGRESS_OPTS = --temp-config=$(srcdir)/test/privstat.conf
-ISOLATION = key_rotation budget_race purge_concurrent
+ISOLATION = key_rotation budget_race purge_concurrent scope_change
 ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --temp-config=$(srcdir)/test/privstat.conf
 
 # -Wall -Wextra apply to privstat's own code; PostgreSQL's server headers are
