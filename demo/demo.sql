@@ -181,4 +181,29 @@ SELECT epsilon_limit, epsilon_spent, epsilon_remaining, charges FROM budget_stat
 RESET ROLE;
 
 \echo
-\echo 'More in doc/: pseudonyms.md, dp-aggregates.md, budgets.md, policy.md, retention.md and install.md.'
+\echo '### 13. Consent: rows are visible only for the purposes people agreed to'
+ALTER TABLE users ADD COLUMN consent text[];
+UPDATE users SET consent = CASE WHEN country IN ('FR', 'DE') THEN ARRAY['analytics', 'marketing']
+                                ELSE ARRAY['analytics'] END;
+SELECT set_consent('users', 'consent');
+CREATE ROLE newsletter;
+GRANT SELECT ON users TO newsletter;
+SELECT grant_purpose('newsletter', 'marketing');
+SET ROLE newsletter;
+\echo '    no purpose declared: nothing; then the purpose it was granted:'
+SELECT count(*) AS visible FROM users;
+SET privstat.purpose = 'marketing';
+SELECT country, count(*) AS visible FROM users GROUP BY country ORDER BY country;
+\echo '    a purpose it was not granted cannot be declared:'
+\set ON_ERROR_STOP 0
+SET privstat.purpose = 'analytics';
+\set ON_ERROR_STOP 1
+RESET ROLE;
+\echo '    one person withdraws consent to marketing; the same query, at once, sees one row fewer:'
+UPDATE users SET consent = ARRAY['analytics'] WHERE uid = pseudonymize(4241, 'customer');   -- a user in DE
+SET ROLE newsletter;
+SELECT country, count(*) AS visible FROM users GROUP BY country ORDER BY country;
+RESET ROLE;
+
+\echo
+\echo 'More in doc/: pseudonyms.md, dp-aggregates.md, budgets.md, policy.md, row-policy.md, retention.md and install.md.'
