@@ -57,6 +57,24 @@ SELECT count(*) FROM people;
 SET privstat.purpose = 'marketing';
 RESET ROLE;
 
+-- a parallel worker reads consent with the session's purpose and role, also
+-- when the session's login role holds no purpose itself
+RESET ROLE;
+CREATE ROLE rp_login NOINHERIT;
+GRANT rp_marketer TO rp_login;
+SET SESSION AUTHORIZATION rp_login;
+SET ROLE rp_marketer;
+SET privstat.purpose = 'marketing';
+SET force_parallel_mode = on;
+SET max_parallel_workers_per_gather = 2;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM people;
+SELECT count(*) FROM people;
+RESET force_parallel_mode;
+SET max_parallel_workers_per_gather = 0;
+RESET privstat.purpose;
+RESET SESSION AUTHORIZATION;
+DROP ROLE rp_login;
+
 -- withdrawing consent hides the row at once (a role may not itself update a
 -- row out of its own sight: PostgreSQL checks new rows against read policies)
 SET ROLE rp_marketer;
