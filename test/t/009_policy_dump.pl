@@ -32,11 +32,25 @@ $node->safe_psql('src', q{
 	SELECT privstat.set_access('analyst', 'aggregate');
 	SELECT privstat.set_access('nobody', 'none');
 	SELECT privstat.set_budget('analyst', 'infinity');
+	CREATE TABLE people (id int, region text, consent text[]);
+	INSERT INTO people SELECT g, CASE WHEN g % 2 = 0 THEN 'EU' ELSE 'US' END,
+		CASE WHEN g <= 3 THEN ARRAY['marketing'] END FROM generate_series(1, 10) g;
+	GRANT SELECT ON people TO nobody;
+	SELECT privstat.set_scope('people', 'nobody', 'region = ''EU''');
+	SELECT privstat.set_consent('people', 'consent');
+	SELECT privstat.grant_purpose('nobody', 'marketing');
 });
 
-my $policies = q{SELECT kind, name, privacy_unit, bounds, access_level FROM privstat.policies ORDER BY 1, 2};
+my $policies = q{SELECT kind, name, privacy_unit, bounds, access_level, role, detail
+	FROM privstat.policies ORDER BY 1, 2};
 my $before = $node->safe_psql('src', $policies);
-is($before, "role|analyst|||aggregate\nrole|nobody|||none\ntable|orders|user_id|{\"amount\": [0, 100]}|",
+is($before, join("\n",
+	"consent|people|||||consent column consent",
+	"purpose|nobody||||nobody|marketing",
+	"role|analyst|||aggregate||",
+	"role|nobody|||none||",
+	"scope|people||||nobody|region = 'EU'",
+	"table|orders|user_id|{\"amount\": [0, 100]}|||"),
 	'policies before the dump');
 
 command_ok([ 'pg_dump', '-Fc', '-d', $node->connstr('src'), '-f', "$tmp/src.dump" ], 'pg_dump -Fc');
@@ -57,6 +71,9 @@ like($err, qr/returning protected rows is not allowed over protected table order
 	'raw rows are refused in the restored database');
 ($ret, $out, $err) = $node->psql('restored', 'SELECT count(*) FROM orders', extra_params => [ '-U', 'nobody' ]);
 like($err, qr/role nobody has access level none/, 'level none holds after the restore');
+($ret, $out, $err) = $node->psql('restored', q{SET privstat.purpose = 'marketing'; SELECT array_agg(id ORDER BY id) FROM people},
+	extra_params => [ '-U', 'nobody' ]);
+is($out, '{2}', 'scope and consent are enforced in the restored database');
 
 # a plain-format dump too
 command_ok([ 'pg_dump', '-Fp', '-d', $node->connstr('src'), '-f', "$tmp/src.sql" ], 'pg_dump plain');
