@@ -5,15 +5,29 @@
 PG_MAJOR=15
 PG_BINDIR=/usr/lib/postgresql/$PG_MAJOR/bin
 PACKAGES="build-essential postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libssl-dev libipc-run-perl"
+# The node-postgres client test (test/node) needs these too: test/run.sh and
+# test/node/run.sh pass them to ensure_packages.
+NODE_PACKAGES="nodejs npm"
 
 log() { printf '\n== %s\n' "$*"; }
+
+# Is Debian package $1 installed?  nodejs and npm also count as installed when
+# their commands are on PATH: a Node.js from elsewhere (NodeSource's nodejs
+# bundles npm and conflicts with Debian's npm package) must not be replaced.
+have_package() {
+	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed' && return 0
+	case $1 in
+	nodejs) command -v node >/dev/null ;;
+	npm) command -v npm >/dev/null ;;
+	*) return 1 ;;
+	esac
+}
 
 # Install whichever of $PACKAGES (plus any given) is missing.  Needs root.
 ensure_packages() {
 	local missing="" p
 	for p in $PACKAGES "$@"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
-			missing="$missing $p"
+		have_package "$p" || missing="$missing $p"
 	done
 	[ -z "$missing" ] && return 0
 	if [ "$(id -u)" -ne 0 ]; then

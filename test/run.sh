@@ -1,7 +1,8 @@
 #!/bin/bash
 # privstat's whole test suite: installs what is missing (as root), builds,
-# installs, then runs pg_regress, the isolation specs and the TAP tests, each
-# on throw-away clusters with privstat preloaded.  Ends with one line
+# installs, then runs pg_regress, the isolation specs, the statistical tests
+# of the noise, the TAP tests and the node-postgres client test (test/node),
+# each on throw-away clusters with privstat preloaded.  Ends with one line
 # "N passed, M failed" and exits non-zero on any failure.
 #
 # Usage: bash test/run.sh        (as root, or as a user with sudo)
@@ -9,7 +10,7 @@ set -u
 cd "$(dirname "$0")/.."
 . test/common.sh
 
-ensure_packages
+ensure_packages $NODE_PACKAGES
 build_and_install
 make_workdir
 SRC=$(copy_tree)
@@ -75,6 +76,22 @@ if ! grep -q '^Result: PASS' "$WORKDIR/tap.out"; then
 fi
 passed=$((passed + tap_pass))
 failed=$((failed + tap_fail))
+
+log "node-postgres client test (test/node)"
+bash test/node/run.sh 2>&1 | tee "$WORKDIR/node.out"
+node_rc=${PIPESTATUS[0]}
+node_pass=$(grep -cE '^ok [0-9]+' "$WORKDIR/node.out")
+node_fail=$(grep -cE '^not ok [0-9]+' "$WORKDIR/node.out")
+node_plan=$(sed -n 's/^1\.\.\([0-9][0-9]*\)$/\1/p' "$WORKDIR/node.out" | tail -1)
+# a crash, a missing plan, or a plan that does not match the assertions run
+# counts as a failure even if no assertion failed
+if [ -z "$node_plan" ] || [ "$node_plan" -ne $((node_pass + node_fail)) ] ||
+	{ [ "$node_rc" -ne 0 ] && [ "$node_fail" -eq 0 ]; }; then
+	echo "not ok - test/node/run.sh exited $node_rc with plan '${node_plan}' after $((node_pass + node_fail)) assertions"
+	node_fail=$((node_fail + 1))
+fi
+passed=$((passed + node_pass))
+failed=$((failed + node_fail))
 
 echo
 echo "$passed passed, $failed failed"
