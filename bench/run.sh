@@ -3,10 +3,10 @@
 # one run on one throw-away cluster.  Each query runs several times,
 # interleaved with its baseline, and the medians are compared.
 #
-# Usage: bash bench/run.sh [pseudonym|dp_agg|budget|retention|policy|all] [rows]
+# Usage: bash bench/run.sh [pseudonym|dp_agg|budget|retention|policy|row_policy|all] [rows]
 #   pseudonym: 1,000,000 rows by default; dp_agg: 10,000,000 rows by default;
 #   budget: pgbench, BENCH_SECONDS (default 10) per run; retention: 2,000,000 rows;
-#   policy: 10,000,000 rows
+#   policy: 10,000,000 rows; row_policy: 10,000,000 rows (ROW_POLICY_RUNS, default 7, runs per query)
 set -u
 cd "$(dirname "$0")/.."
 . test/common.sh
@@ -31,6 +31,10 @@ if [ "$WHAT" = retention ] || [ "$WHAT" = all ]; then
 fi
 if [ "$WHAT" = policy ] || [ "$WHAT" = all ]; then
 	cluster_psql -d bench -v ON_ERROR_STOP=1 -v rows="${ROWS:-10000000}" -f "$SRC/bench/policy.sql"
+fi
+if [ "$WHAT" = row_policy ] || [ "$WHAT" = all ]; then
+	cluster_psql -d bench -v ON_ERROR_STOP=1 -v rows="${ROWS:-10000000}" -v runs="${ROW_POLICY_RUNS:-7}" \
+		-f "$SRC/bench/row_policy.sql"
 fi
 if [ "$WHAT" = budget ] || [ "$WHAT" = all ]; then
 	. bench/budget.sh
