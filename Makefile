@@ -11,7 +11,8 @@ OBJS = \
 	src/dp_agg.o \
 	src/budget.o \
 	src/policy.o \
-	src/retention.o
+	src/retention.o \
+	src/audit.o
 
 EXTENSION = privstat
 DATA = $(wildcard sql/install/privstat--*.sql)
@@ -19,7 +20,7 @@ PGFILEDESC = "privstat - pseudonyms, differential privacy and privacy budgets"
 
 # pg_regress suites (sql/ + expected/).  The test runner (test/run.sh) runs
 # these, the isolation specs and the TAP tests against throw-away clusters.
-REGRESS = types pseudonym sealed opclass rotation copy dp_agg budget retention policy row_policy
+REGRESS = types pseudonym sealed opclass rotation copy dp_agg budget retention policy row_policy audit
 REGRESS_OPTS = --temp-config=$(srcdir)/test/privstat.conf
 ISOLATION = key_rotation budget_race purge_concurrent scope_change
 ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --temp-config=$(srcdir)/test/privstat.conf

@@ -206,4 +206,10 @@ SELECT country, count(*) AS visible FROM users GROUP BY country ORDER BY country
 RESET ROLE;
 
 \echo
-\echo 'More in doc/: pseudonyms.md, dp-aggregates.md, budgets.md, policy.md, row-policy.md, retention.md and install.md.'
+\echo '### 14. Accountability: who learned what, and what it cost; then the trail is verified'
+SELECT role, round(epsilon_spent::numeric, 3) AS epsilon_spent, charges, refusals, values_unsealed, purges
+  FROM privacy_report() ORDER BY role::text;
+SELECT ok, records > 0 AS has_records, first_bad FROM verify_audit_log();
+
+\echo
+\echo 'More in doc/: pseudonyms.md, dp-aggregates.md, budgets.md, audit.md, policy.md, row-policy.md, retention.md and install.md.'

@@ -223,6 +223,23 @@ PREPARE q(text) AS SELECT count(*) BETWEEN 4900 AND 5100 AS ok FROM orders WHERE
 EXECUTE q('EU');
 EXPLAIN (ANALYZE) EXECUTE q('EU');
 DEALLOCATE q;
+-- parameters where a constant is needed (a LIKE pattern, an epsilon) are
+-- checked with their values: PostgreSQL's plan cache keeps to custom plans
+PREPARE l(text) AS SELECT count(*) BETWEEN 4900 AND 5100 AS ok FROM orders WHERE region LIKE $1;
+EXECUTE l('E%'); EXECUTE l('E%'); EXECUTE l('E%'); EXECUTE l('E%'); EXECUTE l('E%'); EXECUTE l('E%');
+EXECUTE l('E%');
+EXECUTE l('E\');
+PREPARE e(float8) AS SELECT privstat.dp_count(id, $1) BETWEEN 9000 AND 11000 AS ok FROM orders;
+EXECUTE e(0.5); EXECUTE e(0.5); EXECUTE e(0.5); EXECUTE e(0.5); EXECUTE e(0.5); EXECUTE e(0.5);
+EXECUTE e(0.5);
+SELECT name, generic_plans, custom_plans FROM pg_prepared_statements ORDER BY name;
+-- forced to a generic plan, they are refused
+SET plan_cache_mode = force_generic_plan;
+EXECUTE l('E%');
+EXECUTE e(0.5);
+RESET plan_cache_mode;
+DEALLOCATE l;
+DEALLOCATE e;
 LOAD 'plpgsql';
 
 -- views over protected tables are validated, expanded

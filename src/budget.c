@@ -82,6 +82,7 @@
 #include "utils/hsearch.h"
 #include "utils/timestamp.h"
 
+#include "privstat/audit.h"
 #include "privstat/budget.h"
 #include "privstat/dp_agg.h"
 #include "privstat/keys.h"
@@ -109,10 +110,10 @@
 
 typedef enum JournalType
 {
-	JR_CHARGE = 1,				/* a query spent epsilon and delta */
-	JR_SET = 2,					/* set_budget: limits and period */
-	JR_RESET = 3,				/* reset_budget: spends forgotten */
-	JR_ADOPT = 4				/* adopt_budget_journal: continue on a new timeline */
+	JR_CHARGE = PRIVSTAT_BUDGET_CHARGE,	/* a query spent epsilon and delta */
+	JR_SET = PRIVSTAT_BUDGET_SET,	/* set_budget: limits and period */
+	JR_RESET = PRIVSTAT_BUDGET_RESET,	/* reset_budget: spends forgotten */
+	JR_ADOPT = PRIVSTAT_BUDGET_ADOPT	/* adopt_budget_journal: continue on a new timeline */
 } JournalType;
 
 /* One journal record: 128 bytes, written and read as is. */
@@ -137,7 +138,6 @@ typedef struct JournalRecord
 
 StaticAssertDecl(sizeof(JournalRecord) == 128, "journal records are 128 bytes");
 
-#define RECORD_BODY			offsetof(JournalRecord, crc)
 
 /* One role's budget in the ledger. */
 typedef struct BudgetEntry
@@ -390,52 +390,196 @@ apply_record(const JournalRecord *r)
  * ---------------------------------------------------------------------------
  */
 
-static void
-record_seal(JournalRecord *r, const uint8 *prev_mac)
-{
-	PrivstatKey *key = privstat_get_key(KEY_PURPOSE_JOURNAL, JOURNAL_KEY_DOMAIN, 1);
-	uint8		buf[32 + RECORD_BODY];
+/*
+ * Chained records: the budget journal and the audit trail (audit.c) share
+ * one record shape, 128 bytes whose last 36 are a CRC-32C of the body and an
+ * HMAC-SHA-256 of the previous record's HMAC and the body.  The helpers
+ * below know nothing else about either file.
+ */
+StaticAssertDecl(offsetof(JournalRecord, crc) == PRIVSTAT_RECORD_BODY, "journal record body");
+StaticAssertDecl(offsetof(JournalRecord, mac) == PRIVSTAT_RECORD_BODY + sizeof(pg_crc32c), "journal record mac");
 
-	INIT_CRC32C(r->crc);
-	COMP_CRC32C(r->crc, r, RECORD_BODY);
-	FIN_CRC32C(r->crc);
-	memcpy(buf, prev_mac, 32);
-	memcpy(buf + 32, r, RECORD_BODY);
-	privstat_hmac_sha256(key, buf, sizeof(buf), r->mac);
-}
-
-static bool
-record_crc_ok(const JournalRecord *r)
+static pg_crc32c
+body_crc(const void *rec)
 {
 	pg_crc32c	crc;
 
-	if (r->magic != JOURNAL_MAGIC || r->format != JOURNAL_FORMAT)
-		return false;
 	INIT_CRC32C(crc);
-	COMP_CRC32C(crc, r, RECORD_BODY);
+	COMP_CRC32C(crc, rec, PRIVSTAT_RECORD_BODY);
 	FIN_CRC32C(crc);
-	return EQ_CRC32C(crc, r->crc);
+	return crc;
+}
+
+void
+privstat_record_seal(void *rec, const uint8 *prev_mac, const PrivstatKey *key)
+{
+	uint8	   *p = rec;
+	pg_crc32c	crc = body_crc(rec);
+	uint8		buf[32 + PRIVSTAT_RECORD_BODY];
+
+	memcpy(p + PRIVSTAT_RECORD_BODY, &crc, sizeof(crc));
+	memcpy(buf, prev_mac, 32);
+	memcpy(buf + 32, rec, PRIVSTAT_RECORD_BODY);
+	privstat_hmac_sha256(key, buf, sizeof(buf), p + PRIVSTAT_RECORD_MAC);
+}
+
+bool
+privstat_record_crc_ok(const void *rec)
+{
+	pg_crc32c	crc = body_crc(rec);
+
+	return memcmp(&crc, (const uint8 *) rec + PRIVSTAT_RECORD_BODY, sizeof(crc)) == 0;
+}
+
+bool
+privstat_record_mac_ok(const void *rec, const uint8 *prev_mac, const PrivstatKey *key)
+{
+	uint8		copy[PRIVSTAT_RECORD_SIZE];
+
+	memcpy(copy, rec, PRIVSTAT_RECORD_SIZE);
+	privstat_record_seal(copy, prev_mac, key);
+	return memcmp(copy + PRIVSTAT_RECORD_BODY, (const uint8 *) rec + PRIVSTAT_RECORD_BODY,
+				  PRIVSTAT_RECORD_SIZE - PRIVSTAT_RECORD_BODY) == 0;
+}
+
+bool
+privstat_record_is_zero(const void *rec)
+{
+	const uint8 *p = rec;
+	size_t		i;
+
+	for (i = 0; i < PRIVSTAT_RECORD_SIZE; i++)
+		if (p[i] != 0)
+			return false;
+	return true;
+}
+
+/*
+ * Past the last good record (good records from the start of the file): the
+ * end of a torn tail to cut, or -1 with *problem set.  Grouped flushes leave
+ * up to one unflushed record per backend, and the OS may persist a later
+ * page before an earlier one: a damaged record followed by intact ones
+ * within MaxBackends records is such a tail.  (An intact record after a hole
+ * was never acknowledged: the fdatasync that would have acknowledged it
+ * persists the earlier record too.)  Farther on, it is damage or tampering.
+ */
+off_t
+privstat_record_tail(int fd, uint64 good, off_t size, bool (*intact) (const void *rec),
+					 const char **problem)
+{
+	uint8		r[PRIVSTAT_RECORD_SIZE];
+	off_t		torn_end = good * PRIVSTAT_RECORD_SIZE;
+	uint64		m;
+
+	for (m = good; (off_t) (m * PRIVSTAT_RECORD_SIZE) < size; m++)
+	{
+		ssize_t		got = pg_pread(fd, r, sizeof(r), m * sizeof(r));
+
+		if (got <= 0)
+			break;
+		if (got < (ssize_t) sizeof(r))
+			memset(r + got, 0, sizeof(r) - got);
+		if (privstat_record_is_zero(r))
+			continue;
+		if (got == (ssize_t) sizeof(r) && intact(r) && m > good + MaxBackends)
+		{
+			*problem = "a damaged record is followed by intact ones";
+			return -1;
+		}
+		torn_end = m * sizeof(r) + got;
+	}
+	return torn_end;
+}
+
+/*
+ * Make every record up to seq durable, sharing the flush with concurrent
+ * writers as XLogFlush does: whoever holds flush_lock syncs every record
+ * written so far (sync() is called with it held), and a backend whose
+ * record is already covered returns without its own sync.  sync() returns
+ * 0 or sets errno.
+ */
+void
+privstat_record_flush(LWLock *flush_lock, pg_atomic_uint64 *written, pg_atomic_uint64 *flushed,
+					  uint64 seq, int (*sync) (void), const char *path)
+{
+	for (;;)
+	{
+		uint64		target;
+
+		if (pg_atomic_read_u64(flushed) > seq)
+		{
+			pg_read_barrier();
+			return;
+		}
+		/* false: someone else held the lock and has released it; look again */
+		if (!LWLockAcquireOrWait(flush_lock, LW_EXCLUSIVE))
+			continue;
+		if (pg_atomic_read_u64(flushed) > seq)
+		{
+			LWLockRelease(flush_lock);
+			return;
+		}
+		target = pg_atomic_read_u64(written);
+		pgstat_report_wait_start(WAIT_EVENT_DATA_FILE_SYNC);
+		if (sync() != 0)
+		{
+			pgstat_report_wait_end();
+			LWLockRelease(flush_lock);
+			ereport(data_sync_elevel(ERROR),
+					(errcode_for_file_access(),
+					 errmsg("could not fsync file \"%s\": %m", path)));
+		}
+		pgstat_report_wait_end();
+		pg_atomic_write_u64(flushed, target);
+		LWLockRelease(flush_lock);
+		return;
+	}
+}
+
+/*
+ * Grow a record file by chunk bytes of zeros at offset at, durably (size
+ * and all).  False, with errno set, on failure.
+ */
+bool
+privstat_record_file_extend(File file, off_t at, int chunk)
+{
+	char	   *zeros = palloc0(chunk);
+	int			written = FileWrite(file, zeros, chunk, at, WAIT_EVENT_DATA_FILE_EXTEND);
+
+	pfree(zeros);
+	if (written != chunk)
+	{
+		if (written >= 0)
+			errno = ENOSPC;
+		return false;
+	}
+	return FileSync(file, WAIT_EVENT_DATA_FILE_SYNC) == 0;
+}
+
+static PrivstatKey *
+journal_key(void)
+{
+	return privstat_get_key(KEY_PURPOSE_JOURNAL, JOURNAL_KEY_DOMAIN, 1);
+}
+
+static void
+record_seal(JournalRecord *r, const uint8 *prev_mac)
+{
+	privstat_record_seal(r, prev_mac, journal_key());
+}
+
+static bool
+record_crc_ok(const void *rec)
+{
+	const JournalRecord *r = rec;
+
+	return r->magic == JOURNAL_MAGIC && r->format == JOURNAL_FORMAT && privstat_record_crc_ok(r);
 }
 
 static bool
 record_mac_ok(const JournalRecord *r, const uint8 *prev_mac)
 {
-	JournalRecord copy = *r;
-
-	record_seal(&copy, prev_mac);
-	return memcmp(copy.mac, r->mac, 32) == 0 && EQ_CRC32C(copy.crc, r->crc);
-}
-
-static bool
-record_is_zero(const JournalRecord *r)
-{
-	const uint8 *p = (const uint8 *) r;
-	size_t		i;
-
-	for (i = 0; i < sizeof(*r); i++)
-		if (p[i] != 0)
-			return false;
-	return true;
+	return privstat_record_mac_ok(r, prev_mac, journal_key());
 }
 
 /* the journal cannot be read or repaired: log why and refuse to charge */
@@ -518,7 +662,7 @@ journal_replay(void)
 			CloseTransientFile(fd);
 			return;
 		}
-		if (record_is_zero(&r) || !record_crc_ok(&r))
+		if (privstat_record_is_zero(&r) || !record_crc_ok(&r))
 			break;
 		if (r.seq != n || !record_mac_ok(&r, prev))
 		{
@@ -535,38 +679,10 @@ journal_replay(void)
 		good = n + 1;
 	}
 
-	/*
-	 * Past the last good record: zeros to the end, or a torn tail, or worse.
-	 * Grouped flushes leave up to one unflushed record per backend, and the
-	 * OS may persist a later page before an earlier one: a damaged record
-	 * followed by intact ones within MaxBackends records is such a tail.
-	 * (An intact record after a hole was never acknowledged: the fdatasync
-	 * that would have acknowledged it persists the earlier record too.)
-	 * Farther on, it is damage or tampering.
-	 */
+	/* past the last good record: zeros to the end, or a torn tail, or worse */
 	torn_end = good * sizeof(r);
 	if (problem == NULL)
-	{
-		uint64		m;
-
-		for (m = good; (off_t) (m * sizeof(r)) < size; m++)
-		{
-			ssize_t		got = pg_pread(fd, &r, sizeof(r), m * sizeof(r));
-
-			if (got <= 0)
-				break;
-			if (got < (ssize_t) sizeof(r))
-				memset(((char *) &r) + got, 0, sizeof(r) - got);
-			if (record_is_zero(&r))
-				continue;
-			if (got == (ssize_t) sizeof(r) && record_crc_ok(&r) && m > good + MaxBackends)
-			{
-				problem = "a damaged record is followed by intact ones";
-				break;
-			}
-			torn_end = m * sizeof(r) + got;
-		}
-	}
+		torn_end = privstat_record_tail(fd, good, size, record_crc_ok, &problem);
 
 	if (problem != NULL)
 	{
@@ -615,44 +731,21 @@ journal_open(void)
 				 errmsg("could not open privstat budget journal \"%s\": %m", JOURNAL_FILE)));
 }
 
+static int
+journal_sync(void)
+{
+	/* the VFD may have been closed by fd.c's LRU: FileSync reopens it */
+	if (FileGetRawDesc(journal_fd) >= 0)
+		return pg_fdatasync(FileGetRawDesc(journal_fd));
+	return FileSync(journal_fd, WAIT_EVENT_DATA_FILE_SYNC);
+}
+
 /* make every record up to seq durable, sharing the flush with concurrent writers */
 static void
 journal_flush(uint64 seq)
 {
-	for (;;)
-	{
-		uint64		target;
-
-		if (pg_atomic_read_u64(&shared->flushed) > seq)
-		{
-			pg_read_barrier();
-			return;
-		}
-		/* false: someone else held the lock and has released it; look again */
-		if (!LWLockAcquireOrWait(shared->flush_lock, LW_EXCLUSIVE))
-			continue;
-		if (pg_atomic_read_u64(&shared->flushed) > seq)
-		{
-			LWLockRelease(shared->flush_lock);
-			return;
-		}
-		target = pg_atomic_read_u64(&shared->written);
-		pgstat_report_wait_start(WAIT_EVENT_DATA_FILE_SYNC);
-		/* the VFD may have been closed by fd.c's LRU: FileSync reopens it */
-		if ((FileGetRawDesc(journal_fd) >= 0 ? pg_fdatasync(FileGetRawDesc(journal_fd))
-			 : FileSync(journal_fd, WAIT_EVENT_DATA_FILE_SYNC)) != 0)
-		{
-			pgstat_report_wait_end();
-			LWLockRelease(shared->flush_lock);
-			ereport(data_sync_elevel(ERROR),
-					(errcode_for_file_access(),
-					 errmsg("could not fsync privstat budget journal \"%s\": %m", JOURNAL_FILE)));
-		}
-		pgstat_report_wait_end();
-		pg_atomic_write_u64(&shared->flushed, target);
-		LWLockRelease(shared->flush_lock);
-		return;
-	}
+	privstat_record_flush(shared->flush_lock, &shared->written, &shared->flushed, seq,
+						  journal_sync, JOURNAL_FILE);
 }
 
 /*
@@ -662,15 +755,8 @@ journal_flush(uint64 seq)
 static void
 journal_extend(void)
 {
-	char	   *zeros = palloc0(JOURNAL_CHUNK);
-	int			written = FileWrite(journal_fd, zeros, JOURNAL_CHUNK, shared->allocated,
-									WAIT_EVENT_DATA_FILE_EXTEND);
-
-	pfree(zeros);
-	if (written != JOURNAL_CHUNK || FileSync(journal_fd, WAIT_EVENT_DATA_FILE_SYNC) != 0)
+	if (!privstat_record_file_extend(journal_fd, shared->allocated, JOURNAL_CHUNK))
 	{
-		if (written >= 0 && written != JOURNAL_CHUNK)
-			errno = ENOSPC;
 		LWLockRelease(shared->lock);
 		ereport(ERROR,
 				(errcode_for_file_access(),
@@ -717,6 +803,51 @@ journal_append(JournalRecord *r)
 	return r->seq;
 }
 
+static void
+record_event(const JournalRecord *r, PrivstatBudgetEvent *ev)
+{
+	ev->seq = r->seq;
+	ev->type = r->type;
+	ev->ts = r->ts;
+	ev->role = r->roleid;
+	ev->actor = r->actor;
+	ev->dbid = r->dbid;
+	ev->epsilon = r->epsilon;
+	ev->delta = r->delta;
+	ev->period_us = r->period_us;
+}
+
+/*
+ * Pass every journal record from seq from on to fn, oldest first: the audit
+ * trail catches up with the journal at startup (audit.c), in the postmaster,
+ * after journal_replay.  Returns the journal's next seq, or 0 when the
+ * journal failed to replay (nothing is passed then).
+ */
+uint64
+privstat_budget_journal_scan(uint64 from, void (*fn) (const PrivstatBudgetEvent *ev))
+{
+	int			fd;
+	JournalRecord r;
+	PrivstatBudgetEvent ev;
+
+	if (shared == NULL || shared->fail_closed)
+		return 0;
+	if (from >= shared->next_seq)
+		return shared->next_seq;
+	fd = OpenTransientFile(JOURNAL_FILE, O_RDONLY | PG_BINARY);
+	if (fd < 0)
+		return 0;
+	for (uint64 n = from; n < shared->next_seq; n++)
+	{
+		if (pg_pread(fd, &r, sizeof(r), n * sizeof(r)) != sizeof(r))
+			break;
+		record_event(&r, &ev);
+		fn(&ev);
+	}
+	CloseTransientFile(fd);
+	return shared->next_seq;
+}
+
 /*
  * A journal last written on another WAL timeline belongs to a server this
  * one was promoted or restored from: spends made there after the copy are
@@ -753,6 +884,7 @@ check_can_write(void)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("privstat refuses to charge privacy budgets: the budget journal is corrupt"),
 				 errhint("The server log, at the last start, says what was found and what to do.")));
+	privstat_audit_check_writable();
 	journal_open();
 }
 
@@ -762,6 +894,21 @@ role_name(Oid role)
 	char	   *name = GetUserNameFromId(role, true);
 
 	return name ? name : psprintf("%u", role);
+}
+
+/*
+ * The audit record of a journal record, written (not flushed) under the
+ * same hold of shared->lock, so the trail holds budget events in journal
+ * order; after a crash, the trail catches up from the durable journal
+ * (privstat_budget_journal_scan), so the journal's flush covers both.
+ */
+static void
+audit_record(const JournalRecord *r)
+{
+	PrivstatBudgetEvent ev;
+
+	record_event(r, &ev);
+	privstat_audit_budget_event(&ev, true);
 }
 
 void
@@ -784,6 +931,7 @@ privstat_budget_charge(Oid role, double epsilon, double delta)
 	if (e == NULL || !e->has_budget)
 	{
 		LWLockRelease(shared->lock);
+		privstat_audit_refusal(role, epsilon, delta, "no budget");
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("role \"%s\" has no privacy budget", role_name(role)),
@@ -803,6 +951,7 @@ privstat_budget_charge(Oid role, double epsilon, double delta)
 		TimestampTz free_at = next_free(e, now);
 
 		LWLockRelease(shared->lock);
+		privstat_audit_refusal(role, epsilon, delta, "exhausted");
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
 				 errmsg("privacy budget of role \"%s\" is exhausted", role_name(role)),
@@ -822,6 +971,7 @@ privstat_budget_charge(Oid role, double epsilon, double delta)
 	r.delta = delta;
 	seq = journal_append(&r);
 	add_spend(e, r.ts, eps_u, delta_u);
+	audit_record(&r);
 	LWLockRelease(shared->lock);
 
 	journal_flush(seq);
@@ -862,6 +1012,7 @@ budget_change(JournalRecord *r)
 	seq = journal_append(r);
 	if (!apply_record(r))
 		elog(PANIC, "privstat budget ledger is full after a capacity check");
+	audit_record(r);
 	LWLockRelease(shared->lock);
 	journal_flush(seq);
 }
@@ -962,6 +1113,9 @@ budget_ExecutorStart(QueryDesc *queryDesc, int eflags)
 			worker_fragment_started = true;
 		else if (privstat_plan_cost(queryDesc->plannedstmt, &epsilon, &delta) > 0)
 		{
+			privstat_audit_set_query(queryDesc->sourceText,
+									 queryDesc->plannedstmt->stmt_location,
+									 queryDesc->plannedstmt->stmt_len);
 			if (IsParallelWorker())
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -1171,7 +1325,7 @@ privstat_budget_status(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	if (shared == NULL)
 		PG_RETURN_VOID();
-	all = privstat_has_role("privstat_admin");
+	all = privstat_has_role("privstat_admin") || privstat_has_role("privstat_auditor");
 
 	/*
 	 * Copy the entries under the lock, then filter and return them without

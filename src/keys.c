@@ -358,7 +358,8 @@ derive_key(PrivstatKeyPurpose purpose, const char *domain, uint16 version,
 
 	infolen = snprintf(info, sizeof(info), "privstat:%s:%s:%u",
 					   purpose == KEY_PURPOSE_PSEUDONYM ? "pseudonym" :
-					   purpose == KEY_PURPOSE_SEALED ? "sealed" : "journal",
+					   purpose == KEY_PURPOSE_SEALED ? "sealed" :
+					   purpose == KEY_PURPOSE_JOURNAL ? "journal" : "audit",
 					   domain, (unsigned) version);
 
 	kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);

@@ -78,6 +78,7 @@
 #include "utils/syscache.h"
 #include "utils/typcache.h"
 
+#include "privstat/audit.h"
 #include "privstat/dp_agg.h"
 #include "privstat/policy.h"
 #include "privstat/guc.h"
@@ -174,6 +175,13 @@ static MemoryContext policy_cxt = NULL;
 
 /* counts invalidations, so that caches derived from the policy can tell */
 static uint64 policy_generation = 0;
+
+/*
+ * The parameters of the plan being validated (NULL when PostgreSQL builds a
+ * generic plan), and whether a check had to wait for their values.
+ */
+static ParamListInfo validating_params = NULL;
+static bool needs_custom_plan = false;
 
 /* set while an EXPLAIN ANALYZE of a restricted role runs */
 static bool in_explain_analyze = false;
@@ -759,6 +767,25 @@ sample_value(Oid type)
 	}
 }
 
+/* the value of an external parameter in the plan being validated, or NULL */
+static Const *
+param_value(Param *p)
+{
+	ParamExternData *prm;
+	ParamExternData prmdata;
+
+	if (validating_params == NULL || p->paramid <= 0 || p->paramid > validating_params->numParams)
+		return NULL;
+	if (validating_params->paramFetch != NULL)
+		prm = validating_params->paramFetch(validating_params, p->paramid, false, &prmdata);
+	else
+		prm = &validating_params->params[p->paramid - 1];
+	if (!OidIsValid(prm->ptype) || prm->ptype != p->paramtype)
+		return NULL;
+	return makeConst(p->paramtype, p->paramtypmod, p->paramcollid, get_typlen(p->paramtype),
+					 prm->value, prm->isnull, get_typbyval(p->paramtype));
+}
+
 /* may funcid run on protected rows with these arguments? */
 static bool
 function_allowed(Oid funcid, List *args, Oid inputcollid)
@@ -780,6 +807,22 @@ function_allowed(Oid funcid, List *args, Oid inputcollid)
 		if (list_length(args) != 2)
 			return false;
 		arg = strip_implicit_coercions(list_nth(args, a->const_arg - 1));
+		if (IsA(arg, Param) && ((Param *) arg)->paramkind == PARAM_EXTERN)
+		{
+			/*
+			 * A parameter: tried with its value in a custom plan.  A generic
+			 * plan cannot be checked: it is built, but never run (see
+			 * policy_planner), and PostgreSQL keeps to custom plans.
+			 */
+			Const	   *value = param_value((Param *) arg);
+
+			if (value == NULL)
+			{
+				needs_custom_plan = true;
+				return true;
+			}
+			arg = (Node *) value;
+		}
 		if (!IsA(arg, Const))
 			return false;
 		c = (Const *) arg;
@@ -1845,6 +1888,57 @@ refuse_level_none(void)
 					 GetUserNameFromId(GetUserId(), false))));
 }
 
+#define GENERIC_PLAN_PENALTY 1.0e12
+
+/* undo the marks of validate_level: the plan keeps the caller's rights */
+static bool
+unmark_reader(Node *node)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, RangeTblEntry))
+	{
+		RangeTblEntry *rte = (RangeTblEntry *) node;
+
+		if (rte->rtekind == RTE_RELATION && rte->checkAsUser == cache.reader)
+			rte->checkAsUser = InvalidOid;
+		return false;
+	}
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, unmark_reader, NULL, QTW_EXAMINE_RTES_BEFORE);
+	return expression_tree_walker(node, unmark_reader, NULL);
+}
+
+static bool
+extern_param_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Param))
+		return ((Param *) node)->paramkind == PARAM_EXTERN;
+	return expression_tree_walker(node, extern_param_walker, context);
+}
+
+/* a DP aggregate with a parameter among its arguments (an epsilon: $1) */
+static bool
+dp_params_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Aggref) && privstat_is_dp_aggregate(((Aggref *) node)->aggfnoid))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((Aggref *) node)->args)
+			if (foreach_current_index(lc) > 0 &&
+				extern_param_walker((Node *) lfirst_node(TargetEntry, lc)->expr, NULL))
+				return true;
+	}
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, dp_params_walker, context, 0);
+	return expression_tree_walker(node, dp_params_walker, context);
+}
+
 static PlannedStmt *
 policy_planner(Query *parse, const char *query_string, int cursorOptions,
 			   ParamListInfo boundParams)
@@ -1871,8 +1965,21 @@ policy_planner(Query *parse, const char *query_string, int cursorOptions,
 					 errmsg("role privstat_reader does not exist"),
 					 errhint("Recreate it (CREATE ROLE privstat_reader NOLOGIN) and protect the tables again.")));
 		froze_mutable = false;
-		(void) validate_level(parse, NULL);
+		needs_custom_plan = false;
+		validating_params = boundParams;
+		PG_TRY();
+		{
+			(void) validate_level(parse, NULL);
+		}
+		PG_FINALLY();
+		{
+			validating_params = NULL;
+		}
+		PG_END_TRY();
 		validated = true;
+		/* unchecked: read with the caller's rights, which are none */
+		if (needs_custom_plan)
+			unmark_reader((Node *) parse);
 	}
 
 	if (prev_planner)
@@ -1880,11 +1987,21 @@ policy_planner(Query *parse, const char *query_string, int cursorOptions,
 	else
 		result = standard_planner(parse, query_string, cursorOptions, boundParams);
 
-	if (validated)
+	if (validated && froze_mutable)
+		result->transientPlan = true;	/* a value frozen from now() holds for this transaction */
+
+	/*
+	 * A generic plan whose checks (a LIKE pattern, a date_trunc unit) or DP
+	 * parameters (an epsilon) wait for parameter values costs so much that
+	 * PostgreSQL's plan cache keeps to custom plans, where the values are
+	 * known.  Forced to run it (plan_cache_mode = force_generic_plan), it
+	 * fails: without privstat_reader's rights, or for the DP aggregate's
+	 * parameter that is not a constant.
+	 */
+	if (boundParams == NULL && ((validated && needs_custom_plan) || dp_params_walker((Node *) parse, NULL)))
 	{
-		/* a value frozen from now() holds for this transaction only */
-		if (froze_mutable)
-			result->transientPlan = true;
+		result->planTree->startup_cost += GENERIC_PLAN_PENALTY;
+		result->planTree->total_cost += GENERIC_PLAN_PENALTY;
 	}
 	return result;
 }
@@ -2127,6 +2244,7 @@ privstat_policy_changed(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("privstat._policy_changed() must be called as a trigger")));
 	CacheInvalidateRelcacheAll();
+	privstat_audit_config_change(trigdata);
 	return PointerGetDatum(TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ? trigdata->tg_trigtuple : NULL);
 }
 

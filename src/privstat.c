@@ -18,6 +18,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 
+#include "privstat/audit.h"
 #include "privstat/budget.h"
 #include "privstat/guc.h"
 #include "privstat/keys.h"
@@ -46,6 +47,7 @@ _PG_init(void)
 	privstat_guc_init();
 	privstat_keys_init();
 	privstat_budget_init();
+	privstat_audit_init();	/* after the budget: its startup follows the journal's replay */
 	privstat_policy_init();
 	privstat_retention_init();
 

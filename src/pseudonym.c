@@ -41,6 +41,7 @@
 #include "utils/memutils.h"
 #include "utils/uuid.h"
 
+#include "privstat/audit.h"
 #include "privstat/keys.h"
 #include "privstat/privstat.h"
 #include "privstat/pseudonym.h"
@@ -837,6 +838,7 @@ privstat_unseal(PG_FUNCTION_ARGS)
 
 	check_unsealer();
 	plain = unseal_bytes(fcinfo, PG_GETARG_SEALED_P(0), &len);
+	privstat_audit_count_unseal();
 	result = cstring_to_text_with_len(plain, len);
 	explicit_bzero(plain, len);
 	pfree(plain);
@@ -869,6 +871,7 @@ privstat_reseal(PG_FUNCTION_ARGS)
 		PG_RETURN_BYTEA_P(PG_GETARG_BYTEA_P_COPY(0));
 
 	plain = unseal_bytes(fcinfo, v, &len);
+	privstat_audit_count_reseal();
 	result = seal_bytes(privstat_get_key(KEY_PURPOSE_SEALED, domain, current),
 						plain, len);
 	explicit_bzero(plain, len);

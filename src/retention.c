@@ -56,6 +56,7 @@
 #include "utils/guc.h"
 #include "utils/syscache.h"
 
+#include "privstat/audit.h"
 #include "privstat/policy.h"
 #include "privstat/privstat.h"
 #include "privstat/retention.h"
@@ -364,6 +365,17 @@ privstat_purge_batch(PG_FUNCTION_ARGS)
 			SPI_processed != 1)
 			elog(ERROR, "privstat._purge_batch_rows returned no row");
 		result = SPI_returntuple(SPI_tuptable->vals[0], tupdesc);
+		{
+			bool		rows_null;
+			bool		done_null;
+			Datum		rows = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &rows_null);
+			Datum		done = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &done_null);
+
+			/* each batch commits on its own: recorded when it does */
+			if (!rows_null && DatumGetInt64(rows) > 0)
+				privstat_audit_purge(PG_GETARG_OID(0), DatumGetInt64(rows),
+									 done_null ? "" : TextDatumGetCString(done));
+		}
 	}
 	PG_FINALLY();
 	{

@@ -23,7 +23,8 @@ typedef enum PrivstatKeyPurpose
 {
 	KEY_PURPOSE_PSEUDONYM,		/* HMAC-SHA-256 key, 32 bytes */
 	KEY_PURPOSE_SEALED,			/* AES-256-SIV key, 64 bytes */
-	KEY_PURPOSE_JOURNAL			/* HMAC-SHA-256 key of the hash chains, 32 bytes */
+	KEY_PURPOSE_JOURNAL,		/* HMAC-SHA-256 key of the budget journal's chain, 32 bytes */
+	KEY_PURPOSE_AUDIT			/* HMAC-SHA-256 key of the audit trail's chain, 32 bytes */
 } PrivstatKeyPurpose;
 
 /* keyed HMAC-SHA-256 midstates; private to keys.c */

@@ -540,3 +540,81 @@ BEGIN
 		WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = p.tbl);
 END
 $fn$;
+
+------------------------------------------------------------------------------
+-- Audit trail and governance views (doc/audit.md)
+--
+-- The trail lives in $PGDATA/privstat/audit, outside any table: hash-chained
+-- segments that ROLLBACK cannot undo.  privstat_auditor may read it and the
+-- governance views, and change nothing.
+------------------------------------------------------------------------------
+
+DO $roles$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'privstat_auditor') THEN
+		CREATE ROLE privstat_auditor NOLOGIN;
+	END IF;
+END
+$roles$;
+
+CREATE FUNCTION privstat._audit_log(
+		OUT seq bigint, OUT at timestamptz, OUT event text, OUT actor regrole, OUT role regrole,
+		OUT database text, OUT relation text, OUT epsilon float8, OUT delta float8,
+		OUT count bigint, OUT budget_seq bigint, OUT operation text, OUT detail text,
+		OUT query text)
+	RETURNS SETOF record AS 'MODULE_PATHNAME', 'privstat_audit_log'
+	LANGUAGE C VOLATILE;
+CREATE VIEW privstat.audit_log AS
+	SELECT * FROM privstat._audit_log() WHERE event OPERATOR(pg_catalog.<>) 'text';
+
+CREATE FUNCTION privstat.verify_audit_log(OUT ok boolean, OUT records bigint, OUT first_bad bigint,
+										  OUT first_seq bigint)
+	RETURNS record AS 'MODULE_PATHNAME', 'privstat_verify_audit_log'
+	LANGUAGE C VOLATILE;
+
+CREATE FUNCTION privstat.rotate_audit_log() RETURNS bigint
+	AS 'MODULE_PATHNAME', 'privstat_rotate_audit_log' LANGUAGE C VOLATILE;
+
+-- key rotations: privstat.key_version's own trigger is per statement
+CREATE FUNCTION privstat._audit_changed() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'privstat_audit_changed' LANGUAGE C;
+CREATE TRIGGER audit_changed AFTER INSERT OR UPDATE OR DELETE ON privstat.key_version
+	FOR EACH ROW EXECUTE FUNCTION privstat._audit_changed();
+
+-- Per role since a moment: the epsilon and delta charged to its budget, its
+-- refused queries, the values it unsealed and the rows its purges removed.
+CREATE FUNCTION privstat.privacy_report(since timestamptz DEFAULT '-infinity')
+	RETURNS TABLE (role regrole, epsilon_spent float8, delta_spent float8, charges bigint,
+				   refusals bigint, unseal_statements bigint, values_unsealed bigint,
+				   purges bigint, rows_purged bigint)
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+AS $fn$
+	SELECT r,
+		   coalesce(sum(a.epsilon) FILTER (WHERE a.event = 'charge'), 0),
+		   coalesce(sum(a.delta) FILTER (WHERE a.event = 'charge'), 0),
+		   count(*) FILTER (WHERE a.event = 'charge'),
+		   count(*) FILTER (WHERE a.event = 'refusal'),
+		   count(*) FILTER (WHERE a.event = 'unseal'),
+		   coalesce(sum(a.count) FILTER (WHERE a.event = 'unseal'), 0)::bigint,
+		   count(*) FILTER (WHERE a.event = 'purge'),
+		   coalesce(sum(a.count) FILTER (WHERE a.event = 'purge'), 0)::bigint
+	  FROM privstat.audit_log a,
+		   LATERAL (SELECT CASE WHEN a.event IN ('charge', 'refusal') THEN a.role ELSE a.actor END) AS w(r)
+	 WHERE a.at >= since AND a.event IN ('charge', 'refusal', 'unseal', 'purge')
+	 GROUP BY r
+	 ORDER BY r::text
+$fn$;
+
+REVOKE ALL ON FUNCTION privstat._audit_log(), privstat.verify_audit_log(), privstat.rotate_audit_log(),
+	privstat.privacy_report(timestamptz) FROM PUBLIC;
+REVOKE ALL ON privstat.audit_log FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privstat._audit_log(), privstat.verify_audit_log(),
+	privstat.privacy_report(timestamptz) TO privstat_admin, privstat_auditor;
+GRANT EXECUTE ON FUNCTION privstat.rotate_audit_log() TO privstat_admin;
+GRANT SELECT ON privstat.audit_log TO privstat_admin, privstat_auditor;
+
+-- auditors read the governance views too
+GRANT SELECT ON privstat.policies, privstat.retention_status TO privstat_auditor;
+GRANT SELECT ON privstat.retention_rule, privstat.purge_log TO privstat_auditor;
+GRANT EXECUTE ON FUNCTION privstat._retention_status() TO privstat_auditor;

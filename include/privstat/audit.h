@@ -1,0 +1,56 @@
+/*-------------------------------------------------------------------------
+ *
+ * audit.h
+ *	  The tamper-evident audit trail: hash-chained segments in
+ *	  $PGDATA/privstat/audit, and the events other modules record in it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PRIVSTAT_AUDIT_H
+#define PRIVSTAT_AUDIT_H
+
+#include "commands/trigger.h"
+
+#include "privstat/budget.h"
+
+/* privstat.audit_segment_size (MB): a segment this large is rotated */
+extern int	privstat_audit_segment_size;
+
+/* from _PG_init, after privstat_budget_init (the trail catches up with its journal) */
+extern void privstat_audit_init(void);
+
+/* an error unless events can be recorded (the trail replayed and is intact) */
+extern void privstat_audit_check_writable(void);
+
+/*
+ * The query a charge or refusal is for, normalized (constants removed) into
+ * a backend buffer that the next budget event takes.  Call before charging.
+ */
+extern void privstat_audit_set_query(const char *source, int location, int len);
+
+/*
+ * A budget journal record, written in journal order: the caller holds the
+ * budget ledger lock.  Not flushed: the journal's flush is the durable copy,
+ * and the trail catches up from it at startup.
+ */
+extern void privstat_audit_budget_event(const PrivstatBudgetEvent *ev, bool live);
+
+/* a refused charge (reason: "no budget", "exhausted"), before the error is raised */
+extern void privstat_audit_refusal(Oid role, double epsilon, double delta, const char *reason);
+
+/* from the triggers of privstat's configuration tables: recorded at commit */
+extern void privstat_audit_config_change(TriggerData *trigdata);
+
+/* one value unsealed: counted, recorded per statement (survives ROLLBACK) */
+extern void privstat_audit_count_unseal(void);
+
+/* one value resealed under a newer key version: recorded at commit */
+extern void privstat_audit_count_reseal(void);
+
+/* one purge batch: recorded at commit */
+extern void privstat_audit_purge(Oid relid, int64 rows, const char *action);
+
+/* the normalized text of a query (constants become ?), at most maxlen bytes */
+extern int	privstat_normalize_query(const char *query, int len, char *out, int maxlen);
+
+#endif							/* PRIVSTAT_AUDIT_H */
