@@ -5,20 +5,19 @@
 PG_MAJOR=15
 PG_BINDIR=/usr/lib/postgresql/$PG_MAJOR/bin
 PACKAGES="build-essential postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libssl-dev libipc-run-perl"
-# The node-postgres client test (test/node) needs these too: test/run.sh and
-# test/node/run.sh pass them to ensure_packages.
-NODE_PACKAGES="nodejs npm"
+# The node-postgres client test (test/node) needs Node.js too (its npm
+# packages are in the tree): test/run.sh and test/node/run.sh pass it to
+# ensure_packages.
+NODE_PACKAGES="nodejs"
 
 log() { printf '\n== %s\n' "$*"; }
 
-# Is Debian package $1 installed?  nodejs and npm also count as installed when
-# their commands are on PATH: a Node.js from elsewhere (NodeSource's nodejs
-# bundles npm and conflicts with Debian's npm package) must not be replaced.
+# Is Debian package $1 installed?  nodejs also counts as installed when node is
+# on PATH: a Node.js from elsewhere (NodeSource's) must not be replaced.
 have_package() {
 	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed' && return 0
 	case $1 in
 	nodejs) command -v node >/dev/null ;;
-	npm) command -v npm >/dev/null ;;
 	*) return 1 ;;
 	esac
 }
