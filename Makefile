@@ -9,6 +9,7 @@ OBJS = \
 	src/noise.o \
 	src/dp_mech.o \
 	src/dp_agg.o \
+	src/numeric_float8.o \
 	src/budget.o \
 	src/policy.o \
 	src/retention.o \

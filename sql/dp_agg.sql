@@ -70,6 +70,60 @@ FROM facts;
 SELECT abs(dp_sum(v, 0, 1) - 3) <= dp_sum_error(0, 1, 1, :lvl) AS special_floats
 FROM (VALUES ('NaN'::float8), ('Infinity'), ('-Infinity'), (1), (2)) v(v);
 
+-- numeric values are read from their stored digits, never printed and parsed
+-- (test/numeric checks that conversion against strtod, to the bit).  Every
+-- stored form must reach it intact: short and long numeric headers, 1-byte
+-- (stored) and 4-byte (computed) varlena headers, compressed values, NaN and
+-- the infinities, magnitudes beyond float8.  1000 copies of a value per group,
+-- epsilon 1000: the answer is within dp_sum_error (2.8% of the larger bound)
+-- of the sum of the clamped values, so a wrong sign, weight or digit shows.
+SET privstat.max_epsilon = 1000;
+CREATE TABLE nums (k text, v numeric);
+INSERT INTO nums SELECT k, v::numeric FROM (VALUES
+	('price', '12.34'), ('negative', '-12.34'), ('integer', '42'), ('fraction', '0.0001234'),
+	('34 digits', '12.34567890123456789012345678901234'),
+	('40 digits', '-12.34567890123456789012345678901234567890'),
+	('dscale 70', '2.5000000000000000000000000000000000000000000000000000000000000000000000'),
+	('NaN', 'NaN'), ('Infinity', 'Infinity'), ('-Infinity', '-Infinity'),
+	('1e100000', '1e100000'), ('-1e100000', '-1e100000'), ('1e-16383', '1e-16383'),
+	('1.5e200', '1.5e200'), ('-1.5e300', '-1.5e300'), ('1.5e-200', '1.5e-200'),
+	('-1.5e-300', '-1.5e-300')) x(k, v), generate_series(1, 1000);
+INSERT INTO nums SELECT 'compressed', ('0.' || repeat('1234', 1500))::numeric FROM generate_series(1, 100);
+-- stored: 12.34 in 7 bytes (1-byte varlena header, 2-byte numeric header),
+-- 2.5 with 70 decimal places in 9 (4-byte numeric header), the long one compressed
+SELECT k, pg_column_compression(v) IS NOT NULL AS compressed,
+       CASE WHEN k <> 'compressed' THEN min(pg_column_size(v)) END AS bytes
+FROM nums WHERE k IN ('price', 'dscale 70', 'compressed') GROUP BY k, 2 ORDER BY k;
+SELECT k, abs(dp_sum(v, -100, 100, 1000) - sum(least(greatest(v, -100), 100)))
+            <= dp_sum_error(-100, 100, 1000, :lvl) AS stored,
+          abs(dp_sum(v / 3, -100, 100, 1000) - sum(least(greatest(v / 3, -100), 100)))
+            <= dp_sum_error(-100, 100, 1000, :lvl) AS computed
+FROM nums WHERE k NOT IN ('compressed', 'fraction') GROUP BY k ORDER BY k;
+SELECT abs(dp_sum(v, 0, 1, 1000) - 12.341234) <= dp_sum_error(0, 1, 1000, :lvl) AS compressed
+FROM nums WHERE k = 'compressed';
+SELECT abs(dp_sum(v, -0.001, 0.001, 1000) - 0.1234) <= dp_sum_error(-0.001, 0.001, 1000, :lvl) AS fraction
+FROM nums WHERE k = 'fraction';
+SELECT abs(dp_sum(v, 0, 2e200, 1000) - 1.5e203) <= dp_sum_error(0, 2e200, 1000, :lvl) AS "1.5e200"
+FROM nums WHERE k = '1.5e200';
+SELECT abs(dp_sum(v, -2e300, 0, 1000) + 1.5e303) <= dp_sum_error(-2e300, 0, 1000, :lvl) AS "-1.5e300"
+FROM nums WHERE k = '-1.5e300';
+SELECT abs(dp_sum(v, 0, 2e-200, 1000) - 1.5e-197) <= dp_sum_error(0, 2e-200, 1000, :lvl) AS "1.5e-200"
+FROM nums WHERE k = '1.5e-200';
+SELECT abs(dp_sum(v, -2e-300, 0, 1000) + 1.5e-297) <= dp_sum_error(-2e-300, 0, 1000, :lvl) AS "-1.5e-300"
+FROM nums WHERE k = '-1.5e-300';
+-- avg, variance and percentiles convert numeric values the same way
+SELECT abs(dp_avg(n, 0, 1000, 1000) - 500.05) <= dp_avg_error(0, 1000, 9000, 1000, :lvl) AS avg,
+       abs(dp_variance(n, 0, 1000, 1000) - var_pop(n)) <= dp_variance_error(0, 1000, 9000, 1000, :lvl)
+         AS variance,
+       abs(dp_stddev(-n, -1000, 0, 1000) - stddev_pop(n)) <= dp_stddev_error(-1000, 0, 9000, 1000, :lvl)
+         AS stddev
+FROM facts;
+SELECT abs((SELECT count(*) FROM facts WHERE n < m) - 9000)
+         <= dp_percentile_rank_error(1000, :lvl) + 10000 / 256 AS p90_numeric
+FROM (SELECT dp_percentile(n, 0.9, 0, 1000, 1000) AS m FROM facts) q;
+DROP TABLE nums;
+RESET privstat.max_epsilon;
+
 -- an empty input gets an answer of the same type, never NULL
 SELECT dp_count(*) IS NOT NULL AS count, abs(dp_count(*)) <= dp_count_error(1, :lvl) AS count_near_zero,
        dp_sum(i, 0, 10) IS NOT NULL AS sum_int, dp_sum(n, 0, 10) IS NOT NULL AS sum_numeric,

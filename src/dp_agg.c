@@ -53,6 +53,7 @@
 #include "utils/numeric.h"
 
 #include "privstat/dp_agg.h"
+#include "privstat/numeric_float8.h"
 #include "privstat/dp_mech.h"
 #include "privstat/guc.h"
 #include "privstat/privstat.h"
@@ -601,12 +602,31 @@ fname(PG_FUNCTION_ARGS) \
 	return value_trans(fcinfo, is_int, is_int ? (int64) (getarg) : 0, is_int ? 0.0 : (double) (getarg)); \
 }
 
+/*
+ * A numeric value as float8: the double numeric_float8_no_overflow() gives,
+ * to the bit (NaN for NaN, +/-HUGE_VAL for the infinities and beyond the
+ * double range), but read from the stored digits (dp_numeric_to_float8 in
+ * numeric_float8.c) instead of printed and parsed back with strtod.  A value with a
+ * 1-byte varlena header is read where it lies; only a compressed or
+ * out-of-line one is detoasted, into memory freed here.
+ */
+static inline double
+numeric_arg_float8(FunctionCallInfo fcinfo, int argno)
+{
+	Datum		d = PG_GETARG_DATUM(argno);
+	struct varlena *v = PG_DETOAST_DATUM_PACKED(d);
+	double		x = dp_numeric_to_float8(VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+
+	if ((Pointer) v != DatumGetPointer(d))
+		pfree(v);
+	return x;
+}
+
 VALUE_TRANS(dp_trans_int2, true, PG_GETARG_INT16(1))
 VALUE_TRANS(dp_trans_int4, true, PG_GETARG_INT32(1))
 VALUE_TRANS(dp_trans_int8, true, PG_GETARG_INT64(1))
 VALUE_TRANS(dp_trans_float8, false, PG_GETARG_FLOAT8(1))
-VALUE_TRANS(dp_trans_numeric, false,
-			DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, PG_GETARG_DATUM(1))))
+VALUE_TRANS(dp_trans_numeric, false, numeric_arg_float8(fcinfo, 1))
 
 static Datum
 hist_trans(FunctionCallInfo fcinfo, double x)
@@ -636,8 +656,7 @@ HIST_TRANS(dp_hist_trans_int2, PG_GETARG_INT16(1))
 HIST_TRANS(dp_hist_trans_int4, PG_GETARG_INT32(1))
 HIST_TRANS(dp_hist_trans_int8, PG_GETARG_INT64(1))
 HIST_TRANS(dp_hist_trans_float8, PG_GETARG_FLOAT8(1))
-HIST_TRANS(dp_hist_trans_numeric,
-		   DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, PG_GETARG_DATUM(1))))
+HIST_TRANS(dp_hist_trans_numeric, numeric_arg_float8(fcinfo, 1))
 
 
 /* ---------------------------------------------------------------------------

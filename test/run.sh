@@ -61,6 +61,19 @@ grep -q '^1\.\.' "$WORKDIR/stat.out" || stat_fail=$((stat_fail + 1))
 passed=$((passed + stat_pass))
 failed=$((failed + stat_fail))
 
+log "numeric to float8 conversion of the DP aggregates (test/numeric)"
+# The decoder of stored numerics (src/numeric_float8.c) against strtod of
+# PostgreSQL 15's own decimal output, ~3 million values; --long for ~60 million.
+: >"$WORKDIR/numeric.out"
+cc -O2 -Wall -Wextra -Iinclude -isystem "$($PG_BINDIR/pg_config --includedir-server)" \
+	-o "$WORKDIR/numeric_float8" test/numeric/numeric_float8.c src/numeric_float8.c -lm &&
+	"$WORKDIR/numeric_float8" ${PRIVSTAT_NUMERIC_ARGS:-} 2>&1 | tee "$WORKDIR/numeric.out"
+num_pass=$(grep -cE '^ok ' "$WORKDIR/numeric.out")
+num_fail=$(grep -cE '^not ok ' "$WORKDIR/numeric.out")
+grep -q '^1\.\.' "$WORKDIR/numeric.out" || num_fail=$((num_fail + 1))
+passed=$((passed + num_pass))
+failed=$((failed + num_fail))
+
 log "TAP tests (prove)"
 mkdir -p "$WORKDIR/tap" && [ "$(id -u)" -eq 0 ] && chown postgres: "$WORKDIR/tap"
 (cd "$SRC/test" && as_test_user env TESTDIR="$WORKDIR/tap" PG_REGRESS="$PG_REGRESS" \
