@@ -93,9 +93,11 @@ SELECT ok, first_bad FROM verify_audit_log();
 SELECT count(*) >= 0 AS reads_policies FROM policies;
 SELECT count(*) >= 0 AS reads_retention FROM retention_status;
 SELECT rotate_audit_log();
+SELECT count(*) > 0 AS auditor_lists_segments FROM audit_segments();
 RESET ROLE;
 SET ROLE privstat_audit_analyst;
 SELECT count(*) FROM audit_log;
+SELECT * FROM audit_segments();
 SELECT * FROM verify_audit_log();
 SELECT * FROM privacy_report();
 SELECT * FROM privstat._audit_log() LIMIT 1;
@@ -106,6 +108,18 @@ SELECT ok, records > 0 AS has_records, first_bad, first_seq FROM verify_audit_lo
 SELECT rotate_audit_log() > 1 AS rotated;
 SELECT ok, first_bad FROM verify_audit_log();
 SELECT event FROM audit_log WHERE seq > (SELECT seq FROM mark) AND event = 'segment';
+
+-- the segments present: named by their number, each starting where the one
+-- before ended, from where verification starts to the end of the trail
+SELECT count(*) >= 2 AS segments,
+	   bool_and(segment = upper(lpad(to_hex(segno), 16, '0'))) AS named,
+	   bool_and(first_seq <= last_seq AND bytes >= 128 AND first_at <= last_at) AS consistent,
+	   min(first_seq) = (SELECT first_seq FROM verify_audit_log()) AS from_first_seq,
+	   max(last_seq) = (SELECT max(seq) FROM _audit_log()) AS to_the_end
+  FROM audit_segments();
+SELECT bool_and(first_seq = prev_last + 1) AS contiguous
+  FROM (SELECT first_seq, lag(last_seq) OVER (ORDER BY segno) AS prev_last FROM audit_segments()) s
+ WHERE prev_last IS NOT NULL;
 
 
 DROP VIEW ev;

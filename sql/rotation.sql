@@ -76,6 +76,18 @@ CALL rekey('accounts', 'email');
 RESET ROLE;
 SELECT sealed_version(email) AS version, count(*) FROM accounts GROUP BY 1;
 
+-- parallel workers look up key versions with the statement's snapshot: the
+-- same tokens as the leader, and no error in a worker with a cold cache
+CREATE TABLE leader_tokens AS SELECT email::text AS e, pseudonymize(email::text, 'acct') AS t FROM accounts;
+SET force_parallel_mode = on;
+SET max_parallel_workers_per_gather = 2;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM leader_tokens WHERE t = pseudonymize(e, 'acct');
+SELECT count(*) AS same_in_a_worker FROM leader_tokens WHERE t = pseudonymize(e, 'acct');
+SELECT count(seal('x' || sealed_version(email), 'acct')) AS sealed FROM accounts;
+DROP TABLE leader_tokens;
+RESET force_parallel_mode;
+RESET max_parallel_workers_per_gather;
+
 DROP TABLE accounts;
 DELETE FROM key_version;
 DROP ROLE privstat_test_user, privstat_test_admin;

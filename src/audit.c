@@ -18,8 +18,11 @@
  * own once older ones are archived away; seq numbers continue across
  * segments.  A segment larger than privstat.audit_segment_size is closed and
  * a new one started by the next event; privstat.rotate_audit_log() does so
- * at once.  Only the newest segment is ever written: older ones may be
- * archived and deleted (doc/audit.md).
+ * at once.  Only the newest segment is ever written.  A new segment is
+ * created atomically (header in a temporary file, durable_rename()).  After
+ * a rotation, segments beyond the newest privstat.audit_keep_segments are
+ * removed, each copied first to privstat.audit_archive_directory if set
+ * (trail_prune); privstat.audit_segments() lists those present.
  *
  * When events are recorded.
  *	- Budget events (charges, set/reset/adopt) are written under the budget
@@ -56,6 +59,8 @@
 #include "postgres.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -182,6 +187,7 @@ typedef struct AuditShared
 	uint64		budget_next;	/* next budget journal seq to record */
 	pg_atomic_uint64 written;	/* records written (seq + 1) */
 	pg_atomic_uint64 flushed;	/* records durable (under flush_lock) */
+	pg_atomic_flag pruning;		/* a process is removing old segments */
 	bool		fail_closed;
 } AuditShared;
 
@@ -194,11 +200,14 @@ typedef struct PendingEvent
 } PendingEvent;
 
 int			privstat_audit_segment_size = 64;
+int			privstat_audit_keep_segments = 16;
+char	   *privstat_audit_archive_directory = NULL;
 
 static AuditShared *shared = NULL;
 static File seg_file = -1;
 static int	pm_fd = -1;
 static uint64 seg_file_no = 0;
+static bool prune_due = false;	/* this process rotated: old segments may go */
 
 /* backend state */
 static char query_buf[AUDIT_TEXT_MAX + 1];
@@ -213,6 +222,7 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
 
 static void segment_close(void);
+static void trail_prune(void);
 static void audit_shmem_request(void);
 static void audit_shmem_startup(void);
 static void audit_ExecutorEnd(QueryDesc *queryDesc);
@@ -407,12 +417,21 @@ trail_flush(uint64 seq)
  * Close the current segment (durably) and start segment segno + 1 with a
  * header that carries the chain on.  Caller holds lock exclusively, or is
  * the postmaster with shared->segno == 0 (no segment yet).
+ *
+ * The header is written to a temporary file, fsynced, and renamed into
+ * place with durable_rename() (which fsyncs the file and the directory): a
+ * crash leaves either no new segment or one with its header, never an empty
+ * one.  (An empty newest segment left by an older version is removed at
+ * start: trail_replay.)
  */
 static void
 trail_rotate(void)
 {
 	char		path[MAXPGPATH];
+	char		tmppath[MAXPGPATH];
 	int			fd;
+	int			written;
+	struct stat st;
 	AuditRecord h;
 	bool		postmaster = !IsUnderPostmaster;
 
@@ -425,32 +444,55 @@ trail_rotate(void)
 					(errcode_for_file_access(),
 					 errmsg("could not fsync privstat audit segment: %m")));
 	}
-	segment_path(shared->segno + 1, path);
-	fd = OpenTransientFilePerm(path, O_RDWR | O_CREAT | O_EXCL | PG_BINARY, S_IRUSR | S_IWUSR);
+
+	memset(&h, 0, sizeof(h));
+	h.magic = AUDIT_MAGIC;
+	h.format = AUDIT_FORMAT;
+	h.type = AR_SEGMENT;
+	h.seq = shared->next_seq;
+	h.u.seg.ts = GetCurrentTimestamp();
+	h.u.seg.segno = shared->segno + 1;
+	h.u.seg.budget_next = shared->budget_next;
+	memcpy(h.u.seg.prev_mac, shared->last_mac, 32);
+	privstat_record_seal(&h, shared->last_mac, audit_key());
+
+	segment_path(h.u.seg.segno, path);
+	snprintf(tmppath, MAXPGPATH, "%s.tmp", path);
+	if (stat(path, &st) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_FILE),
+				 errmsg("could not create privstat audit segment \"%s\": it already exists", path)));
+	fd = OpenTransientFilePerm(tmppath, O_RDWR | O_CREAT | O_TRUNC | PG_BINARY, S_IRUSR | S_IWUSR);
 	if (fd < 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not create privstat audit segment \"%s\": %m", path)));
-	CloseTransientFile(fd);
-	fsync_fname(AUDIT_DIR, true);
-
-	shared->segno++;
-	shared->seg_first = shared->next_seq;
-	shared->allocated = 0;
-	pg_atomic_write_u64(&shared->flushed, shared->next_seq);
-
-	memset(&h, 0, sizeof(h));
-	h.type = AR_SEGMENT;
-	h.u.seg.ts = GetCurrentTimestamp();
-	h.u.seg.segno = shared->segno;
-	h.u.seg.budget_next = shared->budget_next;
-	memcpy(h.u.seg.prev_mac, shared->last_mac, 32);
-	trail_write(&h);
-	if (segment_sync() != 0)
+				 errmsg("could not create privstat audit segment \"%s\": %m", tmppath)));
+	written = pg_pwrite(fd, &h, sizeof(h), 0);
+	if (written != sizeof(h))
+	{
+		if (written >= 0)
+			errno = ENOSPC;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not write privstat audit segment \"%s\": %m", tmppath)));
+	}
+	if (pg_fsync(fd) != 0)
 		ereport(data_sync_elevel(ERROR),
 				(errcode_for_file_access(),
-				 errmsg("could not fsync privstat audit segment \"%s\": %m", path)));
+				 errmsg("could not fsync privstat audit segment \"%s\": %m", tmppath)));
+	CloseTransientFile(fd);
+	durable_rename(tmppath, path, ERROR);
+
+	segment_close();
+	shared->segno = h.u.seg.segno;
+	shared->seg_first = h.seq;
+	shared->allocated = sizeof(h);
+	shared->next_seq++;
+	memcpy(shared->last_mac, h.mac, 32);
+	pg_write_barrier();
+	pg_atomic_write_u64(&shared->written, shared->next_seq);
 	pg_atomic_write_u64(&shared->flushed, shared->next_seq);
+	prune_due = true;
 	if (!postmaster)
 		LWLockRelease(shared->flush_lock);
 }
@@ -507,8 +549,184 @@ record_event(AuditRecord *r, const char *text, int textlen, bool flush)
 	LWLockRelease(shared->lock);
 	if (flush)
 		trail_flush(seq);
+	if (prune_due)
+		trail_prune();
 }
 
+
+/* ---------------------------------------------------------------------------
+ * Bounded growth: removing (and archiving) old segments
+ * ---------------------------------------------------------------------------
+ */
+
+/* the header of a segment: false if it cannot be read or is not one */
+static bool
+segment_header(uint64 segno, AuditRecord *h)
+{
+	char		path[MAXPGPATH];
+	int			fd;
+	bool		ok;
+
+	segment_path(segno, path);
+	fd = open(path, O_RDONLY | PG_BINARY, 0);
+	if (fd < 0)
+		return false;
+	ok = pg_pread(fd, h, sizeof(*h), 0) == sizeof(*h) && audit_crc_ok(h) &&
+		h->type == AR_SEGMENT && h->u.seg.segno == segno;
+	close(fd);
+	return ok;
+}
+
+/*
+ * Copy a segment durably to the archive directory (to a temporary name,
+ * fsynced, then durable_rename()).  A file of that name already there is
+ * accepted only if it holds the same bytes.  Reports at LOG and returns
+ * false on any failure; never raises an error.
+ */
+static bool
+segment_archive(const char *src, const char *name)
+{
+	char		dst[MAXPGPATH];
+	char		tmp[MAXPGPATH];
+	char	   *a = palloc(BLCKSZ * 8);
+	char	   *b = palloc(BLCKSZ * 8);
+	int			in = -1;
+	int			out = -1;
+	bool		ok = false;
+	bool		exists;
+	ssize_t		n;
+	struct stat st;
+
+	snprintf(dst, MAXPGPATH, "%s/%s", privstat_audit_archive_directory, name);
+	snprintf(tmp, MAXPGPATH, "%s.tmp", dst);
+	exists = stat(dst, &st) == 0;
+	in = open(src, O_RDONLY | PG_BINARY, 0);
+	if (in < 0)
+		goto fail;
+	out = exists ? open(dst, O_RDONLY | PG_BINARY, 0) :
+		open(tmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY, S_IRUSR | S_IWUSR);
+	if (out < 0)
+		goto fail;
+	while ((n = read(in, a, BLCKSZ * 8)) > 0)
+	{
+		errno = 0;
+		if (exists ? read(out, b, n) != n || memcmp(a, b, n) != 0 : write(out, a, n) != n)
+		{
+			if (exists)
+			{
+				ereport(LOG,
+						(errmsg("privstat audit segment \"%s\" is not archived: \"%s\" exists with other contents",
+								src, dst)));
+				goto done;
+			}
+			if (errno == 0)
+				errno = ENOSPC;
+			goto fail;
+		}
+	}
+	if (n < 0 || (exists && read(out, b, 1) != 0))
+		goto fail;
+	if (!exists && pg_fsync(out) != 0)
+		goto fail;
+	if (close(out) != 0 && !exists)
+	{
+		out = -1;
+		goto fail;
+	}
+	out = -1;
+	ok = exists || durable_rename(tmp, dst, LOG) == 0;
+	goto done;
+
+fail:
+	ereport(LOG,
+			(errcode_for_file_access(),
+			 errmsg("could not archive privstat audit segment \"%s\" to \"%s\": %m", src, dst)));
+done:
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	if (!ok && !exists)
+		unlink(tmp);
+	pfree(a);
+	pfree(b);
+	return ok;
+}
+
+/*
+ * Remove the segments beyond the newest privstat.audit_keep_segments, oldest
+ * first, each copied to privstat.audit_archive_directory first if that is
+ * set; each removal is logged with the records it held.  Runs after a
+ * rotation, outside the trail's locks, in whichever process rotated; one
+ * process at a time (others skip).  A segment that cannot be read, archived
+ * or removed is kept (and logged): removal stops there and is tried again
+ * after the next rotation.  Never raises an error.
+ */
+static void
+trail_prune(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	prune_due = false;
+	if (privstat_audit_keep_segments <= 0 || shared == NULL || shared->fail_closed ||
+		!pg_atomic_test_set_flag(&shared->pruning))
+		return;
+	PG_TRY();
+	{
+		List	   *segs = list_segments();
+		int			excess = list_length(segs) - privstat_audit_keep_segments;
+		bool		removed = false;
+
+		for (int i = 0; i < excess; i++)
+		{
+			uint64		segno = *(uint64 *) list_nth(segs, i);
+			uint64		next = *(uint64 *) list_nth(segs, i + 1);
+			char		path[MAXPGPATH];
+			AuditRecord h;
+			AuditRecord hnext;
+
+			segment_path(segno, path);
+			if (!segment_header(segno, &h) || !segment_header(next, &hnext) || hnext.seq <= h.seq)
+			{
+				ereport(LOG,
+						(errmsg("privstat audit segment \"%s\" is kept: it or the next segment has no valid header", path),
+						 errhint("Verify the trail with privstat.verify_audit_log().")));
+				break;
+			}
+			if (privstat_audit_archive_directory[0] != '\0' &&
+				!segment_archive(path, path + strlen(AUDIT_DIR) + 1))
+				break;
+			if (unlink(path) != 0)
+			{
+				ereport(LOG,
+						(errcode_for_file_access(),
+						 errmsg("could not remove privstat audit segment \"%s\": %m", path)));
+				break;
+			}
+			removed = true;
+			ereport(LOG,
+					(errmsg("privstat audit trail: removed segment \"%s\" holding records %llu to %llu%s",
+							path, (unsigned long long) h.seq, (unsigned long long) (hnext.seq - 1),
+							privstat_audit_archive_directory[0] != '\0' ? ", archived first" : ""),
+					 errdetail("privstat.audit_keep_segments is %d.", privstat_audit_keep_segments)));
+		}
+		if (removed)
+			fsync_fname(AUDIT_DIR, true);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		ereport(LOG,
+				(errmsg("privstat audit trail: could not remove old segments: %s", edata->message)));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	pg_atomic_clear_flag(&shared->pruning);
+}
 
 /* ---------------------------------------------------------------------------
  * Startup: replay the newest segment, catch up with the budget journal
@@ -529,6 +747,86 @@ audit_failed(const char *what, const char *detail)
 			(errmsg("privstat audit trail: %s: privstat refuses to record events, and so to charge budgets, unseal values or change its configuration", what),
 			 detail ? errdetail("%s", detail) : 0,
 			 errhint("See doc/audit.md, \"Recovery\": restore the segment from an archive, or move it away, and restart.")));
+}
+
+/* a segment file holding nothing but zeros (or nothing at all) */
+static bool
+segment_is_empty(uint64 segno)
+{
+	char		path[MAXPGPATH];
+	char		buf[PRIVSTAT_RECORD_SIZE * 64];
+	int			fd;
+	ssize_t		n;
+	bool		empty = true;
+
+	segment_path(segno, path);
+	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+	if (fd < 0)
+		return false;
+	while (empty && (n = read(fd, buf, sizeof(buf))) != 0)
+	{
+		if (n < 0)
+			empty = false;
+		for (ssize_t i = 0; empty && i < n; i++)
+			empty = buf[i] == 0;
+	}
+	CloseTransientFile(fd);
+	return empty;
+}
+
+/*
+ * Before replay: remove the temporary files of a segment creation that a
+ * crash interrupted (trail_rotate), and a newest segment that is empty, all
+ * zeros (a crash between its creation and its header, by a version that did
+ * not create segments atomically): a torn tail, cut and logged.  It is not
+ * cut if it is the only segment and older ones were archived away (the chain
+ * could not be carried on): replay then fails closed.  Returns the segments
+ * left.
+ */
+static List *
+trail_cut_torn_segments(List *segs)
+{
+	DIR		   *dir = AllocateDir(AUDIT_DIR);
+	struct dirent *de;
+	char		path[MAXPGPATH];
+	bool		cut = false;
+
+	while ((de = ReadDir(dir, AUDIT_DIR)) != NULL)
+	{
+		if (strlen(de->d_name) != 20 || strspn(de->d_name, "0123456789ABCDEF") != 16 ||
+			strcmp(de->d_name + 16, ".tmp") != 0)
+			continue;
+		snprintf(path, MAXPGPATH, AUDIT_DIR "/%s", de->d_name);
+		if (unlink(path) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not remove \"%s\": %m", path)));
+		ereport(LOG,
+				(errmsg("privstat audit trail: removed \"%s\", left by a crash while a segment was created", path)));
+		cut = true;
+	}
+	FreeDir(dir);
+
+	while (segs != NIL)
+	{
+		uint64		segno = *(uint64 *) llast(segs);
+
+		if (!segment_is_empty(segno) || (list_length(segs) == 1 && segno != 1))
+			break;
+		segment_path(segno, path);
+		if (unlink(path) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not remove empty privstat audit segment \"%s\": %m", path)));
+		ereport(LOG,
+				(errmsg("privstat audit trail: removed empty newest segment \"%s\" (a torn tail: a crash came before its header was written)",
+						path)));
+		segs = list_delete_last(segs);
+		cut = true;
+	}
+	if (cut)
+		fsync_fname(AUDIT_DIR, true);
+	return segs;
 }
 
 /*
@@ -556,6 +854,7 @@ trail_replay(void)
 		return;
 	}
 	segs = list_segments();
+	segs = trail_cut_torn_segments(segs);
 	if (segs == NIL)
 	{
 		/* a new trail: segment 1 starts the chain; budget events since the journal began follow */
@@ -686,6 +985,21 @@ privstat_audit_init(void)
 							64, 1, 1024,
 							PGC_SIGHUP, GUC_UNIT_MB,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("privstat.audit_keep_segments",
+							gettext_noop("Audit trail segments kept: older ones are removed after a rotation; 0 keeps all."),
+							gettext_noop("With privstat.audit_archive_directory set, each is copied there first."),
+							&privstat_audit_keep_segments,
+							16, 0, INT_MAX,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	DefineCustomStringVariable("privstat.audit_archive_directory",
+							   gettext_noop("Directory old audit trail segments are copied to before they are removed."),
+							   gettext_noop("A relative path is taken from the data directory. Empty: they are removed without a copy. "
+											"A segment that cannot be copied is kept."),
+							   &privstat_audit_archive_directory,
+							   "",
+							   PGC_SIGHUP, 0,
+							   NULL, NULL, NULL);
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = audit_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
@@ -725,6 +1039,7 @@ audit_shmem_startup(void)
 		shared->flush_lock = &locks[1].lock;
 		pg_atomic_init_u64(&shared->written, 0);
 		pg_atomic_init_u64(&shared->flushed, 0);
+		pg_atomic_init_flag(&shared->pruning);
 	}
 	LWLockRelease(AddinShmemInitLock);
 
@@ -738,6 +1053,8 @@ audit_shmem_startup(void)
 			trail_replay();
 			if (!shared->fail_closed)
 				trail_catch_up();
+			if (!shared->fail_closed)
+				trail_prune();
 		}
 		PG_CATCH();
 		{
@@ -806,6 +1123,8 @@ audit_ExecutorEnd(QueryDesc *queryDesc)
 	if (unseal_count > 0)
 		record_unseals(queryDesc->sourceText, queryDesc->plannedstmt->stmt_location,
 					   queryDesc->plannedstmt->stmt_len);
+	if (prune_due)
+		trail_prune();
 }
 
 /* the pending list lives as long as the transaction */
@@ -847,6 +1166,8 @@ write_pending(void)
 	LWLockRelease(shared->lock);
 	pending = NIL;
 	trail_flush(seq);
+	if (prune_due)
+		trail_prune();
 }
 
 /* after an abort: the unseals counted still happened; record them, quietly on failure */
@@ -887,6 +1208,12 @@ audit_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 			reseal_count = 0;
 			if (unseal_count > 0 && shared != NULL)
 				record_unseals_quietly();
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			/* a charge rotated the trail under the budget ledger lock */
+			if (prune_due)
+				trail_prune();
 			break;
 		default:
 			break;
@@ -1242,6 +1569,7 @@ typedef struct TrailScan
 	uint64		pos;			/* record index in the open segment */
 	uint64		end;			/* seq the trail ends at */
 	uint64		segno;
+	bool		started;		/* a record was returned */
 } TrailScan;
 
 static void
@@ -1273,6 +1601,12 @@ scan_next(TrailScan *s, AuditRecord *r, bool *segstart)
 			s->segno = *(uint64 *) lfirst(s->cur);
 			segment_path(s->segno, path);
 			s->fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+			if (s->fd < 0 && errno == ENOENT && !s->started)
+			{
+				/* removed (trail_prune) since it was listed, before anything was read */
+				s->cur = lnext(s->segs, s->cur);
+				continue;
+			}
 			if (s->fd < 0)
 				ereport(ERROR,
 						(errcode_for_file_access(),
@@ -1285,6 +1619,7 @@ scan_next(TrailScan *s, AuditRecord *r, bool *segstart)
 		{
 			*segstart = (s->pos == 0);
 			s->pos++;
+			s->started = true;
 			return true;
 		}
 		CloseTransientFile(s->fd);
@@ -1542,6 +1877,91 @@ privstat_audit_log(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/* record i of an open segment: false if past its end or all zeros */
+static bool
+segment_record(int fd, uint64 i, AuditRecord *r)
+{
+	return pg_pread(fd, r, sizeof(*r), i * sizeof(*r)) == sizeof(*r) && !privstat_record_is_zero(r);
+}
+
+PG_FUNCTION_INFO_V1(privstat_audit_segments);
+
+/*
+ * audit_segments(): one row per segment present, oldest first: its file,
+ * number, first and last seq, size on disk (preallocated space included),
+ * and the time of its header and of its last event.  Reads the header and
+ * finds the last record by bisection (records are followed by zeros only):
+ * a few reads per segment.  Does not verify.
+ */
+Datum
+privstat_audit_segments(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	List	   *segs;
+	ListCell   *lc;
+
+	check_reader();
+	InitMaterializedSRF(fcinfo, 0);
+	segs = list_segments();
+	foreach(lc, segs)
+	{
+		uint64		segno = *(uint64 *) lfirst(lc);
+		char		path[MAXPGPATH];
+		Datum		values[7];
+		bool		nulls[7] = {false, false, true, true, false, true, true};
+		struct stat st;
+		AuditRecord r;
+		int			fd;
+
+		segment_path(segno, path);
+		fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+		if (fd < 0 && errno == ENOENT)
+			continue;			/* removed since it was listed */
+		if (fd < 0 || fstat(fd, &st) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not open privstat audit segment \"%s\": %m", path)));
+		values[0] = CStringGetTextDatum(path + strlen(AUDIT_DIR) + 1);
+		values[1] = Int64GetDatum((int64) segno);
+		values[4] = Int64GetDatum((int64) st.st_size);
+		if (segment_record(fd, 0, &r) && audit_crc_ok(&r) && r.type == AR_SEGMENT)
+		{
+			uint64		lo = 0;		/* a record */
+			uint64		hi = st.st_size / sizeof(r);	/* past the last one */
+
+			values[2] = Int64GetDatum((int64) r.seq);
+			values[5] = TimestampTzGetDatum(r.u.seg.ts);
+			nulls[2] = nulls[5] = false;
+			while (hi - lo > 1)
+			{
+				uint64		mid = lo + (hi - lo) / 2;
+
+				if (segment_record(fd, mid, &r))
+					lo = mid;
+				else
+					hi = mid;
+			}
+			if (segment_record(fd, lo, &r) && audit_crc_ok(&r))
+			{
+				values[3] = Int64GetDatum((int64) r.seq);
+				nulls[3] = false;
+			}
+			/* the last event: text records carry no time */
+			for (uint64 i = lo + 1; i-- > 0 && segment_record(fd, i, &r) && audit_crc_ok(&r);)
+			{
+				if (r.type == AR_TEXT)
+					continue;
+				values[6] = TimestampTzGetDatum(r.type == AR_SEGMENT ? r.u.seg.ts : r.u.ev.ts);
+				nulls[6] = false;
+				break;
+			}
+		}
+		CloseTransientFile(fd);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	PG_RETURN_VOID();
+}
+
 PG_FUNCTION_INFO_V1(privstat_rotate_audit_log);
 
 /* rotate_audit_log(): close the current segment and start a new one; returns its number */
@@ -1560,6 +1980,7 @@ privstat_rotate_audit_log(PG_FUNCTION_ARGS)
 	trail_rotate();
 	segno = shared->segno;
 	LWLockRelease(shared->lock);
+	trail_prune();
 	PG_RETURN_INT64((int64) segno);
 }
 

@@ -26,6 +26,8 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -620,7 +622,12 @@ privstat_current_key_version(const char *domain)
 		 * or a statement that started before the rotation committed) the
 		 * old version would be read and then cached as current for good.
 		 */
-		PushActiveSnapshot(GetLatestSnapshot());
+		/*
+		 * In parallel mode (a parallel query's leader or worker) no new
+		 * snapshot may be taken: read with the statement's, shared by the
+		 * leader and its workers.
+		 */
+		PushActiveSnapshot(IsInParallelMode() ? GetActiveSnapshot() : GetLatestSnapshot());
 		SPI_connect();
 		ret = SPI_execute_with_args("SELECT version FROM privstat.key_version "
 									"WHERE domain OPERATOR(pg_catalog.=) $1",

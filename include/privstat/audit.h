@@ -16,6 +16,12 @@
 /* privstat.audit_segment_size (MB): a segment this large is rotated */
 extern int	privstat_audit_segment_size;
 
+/* privstat.audit_keep_segments: segments kept after a rotation (0: all) */
+extern int	privstat_audit_keep_segments;
+
+/* privstat.audit_archive_directory: where old segments are copied before removal ('' for none) */
+extern char *privstat_audit_archive_directory;
+
 /* from _PG_init, after privstat_budget_init (the trail catches up with its journal) */
 extern void privstat_audit_init(void);
 

@@ -618,3 +618,13 @@ GRANT SELECT ON privstat.audit_log TO privstat_admin, privstat_auditor;
 GRANT SELECT ON privstat.policies, privstat.retention_status TO privstat_auditor;
 GRANT SELECT ON privstat.retention_rule, privstat.purge_log TO privstat_auditor;
 GRANT EXECUTE ON FUNCTION privstat._retention_status() TO privstat_auditor;
+
+-- One row per audit trail segment present, oldest first: what there is to
+-- archive (doc/audit.md, "Segments, rotation and archiving").
+CREATE FUNCTION privstat.audit_segments(OUT segment text, OUT segno bigint, OUT first_seq bigint,
+										OUT last_seq bigint, OUT bytes bigint,
+										OUT first_at timestamptz, OUT last_at timestamptz)
+	RETURNS SETOF record AS 'MODULE_PATHNAME', 'privstat_audit_segments'
+	LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION privstat.audit_segments() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privstat.audit_segments() TO privstat_admin, privstat_auditor;

@@ -3,7 +3,9 @@
 # verify_audit_log(), which names the first bad record; kill -9 of the
 # postmaster loses no charge record; rotation keeps the chain verifiable
 # across segments, and after older segments are archived away; a segment
-# past privstat.audit_segment_size is rotated on its own.
+# past privstat.audit_segment_size is rotated on its own; an empty newest
+# segment (a crash while it was created) is cut at start; segments beyond
+# privstat.audit_keep_segments are archived, removed and logged.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -167,6 +169,69 @@ $node->safe_psql('postgres', q{
 cmp_ok(scalar(segments()), '>', $before, 'a full segment is rotated on its own');
 is(verify(), 't/-', 'and the chain holds');
 
+# a crash between the creation of a segment and its header (by a version that
+# did not create segments atomically): an empty newest segment, and the
+# temporary file of an interrupted creation, are cut at start, and logged
+$node->stop;
+@segs = segments();
+my $torn = sprintf('%016X', hex($segs[-1]) + 1);
+{ open my $fh, '>', "$dir/$torn" or die; close $fh; }
+{ open my $fh, '>', "$dir/$torn.tmp" or die; print $fh "\0" x 128; close $fh; }
+my $offset = -s $node->logfile;
+$node->start;
+my $log = substr(slurp_file($node->logfile), $offset);
+like($log, qr/removed empty newest segment ".*$torn"/, 'an empty newest segment is cut at start, and logged');
+like($log, qr/removed ".*$torn\.tmp", left by a crash/, 'and so is an interrupted creation');
+is(join(',', segments()), join(',', @segs), 'the segments before it are intact');
+charge();
+is(verify(), 't/-', 'privstat charges again, and the chain holds');
+is($node->safe_psql('postgres', 'SELECT privstat.rotate_audit_log()'), hex($torn), 'the next rotation takes its number');
+is(verify(), 't/-', 'and the chain holds');
+
+# bounded growth: after a rotation, segments beyond the newest
+# privstat.audit_keep_segments are copied to privstat.audit_archive_directory
+# and removed, each logged with the records it held
+my $archive = $node->basedir . '/audit_archive';
+mkdir $archive or die;
+$node->append_conf('postgresql.conf', "privstat.audit_keep_segments = 2\nprivstat.audit_archive_directory = '$archive'");
+$node->reload;
+@segs = segments();
+cmp_ok(scalar(@segs), '>', 2, 'more segments than kept');
+$offset = -s $node->logfile;
+charge();
+$node->safe_psql('postgres', 'SELECT privstat.rotate_audit_log()');
+charge();
+my @kept = segments();
+is(scalar(@kept), 2, 'after a rotation, only the newest two are kept');
+$log = substr(slurp_file($node->logfile), $offset);
+my @removed = $log =~ /removed segment "[^"]*\/([0-9A-F]{16})" holding records \d+ to \d+, archived first/g;
+is(join(',', @removed), join(',', @segs[0 .. $#segs - 1]), 'each removal is logged, oldest first, with its records');
+opendir my $ad, $archive or die;
+my @archived = sort grep { /^[0-9A-F]{16}$/ } readdir $ad;
+closedir $ad;
+is(join(',', @archived), join(',', @removed), 'and every removed segment is in the archive');
+is($node->safe_psql('postgres', q{SELECT CASE WHEN ok AND first_seq > 0 THEN 't' ELSE 'f' END FROM privstat.verify_audit_log()}),
+	't', 'the chain verifies from the oldest segment kept');
+is($node->safe_psql('postgres', q{SELECT string_agg(segment, ',' ORDER BY segno) FROM privstat.audit_segments()}),
+	join(',', @kept), 'audit_segments() lists the segments kept');
+# the archive carries the chain: copied back, the whole trail verifies from 0
+system('cp', map("$archive/$_", @archived), $dir) == 0 or die;
+is($node->safe_psql('postgres', q{SELECT ok::text || '/' || first_seq FROM privstat.verify_audit_log()}),
+	'true/0', 'archived segments copied back: the whole trail verifies from its first record');
+# without an archive directory, old segments are just removed
+$node->append_conf('postgresql.conf', "privstat.audit_archive_directory = ''\nprivstat.audit_keep_segments = 3");
+$node->reload;
+$offset = -s $node->logfile;
+$node->safe_psql('postgres', 'SELECT privstat.rotate_audit_log()');
+is(scalar(segments()), 3, 'keep_segments = 3: three are kept');
+$log = substr(slurp_file($node->logfile), $offset);
+like($log, qr/removed segment "[^"]*" holding records \d+ to \d+\n/, 'removed without a copy, and logged');
+is(verify(), 't/-', 'and the chain holds');
+$node->append_conf('postgresql.conf', 'privstat.audit_keep_segments = 0');
+$node->reload;
+# (records past the damage below: more than a torn tail could hold)
+$node->safe_psql('postgres', q{INSERT INTO privstat.purpose_grant SELECT 'r1', 'q' || g FROM generate_series(1, 300) g});
+
 # a tampered newest segment makes privstat fail closed at restart
 $node->stop;
 @segs = segments();
@@ -174,7 +239,7 @@ $path = "$dir/$segs[-1]";
 $c = rd();
 substr($c, 3 * 128 + 20, 1) = chr(ord(substr($c, 3 * 128 + 20, 1)) ^ 1);
 wr($c);
-my $offset = -s $node->logfile;
+$offset = -s $node->logfile;
 $node->start;
 like(substr(slurp_file($node->logfile), $offset), qr/privstat audit trail: segment .* is corrupt at record/,
 	'a damaged newest segment is logged at start');
