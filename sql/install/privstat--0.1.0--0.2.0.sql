@@ -94,40 +94,70 @@ BEGIN
 END
 $fn$;
 
-CREATE FUNCTION privstat.protect(tbl regclass, privacy_unit name)
-	RETURNS void LANGUAGE plpgsql
+-- The checks every policy function makes of its table: an ordinary or
+-- partitioned table, not a catalog or privstat's own, and the caller its
+-- owner or holding SELECT on it WITH GRANT OPTION (protect grants SELECT to
+-- privstat_reader, and who may grant that may decide who reads how).
+CREATE FUNCTION privstat._check_policy_table(tbl regclass, what text) RETURNS void
+	LANGUAGE plpgsql
 	SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
 	kind "char";
+	nsp regnamespace;
+BEGIN
+	SELECT relkind, relnamespace INTO kind, nsp FROM pg_class WHERE oid = tbl;
+	IF kind NOT IN ('r', 'p') THEN
+		RAISE EXCEPTION '% is not a table', tbl
+			USING ERRCODE = 'wrong_object_type',
+				  HINT = 'Policies apply to the tables a view reads; the view is then validated like any query.';
+	END IF;
+	IF nsp IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace, 'privstat'::regnamespace)
+	   OR nsp::text LIKE 'pg\_toast%' THEN
+		RAISE EXCEPTION 'system table % cannot have policies', tbl
+			USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	IF NOT pg_catalog.has_table_privilege(tbl, 'SELECT WITH GRANT OPTION') THEN
+		RAISE EXCEPTION 'permission denied to %', what
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'Run it as the table''s owner, or as a role that holds SELECT on it WITH GRANT OPTION.';
+	END IF;
+END
+$fn$;
+
+-- The type of a column of tbl; an error naming it if there is none.
+CREATE FUNCTION privstat._column_type(tbl regclass, col name, hint text DEFAULT NULL) RETURNS regtype
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	typ regtype;
+BEGIN
+	SELECT a.atttypid::regtype INTO typ FROM pg_attribute a
+		WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
+	IF NOT FOUND AND hint IS NULL THEN
+		RAISE EXCEPTION 'column "%" of relation % does not exist', col, tbl
+			USING ERRCODE = 'undefined_column';
+	ELSIF NOT FOUND THEN
+		RAISE EXCEPTION 'column "%" of relation % does not exist', col, tbl
+			USING ERRCODE = 'undefined_column', HINT = hint;
+	END IF;
+	RETURN typ;
+END
+$fn$;
+
+CREATE FUNCTION privstat.protect(tbl regclass, privacy_unit name)
+	RETURNS void LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+AS $fn$
 BEGIN
 	IF tbl IS NULL OR privacy_unit IS NULL THEN
 		RAISE EXCEPTION 'table and privacy unit must not be null'
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	SELECT relkind INTO kind FROM pg_class WHERE oid = tbl;
-	IF kind NOT IN ('r', 'p') THEN
-		RAISE EXCEPTION '% is not a table', tbl
-			USING ERRCODE = 'wrong_object_type',
-				  HINT = 'Protect the tables a view reads; the view is then validated like any query.';
-	END IF;
-	IF pg_catalog.pg_relation_is_publishable(tbl) IS NULL
-	   OR tbl::oid < 16384 THEN
-		RAISE EXCEPTION 'system catalog % cannot be protected', tbl
-			USING ERRCODE = 'insufficient_privilege';
-	END IF;
-	IF NOT EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = tbl
-				   AND a.attname = privacy_unit AND a.attnum > 0 AND NOT a.attisdropped) THEN
-		RAISE EXCEPTION 'column "%" of relation % does not exist', privacy_unit, tbl
-			USING ERRCODE = 'undefined_column',
-				  HINT = 'The privacy unit is the column that identifies a person, for example user_id.';
-	END IF;
-	IF NOT pg_catalog.has_table_privilege(tbl, 'SELECT WITH GRANT OPTION') THEN
-		RAISE EXCEPTION 'permission denied to protect %', tbl
-			USING ERRCODE = 'insufficient_privilege',
-				  DETAIL = 'Protecting a table grants SELECT on it to privstat_reader.',
-				  HINT = 'Run it as the table''s owner, or as a role that holds SELECT on it WITH GRANT OPTION.';
-	END IF;
+	PERFORM privstat._check_policy_table(tbl, pg_catalog.format('protect %s', tbl));
+	PERFORM privstat._column_type(tbl, privacy_unit,
+		'The privacy unit is the column that identifies a person, for example user_id.');
 	INSERT INTO privstat.protected_table AS p (tbl, privacy_unit) VALUES (tbl, privacy_unit)
 		ON CONFLICT ON CONSTRAINT protected_table_pkey
 		DO UPDATE SET privacy_unit = excluded.privacy_unit;
@@ -148,11 +178,7 @@ BEGIN
 	IF NOT EXISTS (SELECT FROM privstat.protected_table p WHERE p.tbl = unprotect.tbl) THEN
 		RETURN false;
 	END IF;
-	IF NOT pg_catalog.has_table_privilege(tbl, 'SELECT WITH GRANT OPTION') THEN
-		RAISE EXCEPTION 'permission denied to unprotect %', tbl
-			USING ERRCODE = 'insufficient_privilege',
-				  HINT = 'Run it as the table''s owner, or as a role that holds SELECT on it WITH GRANT OPTION.';
-	END IF;
+	PERFORM privstat._check_policy_table(tbl, pg_catalog.format('unprotect %s', tbl));
 	DELETE FROM privstat.protected_table p WHERE p.tbl = unprotect.tbl;
 	EXECUTE pg_catalog.format('REVOKE SELECT ON %s FROM privstat_reader', tbl);
 	RETURN true;
@@ -175,17 +201,8 @@ BEGIN
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 				  HINT = pg_catalog.format('Protect it first: SELECT privstat.protect(%L, ''user_id'');', tbl::text);
 	END IF;
-	IF NOT pg_catalog.has_table_privilege(tbl, 'SELECT WITH GRANT OPTION') THEN
-		RAISE EXCEPTION 'permission denied to set bounds on %', tbl
-			USING ERRCODE = 'insufficient_privilege',
-				  HINT = 'Run it as the table''s owner, or as a role that holds SELECT on it WITH GRANT OPTION.';
-	END IF;
-	SELECT a.atttypid::regtype INTO typ FROM pg_attribute a
-		WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'column "%" of relation % does not exist', col, tbl
-			USING ERRCODE = 'undefined_column';
-	END IF;
+	PERFORM privstat._check_policy_table(tbl, pg_catalog.format('set bounds on %s', tbl));
+	typ := privstat._column_type(tbl, col);
 	IF typ NOT IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype, 'numeric'::regtype,
 				   'real'::regtype, 'double precision'::regtype) THEN
 		RAISE EXCEPTION 'bounds apply to numeric columns, and "%" is %', col, typ
@@ -243,10 +260,12 @@ $fn$;
 
 REVOKE ALL ON FUNCTION privstat.protect(regclass, name), privstat.unprotect(regclass),
 	privstat.set_bounds(regclass, name, numeric, numeric), privstat.set_access(regrole, text),
-	privstat._restricted_readers(regclass), privstat._warn_restricted_readers(regclass) FROM PUBLIC;
+	privstat._restricted_readers(regclass), privstat._warn_restricted_readers(regclass),
+	privstat._check_policy_table(regclass, text), privstat._column_type(regclass, name, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION privstat.protect(regclass, name), privstat.unprotect(regclass),
 	privstat.set_bounds(regclass, name, numeric, numeric), privstat.set_access(regrole, text),
-	privstat._restricted_readers(regclass), privstat._warn_restricted_readers(regclass) TO privstat_admin;
+	privstat._restricted_readers(regclass), privstat._warn_restricted_readers(regclass),
+	privstat._check_policy_table(regclass, text), privstat._column_type(regclass, name, text) TO privstat_admin;
 
 
 -- A dropped table takes its rules with it, so they never apply to a new
@@ -351,32 +370,6 @@ REVOKE ALL ON FUNCTION privstat._enable_row_security(regclass), privstat._check_
 GRANT EXECUTE ON FUNCTION privstat._enable_row_security(regclass), privstat._check_scope(regclass, text)
 	TO privstat_admin;
 
--- Who may set a table's row rules: its owner, or a role that may grant
--- SELECT on it (as for protect).
-CREATE FUNCTION privstat._check_rule_table(tbl regclass, what text) RETURNS void
-	LANGUAGE plpgsql
-	SET search_path = pg_catalog, pg_temp
-AS $fn$
-DECLARE
-	kind "char";
-BEGIN
-	SELECT relkind INTO kind FROM pg_class WHERE oid = tbl;
-	IF kind NOT IN ('r', 'p') THEN
-		RAISE EXCEPTION '% is not a table', tbl
-			USING ERRCODE = 'wrong_object_type';
-	END IF;
-	IF (SELECT relnamespace FROM pg_class WHERE oid = tbl)
-	   IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace, 'privstat'::regnamespace) THEN
-		RAISE EXCEPTION '% cannot have row rules', tbl
-			USING ERRCODE = 'insufficient_privilege';
-	END IF;
-	IF NOT pg_catalog.has_table_privilege(tbl, 'SELECT WITH GRANT OPTION') THEN
-		RAISE EXCEPTION 'permission denied to %', what
-			USING ERRCODE = 'insufficient_privilege',
-				  HINT = 'Run it as the table''s owner, or as a role that holds SELECT on it WITH GRANT OPTION.';
-	END IF;
-END
-$fn$;
 
 CREATE FUNCTION privstat.set_consent(tbl regclass, consent_column name)
 	RETURNS void LANGUAGE plpgsql
@@ -389,13 +382,8 @@ BEGIN
 		RAISE EXCEPTION 'table and consent column must not be null'
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	PERFORM privstat._check_rule_table(tbl, pg_catalog.format('set the consent column of %s', tbl));
-	SELECT a.atttypid::regtype INTO typ FROM pg_attribute a
-		WHERE a.attrelid = tbl AND a.attname = consent_column AND a.attnum > 0 AND NOT a.attisdropped;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'column "%" of relation % does not exist', consent_column, tbl
-			USING ERRCODE = 'undefined_column';
-	END IF;
+	PERFORM privstat._check_policy_table(tbl, pg_catalog.format('set the consent column of %s', tbl));
+	typ := privstat._column_type(tbl, consent_column);
 	IF typ <> 'text[]'::regtype THEN
 		RAISE EXCEPTION 'consent column "%" must be text[], not %', consent_column, typ
 			USING ERRCODE = 'datatype_mismatch',
@@ -415,7 +403,7 @@ BEGIN
 	IF tbl IS NULL THEN
 		RAISE EXCEPTION 'table must not be null' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	PERFORM privstat._check_rule_table(tbl, pg_catalog.format('drop the consent rule of %s', tbl));
+	PERFORM privstat._check_policy_table(tbl, pg_catalog.format('drop the consent rule of %s', tbl));
 	DELETE FROM privstat.consent_rule c WHERE c.tbl = drop_consent.tbl;
 	RETURN FOUND;
 END
@@ -463,7 +451,7 @@ BEGIN
 			USING ERRCODE = 'null_value_not_allowed',
 				  HINT = 'privstat.drop_scope(tbl, role) removes a scope.';
 	END IF;
-	PERFORM privstat._check_rule_table(tbl, pg_catalog.format('set a scope on %s', tbl));
+	PERFORM privstat._check_policy_table(tbl, pg_catalog.format('set a scope on %s', tbl));
 	PERFORM privstat._check_scope(tbl, condition);
 	INSERT INTO privstat.scope_rule AS s (tbl, role, condition) VALUES (tbl, role, condition)
 		ON CONFLICT ON CONSTRAINT scope_rule_pkey DO UPDATE SET condition = excluded.condition;
@@ -479,18 +467,16 @@ BEGIN
 	IF tbl IS NULL OR role IS NULL THEN
 		RAISE EXCEPTION 'table and role must not be null' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	PERFORM privstat._check_rule_table(tbl, pg_catalog.format('drop a scope on %s', tbl));
+	PERFORM privstat._check_policy_table(tbl, pg_catalog.format('drop a scope on %s', tbl));
 	DELETE FROM privstat.scope_rule s WHERE s.tbl = drop_scope.tbl AND s.role = drop_scope.role;
 	RETURN FOUND;
 END
 $fn$;
 
-REVOKE ALL ON FUNCTION privstat._check_rule_table(regclass, text),
-	privstat.set_consent(regclass, name), privstat.drop_consent(regclass),
+REVOKE ALL ON FUNCTION privstat.set_consent(regclass, name), privstat.drop_consent(regclass),
 	privstat.grant_purpose(regrole, text), privstat.revoke_purpose(regrole, text),
 	privstat.set_scope(regclass, regrole, text), privstat.drop_scope(regclass, regrole) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION privstat._check_rule_table(regclass, text),
-	privstat.set_consent(regclass, name), privstat.drop_consent(regclass),
+GRANT EXECUTE ON FUNCTION privstat.set_consent(regclass, name), privstat.drop_consent(regclass),
 	privstat.grant_purpose(regrole, text), privstat.revoke_purpose(regrole, text),
 	privstat.set_scope(regclass, regrole, text), privstat.drop_scope(regclass, regrole) TO privstat_admin;
 
