@@ -35,6 +35,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/namespace.h"
+#include "catalog/objectaccess.h"
 #include "catalog/partition.h"
 #include "catalog/pg_aggregate.h"
 #include "catalog/pg_namespace.h"
@@ -61,6 +62,7 @@
 #include "utils/arrayaccess.h"
 #include "utils/guc.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_attribute.h"
 #include "catalog/pg_collation.h"
 #include "executor/spi.h"
 #include "parser/parse_func.h"
@@ -70,6 +72,7 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
+#include "utils/fmgrtab.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -191,6 +194,7 @@ static ExecutorCheckPerms_hook_type prev_check_perms = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 static row_security_policy_hook_type prev_rls_permissive = NULL;
 static row_security_policy_hook_type prev_rls_restrictive = NULL;
+static object_access_hook_type prev_object_access = NULL;
 
 static List *policy_rls_permissive(CmdType cmdtype, Relation rel);
 static List *policy_rls_restrictive(CmdType cmdtype, Relation rel);
@@ -474,12 +478,60 @@ protected_rel(Oid relid)
 	return NULL;
 }
 
-/* SELECT on the table or on any of its columns, held or inherited */
+/* does an ACL grant SELECT to PUBLIC or to a role that role may become? */
+static bool
+acl_grants_select_to_member(Datum acldatum, Oid role)
+{
+	Acl		   *acl = DatumGetAclPCopy(acldatum);
+	AclItem    *items = ACL_DAT(acl);
+	int			i;
+
+	for (i = 0; i < ACL_NUM(acl); i++)
+		if ((ACLITEM_GET_PRIVS(items[i]) & ACL_SELECT) != 0 &&
+			(items[i].ai_grantee == ACL_ID_PUBLIC || is_member_of_role(role, items[i].ai_grantee)))
+			return true;
+	return false;
+}
+
+/*
+ * SELECT on the table or on any of its columns, held, inherited, or held by
+ * a role this role is a member of without inheriting (it can SET ROLE to it).
+ */
 static bool
 holds_select(Oid relid, Oid role)
 {
-	return pg_class_aclcheck(relid, role, ACL_SELECT) == ACLCHECK_OK ||
-		pg_attribute_aclcheck_all(relid, role, ACL_SELECT, ACLMASK_ANY) == ACLCHECK_OK;
+	HeapTuple	tup;
+	bool		isnull;
+	Datum		acl;
+	bool		result = false;
+	AttrNumber	attno;
+	AttrNumber	natts;
+
+	if (pg_class_aclcheck(relid, role, ACL_SELECT) == ACLCHECK_OK ||
+		pg_attribute_aclcheck_all(relid, role, ACL_SELECT, ACLMASK_ANY) == ACLCHECK_OK)
+		return true;
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	natts = ((Form_pg_class) GETSTRUCT(tup))->relnatts;
+	if (is_member_of_role(role, ((Form_pg_class) GETSTRUCT(tup))->relowner))
+		result = true;
+	acl = SysCacheGetAttr(RELOID, tup, Anum_pg_class_relacl, &isnull);
+	if (!result && !isnull)
+		result = acl_grants_select_to_member(acl, role);
+	ReleaseSysCache(tup);
+	for (attno = 1; !result && attno <= natts; attno++)
+	{
+		HeapTuple	atup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid), Int16GetDatum(attno));
+
+		if (!HeapTupleIsValid(atup))
+			continue;
+		acl = SysCacheGetAttr(ATTNUM, atup, Anum_pg_attribute_attacl, &isnull);
+		if (!isnull)
+			result = acl_grants_select_to_member(acl, role);
+		ReleaseSysCache(atup);
+	}
+	return result;
 }
 
 static const char *
@@ -767,6 +819,25 @@ sample_value(Oid type)
 	}
 }
 
+/*
+ * A LIKE or ILIKE pattern that ends with its escape character fails only
+ * when a value matches everything before it, so a trial on one sample
+ * value does not find it: the pattern is checked as the matcher would.
+ */
+static void
+check_like_pattern(text *pattern)
+{
+	const char *p = VARDATA_ANY(pattern);
+	int			len = VARSIZE_ANY_EXHDR(pattern);
+	int			i;
+
+	for (i = 0; i < len; i++)
+		if (p[i] == '\\' && ++i == len)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_ESCAPE_SEQUENCE),
+					 errmsg("LIKE pattern must not end with escape character")));
+}
+
 /* the value of an external parameter in the plan being validated, or NULL */
 static Const *
 param_value(Param *p)
@@ -829,6 +900,8 @@ function_allowed(Oid funcid, List *args, Oid inputcollid)
 		if (c->constisnull)
 			return true;
 		/* the trial: errors for a bad unit or pattern, before any row */
+		if (a->sample_type == TEXTOID)
+			check_like_pattern(DatumGetTextPP(c->constvalue));
 		if (a->const_arg == 1)
 			(void) OidFunctionCall2Coll(funcid, inputcollid, c->constvalue, sample_value(a->sample_type));
 		else
@@ -1819,56 +1892,70 @@ touches_protected(Query *q)
 }
 
 /*
- * PostgreSQL's cumulative statistics functions of one relation or function
- * (pg_stat_get_tuples_fetched(oid), ..., behind pg_stat_user_tables and
- * pg_stat_user_indexes) are executable by everyone and exact: an index
+ * PostgreSQL's cumulative statistics functions of one relation, function or
+ * database (pg_stat_get_tuples_fetched(oid), ..., behind pg_stat_user_tables
+ * and pg_stat_user_indexes) are executable by everyone and exact: an index
  * scan's tuples fetched is the exact answer to the query a DP count
- * answered with noise.  Restricted roles may not call them.
+ * answered with noise.  Restricted roles may not call them, however they
+ * are reached (a view, an inlined SQL function, a column default): the
+ * check is made where the executor checks the right to execute a function
+ * (object_access_hook, OAT_FUNCTION_EXECUTE; built-in functions never reach
+ * needs_fmgr_hook).
  */
-static bool
-is_object_stats_function(Oid funcid)
+static Oid *stats_oids = NULL;
+static int	nstats_oids = 0;
+
+static AccessLevel current_level(void);
+
+/* the built-in pg_stat_get_*(oid, ...) functions, found once per backend */
+static void
+load_stats_oids(void)
 {
-	char	   *name;
-	bool		result;
+	Oid		   *oids = MemoryContextAlloc(TopMemoryContext, fmgr_nbuiltins * sizeof(Oid));
+	int			n = 0;
+	int			i;
 
-	if (get_func_namespace(funcid) != PG_CATALOG_NAMESPACE || get_func_nargs(funcid) < 1)
-		return false;
-	name = get_func_name(funcid);
-	result = name != NULL && strncmp(name, "pg_stat_get_", 12) == 0;
-	if (result)
+	for (i = 0; i < fmgr_nbuiltins; i++)
 	{
-		Oid		   *argtypes;
-		int			nargs;
+		const FmgrBuiltin *f = &fmgr_builtins[i];
+		HeapTuple	tup;
 
-		(void) get_func_signature(funcid, &argtypes, &nargs);
-		result = argtypes[0] == OIDOID;
+		if (f->nargs < 1 || strncmp(f->funcName, "pg_stat_get_", 12) != 0)
+			continue;
+		tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(f->foid));
+		if (!HeapTupleIsValid(tup))
+			continue;
+		if (((Form_pg_proc) GETSTRUCT(tup))->proargtypes.values[0] == OIDOID)
+			oids[n++] = f->foid;
+		ReleaseSysCache(tup);
 	}
-	return result;
+	qsort(oids, n, sizeof(Oid), oid_cmp);
+	nstats_oids = n;
+	stats_oids = oids;
 }
 
-static bool
-stats_function_checker(Oid funcid, void *context pg_attribute_unused())
+static void
+policy_object_access(ObjectAccessType access, Oid classId, Oid objectId, int subId, void *arg)
 {
-	return is_object_stats_function(funcid);
-}
+	AccessLevel level;
 
-static bool
-stats_walker(Node *node, void *context)
-{
-	if (node == NULL)
-		return false;
-	if (IsA(node, Query))
-		return query_tree_walker((Query *) node, stats_walker, context, 0);
-	if (check_functions_in_node(node, stats_function_checker, NULL))
-	{
+	if (prev_object_access)
+		prev_object_access(access, classId, objectId, subId, arg);
+	if (access != OAT_FUNCTION_EXECUTE || objectId >= FirstGenbkiObjectId ||
+		!IsTransactionState() || !OidIsValid(GetUserId()))
+		return;
+	level = current_level();
+	if (level == LEVEL_DIRECT)
+		return;
+	if (stats_oids == NULL)
+		load_stats_oids();
+	if (bsearch(&objectId, stats_oids, nstats_oids, sizeof(Oid), oid_cmp) != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("statistics of individual tables and functions are not available to a role at access level %s",
-						level_name(*(AccessLevel *) context)),
+						level_name(level)),
 				 errdetail("Counters such as the tuples an index scan fetched are exact answers about protected rows."),
 				 errhint("Ask an administrator for such figures.")));
-	}
-	return expression_tree_walker(node, stats_walker, context);
 }
 
 static AccessLevel
@@ -1947,8 +2034,6 @@ policy_planner(Query *parse, const char *query_string, int cursorOptions,
 	bool		validated = false;
 	PlannedStmt *result;
 
-	if (level != LEVEL_DIRECT)
-		(void) stats_walker((Node *) parse, &level);
 	if (level != LEVEL_DIRECT && touches_protected(parse))
 	{
 		if (level == LEVEL_NONE)
@@ -2219,6 +2304,8 @@ privstat_policy_init(void)
 	row_security_policy_hook_permissive = policy_rls_permissive;
 	prev_rls_restrictive = row_security_policy_hook_restrictive;
 	row_security_policy_hook_restrictive = policy_rls_restrictive;
+	prev_object_access = object_access_hook;
+	object_access_hook = policy_object_access;
 }
 
 

@@ -17,6 +17,7 @@
 #include "catalog/pg_authid.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "utils/guc.h"
 
 #include "privstat/audit.h"
 #include "privstat/budget.h"
@@ -86,11 +87,21 @@ privstat_exec_as_superuser(const char *sql, int nargs, Oid *types, Datum *values
 	Oid			save_userid;
 	int			save_sec;
 	int			ret;
+	int			nest;
 
+	/*
+	 * With the caller's search_path, an operator or function the caller
+	 * created in a schema of theirs would run as the superuser: only
+	 * pg_catalog, then pg_temp (where no operator or function is looked up).
+	 */
+	nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	ret = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
 	SetUserIdAndSecContext(save_userid, save_sec);
+	AtEOXact_GUC(true, nest);
 	if (ret < 0)
 		elog(ERROR, "privstat: SPI_execute failed: %s", SPI_result_code_string(ret));
 }

@@ -232,9 +232,9 @@ drop_rule_trigger(Oid relid)
 	char	   *qualname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 													  get_rel_name(relid));
 
-	privstat_exec_as_superuser("SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = $1 "
+	privstat_exec_as_superuser("SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid OPERATOR(pg_catalog.=) $1 "
 					  "AND tgname OPERATOR(pg_catalog.=) 'privstat_retention' "
-					  "AND tgfoid = 'privstat._retention_check()'::pg_catalog.regprocedure",
+					  "AND tgfoid OPERATOR(pg_catalog.=) 'privstat._retention_check()'::pg_catalog.regprocedure",
 					  1, types, values, NULL);
 	if (SPI_processed > 0)
 		privstat_exec_as_superuser(psprintf("DROP TRIGGER privstat_retention ON %s", qualname),
