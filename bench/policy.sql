@@ -101,8 +101,7 @@ BEGIN
 	SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) INTO ms2 FROM unnest(b) x;
 END $$;
 
--- EXPLAIN's text format: the JSON and YAML formats of a plan with DP
--- aggregates are not well-formed (the privacy group after the plan)
+-- (the plan is read in EXPLAIN's text format)
 
 -- the plan of q as role r, one line: its nodes from the top
 CREATE FUNCTION plan_shape(q text, r text) RETURNS text LANGUAGE plpgsql AS $$
