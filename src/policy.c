@@ -590,6 +590,7 @@ typedef enum CheckMode
 } CheckMode;
 
 static Level *validate_level(Query *q, Level *parent);
+static bool tainted_var_walker(Node *node, Level *lev);
 static bool check_expr(Node *node, Level *lev, CheckMode mode, const char *clause);
 
 /* the first protected table of the statement being validated */
@@ -659,19 +660,8 @@ rte_col_tainted(Level *lev, Index varno, AttrNumber attno)
 				foreach(lc, rte->joinaliasvars)
 				{
 					i++;
-					if ((attno <= 0 || attno == i) && lfirst(lc) != NULL)
-					{
-						List	   *vars = pull_var_clause(lfirst(lc), PVC_RECURSE_PLACEHOLDERS);
-						ListCell   *lv;
-
-						foreach(lv, vars)
-						{
-							Var		   *v = lfirst(lv);
-
-							if (v->varlevelsup == 0 && rte_col_tainted(lev, v->varno, v->varattno))
-								tainted = true;
-						}
-					}
+					if ((attno <= 0 || attno == i) && tainted_var_walker(lfirst(lc), lev))
+						tainted = true;
 				}
 				return tainted;
 			}
@@ -1570,13 +1560,27 @@ aggref_mutator(Node *node, Level *lev)
 	return expression_tree_mutator(node, aggref_mutator, (void *) lev);
 }
 
+/*
+ * Does an expression of lev use a protected value: a Var of this level or
+ * of an outer one (a correlated subquery's FROM function or VALUES refers
+ * to the query around it)?  Sublinks are the caller's business.
+ */
+static bool
+tainted_var_walker(Node *node, Level *lev)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var))
+		return var_tainted(lev, (Var *) node);
+	if (IsA(node, Query))
+		return false;
+	return expression_tree_walker(node, tainted_var_walker, (void *) lev);
+}
+
 /* expressions of FROM items evaluated per row: functions, VALUES, tables */
 static bool
 from_expr_tainted(Node *node, Level *lev)
 {
-	List	   *vars;
-	ListCell   *lc;
-
 	if (node == NULL)
 		return false;
 	if (contain_subplans(node))
@@ -1589,12 +1593,7 @@ from_expr_tainted(Node *node, Level *lev)
 		if (probe.reads_protected || probe.outer_taint)
 			return true;
 	}
-	vars = pull_var_clause(node, PVC_RECURSE_AGGREGATES | PVC_RECURSE_WINDOWFUNCS |
-						   PVC_RECURSE_PLACEHOLDERS);
-	foreach(lc, vars)
-		if (var_tainted(lev, lfirst(lc)))
-			return true;
-	return false;
+	return tainted_var_walker(node, lev);
 }
 
 static void

@@ -718,9 +718,15 @@ privstat_retention_worker_main(Datum arg)
 	{
 		uint64		i;
 
+		/*
+		 * The list, like its elements, must outlive this transaction: SPI's
+		 * memory is freed by spi_transaction_end.
+		 */
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
 		for (i = 0; i < SPI_processed; i++)
 		{
-			PurgeTarget *t = MemoryContextAlloc(TopMemoryContext, sizeof(PurgeTarget));
+			PurgeTarget *t = palloc(sizeof(PurgeTarget));
 			bool		n;
 
 			t->relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &n));
@@ -728,6 +734,7 @@ privstat_retention_worker_main(Datum arg)
 			t->cutoff = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &n));
 			targets = lappend(targets, t);
 		}
+		MemoryContextSwitchTo(old);
 	}
 	spi_transaction_end();
 

@@ -102,6 +102,19 @@ is($node->safe_psql('postgres', q{SELECT rolsuper FROM pg_roles WHERE rolname = 
 load_old(20);
 ok(wait_purged(), 'a table that fails to purge does not stop the others');
 
+# several tables with rows to purge in one run: the worker's list of tables
+# must outlive the transaction that read it (it was read from freed memory
+# once a purge had run, and the worker crashed)
+$node->safe_psql('postgres', join('', map { qq{
+	CREATE TABLE multi$_ (at timestamptz, pad text);
+	INSERT INTO multi$_ SELECT now() - interval '40 days', repeat('x', 200) FROM generate_series(1, 5000);
+	SELECT privstat.set_retention('multi$_', 'at', '30 days');
+} } 1 .. 5));
+ok($node->poll_query_until('postgres',
+	'SELECT ' . join(' + ', map { "(SELECT count(*) FROM multi$_)" } 1 .. 5) . ' = 0', 't'),
+	'the workers purge five tables in a run');
+unlike(slurp_file($node->logfile), qr/terminated by signal/, 'and no worker crashed');
+
 # the workers stop with the server
 my $t0 = time;
 $node->stop('fast');
