@@ -9,6 +9,8 @@ PACKAGES="build-essential postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR l
 # packages are in the tree): test/run.sh and test/node/run.sh pass it to
 # ensure_packages.
 NODE_PACKAGES="nodejs"
+# The random-query test (test/sqlsmith) needs sqlsmith.
+SQLSMITH_PACKAGES="sqlsmith"
 
 log() { printf '\n== %s\n' "$*"; }
 

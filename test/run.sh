@@ -1,8 +1,10 @@
 #!/bin/bash
 # privstat's whole test suite: installs what is missing (as root), builds,
-# installs, then runs pg_regress, the isolation specs, the statistical tests
-# of the noise, the TAP tests and the node-postgres client test (test/node),
-# each on throw-away clusters with privstat preloaded.  Ends with one line
+# installs, then runs pg_regress (the attack suite among them), the isolation
+# specs, the statistical tests of the noise and of the numeric conversion, the
+# TAP tests, the node-postgres client test (test/node), a short soak
+# (test/soak) and a bounded random-query run (test/sqlsmith), each on
+# throw-away clusters with privstat preloaded.  Ends with one line
 # "N passed, M failed" and exits non-zero on any failure.
 #
 # Usage: bash test/run.sh        (as root, or as a user with sudo)
@@ -10,7 +12,7 @@ set -u
 cd "$(dirname "$0")/.."
 . test/common.sh
 
-ensure_packages $NODE_PACKAGES
+ensure_packages $NODE_PACKAGES $SQLSMITH_PACKAGES
 build_and_install
 make_workdir
 SRC=$(copy_tree)
@@ -90,21 +92,33 @@ fi
 passed=$((passed + tap_pass))
 failed=$((failed + tap_fail))
 
+# A runner that prints TAP: count its lines; a crash, a missing plan, or a
+# plan that does not match the assertions run counts as one more failure.
+tap_runner() {
+	local name=$1 rc pass fail plan
+	shift
+	"$@" 2>&1 | tee "$WORKDIR/$name.out"
+	rc=${PIPESTATUS[0]}
+	pass=$(grep -cE '^ok [0-9]+' "$WORKDIR/$name.out")
+	fail=$(grep -cE '^not ok [0-9]+' "$WORKDIR/$name.out")
+	plan=$(sed -n 's/^1\.\.\([0-9][0-9]*\)$/\1/p' "$WORKDIR/$name.out" | tail -1)
+	if [ -z "$plan" ] || [ "$plan" -ne $((pass + fail)) ] || { [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; }; then
+		echo "not ok - $* exited $rc with plan '$plan' after $((pass + fail)) assertions"
+		fail=$((fail + 1))
+	fi
+	passed=$((passed + pass))
+	failed=$((failed + fail))
+}
+
 log "node-postgres client test (test/node)"
-bash test/node/run.sh 2>&1 | tee "$WORKDIR/node.out"
-node_rc=${PIPESTATUS[0]}
-node_pass=$(grep -cE '^ok [0-9]+' "$WORKDIR/node.out")
-node_fail=$(grep -cE '^not ok [0-9]+' "$WORKDIR/node.out")
-node_plan=$(sed -n 's/^1\.\.\([0-9][0-9]*\)$/\1/p' "$WORKDIR/node.out" | tail -1)
-# a crash, a missing plan, or a plan that does not match the assertions run
-# counts as a failure even if no assertion failed
-if [ -z "$node_plan" ] || [ "$node_plan" -ne $((node_pass + node_fail)) ] ||
-	{ [ "$node_rc" -ne 0 ] && [ "$node_fail" -eq 0 ]; }; then
-	echo "not ok - test/node/run.sh exited $node_rc with plan '${node_plan}' after $((node_pass + node_fail)) assertions"
-	node_fail=$((node_fail + 1))
-fi
-passed=$((passed + node_pass))
-failed=$((failed + node_fail))
+tap_runner node bash test/node/run.sh
+
+log "soak test, short (test/soak; SOAK_SECONDS=${SOAK_SECONDS:-25}; 120 for the long run)"
+export SOAK_SECONDS=${SOAK_SECONDS:-25}
+tap_runner soak bash test/soak/run.sh
+
+log "random queries (test/sqlsmith; SQLSMITH_QUERIES=${SQLSMITH_QUERIES:-3000} per run)"
+tap_runner sqlsmith bash test/sqlsmith/run.sh
 
 echo
 echo "$passed passed, $failed failed"
