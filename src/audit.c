@@ -888,11 +888,19 @@ trail_replay(void)
 				problem = "the segment does not start with its header";
 				break;
 			}
+			/* sequence numbers that would wrap within this file: forged */
+			if (r.seq > PG_UINT64_MAX - (uint64) st.st_size / sizeof(r))
+			{
+				problem = "the segment header's sequence number is out of range";
+				break;
+			}
 			memcpy(prev, r.u.seg.prev_mac, 32);
 			shared->seg_first = r.seq;
 			shared->budget_next = r.u.seg.budget_next;
 		}
-		if (r.seq != shared->seg_first + n || !privstat_record_mac_ok(&r, prev, audit_key()))
+		/* a header only at the start, as verify_audit_log() checks too */
+		if (r.seq != shared->seg_first + n || (n > 0 && r.type == AR_SEGMENT) ||
+			!privstat_record_mac_ok(&r, prev, audit_key()))
 		{
 			problem = "a record's HMAC or position does not match the chain (changed, removed or reordered records)";
 			break;

@@ -201,7 +201,10 @@ units_up(double v, double unit)
 {
 	double		u = ceil(v * unit);
 
-	return u >= (double) PG_INT64_MAX ? PG_INT64_MAX : (int64) u;
+	/* NaN counts as everything, and nothing is negative (only a forged record has either) */
+	if (isnan(u) || u >= (double) PG_INT64_MAX)
+		return PG_INT64_MAX;
+	return u > 0 ? (int64) u : 0;
 }
 
 /* a limit in integer units, rounded down: limits never grow */
@@ -210,6 +213,9 @@ units_down(double v, double unit)
 {
 	double		u = floor(v * unit);
 
+	/* NaN and negative limits (only in a forged record) allow nothing */
+	if (isnan(u) || u <= 0)
+		return 0;
 	return u >= (double) PG_INT64_MAX ? PG_INT64_MAX : (int64) u;
 }
 

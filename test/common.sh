@@ -11,6 +11,9 @@ PACKAGES="build-essential postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR l
 NODE_PACKAGES="nodejs"
 # The random-query test (test/sqlsmith) needs sqlsmith.
 SQLSMITH_PACKAGES="sqlsmith"
+# The fuzz harnesses (test/fuzz) need clang with libFuzzer and the sanitizers
+# (libclang-rt-14-dev, which clang only recommends).
+FUZZ_PACKAGES="clang libclang-rt-14-dev"
 
 log() { printf '\n== %s\n' "$*"; }
 

@@ -12,7 +12,7 @@ set -u
 cd "$(dirname "$0")/.."
 . test/common.sh
 
-ensure_packages $NODE_PACKAGES $SQLSMITH_PACKAGES
+ensure_packages $NODE_PACKAGES $SQLSMITH_PACKAGES $FUZZ_PACKAGES
 build_and_install
 make_workdir
 SRC=$(copy_tree)
@@ -76,22 +76,6 @@ grep -q '^1\.\.' "$WORKDIR/numeric.out" || num_fail=$((num_fail + 1))
 passed=$((passed + num_pass))
 failed=$((failed + num_fail))
 
-log "TAP tests (prove)"
-mkdir -p "$WORKDIR/tap" && [ "$(id -u)" -eq 0 ] && chown postgres: "$WORKDIR/tap"
-(cd "$SRC/test" && as_test_user env TESTDIR="$WORKDIR/tap" PG_REGRESS="$PG_REGRESS" \
-	PERL5LIB="$PGXS_DIR/src/test/perl" prove -v t/*.pl) 2>&1 | tee "$WORKDIR/tap.out"
-tap_pass=$(grep -cE '^ok [0-9]+' "$WORKDIR/tap.out")
-tap_fail=$(grep -cE '^not ok [0-9]+' "$WORKDIR/tap.out")
-if ! grep -q '^Result: PASS' "$WORKDIR/tap.out"; then
-	# a script that died counts as a failure even if it failed no assertion
-	[ "$tap_fail" -eq 0 ] && tap_fail=1
-	for f in "$WORKDIR"/tap/tmp_check/log/*.log; do
-		[ -f "$f" ] && { echo "--- $f"; tail -50 "$f"; }
-	done
-fi
-passed=$((passed + tap_pass))
-failed=$((failed + tap_fail))
-
 # A runner that prints TAP: count its lines; a crash, a missing plan, or a
 # plan that does not match the assertions run counts as one more failure.
 tap_runner() {
@@ -109,6 +93,26 @@ tap_runner() {
 	passed=$((passed + pass))
 	failed=$((failed + fail))
 }
+
+log "fuzzing the readers (test/fuzz): pseudonym/sealed input, budget journal, audit trail"
+# libFuzzer targets built with clang's ASan/UBSan; FUZZ_SECONDS=3600 for a long run
+tap_runner fuzz env FUZZ_SECONDS=${PRIVSTAT_FUZZ_SECONDS:-8} FUZZ_WORK="$WORKDIR/fuzz" bash test/fuzz/run.sh
+
+log "TAP tests (prove)"
+mkdir -p "$WORKDIR/tap" && [ "$(id -u)" -eq 0 ] && chown postgres: "$WORKDIR/tap"
+(cd "$SRC/test" && as_test_user env TESTDIR="$WORKDIR/tap" PG_REGRESS="$PG_REGRESS" \
+	PERL5LIB="$PGXS_DIR/src/test/perl" prove -v t/*.pl) 2>&1 | tee "$WORKDIR/tap.out"
+tap_pass=$(grep -cE '^ok [0-9]+' "$WORKDIR/tap.out")
+tap_fail=$(grep -cE '^not ok [0-9]+' "$WORKDIR/tap.out")
+if ! grep -q '^Result: PASS' "$WORKDIR/tap.out"; then
+	# a script that died counts as a failure even if it failed no assertion
+	[ "$tap_fail" -eq 0 ] && tap_fail=1
+	for f in "$WORKDIR"/tap/tmp_check/log/*.log; do
+		[ -f "$f" ] && { echo "--- $f"; tail -50 "$f"; }
+	done
+fi
+passed=$((passed + tap_pass))
+failed=$((failed + tap_fail))
 
 log "node-postgres client test (test/node)"
 tap_runner node bash test/node/run.sh
