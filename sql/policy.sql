@@ -166,7 +166,8 @@ SELECT generate_series(1, qty) FROM orders;
 SELECT count(*) FROM orders, LATERAL generate_series(1, qty) g;
 -- a FROM function or VALUES in a subquery that refers to the query around it
 SELECT count(*) FROM orders o WHERE EXISTS (SELECT 1 FROM generate_series(1, o.qty) g);
-SELECT p.id, (SELECT count(*) FROM orders o, LATERAL (VALUES (p.id)) v(x)) FROM products p;
+SELECT p.id, (SELECT count(*) FROM orders o, LATERAL (VALUES (p.id)) v(x)) BETWEEN 9900 AND 10100 AS ok
+	FROM products p ORDER BY p.id LIMIT 2;
 -- GROUPING SETS count each row more than once
 SELECT region, count(*) FROM orders GROUP BY ROLLUP (region);
 -- locking, writing, sampling, system columns
