@@ -38,7 +38,7 @@ make_workdir
 start_cluster "log_line_prefix = '%m [%p] %u %e '" "max_connections = 40" "privstat.purge_interval = 10"
 
 log "creating the soak database as superuser"
-cluster_psql -q -v ON_ERROR_STOP=1 -d postgres -f test/soak/setup.sql >"$WORKDIR/setup.log" 2>&1 ||
+cluster_psql -q -v ON_ERROR_STOP=1 -d postgres <test/soak/setup.sql >"$WORKDIR/setup.log" 2>&1 ||
 	{ cat "$WORKDIR/setup.log"; fail "setting up the database"; }
 
 log "installing node-postgres from test/node/vendor into $WORKDIR/node"
