@@ -104,7 +104,7 @@ privstat_guc_init(void)
 							   "",
 							   PGC_USERSET,
 							   0,
-							   privstat_purpose_check, NULL, NULL);
+							   privstat_purpose_check, privstat_purpose_assign, NULL);
 
 	MarkGUCPrefixReserved("privstat");
 }

@@ -107,6 +107,10 @@ typedef struct ProtectedRel
 	Oid			relid;
 	int			nbounds;
 	ColumnBounds *bounds;
+	/* whether select_user holds SELECT on it (user_holds_select) */
+	bool		select_known;
+	Oid			select_user;
+	bool		select_held;
 } ProtectedRel;
 
 typedef struct RoleLevel
@@ -153,6 +157,7 @@ static struct
 {
 	bool		valid;
 	bool		installed;		/* privstat 0.2+ is installed in this database */
+	Oid			tables[8];		/* privstat's tables the policy is read from */
 	Oid			reader;			/* privstat_reader */
 	int			nrels;
 	ProtectedRel *rels;
@@ -206,9 +211,33 @@ static List *policy_rls_restrictive(CmdType cmdtype, Relation rel);
  */
 
 static void
-policy_relcache_callback(Datum arg pg_attribute_unused(), Oid relid pg_attribute_unused())
+policy_relcache_callback(Datum arg pg_attribute_unused(), Oid relid)
 {
-	/* a relation created or dropped may be privstat's own tables */
+	int			i;
+
+	if (!cache.valid)
+		return;
+
+	/*
+	 * Only what the policy depends on: everything (relid invalid, which is
+	 * how privstat's own tables' triggers announce a change), privstat's
+	 * tables, the protected tables and those with row rules (their columns
+	 * and ACLs).  Where privstat is not installed, any relation: it may be
+	 * the install creating them.
+	 */
+	if (OidIsValid(relid) && cache.installed)
+	{
+		bool		ours = false;
+
+		for (i = 0; !ours && i < (int) lengthof(cache.tables); i++)
+			ours = cache.tables[i] == relid;
+		for (i = 0; !ours && i < cache.nrels; i++)
+			ours = cache.rels[i].relid == relid;
+		for (i = 0; !ours && i < cache.nrowrules; i++)
+			ours = cache.rowrules[i].relid == relid;
+		if (!ours)
+			return;
+	}
 	cache.valid = false;
 	cache.level_valid = false;
 	policy_generation++;
@@ -218,7 +247,19 @@ static void
 policy_syscache_callback(Datum arg pg_attribute_unused(), int cacheid pg_attribute_unused(),
 						 uint32 hashvalue pg_attribute_unused())
 {
+	int			i;
+
+	/* levels, purpose grants and SELECT held through a role all follow membership */
 	cache.level_valid = false;
+	for (i = 0; i < cache.nrels; i++)
+		cache.rels[i].select_known = false;
+	policy_generation++;
+}
+
+/* privstat.purpose's assign hook: the declared purpose is checked again */
+void
+privstat_purpose_assign(const char *newval pg_attribute_unused(), void *extra pg_attribute_unused())
+{
 	policy_generation++;
 }
 
@@ -397,14 +438,13 @@ policy_ensure(void)
 		"consent_rule", "retention_rule", "scope_rule", "purpose_grant"};
 		void		(*loaders[]) (Datum *) = {load_protected_row, load_bounds_row, load_level_row,
 		load_rls_row, load_consent_row, load_retention_row, load_scope_row, load_grant_row};
-		Oid			oids[lengthof(names)];
-
+		StaticAssertStmt(lengthof(names) == lengthof(cache.tables), "one OID per table of privstat's");
 		for (i = 0; i < (int) lengthof(names); i++)
-			if (!OidIsValid(oids[i] = get_relname_relid(names[i], nsp)))
+			if (!OidIsValid(cache.tables[i] = get_relname_relid(names[i], nsp)))
 				return;			/* not (yet) updated to 0.2: nothing to enforce */
 		old = MemoryContextSwitchTo(policy_cxt);
 		for (i = 0; i < (int) lengthof(names); i++)
-			scan_table(oids[i], loaders[i]);
+			scan_table(cache.tables[i], loaders[i]);
 		MemoryContextSwitchTo(old);
 	}
 
@@ -482,7 +522,7 @@ protected_rel(Oid relid)
 static bool
 acl_grants_select_to_member(Datum acldatum, Oid role)
 {
-	Acl		   *acl = DatumGetAclPCopy(acldatum);
+	Acl		   *acl = DatumGetAclP(acldatum);
 	AclItem    *items = ACL_DAT(acl);
 	int			i;
 
@@ -494,8 +534,11 @@ acl_grants_select_to_member(Datum acldatum, Oid role)
 }
 
 /*
- * SELECT on the table or on any of its columns, held, inherited, or held by
- * a role this role is a member of without inheriting (it can SET ROLE to it).
+ * SELECT on the table or on any of its columns, held by PUBLIC, by the
+ * table's owner or by a role this role is a member of, inheriting or not (a
+ * role it may SET ROLE to).  Membership includes every role whose
+ * privileges it inherits, so this one walk of the table's and columns' ACLs
+ * answers for inherited grants too.
  */
 static bool
 holds_select(Oid relid, Oid role)
@@ -503,19 +546,15 @@ holds_select(Oid relid, Oid role)
 	HeapTuple	tup;
 	bool		isnull;
 	Datum		acl;
-	bool		result = false;
+	bool		result;
 	AttrNumber	attno;
 	AttrNumber	natts;
 
-	if (pg_class_aclcheck(relid, role, ACL_SELECT) == ACLCHECK_OK ||
-		pg_attribute_aclcheck_all(relid, role, ACL_SELECT, ACLMASK_ANY) == ACLCHECK_OK)
-		return true;
 	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	if (!HeapTupleIsValid(tup))
 		return false;
 	natts = ((Form_pg_class) GETSTRUCT(tup))->relnatts;
-	if (is_member_of_role(role, ((Form_pg_class) GETSTRUCT(tup))->relowner))
-		result = true;
+	result = is_member_of_role(role, ((Form_pg_class) GETSTRUCT(tup))->relowner);
 	acl = SysCacheGetAttr(RELOID, tup, Anum_pg_class_relacl, &isnull);
 	if (!result && !isnull)
 		result = acl_grants_select_to_member(acl, role);
@@ -532,6 +571,27 @@ holds_select(Oid relid, Oid role)
 		ReleaseSysCache(atup);
 	}
 	return result;
+}
+
+/*
+ * holds_select for the current user, remembered in the protected table's
+ * cache entry: the cache is dropped by any change to the table (a GRANT
+ * invalidates its relcache entry) and to role membership.
+ */
+static bool
+user_holds_select(ProtectedRel *p, Oid relid)
+{
+	Oid			user = GetUserId();
+
+	if (relid != p->relid)		/* a partition: its own ACL */
+		return holds_select(relid, user);
+	if (!p->select_known || p->select_user != user)
+	{
+		p->select_held = holds_select(relid, user);
+		p->select_user = user;
+		p->select_known = true;
+	}
+	return p->select_held;
 }
 
 static const char *
@@ -1638,6 +1698,7 @@ validate_level(Query *q, Level *parent)
 	ListCell   *lc;
 	int			i;
 	bool		aggregating;
+	ProtectedRel *prel;
 
 	check_stack_depth();
 	lev->query = q;
@@ -1670,7 +1731,7 @@ validate_level(Query *q, Level *parent)
 		switch (rte->rtekind)
 		{
 			case RTE_RELATION:
-				if (protected_rel(rte->relid) == NULL)
+				if ((prel = protected_rel(rte->relid)) == NULL)
 					break;
 				info->is_protected = true;
 				note_protected(lev, rte->relid);
@@ -1693,7 +1754,7 @@ validate_level(Query *q, Level *parent)
 				 * validated and which must keep the caller's rights.
 				 */
 				rte->checkAsUser = cache.reader;
-				if (holds_select(rte->relid, GetUserId()))
+				if (user_holds_select(prel, rte->relid))
 					ereport(ERROR,
 							(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 							 errmsg("role %s at access level aggregate holds SELECT on protected table %s",
@@ -2011,14 +2072,16 @@ dp_params_walker(Node *node, void *context)
 {
 	if (node == NULL)
 		return false;
-	if (IsA(node, Aggref) && privstat_is_dp_aggregate(((Aggref *) node)->aggfnoid))
+	if (IsA(node, Aggref))
 	{
 		ListCell   *lc;
 
+		/* a parameter first (rare); only then the catalog lookup of the aggregate */
 		foreach(lc, ((Aggref *) node)->args)
 			if (foreach_current_index(lc) > 0 &&
 				extern_param_walker((Node *) lfirst_node(TargetEntry, lc)->expr, NULL))
-				return true;
+				return privstat_is_dp_aggregate(((Aggref *) node)->aggfnoid) ||
+					expression_tree_walker(node, dp_params_walker, context);
 	}
 	if (IsA(node, Query))
 		return query_tree_walker((Query *) node, dp_params_walker, context, 0);
@@ -2037,12 +2100,6 @@ policy_planner(Query *parse, const char *query_string, int cursorOptions,
 	{
 		if (level == LEVEL_NONE)
 			refuse_level_none();
-		if (in_explain_analyze)
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("EXPLAIN ANALYZE of a query over protected tables is not allowed"),
-					 errdetail("Actual row counts are exact answers about protected rows."),
-					 errhint("Use EXPLAIN without ANALYZE.")));
 		if (!OidIsValid(cache.reader))
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -2122,10 +2179,12 @@ policy_check_perms(List *rangeTable, bool ereport_on_violation)
 			continue;
 		if (level == LEVEL_NONE)
 			refuse_level_none();
+		/* at run time, so EXPLAIN ANALYZE EXECUTE of a cached plan is caught too */
 		if (as_reader && in_explain_analyze && level != LEVEL_DIRECT)
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("EXPLAIN ANALYZE of a query over protected tables is not allowed"),
+					 errdetail("Actual row counts are exact answers about protected rows."),
 					 errhint("Use EXPLAIN without ANALYZE.")));
 		if (!as_reader && rte->requiredPerms != 0)
 			ereport(ERROR,
@@ -2568,31 +2627,36 @@ purpose_granted(const char *purpose)
 }
 
 /*
- * The session's purpose if the current role holds it, else NULL; checked
- * once per change of the purpose, the role or the policy.
+ * The session's purpose if the current role holds it, else NULL, with its
+ * length.  Checked again only after a change of the purpose (the setting's
+ * assign hook), the role or the policy: the consent qual calls this for
+ * every row.
  */
 static const char *
-effective_purpose(void)
+effective_purpose(size_t *len)
 {
 	static uint64 checked_generation = 0;
 	static Oid	checked_user = InvalidOid;
-	static char *checked_purpose = NULL;
-	static bool granted = false;
+	static char *purpose = NULL;
+	static size_t purpose_len = 0;
 
-	if (privstat_purpose == NULL || privstat_purpose[0] == '\0')
-		return NULL;
-	policy_ensure();
-	if (checked_purpose == NULL || checked_generation != policy_generation ||
-		checked_user != GetUserId() || strcmp(checked_purpose, privstat_purpose) != 0)
+	if (checked_generation != policy_generation || checked_user != GetUserId())
 	{
-		if (checked_purpose != NULL)
-			pfree(checked_purpose);
-		checked_purpose = MemoryContextStrdup(TopMemoryContext, privstat_purpose);
+		if (purpose != NULL)
+			pfree(purpose);
+		purpose = NULL;
+		policy_ensure();
+		if (privstat_purpose != NULL && privstat_purpose[0] != '\0' &&
+			cache.installed && purpose_granted(privstat_purpose))
+		{
+			purpose = MemoryContextStrdup(TopMemoryContext, privstat_purpose);
+			purpose_len = strlen(purpose);
+		}
 		checked_user = GetUserId();
 		checked_generation = policy_generation;
-		granted = cache.installed && purpose_granted(privstat_purpose);
 	}
-	return granted ? checked_purpose : NULL;
+	*len = purpose_len;
+	return purpose;
 }
 
 /*
@@ -2637,12 +2701,11 @@ privstat_consent_ok(PG_FUNCTION_ARGS)
 	int			i;
 	size_t		len;
 
-	if (PG_ARGISNULL(0) || (purpose = effective_purpose()) == NULL)
+	if (PG_ARGISNULL(0) || (purpose = effective_purpose(&len)) == NULL)
 		PG_RETURN_BOOL(false);
 	consent = PG_GETARG_ARRAYTYPE_P(0);
 	if (ARR_ELEMTYPE(consent) != TEXTOID)
 		PG_RETURN_BOOL(false);
-	len = strlen(purpose);
 	n = ArrayGetNItems(ARR_NDIM(consent), ARR_DIMS(consent));
 	array_iter_setup(&it, (AnyArrayType *) consent);
 	for (i = 0; i < n; i++)

@@ -17,6 +17,9 @@ extern void privstat_policy_init(void);
 /* privstat.purpose's check hook: a role may declare only a purpose it holds */
 extern bool privstat_purpose_check(char **newval, void **extra, GucSource source);
 
+/* its assign hook: the consent qual checks the new purpose again */
+extern void privstat_purpose_assign(const char *newval, void *extra);
+
 /*
  * Turn on row security for a table if it is off, and note that privstat
  * did (the caller checked its rights).
