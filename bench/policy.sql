@@ -11,6 +11,7 @@
 \set QUIET on
 \pset footer off
 SET client_min_messages = warning;
+\ir common.sql
 CREATE EXTENSION IF NOT EXISTS privstat;
 \o /dev/null
 
@@ -78,29 +79,6 @@ BEGIN
 	SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) INTO us2 FROM unnest(b) x;
 END $$;
 
--- median wall time (ms) of q as r1 and as r2, n times each, after one warm-up each
-CREATE FUNCTION run_ms(q text, r1 text, r2 text, n int, OUT ms1 float8, OUT ms2 float8)
-LANGUAGE plpgsql AS $$
-DECLARE
-	t0 timestamptz;
-	a float8[] := '{}';
-	b float8[] := '{}';
-	first bool;
-BEGIN
-	FOR i IN 1..(n + 1) * 2 LOOP
-		first := (i % 4) IN (1, 0);
-		PERFORM set_config('role', CASE WHEN first THEN r1 ELSE r2 END, false);
-		t0 := clock_timestamp();
-		EXECUTE q;
-		CONTINUE WHEN i <= 2;
-		IF first THEN a := a || extract(epoch FROM clock_timestamp() - t0) * 1000;
-		ELSE b := b || extract(epoch FROM clock_timestamp() - t0) * 1000; END IF;
-	END LOOP;
-	RESET ROLE;
-	SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) INTO ms1 FROM unnest(a) x;
-	SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) INTO ms2 FROM unnest(b) x;
-END $$;
-
 -- (the plan is read in EXPLAIN's text format)
 
 -- the plan of q as role r, one line: its nodes from the top
@@ -162,13 +140,13 @@ INSERT INTO results (benchmark, direct, aggregate, unit, target, ok)
 \set numeric_query 'SELECT region_id, sum(price) FROM sales GROUP BY region_id'
 INSERT INTO results (benchmark, direct, aggregate, unit, target, ok)
 	SELECT 'count(*)', ms1, ms2, 'ms', '<= 1.15x', ms2 / ms1 <= 1.15
-	FROM run_ms(:'count_query', 'bench_owner', 'bench_analyst', 7);
+	FROM bench_pair_as(:'count_query', 'bench_owner', :'count_query', 'bench_analyst', 7);
 INSERT INTO results (benchmark, direct, aggregate, unit, target, ok)
 	SELECT 'GROUP BY region_id with sum(amount)', ms1, ms2, 'ms', '<= 1.15x', ms2 / ms1 <= 1.15
-	FROM run_ms(:'group_query', 'bench_owner', 'bench_analyst', 7);
+	FROM bench_pair_as(:'group_query', 'bench_owner', :'group_query', 'bench_analyst', 7);
 INSERT INTO results (benchmark, direct, aggregate, unit, target, ok)
 	SELECT 'GROUP BY region_id with sum(price numeric)', ms1, ms2, 'ms', '<= 1.15x', ms2 / ms1 <= 1.15
-	FROM run_ms(:'numeric_query', 'bench_owner', 'bench_analyst', 7);
+	FROM bench_pair_as(:'numeric_query', 'bench_owner', :'numeric_query', 'bench_analyst', 7);
 
 \echo
 \echo '== policy enforcement: the same SQL as a direct role (the owner) and as an aggregate role'

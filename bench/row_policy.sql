@@ -23,6 +23,7 @@
 \set QUIET on
 \pset footer off
 SET client_min_messages = warning;
+\ir common.sql
 CREATE EXTENSION IF NOT EXISTS privstat;
 \if :{?runs}
 \else
@@ -82,30 +83,6 @@ RESET ROLE;
 SET max_parallel_workers_per_gather = 2;
 \o
 
--- median wall time (ms) of q1 and of q2 as role r, n times each, after one
--- warm-up each; the order alternates (q1 q2 q2 q1 ...)
-CREATE FUNCTION rp_pair_ms(q1 text, q2 text, r text, n int, OUT ms1 float8, OUT ms2 float8)
-LANGUAGE plpgsql AS $$
-DECLARE
-	t0 timestamptz;
-	a float8[] := '{}';
-	b float8[] := '{}';
-	first bool;
-BEGIN
-	PERFORM set_config('role', r, false);
-	FOR i IN 1..(n + 1) * 2 LOOP
-		first := (i % 4) IN (1, 0);
-		t0 := clock_timestamp();
-		EXECUTE CASE WHEN first THEN q1 ELSE q2 END;
-		CONTINUE WHEN i <= 2;
-		IF first THEN a := a || extract(epoch FROM clock_timestamp() - t0) * 1000;
-		ELSE b := b || extract(epoch FROM clock_timestamp() - t0) * 1000; END IF;
-	END LOOP;
-	RESET ROLE;
-	SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) INTO ms1 FROM unnest(a) x;
-	SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) INTO ms2 FROM unnest(b) x;
-END $$;
-
 -- the plan of q as role r, run (EXPLAIN ANALYZE), one line: its nodes from
 -- the top, workers planned/launched, and the scan's filter
 CREATE FUNCTION rp_plan(q text, r text) RETURNS text LANGUAGE plpgsql AS $$
@@ -154,7 +131,8 @@ BEGIN
 								   (3, 'GROUP BY region, count(*), sum(amount)',
 									$q$SELECT region, count(*), sum(amount) FROM %s GROUP BY region$q$)) v(i, name, sql)
 			 ORDER BY i LOOP
-		SELECT * INTO r FROM rp_pair_ms(format(q.sql, 'rp_consent'), format(q.sql, 'rp_manual'), 'bench_rp_reader', n);
+		SELECT * INTO r FROM bench_pair_as(format(q.sql, 'rp_consent'), 'bench_rp_reader',
+										  format(q.sql, 'rp_manual'), 'bench_rp_reader', n);
 		INSERT INTO rp_results (benchmark, baseline, privstat_ms, manual_ms, same_rows)
 			VALUES (q.name, baseline, r.ms1, r.ms2,
 					rp_result(format(q.sql, 'rp_consent'), 'bench_rp_reader') =
