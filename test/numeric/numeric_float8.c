@@ -42,6 +42,8 @@
 #undef vfprintf
 #undef vprintf
 
+#include "../tap.h"
+
 #define MAX_NDIGITS		40000	/* base-10000 digits of a test numeric */
 
 typedef struct TestNum
@@ -53,8 +55,6 @@ typedef struct TestNum
 	int16_t		digits[MAX_NDIGITS];
 } TestNum;
 
-static int	tests = 0;
-static int	failures = 0;
 static long scale = 1;			/* --long multiplies the random cases */
 static uint64_t rng_state;
 
@@ -72,25 +72,6 @@ static int
 rng_int(int lo, int hi)			/* uniform in [lo, hi] */
 {
 	return lo + (int) (rng() % (uint64_t) (hi - lo + 1));
-}
-
-static void
-check(bool ok, const char *fmt, ...) pg_attribute_printf(2, 3);
-
-static void
-check(bool ok, const char *fmt, ...)
-{
-	va_list		ap;
-
-	tests++;
-	if (!ok)
-		failures++;
-	printf("%s %d - ", ok ? "ok" : "not ok", tests);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
 }
 
 /* ---------------------------------------------------------------------------
@@ -729,6 +710,5 @@ main(int argc, char **argv)
 	garbage(200000);
 	timing();
 
-	printf("1..%d\n", tests);
-	return failures == 0 ? 0 : 1;
+	return tap_done();
 }

@@ -30,27 +30,11 @@
 #include "privstat/dp_mech.h"
 #include "privstat/noise.h"
 
+#include "../tap.h"
+
 #define Z_CRIT	6.5
 
-static int	tests = 0;
-static int	failures = 0;
 static int	scale = 1;			/* --long multiplies sample sizes */
-
-static void
-check(int ok, const char *fmt, ...)
-{
-	va_list		ap;
-
-	tests++;
-	if (!ok)
-		failures++;
-	printf("%s %d - ", ok ? "ok" : "not ok", tests);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-}
 
 static void
 need(bool ok)
@@ -611,6 +595,5 @@ main(int argc, char **argv)
 	test_timing();
 	test_dp();
 
-	printf("1..%d\n", tests);
-	return failures == 0 ? 0 : 1;
+	return tap_done();
 }
