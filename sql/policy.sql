@@ -269,6 +269,7 @@ DROP FUNCTION n_orders(), raw_orders(), raw_orders_sql(), peek(int);
 -- a SELECT grant to an aggregate role is reported, and stops its queries
 RESET ROLE;
 GRANT SELECT (amount) ON orders TO policy_bi;
+SELECT privstat.set_access('policy_bi', 'aggregate');	-- set_access warns the same way
 SET ROLE policy_analyst;
 SELECT count(*) FROM orders;
 RESET ROLE;

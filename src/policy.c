@@ -2196,7 +2196,7 @@ policy_check_perms(List *rangeTable, bool ereport_on_violation)
 	return true;
 }
 
-/* after a GRANT: warn of aggregate roles that can read protected rows */
+/* after a GRANT or set_access: warn of aggregate roles that can read protected rows */
 static void
 warn_restricted_readers(void)
 {
@@ -2767,6 +2767,18 @@ privstat_enable_row_security(PG_FUNCTION_ARGS)
 				 errmsg("permission denied to enable row level security on %s", get_rel_name(relid)),
 				 errhint("Run it as the table's owner, or as a role that holds SELECT on it WITH GRANT OPTION.")));
 	privstat_policy_enable_rls(relid);
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(privstat_warn_restricted_readers);
+
+/* privstat._warn_restricted_readers(), for set_access */
+Datum
+privstat_warn_restricted_readers(PG_FUNCTION_ARGS pg_attribute_unused())
+{
+	policy_ensure();
+	if (cache.installed)
+		warn_restricted_readers();
 	PG_RETURN_VOID();
 }
 

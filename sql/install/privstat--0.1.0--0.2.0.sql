@@ -68,31 +68,10 @@ CREATE TRIGGER policy_changed AFTER INSERT OR UPDATE OR DELETE ON privstat.acces
 CREATE TRIGGER policy_changed_truncate AFTER TRUNCATE ON privstat.access_level
 	FOR EACH STATEMENT EXECUTE FUNCTION privstat._policy_changed();
 
--- SELECT on tbl held by a role at level 'aggregate' (directly, through a
--- role it inherits from, or on any column): the mistake privstat reports.
-CREATE FUNCTION privstat._restricted_readers(tbl regclass) RETURNS SETOF regrole
-	LANGUAGE sql STABLE
-	SET search_path = pg_catalog, pg_temp
-AS $fn$
-	SELECT a.role FROM privstat.access_level a
-	 WHERE a.level = 'aggregate'
-	   AND pg_catalog.has_any_column_privilege(a.role::oid, tbl, 'SELECT')
-$fn$;
-
-CREATE FUNCTION privstat._warn_restricted_readers(tbl regclass) RETURNS void
-	LANGUAGE plpgsql
-	SET search_path = pg_catalog, pg_temp
-AS $fn$
-DECLARE
-	r regrole;
-BEGIN
-	FOR r IN SELECT * FROM privstat._restricted_readers(tbl) LOOP
-		RAISE WARNING 'role % at access level aggregate holds SELECT on protected table %', r, tbl
-			USING DETAIL = 'privstat refuses every query of that role over the table until the grant is revoked.',
-				  HINT = pg_catalog.format('REVOKE SELECT ON %s FROM %s;', tbl, r);
-	END LOOP;
-END
-$fn$;
+-- Warn of every role at level aggregate that can select a protected table
+-- (the check a GRANT triggers, src/policy.c): set_access calls it too.
+CREATE FUNCTION privstat._warn_restricted_readers() RETURNS void
+	AS 'MODULE_PATHNAME', 'privstat_warn_restricted_readers' LANGUAGE C;
 
 -- The checks every policy function makes of its table: an ordinary or
 -- partitioned table, not a catalog or privstat's own, and the caller its
@@ -227,8 +206,6 @@ CREATE FUNCTION privstat.set_access(role regrole, level text)
 	RETURNS void LANGUAGE plpgsql
 	SET search_path = pg_catalog, pg_temp
 AS $fn$
-DECLARE
-	t regclass;
 BEGIN
 	IF role IS NULL OR level IS NULL THEN
 		RAISE EXCEPTION 'role and level must not be null'
@@ -251,20 +228,18 @@ BEGIN
 			ON CONFLICT ON CONSTRAINT access_level_pkey DO UPDATE SET level = excluded.level;
 	END IF;
 	IF level = 'aggregate' THEN
-		FOR t IN SELECT p.tbl FROM privstat.protected_table p LOOP
-			PERFORM privstat._warn_restricted_readers(t);
-		END LOOP;
+		PERFORM privstat._warn_restricted_readers();
 	END IF;
 END
 $fn$;
 
 REVOKE ALL ON FUNCTION privstat.protect(regclass, name), privstat.unprotect(regclass),
 	privstat.set_bounds(regclass, name, numeric, numeric), privstat.set_access(regrole, text),
-	privstat._restricted_readers(regclass), privstat._warn_restricted_readers(regclass),
+	privstat._warn_restricted_readers(),
 	privstat._check_policy_table(regclass, text), privstat._column_type(regclass, name, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION privstat.protect(regclass, name), privstat.unprotect(regclass),
 	privstat.set_bounds(regclass, name, numeric, numeric), privstat.set_access(regrole, text),
-	privstat._restricted_readers(regclass), privstat._warn_restricted_readers(regclass),
+	privstat._warn_restricted_readers(),
 	privstat._check_policy_table(regclass, text), privstat._column_type(regclass, name, text) TO privstat_admin;
 
 
