@@ -3,11 +3,11 @@
 # one run on one throw-away cluster.  Each query runs several times,
 # interleaved with its baseline, and the medians are compared.
 #
-# Usage: bash bench/run.sh [pseudonym|dp_agg|budget|retention|policy|row_policy|audit|all] [rows]
+# Usage: bash bench/run.sh [pseudonym|dp_agg|budget|retention|policy|row_policy|user_level|audit|all] [rows]
 #   pseudonym: 1,000,000 rows by default; dp_agg: 10,000,000 rows by default;
 #   budget: pgbench, BENCH_SECONDS (default 10) per run; retention: 2,000,000 rows;
 #   policy: 10,000,000 rows; row_policy: 10,000,000 rows (ROW_POLICY_RUNS, default 7, runs per query);
-#   audit: 20,000 events per run
+#   user_level: 10,000,000 rows from 100,000 users in 1,000 groups; audit: 20,000 events per run
 set -u
 cd "$(dirname "$0")/.."
 . test/common.sh
@@ -36,6 +36,9 @@ fi
 if [ "$WHAT" = row_policy ] || [ "$WHAT" = all ]; then
 	cluster_psql -d bench -v ON_ERROR_STOP=1 -v rows="${ROWS:-10000000}" -v runs="${ROW_POLICY_RUNS:-7}" \
 		-f "$SRC/bench/row_policy.sql"
+fi
+if [ "$WHAT" = user_level ] || [ "$WHAT" = all ]; then
+	cluster_psql -d bench -v ON_ERROR_STOP=1 -v rows="${ROWS:-10000000}" -f "$SRC/bench/user_level.sql"
 fi
 if [ "$WHAT" = audit ] || [ "$WHAT" = all ]; then
 	cluster_psql -d bench -v ON_ERROR_STOP=1 -f "$SRC/bench/audit.sql"

@@ -159,10 +159,12 @@ SELECT protect('events', 'uid');                    -- uid names the person behi
 SELECT set_bounds('events', 'amount', 0, 200);      -- what a plain sum(amount) or avg(amount) may assume
 CREATE ROLE bi_dashboard;                           -- holds no SELECT on events
 SELECT set_access('bi_dashboard', 'aggregate');
-SELECT set_budget('bi_dashboard', 8.0);
+SELECT set_budget('bi_dashboard', 16.0, 1e-5);       -- epsilon, and delta for GROUP BY's group selection
 SELECT kind, name, privacy_unit, bounds, access_level FROM policies ORDER BY kind, name;
 SET ROLE bi_dashboard;
-\echo '    ordinary SQL, as a dashboard writes it; each count, sum and avg is a DP aggregate of epsilon 1'
+\echo '    ordinary SQL, as a dashboard writes it; each count, sum and avg is a DP aggregate of epsilon 1,'
+\echo '    each person counting once (one row, one group: the defaults of protect); a GROUP BY also spends'
+\echo '    epsilon 1 and delta 1e-6 to choose which groups it may show'
 SELECT count(*) AS events, '± ' || dp_count_error(1.0) AS "95%" FROM events;
 SELECT kind, count(*) AS n, round(avg(amount), 2) AS avg_amount, round(sum(amount)) AS revenue,
        '± ' || round(dp_sum_error(0, 200, 1.0)::numeric) AS "revenue 95%"
@@ -181,7 +183,33 @@ SELECT epsilon_limit, epsilon_spent, epsilon_remaining, charges FROM budget_stat
 RESET ROLE;
 
 \echo
-\echo '### 13. Consent: rows are visible only for the purposes people agreed to'
+\echo '### 13. Per person, not per row: a user with many rows still counts a bounded amount'
+\echo '    events has about 10 rows per user; with the defaults each user counts once:'
+SET ROLE bi_dashboard;
+SELECT count(*) AS rows_counted, count(DISTINCT uid) AS users FROM events;
+RESET ROLE;
+\echo '    the DBA lets each user count in up to 3 kinds, with up to 5 rows in each; the noise grows to match'
+\echo '    (the noise scale of a count is 3 * 5 / epsilon, so one person moves any answer by little):'
+SELECT protect('events', 'uid', max_groups_contributed => 3, max_rows_contributed => 5);
+SET ROLE bi_dashboard;
+SELECT kind, count(*) AS rows_counted, '± ' || dp_count_error(1.0 / 15) AS "95%"
+  FROM events GROUP BY kind ORDER BY kind;
+RESET ROLE;
+\echo '    one user has 30 refunds, a kind nobody else has: group selection hides it, however many rows:'
+INSERT INTO events (uid, kind, amount, at)
+	SELECT e.uid, 'refund', 10, now() FROM (SELECT uid FROM events LIMIT 1) e, generate_series(1, 30);
+SET ROLE bi_dashboard;
+SELECT kind, count(*) AS n FROM events GROUP BY kind ORDER BY kind;
+RESET ROLE;
+\echo '    keys declared public are always shown, with a noisy value, and cost no delta:'
+SELECT set_public_groups('events', 'kind', ARRAY['view', 'click', 'purchase', 'refund']);
+SET ROLE bi_dashboard;
+SELECT kind, count(*) AS n FROM events GROUP BY kind ORDER BY kind;
+SELECT epsilon_spent, delta_spent, charges FROM budget_status;
+RESET ROLE;
+
+\echo
+\echo '### 14. Consent: rows are visible only for the purposes people agreed to'
 ALTER TABLE users ADD COLUMN consent text[];
 UPDATE users SET consent = CASE WHEN country IN ('FR', 'DE') THEN ARRAY['analytics', 'marketing']
                                 ELSE ARRAY['analytics'] END;
@@ -206,10 +234,10 @@ SELECT country, count(*) AS visible FROM users GROUP BY country ORDER BY country
 RESET ROLE;
 
 \echo
-\echo '### 14. Accountability: who learned what, and what it cost; then the trail is verified'
+\echo '### 15. Accountability: who learned what, and what it cost; then the trail is verified'
 SELECT role, round(epsilon_spent::numeric, 3) AS epsilon_spent, charges, refusals, values_unsealed, purges
   FROM privacy_report() ORDER BY role::text;
 SELECT ok, records > 0 AS has_records, first_bad FROM verify_audit_log();
 
 \echo
-\echo 'More in doc/: pseudonyms.md, dp-aggregates.md, budgets.md, audit.md, policy.md, row-policy.md, retention.md and install.md.'
+\echo 'More in doc/: pseudonyms.md, dp-aggregates.md, budgets.md, audit.md, policy.md, user-level.md, row-policy.md, retention.md and install.md.'

@@ -11,7 +11,7 @@ SET max_parallel_workers_per_gather = 0;
 CREATE ROLE bud_analyst;
 GRANT CREATE ON SCHEMA public TO bud_analyst;
 CREATE TABLE bud_orders (id int, user_id int, amount numeric);
-INSERT INTO bud_orders SELECT g, g % 100, (g % 50)::numeric FROM generate_series(1, 10000) g;
+INSERT INTO bud_orders SELECT g, g, (g % 50)::numeric FROM generate_series(1, 10000) g;
 SELECT privstat.protect('bud_orders', 'user_id');
 SELECT privstat.set_access('bud_analyst', 'aggregate');
 CREATE VIEW bud_status AS SELECT epsilon_spent, epsilon_remaining, charges

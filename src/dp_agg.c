@@ -139,6 +139,8 @@ dp_kind_of(Oid aggfnoid, bool *with_p)
 		kind = DP_VARIANCE;
 	else if (strcmp(name, "dp_stddev") == 0)
 		kind = DP_STDDEV;
+	else if (strcmp(name, "dp_group_selected") == 0)
+		kind = DP_SELECT;
 	else if (strcmp(name, "dp_percentile") == 0 || strcmp(name, "dp_median") == 0)
 	{
 		kind = DP_PERCENTILE;
@@ -153,6 +155,28 @@ bool
 privstat_is_dp_aggregate(Oid aggfnoid)
 {
 	return dp_kind_of(aggfnoid, NULL) != 0;
+}
+
+static void check_epsilon(double epsilon, DpKind kind);
+static void check_bounds(double lower, double upper, DpKind kind);
+
+/*
+ * Check a DP aggregate's epsilon and bounds (those of a kind without bounds
+ * are ignored) as its support functions would, with its name in the errors:
+ * for the policy, which rewrites the call before it runs.
+ */
+void
+privstat_check_dp_params(int kind, double epsilon, double lower, double upper)
+{
+	check_epsilon(epsilon, (DpKind) kind);
+	if (kind != DP_COUNT && kind != DP_SELECT)
+		check_bounds(lower, upper, (DpKind) kind);
+}
+
+int
+privstat_dp_aggregate_kind(Oid aggfnoid)
+{
+	return (int) dp_kind_of(aggfnoid, NULL);
 }
 
 static const char *
@@ -172,6 +196,8 @@ dp_kind_name(DpKind kind)
 			return "dp_stddev";
 		case DP_PERCENTILE:
 			return "dp_percentile";
+		case DP_SELECT:
+			return "dp_group_selected";
 	}
 	return "dp aggregate";
 }
@@ -336,6 +362,33 @@ original_aggref(Aggref *aggref, Plan *plan)
 }
 
 /*
+ * dp_group_selected(epsilon, delta, max_groups_contributed): the epsilon and
+ * delta it is charged, and the most groups one unit counts in.
+ */
+static void
+select_params(Aggref *aggref, DpParams *params)
+{
+	double		epsilon = const_arg(aggref, 0, "epsilon", DP_SELECT);
+	double		delta = const_arg(aggref, 1, "delta", DP_SELECT);
+	TargetEntry *tle = list_nth_node(TargetEntry, aggref->args, 2);
+	Node	   *k = (Node *) tle->expr;
+
+	check_epsilon(epsilon, DP_SELECT);
+	if (!(delta > 0.0 && delta < 1.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("delta of group selection must be greater than 0 and less than 1"),
+				 errhint("privstat.selection_delta is usually 1e-6 or smaller.")));
+	if (!IsA(k, Const) || ((Const *) k)->consttype != INT4OID || ((Const *) k)->constisnull ||
+		DatumGetInt32(((Const *) k)->constvalue) < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_groups_contributed of dp_group_selected must be a positive integer constant")));
+	dp_params_init(params, DP_SELECT, epsilon, delta,
+				   (double) DatumGetInt32(((Const *) k)->constvalue), 0.0, true);
+}
+
+/*
  * Derive and check the parameters of a DP aggregate call from its Aggref.
  * Integer values (smallint, integer, bigint) never use a grid step below 1.
  */
@@ -360,6 +413,9 @@ params_of_kind(Aggref *aggref, DpKind kind, bool with_p, DpParams *params)
 	}
 	switch (kind)
 	{
+		case DP_SELECT:
+			select_params(aggref, params);
+			return;
 		case DP_COUNT:
 			has_eps = (nargs == 2);
 			first = 1;
@@ -449,7 +505,10 @@ dp_aggref(FunctionCallInfo fcinfo)
 static void
 check_state_params(const DpParams *params)
 {
-	if (params->kind < DP_COUNT || params->kind > DP_PERCENTILE ||
+	if (params->kind < DP_COUNT || params->kind > DP_SELECT ||
+		(params->kind == DP_SELECT &&
+		 !(params->lower > 0.0 && params->lower < 1.0 && params->upper >= 1.0 &&
+		   params->upper <= (double) PG_INT32_MAX && params->upper == floor(params->upper))) ||
 		params->eps_units == 0 || params->eps_units > (uint32) (1000 * DP_EPS_SCALE) ||
 		params->upper_q > DP_MAX_GRID_STEPS || params->lower_q < -DP_MAX_GRID_STEPS ||
 		params->p_units > ((uint32) 1 << DP_P_BITS) ||
@@ -807,6 +866,128 @@ release_integer(DpState *state)
 	return load128(state->result);
 }
 
+PG_FUNCTION_INFO_V1(dp_select_trans);
+
+/* dp_group_selected(epsilon, delta, max_groups): one row per unit */
+Datum
+dp_select_trans(PG_FUNCTION_ARGS)
+{
+	DpState    *state = get_state(fcinfo, false);
+
+	count_row(&state->n);
+	PG_RETURN_POINTER(state);
+}
+
+PG_FUNCTION_INFO_V1(dp_select_final);
+Datum
+dp_select_final(PG_FUNCTION_ARGS)
+{
+	DpState    *state = final_state(fcinfo, false);
+
+	if (state->params.kind != DP_SELECT)
+		not_our_aggregate();
+	if (!state->released)
+	{
+		bool		selected;
+
+		mech_error(dp_release_select(&state->params, state->n, &selected));
+		state->result[0] = selected ? 1 : 0;
+		state->released = 1;
+	}
+	PG_RETURN_BOOL(state->result[0] != 0);
+}
+
+/*
+ * dp_count_units() is answered by the policy's rewrite (src/policy.c),
+ * which replaces it before the query runs; anywhere else it refuses.
+ */
+static pg_attribute_noreturn() void
+count_units_outside_rewrite(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("privstat.dp_count_units() runs only in queries that privstat bounds per privacy unit"),
+			 errdetail("Those are the queries of a role at access level aggregate over protected tables."),
+			 errhint("Count distinct units as such a role, with count(DISTINCT unit) or dp_count_units(unit).")));
+	pg_unreachable();
+}
+
+PG_FUNCTION_INFO_V1(dp_count_units_trans);
+Datum
+dp_count_units_trans(PG_FUNCTION_ARGS pg_attribute_unused())
+{
+	count_units_outside_rewrite();
+}
+
+PG_FUNCTION_INFO_V1(dp_count_units_final);
+Datum
+dp_count_units_final(PG_FUNCTION_ARGS pg_attribute_unused())
+{
+	count_units_outside_rewrite();
+}
+
+PG_FUNCTION_INFO_V1(privstat_contribution_rank);
+
+/* a uniformly random bigint from the CSPRNG: the order of a unit's groups */
+Datum
+privstat_contribution_rank(PG_FUNCTION_ARGS pg_attribute_unused())
+{
+	uint64		r;
+
+	if (!noise_random_bytes(&r, sizeof(r)))
+		mech_error(DP_ERR_RANDOM);
+	PG_RETURN_INT64((int64) (r >> 1));
+}
+
+PG_FUNCTION_INFO_V1(privstat_bounded_total);
+
+/*
+ * A unit's total in one group from n rows (values already clamped),
+ * centred on centre and scaled to the contribution of at most m rows:
+ * (total - n centre) min(n, m) / n, the mean of its rows times the rows
+ * that count.  It lies within min(n, m) times the centred bounds.
+ */
+Datum
+privstat_bounded_total(PG_FUNCTION_ARGS)
+{
+	double		total = PG_GETARG_FLOAT8(0);
+	int64		n = PG_GETARG_INT64(1);
+	int32		m = PG_GETARG_INT32(2);
+	double		centre = PG_GETARG_FLOAT8(3);
+	double		c;
+
+	if (n <= 0 || m <= 0)
+		PG_RETURN_FLOAT8(0.0);
+	c = total - (double) n * centre;
+	if (n > m)
+		c = c / (double) n * (double) m;
+	PG_RETURN_FLOAT8(c);
+}
+
+PG_FUNCTION_INFO_V1(privstat_dp_mean);
+
+/* the mean from a noisy centred sum and a noisy count, within the bounds */
+Datum
+privstat_dp_mean(PG_FUNCTION_ARGS)
+{
+	double		sum = PG_GETARG_FLOAT8(0);
+	double		n = DatumGetFloat8(DirectFunctionCall1(numeric_float8, PG_GETARG_DATUM(1)));
+	double		lower = PG_GETARG_FLOAT8(2);
+	double		upper = PG_GETARG_FLOAT8(3);
+	double		mean;
+
+	if (!(lower <= upper))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("lower bound must not be greater than upper bound")));
+	mean = lower / 2.0 + upper / 2.0 + sum / (n < 1.0 ? 1.0 : n);
+	if (!(mean >= lower))
+		mean = lower;
+	if (mean > upper)
+		mean = upper;
+	PG_RETURN_FLOAT8(mean);
+}
+
 static double
 release_double(DpState *state)
 {
@@ -1151,6 +1332,8 @@ cost_expr_walker(Node *node, CostContext *ctx)
 			params_of_kind(original_aggref(aggref, ctx->plan), kind, with_p, &params);
 			ctx->seen = bms_add_member(ctx->seen, aggref->aggno);
 			ctx->epsilon += params.epsilon;
+			if (kind == DP_SELECT)
+				ctx->delta += params.lower;
 			ctx->count++;
 		}
 		return false;

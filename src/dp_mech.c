@@ -86,6 +86,9 @@ dp_params_init(DpParams *params, DpKind kind, double epsilon,
 			return;
 		case DP_COUNT:
 			return;
+		case DP_SELECT:
+			/* lower and upper hold delta and max_groups_contributed */
+			return;
 	}
 
 	if (delta > 0.0 && isfinite(delta / eff_eps))
@@ -355,6 +358,51 @@ dp_release_percentile(const DpParams *params, const int64_t *hist, double *out)
 	}
 	/* unreachable: the best candidate is always taken */
 	*out = params->lower;
+	return DP_OK;
+}
+
+/*
+ * Group selection (Laplace thresholding, with discrete Laplace noise).  Each
+ * privacy unit counts once in at most k groups, so the vector of the groups'
+ * unit counts has L1 sensitivity k, and noise of scale k / eps makes the
+ * noisy counts eps-DP.  A group whose only unit is the one added or removed
+ * exists in one dataset only: it must be released with probability at most
+ * delta / k, so that the unit's (at most k) such groups together stay within
+ * delta.  For the discrete Laplace variable Z with a = exp(-eps / k),
+ * P(Z >= j) = a^j / (1 + a) for j >= 1, so a group of one unit is released,
+ * 1 + Z >= tau, with probability a^(tau-1) / (1 + a) <= delta / k when
+ *	  tau = 1 + ceil((k / eps) * ln(k / (delta (1 + a)))),  and tau >= 2.
+ * eps is the effective epsilon (rounded down to the 2^-20 grid, as for the
+ * noise), so the bound holds for the noise actually drawn.
+ */
+int64_t
+dp_select_threshold(const DpParams *params)
+{
+	double		k = params->upper;
+	double		delta = params->lower;
+	double		eps = ldexp((double) params->eps_units, -DP_EPS_BITS);
+	double		a = exp(-eps / k);
+	double		j = ceil(k / eps * log(k / (delta * (1.0 + a))));
+
+	if (!(j >= 1.0))
+		j = 1.0;
+	/* guard against rounding in log and exp: step up while the bound fails */
+	while (j < 4.0e18 && k * pow(a, j) / (1.0 + a) > delta)
+		j += 1.0;
+	if (j >= 4.0e18)
+		return INT64_MAX;
+	return 1 + (int64_t) j;
+}
+
+DpMechError
+dp_release_select(const DpParams *params, int64_t n, bool *selected)
+{
+	noise_i128	z;
+	DpMechError err = laplace(params, (noise_u128) params->upper, 1, &z);
+
+	if (err != DP_OK)
+		return err;
+	*selected = ((noise_i128) n + z) >= (noise_i128) dp_select_threshold(params);
 	return DP_OK;
 }
 

@@ -22,6 +22,10 @@
 
 char	   *privstat_key_file = NULL;
 double		privstat_default_epsilon = 1.0;
+int			privstat_max_groups_contributed = 0;
+int			privstat_max_rows_contributed = 0;
+double		privstat_selection_epsilon = 1.0;
+double		privstat_selection_delta = 1e-6;
 double		privstat_max_epsilon = 10.0;
 char	   *privstat_purge_lock_timeout = NULL;
 char	   *privstat_purpose = NULL;
@@ -105,6 +109,49 @@ privstat_guc_init(void)
 							   PGC_USERSET,
 							   0,
 							   privstat_purpose_check, privstat_purpose_assign, NULL);
+
+	/*
+	 * User-level privacy (src/policy.c).  Each value is written into the
+	 * rewritten query as a constant, so the charge and the noise read the
+	 * same one: anybody may set them.
+	 */
+	DefineCustomIntVariable("privstat.max_groups_contributed",
+							gettext_noop("Lowers the number of groups one privacy unit may count in."),
+							gettext_noop("0 keeps the value the administrator set for each table "
+										 "(privstat.protect); a larger value than that is ignored."),
+							&privstat_max_groups_contributed,
+							0, 0, INT_MAX,
+							PGC_USERSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("privstat.max_rows_contributed",
+							gettext_noop("Lowers the number of rows of one privacy unit that count in one group."),
+							gettext_noop("0 keeps the value the administrator set for each table "
+										 "(privstat.protect); a larger value than that is ignored."),
+							&privstat_max_rows_contributed,
+							0, 0, INT_MAX,
+							PGC_USERSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomRealVariable("privstat.selection_epsilon",
+							 gettext_noop("Epsilon a GROUP BY spends to choose which groups it releases."),
+							 gettext_noop("It may not exceed privstat.max_epsilon."),
+							 &privstat_selection_epsilon,
+							 1.0, 1.0 / (1 << 20), 1000.0,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomRealVariable("privstat.selection_delta",
+							 gettext_noop("Delta a GROUP BY spends to choose which groups it releases."),
+							 gettext_noop("The probability that a group of a single privacy unit is released at all."),
+							 &privstat_selection_delta,
+							 1e-6, 1e-300, 0.5,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("privstat");
 }

@@ -27,4 +27,10 @@ extern int	privstat_plan_cost(PlannedStmt *stmt, double *epsilon, double *delta)
 /* true if aggfnoid is one of privstat's DP aggregates (dp_count, dp_sum, ...) */
 extern bool privstat_is_dp_aggregate(Oid aggfnoid);
 
+/* which DP aggregate (a DpKind of privstat/dp_mech.h), or 0 */
+extern int	privstat_dp_aggregate_kind(Oid aggfnoid);
+
+/* check epsilon and bounds as the aggregate of that kind would */
+extern void privstat_check_dp_params(int kind, double epsilon, double lower, double upper);
+
 #endif							/* PRIVSTAT_DP_AGG_H */

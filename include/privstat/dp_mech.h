@@ -39,7 +39,8 @@ typedef enum DpKind
 	DP_AVG,
 	DP_VARIANCE,
 	DP_STDDEV,
-	DP_PERCENTILE
+	DP_PERCENTILE,
+	DP_SELECT					/* group selection: lower is delta, upper is k */
 } DpKind;
 
 typedef enum DpMechError
@@ -117,6 +118,14 @@ extern DpMechError dp_release_variance(const DpParams *params, int64_t n,
 									   double *out);
 extern DpMechError dp_release_percentile(const DpParams *params,
 										 const int64_t *hist, double *out);
+
+/*
+ * Group selection: the threshold a group's count of units plus noise must
+ * reach, and the decision for a group of n units.
+ */
+extern int64_t dp_select_threshold(const DpParams *params);
+extern DpMechError dp_release_select(const DpParams *params, int64_t n,
+									 bool *selected);
 
 /* half-width of the interval holding the noise with probability level */
 extern double dp_laplace_bound(double scale_steps, double level);

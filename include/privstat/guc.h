@@ -23,6 +23,14 @@ extern char *privstat_purge_lock_timeout;
 /* privstat.purpose: the purpose the session reads data for ('' for none) */
 extern char *privstat_purpose;
 
+/* privstat.max_groups_contributed, privstat.max_rows_contributed: 0 = the table's */
+extern int	privstat_max_groups_contributed;
+extern int	privstat_max_rows_contributed;
+
+/* privstat.selection_epsilon, privstat.selection_delta: group selection */
+extern double privstat_selection_epsilon;
+extern double privstat_selection_delta;
+
 extern void privstat_guc_init(void);
 
 #endif							/* PRIVSTAT_GUC_H */

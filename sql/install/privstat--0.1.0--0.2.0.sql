@@ -26,7 +26,10 @@ $roles$;
 CREATE TABLE privstat.protected_table (
 	tbl				regclass PRIMARY KEY,
 	privacy_unit	name NOT NULL,
-	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now()
+	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	-- contribution bounds of one privacy unit in one query (doc/user-level.md)
+	max_groups_contributed integer NOT NULL DEFAULT 1 CHECK (max_groups_contributed >= 1),
+	max_rows_contributed integer NOT NULL DEFAULT 1 CHECK (max_rows_contributed >= 1)
 );
 SELECT pg_catalog.pg_extension_config_dump('privstat.protected_table', '');
 
@@ -125,21 +128,34 @@ BEGIN
 END
 $fn$;
 
-CREATE FUNCTION privstat.protect(tbl regclass, privacy_unit name)
+CREATE FUNCTION privstat.protect(tbl regclass, privacy_unit name,
+								 max_groups_contributed integer DEFAULT 1,
+								 max_rows_contributed integer DEFAULT 1)
 	RETURNS void LANGUAGE plpgsql
 	SET search_path = pg_catalog, pg_temp
 AS $fn$
 BEGIN
-	IF tbl IS NULL OR privacy_unit IS NULL THEN
-		RAISE EXCEPTION 'table and privacy unit must not be null'
+	IF tbl IS NULL OR privacy_unit IS NULL OR max_groups_contributed IS NULL
+	   OR max_rows_contributed IS NULL THEN
+		RAISE EXCEPTION 'table, privacy unit and contribution bounds must not be null'
 			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF max_groups_contributed < 1 OR max_rows_contributed < 1 THEN
+		RAISE EXCEPTION 'contribution bounds must be at least 1, not % groups and % rows',
+			max_groups_contributed, max_rows_contributed
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'max_groups_contributed is how many groups one privacy unit may count in, max_rows_contributed how many of its rows count in one group.';
 	END IF;
 	PERFORM privstat._check_policy_table(tbl, pg_catalog.format('protect %s', tbl));
 	PERFORM privstat._column_type(tbl, privacy_unit,
 		'The privacy unit is the column that identifies a person, for example user_id.');
-	INSERT INTO privstat.protected_table AS p (tbl, privacy_unit) VALUES (tbl, privacy_unit)
+	INSERT INTO privstat.protected_table AS p
+			(tbl, privacy_unit, max_groups_contributed, max_rows_contributed)
+		VALUES (tbl, privacy_unit, max_groups_contributed, max_rows_contributed)
 		ON CONFLICT ON CONSTRAINT protected_table_pkey
-		DO UPDATE SET privacy_unit = excluded.privacy_unit;
+		DO UPDATE SET privacy_unit = excluded.privacy_unit,
+					  max_groups_contributed = excluded.max_groups_contributed,
+					  max_rows_contributed = excluded.max_rows_contributed;
 	-- (the GRANT also warns of aggregate roles that can read the table: privstat's
 	-- utility hook checks after every GRANT)
 	EXECUTE pg_catalog.format('GRANT SELECT ON %s TO privstat_reader', tbl);
@@ -233,11 +249,11 @@ BEGIN
 END
 $fn$;
 
-REVOKE ALL ON FUNCTION privstat.protect(regclass, name), privstat.unprotect(regclass),
+REVOKE ALL ON FUNCTION privstat.protect(regclass, name, integer, integer), privstat.unprotect(regclass),
 	privstat.set_bounds(regclass, name, numeric, numeric), privstat.set_access(regrole, text),
 	privstat._warn_restricted_readers(),
 	privstat._check_policy_table(regclass, text), privstat._column_type(regclass, name, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION privstat.protect(regclass, name), privstat.unprotect(regclass),
+GRANT EXECUTE ON FUNCTION privstat.protect(regclass, name, integer, integer), privstat.unprotect(regclass),
 	privstat.set_bounds(regclass, name, numeric, numeric), privstat.set_access(regrole, text),
 	privstat._warn_restricted_readers(),
 	privstat._check_policy_table(regclass, text), privstat._column_type(regclass, name, text) TO privstat_admin;
@@ -589,3 +605,135 @@ CREATE FUNCTION privstat.audit_segments(OUT segment text, OUT segno bigint, OUT 
 	LANGUAGE C VOLATILE;
 REVOKE ALL ON FUNCTION privstat.audit_segments() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION privstat.audit_segments() TO privstat_admin, privstat_auditor;
+
+------------------------------------------------------------------------------
+-- User-level privacy: contribution bounding and DP group selection
+-- (doc/user-level.md).  The policy rewrites an aggregate role's query so
+-- that each privacy unit counts in at most max_groups_contributed groups,
+-- with at most max_rows_contributed rows per group, and releases a group
+-- only when its noisy count of units passes a threshold, unless its keys
+-- are declared public here.
+------------------------------------------------------------------------------
+
+CREATE TABLE privstat.public_group (
+	tbl				regclass NOT NULL REFERENCES privstat.protected_table ON DELETE CASCADE,
+	col				name NOT NULL,
+	keys			text[] NOT NULL,	-- the keys' text form, read back with the column's type
+	PRIMARY KEY (tbl, col)
+);
+SELECT pg_catalog.pg_extension_config_dump('privstat.public_group', '');
+REVOKE ALL ON privstat.public_group FROM PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON privstat.public_group TO privstat_admin;
+GRANT SELECT ON privstat.public_group TO privstat_auditor;
+CREATE TRIGGER policy_changed AFTER INSERT OR UPDATE OR DELETE ON privstat.public_group
+	FOR EACH ROW EXECUTE FUNCTION privstat._policy_changed();
+CREATE TRIGGER policy_changed_truncate AFTER TRUNCATE ON privstat.public_group
+	FOR EACH STATEMENT EXECUTE FUNCTION privstat._policy_changed();
+
+-- Declare the keys of column col that are public: a GROUP BY on col releases
+-- exactly these groups, each with a noisy value even when empty, and spends
+-- no delta on group selection.  NULL or an empty array removes the
+-- declaration.  Returns the number of distinct keys declared.
+CREATE FUNCTION privstat.set_public_groups(tbl regclass, col name, keys anyarray)
+	RETURNS integer LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	typ regtype;
+	elem regtype := pg_catalog.pg_typeof(keys)::oid;
+	txt text[];
+BEGIN
+	IF tbl IS NULL OR col IS NULL THEN
+		RAISE EXCEPTION 'table and column must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF NOT EXISTS (SELECT FROM privstat.protected_table p WHERE p.tbl = set_public_groups.tbl) THEN
+		RAISE EXCEPTION 'table % is not protected', tbl
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = pg_catalog.format('Protect it first: SELECT privstat.protect(%L, ''user_id'');', tbl::text);
+	END IF;
+	PERFORM privstat._check_policy_table(tbl, pg_catalog.format('set public groups on %s', tbl));
+	typ := privstat._column_type(tbl, col);
+	IF col = (SELECT p.privacy_unit FROM privstat.protected_table p WHERE p.tbl = set_public_groups.tbl) THEN
+		RAISE EXCEPTION 'the privacy unit "%" cannot have public groups', col
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Public groups are keys such as countries or products, known without the data.';
+	END IF;
+	IF keys IS NULL OR pg_catalog.cardinality(keys) = 0 THEN
+		DELETE FROM privstat.public_group g WHERE g.tbl = set_public_groups.tbl AND g.col = set_public_groups.col;
+		RETURN 0;
+	END IF;
+	SELECT t.typelem INTO elem FROM pg_catalog.pg_type t WHERE t.oid = elem;
+	IF elem <> typ THEN
+		RAISE EXCEPTION 'keys of type %[] do not match column "%" of type %', elem, col, typ
+			USING ERRCODE = 'datatype_mismatch',
+				  HINT = pg_catalog.format('Cast the array: ARRAY[...]::%s[].', typ);
+	END IF;
+	IF pg_catalog.array_position(keys, NULL) IS NOT NULL THEN
+		RAISE EXCEPTION 'public group keys must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF pg_catalog.cardinality(keys) > 100000 THEN
+		RAISE EXCEPTION 'at most 100000 public groups per column, not %', pg_catalog.cardinality(keys)
+			USING ERRCODE = 'program_limit_exceeded';
+	END IF;
+	SELECT pg_catalog.array_agg(k ORDER BY k) INTO txt
+	  FROM (SELECT DISTINCT u::text AS k FROM pg_catalog.unnest(keys) AS u) AS d;
+	INSERT INTO privstat.public_group AS g (tbl, col, keys) VALUES (tbl, col, txt)
+		ON CONFLICT ON CONSTRAINT public_group_pkey DO UPDATE SET keys = excluded.keys;
+	RETURN pg_catalog.cardinality(txt);
+END
+$fn$;
+REVOKE ALL ON FUNCTION privstat.set_public_groups(regclass, name, anyarray) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privstat.set_public_groups(regclass, name, anyarray) TO privstat_admin;
+
+-- Group selection: an aggregate over the units of one group (one input row
+-- each, after bounding) that says whether the group is released: its count
+-- plus discrete Laplace noise of scale max_groups/epsilon reaches a
+-- threshold set so that a group of one unit is released with probability at
+-- most delta / max_groups.  Charged epsilon and delta.
+CREATE FUNCTION privstat.dp_select_trans(privstat.dp_state, double precision, double precision, integer)
+	RETURNS privstat.dp_state AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_select_final(privstat.dp_state) RETURNS boolean
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL SAFE;
+CREATE AGGREGATE privstat.dp_group_selected(epsilon double precision, delta double precision,
+											max_groups_contributed integer) (
+	SFUNC = privstat.dp_select_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_select_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+
+-- dp_count_units(unit [, epsilon]): the number of distinct privacy units,
+-- sensitivity 1 per group.  It is answered by the policy's rewrite of an
+-- aggregate role's query (count(DISTINCT unit) becomes it); called anywhere
+-- else it refuses, since only the rewrite knows the units.
+CREATE FUNCTION privstat.dp_count_units_trans(privstat.dp_state, "any")
+	RETURNS privstat.dp_state AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_count_units_trans(privstat.dp_state, "any", double precision)
+	RETURNS privstat.dp_state AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_count_units_final(privstat.dp_state) RETURNS bigint
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL SAFE;
+CREATE AGGREGATE privstat.dp_count_units("any") (
+	SFUNC = privstat.dp_count_units_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_count_units_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat.dp_count_units("any", epsilon double precision) (
+	SFUNC = privstat.dp_count_units_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_count_units_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+
+-- Pieces of the rewritten query (doc/user-level.md, "The rewrite").
+-- A uniformly random rank from the CSPRNG: which groups of a unit count.
+CREATE FUNCTION privstat._contribution_rank() RETURNS bigint
+	AS 'MODULE_PATHNAME', 'privstat_contribution_rank' LANGUAGE C VOLATILE PARALLEL SAFE;
+-- A unit's total in one group, centred on centre, scaled to at most m rows:
+-- (total - n * centre) * least(n, m) / n.
+CREATE FUNCTION privstat._bounded_total(total double precision, n bigint, m integer,
+										centre double precision) RETURNS double precision
+	AS 'MODULE_PATHNAME', 'privstat_bounded_total' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+-- The mean from a noisy centred sum and a noisy count, clamped to the bounds.
+CREATE FUNCTION privstat._dp_mean(sum double precision, n numeric, lower double precision,
+								  upper double precision) RETURNS double precision
+	AS 'MODULE_PATHNAME', 'privstat_dp_mean' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;

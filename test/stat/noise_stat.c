@@ -564,6 +564,129 @@ test_dp(void)
 		  bad, worst);
 }
 
+
+/* ---------------------------------------------------------------------- */
+/*
+ * User-level privacy (doc/user-level.md): group selection, and the
+ * guarantee on neighbouring datasets that differ by all rows of one user.
+ */
+
+static DpParams ul_select;
+static DpParams ul_count;
+static bool ul_bounded;			/* false: the negative control, no bounding */
+
+#define UL_OTHERS	40			/* users in group g0 besides X, one row each */
+#define UL_GROUPS	5			/* groups X has rows in */
+#define UL_ROWS		10			/* X's rows in each */
+#define UL_K		2			/* max_groups_contributed */
+#define UL_M		3			/* max_rows_contributed */
+
+/*
+ * The released answer of group g0 (its count, less UL_OTHERS, or -1e6 when
+ * the group is not released), on D' (neighbour 0, without X) or D (with X),
+ * computed the way the rewritten query computes it: X counts in UL_K of its
+ * groups chosen uniformly at random, with at most UL_M rows in each; the
+ * group is selected by dp_release_select and counted by dp_release_sum over
+ * the contributions, with sensitivity UL_K * UL_M.
+ */
+static double
+mech_user_level(int neighbour)
+{
+	int64_t		units = UL_OTHERS;
+	noise_i128	rows = UL_OTHERS;
+	noise_i128	out;
+	bool		selected;
+
+	if (neighbour)
+	{
+		bool		in_g0 = true;
+
+		if (ul_bounded)
+		{
+			/* g0 is among X's UL_K random groups out of UL_GROUPS */
+			noise_u128	r;
+
+			need(noise_uniform(UL_GROUPS, &r));
+			in_g0 = (r < UL_K);
+		}
+		if (in_g0)
+		{
+			units += 1;
+			rows += ul_bounded ? UL_M : UL_ROWS;
+		}
+	}
+	if (dp_release_select(&ul_select, units, &selected) != DP_OK)
+		need(false);
+	if (!selected)
+		return -1e6;
+	if (dp_release_sum(&ul_count, rows, &out) != DP_OK)
+		need(false);
+	return (double) (out - UL_OTHERS);
+}
+
+static void
+test_user_level(void)
+{
+	long		n = 300000L * scale;
+	long		hits;
+	long		i;
+	double		worst;
+	int			bad;
+	int			k;
+
+	/* a group of a single user is released with probability <= delta / k */
+	for (k = 1; k <= 3; k += 2)
+	{
+		double		delta = 0.05;
+		double		a = exp(-1.0 / k);
+		int64_t		tau;
+		double		p;
+
+		dp_params_init(&ul_select, DP_SELECT, 1.0, delta, k, 0, true);
+		tau = dp_select_threshold(&ul_select);
+		p = pow(a, (double) (tau - 1)) / (1.0 + a);
+		check(p <= delta / k && k * pow(a, (double) (tau - 2)) / (1.0 + a) > delta,
+			  "k = %d: threshold %lld is the smallest with P(release of one user) = %.4g <= delta/k = %.4g",
+			  k, (long long) tau, p, delta / k);
+		hits = 0;
+		for (i = 0; i < n; i++)
+		{
+			bool		selected;
+
+			if (dp_release_select(&ul_select, 1, &selected) != DP_OK)
+				need(false);
+			hits += selected;
+		}
+		check(fabs(hits - n * p) <= Z_CRIT * sqrt(n * p * (1 - p)),
+			  "k = %d: a single user's group released %ld times in %ld (expected %.0f)", k, hits, n, n * p);
+	}
+	/* with privstat's default delta, the threshold is far above one user */
+	dp_params_init(&ul_select, DP_SELECT, 1.0, 1e-6, 1, 0, true);
+	check(dp_select_threshold(&ul_select) >= 14,
+		  "delta 1e-6, epsilon 1: threshold %lld units", (long long) dp_select_threshold(&ul_select));
+
+	/*
+	 * The guarantee: group g0's answer on D and D' (X with 10 rows in each
+	 * of 5 groups) within e^epsilon, epsilon = 0.5 (counts) + 0.5
+	 * (selection) charged.
+	 */
+	n = 100000L * scale;
+	dp_params_init(&ul_select, DP_SELECT, 0.5, 1e-6, UL_K, 0, true);
+	dp_params_init(&ul_count, DP_SUM, 0.5, 0, UL_K * UL_M, 0, true);
+	ul_bounded = true;
+	bad = dp_violations(mech_user_level, 1.0, 1.0, n, &worst);
+	check(bad == 0, "user-level: a user with %d rows in %d groups moves a group's answer within e^1 (worst bucket z = %.2f)",
+		  UL_ROWS, UL_GROUPS, worst);
+	/* negative control: the same user unbounded, noise for one row */
+	dp_params_init(&ul_count, DP_SUM, 0.5, 0, 1, 0, true);
+	dp_params_init(&ul_select, DP_SELECT, 0.5, 1e-6, 1, 0, true);
+	ul_bounded = false;
+	bad = dp_violations(mech_user_level, 1.0, 1.0, n, &worst);
+	check(bad > 0 && worst > 3 * Z_CRIT,
+		  "negative control: without bounding, row-level noise fails the user-level check (%d buckets, worst z = %.1f)",
+		  bad, worst);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -594,6 +717,7 @@ main(int argc, char **argv)
 	test_gaussian();
 	test_timing();
 	test_dp();
+	test_user_level();
 
 	return tap_done();
 }

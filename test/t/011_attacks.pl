@@ -75,7 +75,7 @@ sql(q{
 	SELECT privstat.protect('orders', 'user_id');
 	SELECT privstat.set_bounds('orders', 'amount', 0, 100);
 	SELECT privstat.set_access('analyst', 'aggregate');
-	SELECT privstat.set_budget('analyst', 'infinity');
+	SELECT privstat.set_budget('analyst', 'infinity', 1);
 	SELECT privstat.set_consent('orders', 'user_id') WHERE false;
 	SELECT count(*) FROM privstat.policies;
 	SELECT count(*) FROM privstat.budget_status;
