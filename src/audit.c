@@ -101,6 +101,15 @@
 #define AUDIT_FORMAT		1
 #define AUDIT_KEY_DOMAIN	"trail"
 #define AUDIT_CHUNK			(256 * 1024)
+
+/*
+ * The highest sequence number a record may have: 2^40 below 2^64, far
+ * beyond any real trail (2^40 records are 128 TB), so that no arithmetic on
+ * sequence numbers of a segment can wrap.  A record past it is forged, and
+ * replay fails closed; the writer refuses to pass it, so whatever it writes
+ * after a clean replay replays clean too.
+ */
+#define AUDIT_SEQ_LIMIT		(PG_UINT64_MAX - ((uint64) 1 << 40))
 #define AUDIT_TEXT_MAX		1024	/* bytes of query text kept per event */
 #define AUDIT_TEXT_PER_RECORD 72
 
@@ -378,6 +387,10 @@ trail_write(AuditRecord *r)
 	segment_open();
 	r->magic = AUDIT_MAGIC;
 	r->format = AUDIT_FORMAT;
+	if (shared->next_seq > AUDIT_SEQ_LIMIT)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("privstat audit trail has used up its sequence numbers")));
 	r->seq = shared->next_seq;
 	privstat_record_seal(r, shared->last_mac, audit_key());
 	pos = (r->seq - shared->seg_first) * sizeof(*r);
@@ -508,6 +521,11 @@ trail_event(AuditRecord *r, const char *text, int textlen)
 	uint64		seq;
 	uint64		limit = (uint64) privstat_audit_segment_size * 1024 * 1024;
 
+	/* all of the event's records, or none (see AUDIT_SEQ_LIMIT) */
+	if (shared->next_seq + ntext > AUDIT_SEQ_LIMIT)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("privstat audit trail has used up its sequence numbers")));
 	if ((shared->next_seq + 1 + ntext - shared->seg_first) * sizeof(AuditRecord) > limit &&
 		shared->next_seq > shared->seg_first + 1)
 		trail_rotate();
@@ -888,12 +906,15 @@ trail_replay(void)
 				problem = "the segment does not start with its header";
 				break;
 			}
-			/* sequence numbers that would wrap within this file: forged */
-			if (r.seq > PG_UINT64_MAX - (uint64) st.st_size / sizeof(r))
-			{
-				problem = "the segment header's sequence number is out of range";
-				break;
-			}
+		}
+		/* sequence numbers past the limit: forged (see AUDIT_SEQ_LIMIT) */
+		if (r.seq > AUDIT_SEQ_LIMIT)
+		{
+			problem = "a record's sequence number is out of range";
+			break;
+		}
+		if (n == 0)
+		{
 			memcpy(prev, r.u.seg.prev_mac, 32);
 			shared->seg_first = r.seq;
 			shared->budget_next = r.u.seg.budget_next;
