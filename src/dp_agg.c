@@ -47,6 +47,7 @@
 #include "nodes/nodeFuncs.h"
 #include "nodes/parsenodes.h"
 #include "tcop/tcopprot.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
 #include "utils/lsyscache.h"
@@ -141,6 +142,17 @@ dp_kind_of(Oid aggfnoid, bool *with_p)
 		kind = DP_STDDEV;
 	else if (strcmp(name, "dp_group_selected") == 0)
 		kind = DP_SELECT;
+	/* the rewrite's versions over samples of each unit's values (src/policy.c) */
+	else if (strcmp(name, "_dp_variance_units") == 0)
+		kind = DP_VARIANCE;
+	else if (strcmp(name, "_dp_stddev_units") == 0)
+		kind = DP_STDDEV;
+	else if (strcmp(name, "_dp_percentile_units") == 0)
+	{
+		kind = DP_PERCENTILE;
+		if (with_p)
+			*with_p = true;
+	}
 	else if (strcmp(name, "dp_percentile") == 0 || strcmp(name, "dp_median") == 0)
 	{
 		kind = DP_PERCENTILE;
@@ -403,6 +415,7 @@ params_of_kind(Aggref *aggref, DpKind kind, bool with_p, DpParams *params)
 	double		upper = 0.0;
 	double		epsilon;
 	bool		has_eps;
+	int			weight = 1;
 
 	nargs = list_length(aggref->aggargtypes);
 	if (nargs > 0)
@@ -410,6 +423,22 @@ params_of_kind(Aggref *aggref, DpKind kind, bool with_p, DpParams *params)
 		Oid			valtype = linitial_oid(aggref->aggargtypes);
 
 		integer_input = (valtype == INT2OID || valtype == INT4OID || valtype == INT8OID);
+		/*
+		 * _dp_variance_units, _dp_stddev_units, _dp_percentile_units: samples
+		 * of units' values, and last, the weight of a unit in rows
+		 */
+		if (valtype == FLOAT8ARRAYOID && kind != DP_SELECT)
+		{
+			Node	   *w = (Node *) list_nth_node(TargetEntry, aggref->args, nargs - 1)->expr;
+
+			if (!IsA(w, Const) || ((Const *) w)->consttype != INT4OID || ((Const *) w)->constisnull ||
+				DatumGetInt32(((Const *) w)->constvalue) < 1)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("weight of %s must be a positive integer constant", dp_kind_name(kind))));
+			weight = DatumGetInt32(((Const *) w)->constvalue);
+			nargs--;
+		}
 	}
 	switch (kind)
 	{
@@ -449,7 +478,18 @@ params_of_kind(Aggref *aggref, DpKind kind, bool with_p, DpParams *params)
 	}
 	epsilon = has_eps ? const_arg(aggref, first, "epsilon", kind) : privstat_default_epsilon;
 	check_epsilon(epsilon, kind);
-	dp_params_init(params, kind, epsilon, lower, upper, p, integer_input);
+	if (weight > 1 && epsilon / weight < DP_MIN_EPSILON)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("epsilon %g of %s is too small for contributions of %d rows per privacy unit",
+						epsilon, dp_kind_name(kind), weight),
+				 errhint("Use a larger epsilon, or lower privstat.max_groups_contributed or privstat.max_rows_contributed.")));
+	/*
+	 * A unit is at most weight rows: noise for epsilon / weight per row
+	 * makes it epsilon-DP per unit (group privacy), and epsilon is charged.
+	 */
+	dp_params_init(params, kind, epsilon / weight, lower, upper, p, integer_input);
+	params->epsilon = epsilon;
 
 	/*
 	 * The grid keeps a sensitivity near 2^20 epsilon steps; bounds that
@@ -681,6 +721,15 @@ numeric_arg_float8(FunctionCallInfo fcinfo, int argno)
 	return x;
 }
 
+PG_FUNCTION_INFO_V1(privstat_float8_of_numeric);
+
+/* privstat._float8(numeric): the DP aggregates' conversion, which cannot fail */
+Datum
+privstat_float8_of_numeric(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_FLOAT8(numeric_arg_float8(fcinfo, 0));
+}
+
 VALUE_TRANS(dp_trans_int2, true, PG_GETARG_INT16(1))
 VALUE_TRANS(dp_trans_int4, true, PG_GETARG_INT32(1))
 VALUE_TRANS(dp_trans_int8, true, PG_GETARG_INT64(1))
@@ -717,6 +766,143 @@ HIST_TRANS(dp_hist_trans_int8, PG_GETARG_INT64(1))
 HIST_TRANS(dp_hist_trans_float8, PG_GETARG_FLOAT8(1))
 HIST_TRANS(dp_hist_trans_numeric, numeric_arg_float8(fcinfo, 1))
 
+
+static void mech_error(DpMechError err);
+
+/* the elements of a sample (a float8[] without NULLs, from _sample_rows) */
+static void
+sample_values(FunctionCallInfo fcinfo, double **values, int *n)
+{
+	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(1);
+
+	if (ARR_ELEMTYPE(a) != FLOAT8OID || ARR_NDIM(a) > 1 || ARR_HASNULL(a))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a sample of a DP aggregate must be a one-dimensional double precision array without nulls")));
+	*values = (double *) ARR_DATA_PTR(a);
+	*n = ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
+}
+
+PG_FUNCTION_INFO_V1(dp_trans_sample);
+
+/* _dp_variance_units, _dp_stddev_units: each value of a sample is a row */
+Datum
+dp_trans_sample(PG_FUNCTION_ARGS)
+{
+	DpState    *state;
+	double	   *values;
+	int			n;
+
+	if (PG_ARGISNULL(1))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_POINTER(get_state(fcinfo, false));
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+	state = get_state(fcinfo, false);
+	sample_values(fcinfo, &values, &n);
+	for (int i = 0; i < n; i++)
+		accumulate(state, dp_quantize_float(&state->params, values[i]));
+	PG_RETURN_POINTER(state);
+}
+
+PG_FUNCTION_INFO_V1(dp_hist_trans_sample);
+
+/* _dp_percentile_units */
+Datum
+dp_hist_trans_sample(PG_FUNCTION_ARGS)
+{
+	DpHistState *state;
+	double	   *values;
+	int			n;
+
+	if (PG_ARGISNULL(1))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_POINTER(get_state(fcinfo, true));
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+	state = get_state(fcinfo, true);
+	sample_values(fcinfo, &values, &n);
+	for (int i = 0; i < n; i++)
+	{
+		count_row(&state->n);
+		state->hist[dp_hist_bin(&state->params, values[i])]++;
+	}
+	PG_RETURN_POINTER(state);
+}
+
+/* a reservoir: a uniform sample of at most m of the values seen */
+typedef struct Reservoir
+{
+	int64		seen;
+	int32		m;
+	int32		n;
+	double		values[FLEXIBLE_ARRAY_MEMBER];
+} Reservoir;
+
+#define RESERVOIR_MAX	100000
+
+PG_FUNCTION_INFO_V1(privstat_sample_trans);
+
+/*
+ * _sample_rows(x, m): Algorithm R, with OpenSSL's CSPRNG.  Not a DP
+ * aggregate: the rewrite (src/policy.c) feeds its samples, per unit and
+ * group, to _dp_*_units; a role at level aggregate cannot call it.
+ */
+Datum
+privstat_sample_trans(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcontext;
+	Reservoir  *r;
+	double		x;
+
+	if (!AggCheckCallContext(fcinfo, &aggcontext))
+		elog(ERROR, "privstat._sample_trans called in non-aggregate context");
+	r = PG_ARGISNULL(0) ? NULL : (Reservoir *) PG_GETARG_POINTER(0);
+	if (r == NULL)
+	{
+		int32		m = PG_ARGISNULL(2) ? 0 : PG_GETARG_INT32(2);
+
+		if (m < 1 || m > RESERVOIR_MAX)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("a sample holds between 1 and %d values, not %d", RESERVOIR_MAX, m)));
+		r = MemoryContextAllocZero(aggcontext, offsetof(Reservoir, values) + m * sizeof(double));
+		r->m = m;
+	}
+	if (PG_ARGISNULL(1))
+		PG_RETURN_POINTER(r);
+	x = PG_GETARG_FLOAT8(1);
+	r->seen++;
+	if (r->n < r->m)
+		r->values[r->n++] = x;
+	else
+	{
+		noise_u128	j;
+
+		if (!noise_uniform((noise_u128) r->seen, &j))
+			mech_error(DP_ERR_RANDOM);
+		if (j < (noise_u128) r->m)
+			r->values[j] = x;
+	}
+	PG_RETURN_POINTER(r);
+}
+
+PG_FUNCTION_INFO_V1(privstat_sample_final);
+Datum
+privstat_sample_final(PG_FUNCTION_ARGS)
+{
+	Reservoir  *r = PG_ARGISNULL(0) ? NULL : (Reservoir *) PG_GETARG_POINTER(0);
+	Datum	   *d;
+
+	if (r == NULL || r->n == 0)
+		PG_RETURN_NULL();
+	d = palloc(r->n * sizeof(Datum));
+	for (int i = 0; i < r->n; i++)
+		d[i] = Float8GetDatum(r->values[i]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(d, r->n, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
 
 /* ---------------------------------------------------------------------------
  * Combine functions (parallel query, Citus)

@@ -190,6 +190,11 @@ static struct
 	Oid			contribution_rank;
 	Oid			bounded_total;
 	Oid			dp_mean;
+	Oid			sample_rows;
+	Oid			float8_of_numeric;	/* privstat._float8(numeric) */
+	Oid			dp_variance_units;
+	Oid			dp_stddev_units;
+	Oid			dp_percentile_units;
 	/* row rules: consent, scopes, expiry, by table; purpose grants */
 	int			nrowrules;
 	RowRules   *rowrules;
@@ -533,6 +538,24 @@ policy_ensure(void)
 											 4, bt, true);
 		cache.dp_mean = LookupFuncName(list_make2(makeString("privstat"), makeString("_dp_mean")),
 									   4, mean, true);
+	}
+	{
+		Oid			sample[2] = {FLOAT8OID, INT4OID};
+		Oid			var[5] = {FLOAT8ARRAYOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, INT4OID};
+		Oid			pct[6] = {FLOAT8ARRAYOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, INT4OID};
+
+		Oid			num = NUMERICOID;
+
+		cache.float8_of_numeric = LookupFuncName(list_make2(makeString("privstat"), makeString("_float8")),
+												 1, &num, true);
+		cache.sample_rows = LookupFuncName(list_make2(makeString("privstat"), makeString("_sample_rows")),
+										   2, sample, true);
+		cache.dp_variance_units = LookupFuncName(list_make2(makeString("privstat"), makeString("_dp_variance_units")),
+												 5, var, true);
+		cache.dp_stddev_units = LookupFuncName(list_make2(makeString("privstat"), makeString("_dp_stddev_units")),
+											   5, var, true);
+		cache.dp_percentile_units = LookupFuncName(list_make2(makeString("privstat"), makeString("_dp_percentile_units")),
+												   6, pct, true);
 	}
 	cache.installed = true;
 }
@@ -2220,6 +2243,20 @@ coerce_to(Node *expr, Oid type)
 	return r;
 }
 
+/*
+ * A value of a protected row as double precision, without an error for any
+ * value: numeric through privstat._float8 (PostgreSQL's cast fails beyond
+ * the double range, which would tell that such a row exists); the casts of
+ * the other numeric types cannot fail.
+ */
+static Node *
+value_float8(Node *expr)
+{
+	if (exprType(expr) == NUMERICOID)
+		return func_call(cache.float8_of_numeric, FLOAT8OID, list_make1(expr));
+	return coerce_to(expr, FLOAT8OID);
+}
+
 static RangeTblEntry *
 subquery_rte(Query *sub, const char *name)
 {
@@ -2348,7 +2385,7 @@ bounded_count(BoundCtx *ctx, Node *arg, Expr *filter, int64 limit)
 static Node *
 bounded_total(BoundCtx *ctx, Node *arg, Expr *filter, double lower, double upper, double centre)
 {
-	Node	   *x = coerce_to((Node *) copyObject(arg), FLOAT8OID);
+	Node	   *x = value_float8((Node *) copyObject(arg));
 	Node	   *clamped = minmax(IS_GREATEST, FLOAT8OID,
 								 minmax(IS_LEAST, FLOAT8OID, x, float8_const(upper)),
 								 float8_const(lower));
@@ -2448,13 +2485,53 @@ bound_aggref(BoundCtx *ctx, Aggref *agg)
 										   list_make4(sum, count, float8_const(lower), float8_const(upper))),
 								 agg->aggtype);
 			}
+		case DP_VARIANCE:
+		case DP_STDDEV:
+		case DP_PERCENTILE:
+			{
+				/* dp_percentile(x, p, L, U [, e]), dp_median(x, L, U [, e]), dp_variance(x, L, U [, e]) */
+				char	   *name = get_func_name(agg->aggfnoid);
+				bool		with_p = (kind == DP_PERCENTILE && strcmp(name, "dp_median") != 0);
+				int			first = with_p ? 2 : 1;
+				double		p = 0.5;
+				Node	   *sample;
+				Node	   *weight;
+				List	   *outer;
+
+				if (nargs == 0 || exprType(linitial(args)) == FLOAT8ARRAYOID)
+					break;		/* the rewrite's own pieces, written by hand */
+				if ((with_p && !arg_value(ctx, lsecond(args), &p, "p", name)) ||
+					!arg_value(ctx, list_nth(args, first), &lower, "lower bound", name) ||
+					!arg_value(ctx, list_nth(args, first + 1), &upper, "upper bound", name) ||
+					(nargs == first + 3 && !arg_value(ctx, list_nth(args, first + 2), &epsilon, "epsilon", name)))
+					return (Node *) agg;
+				privstat_check_dp_params(kind, epsilon, lower, upper);
+				/* a uniform sample of at most m of the unit's values in the group */
+				sample = add_contribution(ctx, (Node *) plain_aggref(cache.sample_rows,
+																	 list_make2(value_float8((Node *) copyObject(linitial(args))),
+																				makeConst(INT4OID, -1, InvalidOid, 4,
+																						  Int32GetDatum(ctx->m), false, true)),
+																	 agg->aggfilter));
+				weight = (Node *) makeConst(INT4OID, -1, InvalidOid, 4, Int32GetDatum(ctx->k * ctx->m), false, true);
+				if (kind == DP_PERCENTILE)
+					outer = list_make5(sample, float8_const(p), float8_const(lower), float8_const(upper),
+									   float8_const(epsilon));
+				else
+					outer = list_make4(sample, float8_const(lower), float8_const(upper), float8_const(epsilon));
+				outer = lappend(outer, weight);
+				result = (Node *) plain_aggref(kind == DP_PERCENTILE ? cache.dp_percentile_units :
+											   kind == DP_VARIANCE ? cache.dp_variance_units : cache.dp_stddev_units,
+											   outer, NULL);
+				return coerce_to(result, agg->aggtype);
+			}
 		default:
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("%s is not available over protected table %s, where each privacy unit's contribution is bounded",
-							format_procedure(agg->aggfnoid), example_name(ctx->lev)),
-					 errhint("Use count, sum, avg or privstat.dp_count_units; dp_variance, dp_stddev and percentiles are not yet bounded per unit (doc/user-level.md).")));
+			break;
 	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("%s is privstat's own part of a bounded query and is not allowed over protected table %s",
+					format_procedure(agg->aggfnoid), example_name(ctx->lev)),
+			 errhint("Use count, sum, avg, count(DISTINCT <privacy unit>) or a privstat.dp_* aggregate.")));
 	return NULL;				/* not reached */
 }
 

@@ -737,3 +737,46 @@ CREATE FUNCTION privstat._bounded_total(total double precision, n bigint, m inte
 CREATE FUNCTION privstat._dp_mean(sum double precision, n numeric, lower double precision,
 								  upper double precision) RETURNS double precision
 	AS 'MODULE_PATHNAME', 'privstat_dp_mean' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- dp_variance, dp_stddev, dp_percentile and dp_median under bounding: a
+-- uniform sample (a reservoir, from the CSPRNG) of at most m of a unit's
+-- values in a group, then the row-level mechanism over the samples with
+-- epsilon / weight, weight = max_groups_contributed * max_rows_contributed
+-- (group privacy: a unit is at most that many rows), charged epsilon.
+CREATE FUNCTION privstat._sample_trans(internal, double precision, integer) RETURNS internal
+	AS 'MODULE_PATHNAME', 'privstat_sample_trans' LANGUAGE C VOLATILE PARALLEL SAFE;
+CREATE FUNCTION privstat._sample_final(internal) RETURNS double precision[]
+	AS 'MODULE_PATHNAME', 'privstat_sample_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE AGGREGATE privstat._sample_rows(double precision, integer) (
+	SFUNC = privstat._sample_trans, STYPE = internal,
+	FINALFUNC = privstat._sample_final, PARALLEL = SAFE
+);
+CREATE FUNCTION privstat.dp_trans_sample(privstat.dp_state, double precision[], double precision,
+										 double precision, double precision, integer)
+	RETURNS privstat.dp_state AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat.dp_hist_trans_sample(privstat.dp_hist_state, double precision[], double precision,
+											  double precision, double precision, double precision, integer)
+	RETURNS privstat.dp_hist_state AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE AGGREGATE privstat._dp_variance_units(sample double precision[], lower double precision,
+											 upper double precision, epsilon double precision, weight integer) (
+	SFUNC = privstat.dp_trans_sample, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_double_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat._dp_stddev_units(sample double precision[], lower double precision,
+										   upper double precision, epsilon double precision, weight integer) (
+	SFUNC = privstat.dp_trans_sample, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_double_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_state_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat._dp_percentile_units(sample double precision[], p double precision,
+											   lower double precision, upper double precision,
+											   epsilon double precision, weight integer) (
+	SFUNC = privstat.dp_hist_trans_sample, STYPE = privstat.dp_hist_state,
+	FINALFUNC = privstat.dp_percentile_final, FINALFUNC_MODIFY = READ_WRITE,
+	COMBINEFUNC = privstat.dp_hist_state_combine, PARALLEL = SAFE
+);
+-- numeric to double precision as the DP aggregates read it: never an error
+-- (beyond the double range: +/-Infinity), so no protected value can raise one
+CREATE FUNCTION privstat._float8(numeric) RETURNS double precision
+	AS 'MODULE_PATHNAME', 'privstat_float8_of_numeric' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
