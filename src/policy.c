@@ -1560,13 +1560,12 @@ numtype_index(Oid type)
 	return -1;
 }
 
-/* a new Aggref of a DP aggregate in place of orig, cast back to orig's type */
-static Node *
-make_dp_aggref(Aggref *orig, Oid fnoid, List *args)
+/* a new Aggref of an aggregate (of privstat's: an error if it is missing) */
+static Aggref *
+plain_aggref(Oid fnoid, List *args, Expr *filter)
 {
 	Aggref	   *a = makeNode(Aggref);
 	ListCell   *lc;
-	Node	   *result;
 	int			resno = 0;
 
 	if (!OidIsValid(fnoid))
@@ -1577,44 +1576,46 @@ make_dp_aggref(Aggref *orig, Oid fnoid, List *args)
 	a->aggfnoid = fnoid;
 	a->aggtype = get_func_rettype(fnoid);
 	a->aggcollid = InvalidOid;
-	a->inputcollid = orig->inputcollid;
-	a->aggtranstype = InvalidOid;
+	a->inputcollid = args != NIL ? exprCollation(linitial(args)) : InvalidOid;
 	foreach(lc, args)
 	{
 		a->aggargtypes = lappend_oid(a->aggargtypes, exprType(lfirst(lc)));
 		a->args = lappend(a->args, makeTargetEntry(lfirst(lc), ++resno, NULL, false));
 	}
-	a->aggfilter = orig->aggfilter;
+	a->aggfilter = (Expr *) copyObject(filter);
 	a->aggstar = (args == NIL);
-	a->aggvariadic = false;
 	a->aggkind = AGGKIND_NORMAL;
-	a->agglevelsup = 0;
 	a->aggsplit = AGGSPLIT_SIMPLE;
 	a->aggno = -1;
 	a->aggtransno = -1;
-	a->location = orig->location;
-
-	result = (Node *) a;
-	if (a->aggtype != orig->aggtype)
-	{
-		result = coerce_to_target_type(NULL, result, a->aggtype, orig->aggtype, -1,
-									   COERCION_EXPLICIT, COERCE_IMPLICIT_CAST, -1);
-		if (result == NULL)
-			elog(ERROR, "privstat: no cast from %s to %s",
-				 format_type_be(a->aggtype), format_type_be(orig->aggtype));
-	}
-	return result;
+	a->location = -1;
+	return a;
 }
 
 static Node *
-to_float8(Node *expr)
+coerce_to(Node *expr, Oid type)
 {
-	Node	   *r = coerce_to_target_type(NULL, expr, exprType(expr), FLOAT8OID, -1,
-										  COERCION_EXPLICIT, COERCE_IMPLICIT_CAST, -1);
+	Node	   *r;
 
+	if (exprType(expr) == type)
+		return expr;
+	r = coerce_to_target_type(NULL, expr, exprType(expr), type, -1,
+							  COERCION_EXPLICIT, COERCE_IMPLICIT_CAST, -1);
 	if (r == NULL)
-		elog(ERROR, "privstat: no cast to double precision");
+		elog(ERROR, "privstat: no cast from %s to %s",
+			 format_type_be(exprType(expr)), format_type_be(type));
 	return r;
+}
+
+/* a new Aggref of a DP aggregate in place of orig, cast back to orig's type */
+static Node *
+make_dp_aggref(Aggref *orig, Oid fnoid, List *args)
+{
+	Aggref	   *a = plain_aggref(fnoid, args, orig->aggfilter);
+
+	a->inputcollid = orig->inputcollid;
+	a->location = orig->location;
+	return coerce_to((Node *) a, orig->aggtype);
 }
 
 /*
@@ -1651,7 +1652,7 @@ rewrite_sum_avg(Aggref *agg, Level *lev, bool is_avg)
 	}
 	if (argtype == FLOAT4OID)
 	{
-		arg = to_float8(arg);
+		arg = coerce_to(arg, FLOAT8OID);
 		argtype = FLOAT8OID;
 	}
 	t = numtype_index(argtype);
@@ -2162,37 +2163,6 @@ is_unit_expr(Level *lev, Node *expr)
 
 /* ---- building query pieces ---- */
 
-static Aggref *
-plain_aggref(Oid fnoid, List *args, Expr *filter)
-{
-	Aggref	   *a = makeNode(Aggref);
-	ListCell   *lc;
-	int			resno = 0;
-
-	if (!OidIsValid(fnoid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_FUNCTION),
-				 errmsg("privstat's DP aggregates are missing from schema privstat"),
-				 errhint("ALTER EXTENSION privstat UPDATE.")));
-	a->aggfnoid = fnoid;
-	a->aggtype = get_func_rettype(fnoid);
-	a->aggcollid = InvalidOid;
-	a->inputcollid = args != NIL ? exprCollation(linitial(args)) : InvalidOid;
-	foreach(lc, args)
-	{
-		a->aggargtypes = lappend_oid(a->aggargtypes, exprType(lfirst(lc)));
-		a->args = lappend(a->args, makeTargetEntry(lfirst(lc), ++resno, NULL, false));
-	}
-	a->aggfilter = (Expr *) copyObject(filter);
-	a->aggstar = (args == NIL);
-	a->aggkind = AGGKIND_NORMAL;
-	a->aggsplit = AGGSPLIT_SIMPLE;
-	a->aggno = -1;
-	a->aggtransno = -1;
-	a->location = -1;
-	return a;
-}
-
 static Node *
 float8_const(double v)
 {
@@ -2226,21 +2196,6 @@ minmax(MinMaxOp op, Oid type, Node *a, Node *b)
 	m->args = list_make2(a, b);
 	m->location = -1;
 	return (Node *) m;
-}
-
-static Node *
-coerce_to(Node *expr, Oid type)
-{
-	Node	   *r;
-
-	if (exprType(expr) == type)
-		return expr;
-	r = coerce_to_target_type(NULL, expr, exprType(expr), type, -1,
-							  COERCION_EXPLICIT, COERCE_IMPLICIT_CAST, -1);
-	if (r == NULL)
-		elog(ERROR, "privstat: no cast from %s to %s",
-			 format_type_be(exprType(expr)), format_type_be(type));
-	return r;
 }
 
 /*

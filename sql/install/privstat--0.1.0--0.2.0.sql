@@ -108,6 +108,21 @@ END
 $fn$;
 
 -- The type of a column of tbl; an error naming it if there is none.
+-- A protected table that the caller may set policies on: errors otherwise.
+CREATE FUNCTION privstat._check_protected(tbl regclass, what text) RETURNS void
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+	IF NOT EXISTS (SELECT FROM privstat.protected_table p WHERE p.tbl = _check_protected.tbl) THEN
+		RAISE EXCEPTION 'table % is not protected', tbl
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = pg_catalog.format('Protect it first: SELECT privstat.protect(%L, ''user_id'');', tbl::text);
+	END IF;
+	PERFORM privstat._check_policy_table(tbl, what);
+END
+$fn$;
+
 CREATE FUNCTION privstat._column_type(tbl regclass, col name, hint text DEFAULT NULL) RETURNS regtype
 	LANGUAGE plpgsql STABLE
 	SET search_path = pg_catalog, pg_temp
@@ -191,12 +206,7 @@ BEGIN
 		RAISE EXCEPTION 'table, column and bounds must not be null'
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	IF NOT EXISTS (SELECT FROM privstat.protected_table p WHERE p.tbl = set_bounds.tbl) THEN
-		RAISE EXCEPTION 'table % is not protected', tbl
-			USING ERRCODE = 'object_not_in_prerequisite_state',
-				  HINT = pg_catalog.format('Protect it first: SELECT privstat.protect(%L, ''user_id'');', tbl::text);
-	END IF;
-	PERFORM privstat._check_policy_table(tbl, pg_catalog.format('set bounds on %s', tbl));
+	PERFORM privstat._check_protected(tbl, pg_catalog.format('set bounds on %s', tbl));
 	typ := privstat._column_type(tbl, col);
 	IF typ NOT IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype, 'numeric'::regtype,
 				   'real'::regtype, 'double precision'::regtype) THEN
@@ -252,11 +262,13 @@ $fn$;
 REVOKE ALL ON FUNCTION privstat.protect(regclass, name, integer, integer), privstat.unprotect(regclass),
 	privstat.set_bounds(regclass, name, numeric, numeric), privstat.set_access(regrole, text),
 	privstat._warn_restricted_readers(),
-	privstat._check_policy_table(regclass, text), privstat._column_type(regclass, name, text) FROM PUBLIC;
+	privstat._check_policy_table(regclass, text), privstat._check_protected(regclass, text),
+	privstat._column_type(regclass, name, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION privstat.protect(regclass, name, integer, integer), privstat.unprotect(regclass),
 	privstat.set_bounds(regclass, name, numeric, numeric), privstat.set_access(regrole, text),
 	privstat._warn_restricted_readers(),
-	privstat._check_policy_table(regclass, text), privstat._column_type(regclass, name, text) TO privstat_admin;
+	privstat._check_policy_table(regclass, text), privstat._check_protected(regclass, text),
+	privstat._column_type(regclass, name, text) TO privstat_admin;
 
 
 -- A dropped table takes its rules with it, so they never apply to a new
@@ -647,12 +659,7 @@ BEGIN
 		RAISE EXCEPTION 'table and column must not be null'
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	IF NOT EXISTS (SELECT FROM privstat.protected_table p WHERE p.tbl = set_public_groups.tbl) THEN
-		RAISE EXCEPTION 'table % is not protected', tbl
-			USING ERRCODE = 'object_not_in_prerequisite_state',
-				  HINT = pg_catalog.format('Protect it first: SELECT privstat.protect(%L, ''user_id'');', tbl::text);
-	END IF;
-	PERFORM privstat._check_policy_table(tbl, pg_catalog.format('set public groups on %s', tbl));
+	PERFORM privstat._check_protected(tbl, pg_catalog.format('set public groups on %s', tbl));
 	typ := privstat._column_type(tbl, col);
 	IF col = (SELECT p.privacy_unit FROM privstat.protected_table p WHERE p.tbl = set_public_groups.tbl) THEN
 		RAISE EXCEPTION 'the privacy unit "%" cannot have public groups', col
