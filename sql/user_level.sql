@@ -172,6 +172,22 @@ RESET ROLE;
 SELECT privstat.set_public_groups('visits', 'country', NULL::text[]);
 SELECT count(*) FROM privstat.public_group;
 
+-- == parallel query: the per-unit level aggregates in parallel workers ==
+SET ROLE ul_analyst;
+SET max_parallel_workers_per_gather = 2;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+EXPLAIN (COSTS OFF) SELECT country, count(*) FROM visits GROUP BY country;
+SELECT sum(n) BETWEEN 18000 - 600 AND 18000 + 600 AS all_rows
+	FROM (SELECT country, count(*) AS n FROM visits GROUP BY country) s;
+RESET max_parallel_workers_per_gather;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+SET max_parallel_workers_per_gather = 0;
+RESET ROLE;
+
 -- == dp_count_units outside the rewrite ==
 SELECT privstat.dp_count_units(user_id) FROM visits;
 
