@@ -26,8 +26,10 @@
  * READ_WRITE.  DP aggregates cannot be window functions, where the final
  * function would release a new answer for every row.
  *
- * Every row counts as one contributor; user-level contribution bounding
- * (a later release) slots in before the transition functions.
+ * Every input row counts as one contributor.  User-level contribution
+ * bounding is the policy's rewrite (src/policy.c): it feeds these
+ * aggregates each privacy unit's bounded contributions, or samples of its
+ * values, and scales their bounds or epsilon (doc/user-level.md).
  *
  *-------------------------------------------------------------------------
  */

@@ -4,8 +4,8 @@
  *	  Parameters, fixed-point grid and noisy release of privstat's DP
  *	  aggregates.  Pure C: see dp_mech.h.
  *
- * Every row counts as one contributor here (the user-level bounding of a
- * later release plugs in before the state is built).  Neighbouring inputs
+ * Every input row counts as one contributor here (the user-level bounding
+ * of src/policy.c happens before the state is built).  Neighbouring inputs
  * differ by one row, added or removed.
  *
  * The grid.  Values are clamped to the declared bounds [L, U] and rounded to
