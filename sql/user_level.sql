@@ -191,6 +191,34 @@ RESET min_parallel_table_scan_size;
 SET max_parallel_workers_per_gather = 0;
 RESET ROLE;
 
+-- == over many runs, a group of one user is released as often as the
+-- threshold allows: selection_delta 0.05, epsilon 1, k = 1 give threshold
+-- 4 and probability e^-3 / (1 + e^-1) = 0.0364 (never above delta); in 3,000
+-- runs 109 expected, sd 10.2, so 43..175 holds but with probability 1e-10 ==
+SELECT privstat.set_budget('ul_analyst', 'infinity', 'infinity');
+CREATE TABLE lone (user_id int, g text);
+INSERT INTO lone VALUES (1, 'alone');
+SELECT privstat.protect('lone', 'user_id');
+SET ROLE ul_analyst;
+SET privstat.selection_delta = 0.05;
+CREATE FUNCTION public.ul_releases(runs int) RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+	released int := 0;
+	n int;
+BEGIN
+	FOR i IN 1..runs LOOP
+		SELECT count(*) INTO n FROM (SELECT g, count(*) FROM lone GROUP BY g) s;
+		released := released + n;
+	END LOOP;
+	RETURN released;
+END $$;
+SELECT ul_releases(3000) BETWEEN 43 AND 175 AS as_calibrated;
+DROP FUNCTION public.ul_releases(int);
+SET privstat.selection_delta = 1e-9;
+RESET ROLE;
+SELECT privstat.unprotect('lone');
+DROP TABLE lone;
+
 -- == dp_count_units outside the rewrite ==
 SELECT privstat.dp_count_units(user_id) FROM visits;
 
