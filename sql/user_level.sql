@@ -110,6 +110,15 @@ SELECT count(*) BETWEEN 3000 - 30 AND 3000 + 30 AS joined
 	FROM visits v JOIN profiles p ON p.user_id = v.user_id;
 SELECT avg(p.age) BETWEEN 40 AND 50 AS age_ok
 	FROM visits v JOIN profiles p USING (user_id) WHERE v.country = 'c0';
+-- a self-join multiplies each user's rows (6 x 6): still at most m = 2 each,
+-- for the 1,800 users in c0
+SELECT count(*) BETWEEN 3600 - 60 AND 3600 + 60 AS self_join_bounded
+	FROM visits a JOIN visits b ON a.user_id = b.user_id WHERE a.country = 'c0';
+-- grouping by the privacy unit itself releases no group (each holds one user;
+-- at selection_delta 1e-12 all 3,001 stay hidden but with probability 1e-9)
+SET privstat.selection_delta = 1e-12;
+SELECT count(*) AS released FROM (SELECT user_id, count(*) FROM visits GROUP BY user_id) s;
+SET privstat.selection_delta = 1e-9;
 -- with an unprotected lookup table
 SELECT c.continent, count(DISTINCT v.user_id) > 1000 AS many
 	FROM visits v JOIN countries c ON c.name = v.country GROUP BY c.continent ORDER BY 1;
