@@ -114,6 +114,9 @@ SELECT avg(p.age) BETWEEN 40 AND 50 AS age_ok
 -- for the 1,800 users in c0
 SELECT count(*) BETWEEN 3600 - 60 AND 3600 + 60 AS self_join_bounded
 	FROM visits a JOIN visits b ON a.user_id = b.user_id WHERE a.country = 'c0';
+-- rows multiplied by a cross join with VALUES: still bounded
+SELECT count(*) BETWEEN 3600 - 60 AND 3600 + 60 AS multiplied_bounded
+	FROM visits v, (VALUES (1), (2), (3), (4), (5)) AS x(i) WHERE v.country = 'c0';
 -- grouping by the privacy unit itself releases no group (each holds one user;
 -- at selection_delta 1e-12 all 3,001 stay hidden but with probability 1e-9)
 SET privstat.selection_delta = 1e-12;
