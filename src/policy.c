@@ -848,15 +848,24 @@ var_tainted(Level *lev, Var *var)
 	return rte_col_tainted(lev, var->varno, var->varattno);
 }
 
+/* the level whose WITH defines the CTE rte names, ctelevelsup levels up */
+static Level *
+cte_owner(Level *lev, RangeTblEntry *rte)
+{
+	Index		up;
+
+	for (up = rte->ctelevelsup; up > 0 && lev != NULL; up--)
+		lev = lev->parent;
+	return lev;
+}
+
 /* find a CTE by name, ctelevelsup levels up */
 static Level *
 cte_level(Level *lev, RangeTblEntry *rte)
 {
-	Index		up;
 	ListCell   *lc;
 
-	for (up = rte->ctelevelsup; up > 0 && lev != NULL; up--)
-		lev = lev->parent;
+	lev = cte_owner(lev, rte);
 	if (lev == NULL)
 		return NULL;
 	foreach(lc, lev->ctes)
@@ -1872,11 +1881,9 @@ plain_var(Node *node)
 static CommonTableExpr *
 find_cte(Level *lev, RangeTblEntry *rte)
 {
-	Index		up;
 	ListCell   *lc;
 
-	for (up = rte->ctelevelsup; up > 0 && lev != NULL; up--)
-		lev = lev->parent;
+	lev = cte_owner(lev, rte);
 	if (lev == NULL)
 		return NULL;
 	foreach(lc, lev->query->cteList)
