@@ -183,6 +183,14 @@ SELECT privstat.set_public_groups('visits', 'country', ARRAY['x', NULL]);
 SET ROLE ul_analyst;
 SELECT privstat.set_public_groups('visits', 'country', ARRAY['x']);
 RESET ROLE;
+SELECT privstat.set_public_groups('visits', 'country', (SELECT array_agg(g::text) FROM generate_series(1, 100001) g));
+-- all combinations of the keys of two public columns: at most 100,000
+SELECT privstat.set_public_groups('visits', 'country', (SELECT array_agg('k' || g) FROM generate_series(1, 400) g));
+SELECT privstat.set_public_groups('visits', 'amount', (SELECT array_agg(g::numeric) FROM generate_series(1, 400) g));
+SET ROLE ul_analyst;
+SELECT country, amount, count(*) FROM visits GROUP BY country, amount;
+RESET ROLE;
+SELECT privstat.set_public_groups('visits', 'amount', NULL::numeric[]);
 -- removing the declaration
 SELECT privstat.set_public_groups('visits', 'country', NULL::text[]);
 SELECT count(*) FROM privstat.public_group;
@@ -230,6 +238,15 @@ SET privstat.selection_delta = 1e-9;
 RESET ROLE;
 SELECT privstat.unprotect('lone');
 DROP TABLE lone;
+
+-- == more errors ==
+-- epsilon per value below 2^-20 once divided by k * m (here 1 * 2)
+SET ROLE ul_analyst;
+SELECT privstat.dp_median(amount, 0, 100, 0.0000015) FROM visits;
+RESET ROLE;
+-- the sampler's size
+SELECT privstat._sample_rows(1.0::float8, 0);
+SELECT privstat._sample_rows(1.0::float8, 100001);
 
 -- == dp_count_units outside the rewrite ==
 SELECT privstat.dp_count_units(user_id) FROM visits;
