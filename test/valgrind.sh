@@ -9,7 +9,7 @@
 # not reported.  Any remaining error inside PostgreSQL alone is counted and
 # shown, not failed on.  Debian's server is not built with USE_VALGRIND, so
 # memcheck sees malloc-level errors and uses of uninitialised values, not
-# overruns of palloc chunks.  Takes about 4 minutes on 2 cores.
+# overruns of palloc chunks.  Takes about 13 minutes on 2 cores (5 of them user_level_random).
 #
 # Usage: bash test/valgrind.sh        (as root, or as a user with sudo)
 #        VALGRIND_KEEP=1 bash test/valgrind.sh   keeps the logs (vg.PID.log)
