@@ -54,7 +54,7 @@ SELECT privstat.set_budget('bud_analyst', 1.0);
 SET ROLE bud_analyst;
 -- everyone, and everyone but user 7: both answered with noise, both charged 0.5
 SELECT privstat.dp_count(id, 0.5) BETWEEN 10000 - 100 AND 10000 + 100 AS everyone FROM bud_orders;
-SELECT privstat.dp_count(id, 0.5) BETWEEN 9900 - 100 AND 9900 + 100 AS all_but_7 FROM bud_orders
+SELECT privstat.dp_count(id, 0.5) BETWEEN 9999 - 100 AND 9999 + 100 AS all_but_7 FROM bud_orders
 	WHERE user_id <> 7;
 SELECT * FROM bud_status;
 -- a third, identical query to average the difference away: refused

@@ -1191,7 +1191,9 @@ budget_ExplainOneQuery(Query *query, int cursorOptions, IntoClause *into,
 	 */
 	ExplainOpenGroup("Privacy", NULL, true, es);
 	ExplainPropertyFloat("Privacy Cost Epsilon", NULL, epsilon, 6, es);
-	ExplainPropertyFloat("Privacy Cost Delta", NULL, delta, 6, es);
+	/* a delta below 1e-6 (privstat.selection_delta 1e-9) must not show as 0 */
+	ExplainPropertyFloat("Privacy Cost Delta", NULL, delta,
+						 delta > 0.0 && delta < 5e-7 ? 2 - (int) floor(log10(delta)) : 6, es);
 	{
 		BudgetEntry *e;
 		Oid			role = GetUserId();
