@@ -149,7 +149,7 @@ async function purgerStep(c) {
 async function budgetStep(c) {
 	const role = ROLES[Math.floor(Math.random() * ROLES.length)];
 	await plainStep(c, 'set_budget',
-		`SELECT privstat.set_budget($1::regrole, epsilon_spent + $2)
+		`SELECT privstat.set_budget($1::regrole, epsilon_spent + $2, 1)
 		 FROM privstat.budget_status WHERE role = $1::regrole`, [role, 0.5 + 2 * Math.random()]);
 	await sleep(5);
 }

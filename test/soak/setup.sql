@@ -34,7 +34,12 @@ ALTER ROLE soak_a1 SET privstat.epsilon = 0.05;
 ALTER ROLE soak_a2 SET privstat.epsilon = 0.05;
 ALTER ROLE soak_a3 SET privstat.epsilon = 0.05;
 ALTER ROLE soak_a4 SET privstat.epsilon = 0.05;
-SELECT privstat.set_budget(r, 1.0) FROM unnest('{soak_a1,soak_a2,soak_a3,soak_a4}'::regrole[]) r;
+-- a GROUP BY also spends selection_epsilon, and delta (doc/user-level.md)
+ALTER ROLE soak_a1 SET privstat.selection_epsilon = 0.05;
+ALTER ROLE soak_a2 SET privstat.selection_epsilon = 0.05;
+ALTER ROLE soak_a3 SET privstat.selection_epsilon = 0.05;
+ALTER ROLE soak_a4 SET privstat.selection_epsilon = 0.05;
+SELECT privstat.set_budget(r, 1.0, 1) FROM unnest('{soak_a1,soak_a2,soak_a3,soak_a4}'::regrole[]) r;
 
 -- the writers insert (level direct: PostgreSQL's privileges alone)
 CREATE ROLE soak_writer LOGIN IN ROLE pg_read_all_stats;
