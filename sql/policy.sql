@@ -9,6 +9,12 @@ CREATE EXTENSION IF NOT EXISTS privstat;
 RESET client_min_messages;
 SET max_parallel_workers_per_gather = 0;
 
+-- every policy table invalidates the sessions' copies on any change, TRUNCATE too
+SELECT c.relname, string_agg(t.tgname, ', ' ORDER BY t.tgname) AS triggers
+  FROM pg_class c JOIN pg_trigger t ON t.tgrelid = c.oid
+ WHERE c.relnamespace = 'privstat'::regnamespace AND t.tgname LIKE 'policy_changed%'
+ GROUP BY c.relname ORDER BY c.relname;
+
 CREATE ROLE policy_dba;
 GRANT privstat_admin TO policy_dba;
 CREATE ROLE policy_analyst;

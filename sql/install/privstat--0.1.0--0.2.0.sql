@@ -53,23 +53,12 @@ REVOKE ALL ON privstat.protected_table, privstat.column_bounds, privstat.access_
 GRANT SELECT, INSERT, UPDATE, DELETE
 	ON privstat.protected_table, privstat.column_bounds, privstat.access_level TO privstat_admin;
 
--- Every change to the three tables, however made (the functions below, a
+-- Every change to a policy table, however made (privstat's functions, a
 -- superuser's own DML, pg_restore's COPY), tells every session to reload its
--- copy of the policy and to replan cached plans over the tables concerned.
+-- copy of the policy and to replan cached plans over the tables concerned:
+-- the triggers are made at the end of this script, once every table exists.
 CREATE FUNCTION privstat._policy_changed() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'privstat_policy_changed' LANGUAGE C;
-CREATE TRIGGER policy_changed AFTER INSERT OR UPDATE OR DELETE ON privstat.protected_table
-	FOR EACH ROW EXECUTE FUNCTION privstat._policy_changed();
-CREATE TRIGGER policy_changed_truncate AFTER TRUNCATE ON privstat.protected_table
-	FOR EACH STATEMENT EXECUTE FUNCTION privstat._policy_changed();
-CREATE TRIGGER policy_changed AFTER INSERT OR UPDATE OR DELETE ON privstat.column_bounds
-	FOR EACH ROW EXECUTE FUNCTION privstat._policy_changed();
-CREATE TRIGGER policy_changed_truncate AFTER TRUNCATE ON privstat.column_bounds
-	FOR EACH STATEMENT EXECUTE FUNCTION privstat._policy_changed();
-CREATE TRIGGER policy_changed AFTER INSERT OR UPDATE OR DELETE ON privstat.access_level
-	FOR EACH ROW EXECUTE FUNCTION privstat._policy_changed();
-CREATE TRIGGER policy_changed_truncate AFTER TRUNCATE ON privstat.access_level
-	FOR EACH STATEMENT EXECUTE FUNCTION privstat._policy_changed();
 
 -- Warn of every role at level aggregate that can select a protected table
 -- (the check a GRANT triggers, src/policy.c): set_access calls it too.
@@ -322,26 +311,6 @@ GRANT SELECT ON privstat.rls_table, privstat.consent_rule, privstat.purpose_gran
 	privstat.scope_rule TO privstat_admin;
 GRANT INSERT, UPDATE, DELETE ON privstat.consent_rule, privstat.purpose_grant,
 	privstat.scope_rule TO privstat_admin;
-
--- expiry rules come from the retention rules: they invalidate too
-CREATE TRIGGER policy_changed AFTER INSERT OR UPDATE OR DELETE ON privstat.retention_rule
-	FOR EACH ROW EXECUTE FUNCTION privstat._policy_changed();
-CREATE TRIGGER policy_changed_truncate AFTER TRUNCATE ON privstat.retention_rule
-	FOR EACH STATEMENT EXECUTE FUNCTION privstat._policy_changed();
-CREATE TRIGGER policy_changed AFTER INSERT OR UPDATE OR DELETE ON privstat.rls_table
-	FOR EACH ROW EXECUTE FUNCTION privstat._policy_changed();
-CREATE TRIGGER policy_changed AFTER INSERT OR UPDATE OR DELETE ON privstat.consent_rule
-	FOR EACH ROW EXECUTE FUNCTION privstat._policy_changed();
-CREATE TRIGGER policy_changed_truncate AFTER TRUNCATE ON privstat.consent_rule
-	FOR EACH STATEMENT EXECUTE FUNCTION privstat._policy_changed();
-CREATE TRIGGER policy_changed AFTER INSERT OR UPDATE OR DELETE ON privstat.purpose_grant
-	FOR EACH ROW EXECUTE FUNCTION privstat._policy_changed();
-CREATE TRIGGER policy_changed_truncate AFTER TRUNCATE ON privstat.purpose_grant
-	FOR EACH STATEMENT EXECUTE FUNCTION privstat._policy_changed();
-CREATE TRIGGER policy_changed AFTER INSERT OR UPDATE OR DELETE ON privstat.scope_rule
-	FOR EACH ROW EXECUTE FUNCTION privstat._policy_changed();
-CREATE TRIGGER policy_changed_truncate AFTER TRUNCATE ON privstat.scope_rule
-	FOR EACH STATEMENT EXECUTE FUNCTION privstat._policy_changed();
 
 -- The qual of the consent policy: does the row's consent include the
 -- session's declared purpose (privstat.purpose), granted to the current
@@ -637,10 +606,6 @@ SELECT pg_catalog.pg_extension_config_dump('privstat.public_group', '');
 REVOKE ALL ON privstat.public_group FROM PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON privstat.public_group TO privstat_admin;
 GRANT SELECT ON privstat.public_group TO privstat_auditor;
-CREATE TRIGGER policy_changed AFTER INSERT OR UPDATE OR DELETE ON privstat.public_group
-	FOR EACH ROW EXECUTE FUNCTION privstat._policy_changed();
-CREATE TRIGGER policy_changed_truncate AFTER TRUNCATE ON privstat.public_group
-	FOR EACH STATEMENT EXECUTE FUNCTION privstat._policy_changed();
 
 -- Declare the keys of column col that are public: a GROUP BY on col releases
 -- exactly these groups, each with a noisy value even when empty, and spends
@@ -787,3 +752,19 @@ CREATE AGGREGATE privstat._dp_percentile_units(sample double precision[], p doub
 -- (beyond the double range: +/-Infinity), so no protected value can raise one
 CREATE FUNCTION privstat._float8(numeric) RETURNS double precision
 	AS 'MODULE_PATHNAME', 'privstat_float8_of_numeric' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- The policy tables' invalidation triggers (see _policy_changed): the tables
+-- src/policy.c reads the policy from (expiry rules come from retention_rule).
+DO $triggers$
+DECLARE
+	t text;
+BEGIN
+	FOREACH t IN ARRAY ARRAY['protected_table', 'column_bounds', 'access_level', 'rls_table', 'consent_rule',
+							 'retention_rule', 'scope_rule', 'purpose_grant', 'public_group'] LOOP
+		EXECUTE pg_catalog.format('CREATE TRIGGER policy_changed AFTER INSERT OR UPDATE OR DELETE ON privstat.%I '
+								  'FOR EACH ROW EXECUTE FUNCTION privstat._policy_changed()', t);
+		EXECUTE pg_catalog.format('CREATE TRIGGER policy_changed_truncate AFTER TRUNCATE ON privstat.%I '
+								  'FOR EACH STATEMENT EXECUTE FUNCTION privstat._policy_changed()', t);
+	END LOOP;
+END
+$triggers$;
