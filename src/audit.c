@@ -373,6 +373,19 @@ segment_extend(off_t at)
 }
 
 /*
+ * Fail, before writing anything, when n more records would pass
+ * AUDIT_SEQ_LIMIT (which replay refuses).
+ */
+static void
+reserve_seqs(uint64 n)
+{
+	if (shared->next_seq > AUDIT_SEQ_LIMIT + 1 - n)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("privstat audit trail has used up its sequence numbers")));
+}
+
+/*
  * Seal and write one record at the next position of the current segment;
  * caller holds lock exclusively (or is the postmaster).  On a failed write
  * nothing changes.
@@ -387,10 +400,6 @@ trail_write(AuditRecord *r)
 	segment_open();
 	r->magic = AUDIT_MAGIC;
 	r->format = AUDIT_FORMAT;
-	if (shared->next_seq > AUDIT_SEQ_LIMIT)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("privstat audit trail has used up its sequence numbers")));
 	r->seq = shared->next_seq;
 	privstat_record_seal(r, shared->last_mac, audit_key());
 	pos = (r->seq - shared->seg_first) * sizeof(*r);
@@ -448,6 +457,7 @@ trail_rotate(void)
 	AuditRecord h;
 	bool		postmaster = !IsUnderPostmaster;
 
+	reserve_seqs(1);
 	if (!postmaster)
 		LWLockAcquire(shared->flush_lock, LW_EXCLUSIVE);
 	if (shared->segno != 0)
@@ -521,13 +531,12 @@ trail_event(AuditRecord *r, const char *text, int textlen)
 	uint64		seq;
 	uint64		limit = (uint64) privstat_audit_segment_size * 1024 * 1024;
 
-	/* all of the event's records, or none (see AUDIT_SEQ_LIMIT) */
-	if (shared->next_seq + ntext > AUDIT_SEQ_LIMIT)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("privstat audit trail has used up its sequence numbers")));
-	if ((shared->next_seq + 1 + ntext - shared->seg_first) * sizeof(AuditRecord) > limit &&
-		shared->next_seq > shared->seg_first + 1)
+	bool		rotate = (shared->next_seq + 1 + ntext - shared->seg_first) * sizeof(AuditRecord) > limit &&
+		shared->next_seq > shared->seg_first + 1;
+
+	/* all of the event's records (and a new segment's header), or none */
+	reserve_seqs((rotate ? 1 : 0) + 1 + ntext);
+	if (rotate)
 		trail_rotate();
 	r->u.ev.textlen = textlen;
 	seq = trail_write(r);

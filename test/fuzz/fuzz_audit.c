@@ -269,8 +269,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			else
 			{
 				FUZZ_END();
-				/* a (forged) trail at its last sequence numbers: the writer refuses */
-				if (first.next_seq + 1 + (textlen + AUDIT_TEXT_PER_RECORD - 1) / AUDIT_TEXT_PER_RECORD >
+				/*
+				 * a (forged) trail at its last sequence numbers: the writer
+				 * refuses an event whose records (and perhaps a new segment's
+				 * header) would pass the limit
+				 */
+				if (first.next_seq + 2 + (textlen + AUDIT_TEXT_PER_RECORD - 1) / AUDIT_TEXT_PER_RECORD >
 					AUDIT_SEQ_LIMIT + 1 &&
 					strstr(fuzz_last_message, "used up its sequence numbers") != NULL)
 				{
