@@ -855,17 +855,17 @@ PG_FUNCTION_INFO_V1(privstat_sample_trans);
 Datum
 privstat_sample_trans(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcontext;
-	Reservoir  *r;
+	Reservoir  *r = PG_ARGISNULL(0) ? NULL : (Reservoir *) PG_GETARG_POINTER(0);
 	double		x;
 
-	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "privstat._sample_trans called in non-aggregate context");
-	r = PG_ARGISNULL(0) ? NULL : (Reservoir *) PG_GETARG_POINTER(0);
+	/* the first row of a group makes the state (the context is checked then) */
 	if (r == NULL)
 	{
+		MemoryContext aggcontext;
 		int32		m = PG_ARGISNULL(2) ? 0 : PG_GETARG_INT32(2);
 
+		if (!AggCheckCallContext(fcinfo, &aggcontext))
+			elog(ERROR, "privstat._sample_trans called in non-aggregate context");
 		if (m < 1 || m > RESERVOIR_MAX)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

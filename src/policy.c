@@ -185,6 +185,8 @@ static struct
 	Oid			dp_sum[N_NUMTYPES];
 	Oid			dp_avg[N_NUMTYPES];
 	/* user-level privacy: the pieces of the bounding rewrite */
+	Oid			dp_sum_int8_eps;	/* dp_sum(bigint, lower, upper, epsilon) */
+	Oid			dp_sum_float8_eps;	/* dp_sum(double precision, lower, upper, epsilon) */
 	Oid			dp_count_units[2];	/* (unit), (unit, epsilon) */
 	Oid			dp_group_selected;
 	Oid			contribution_rank;
@@ -523,6 +525,8 @@ policy_ensure(void)
 		cache.dp_sum[i] = lookup_agg("dp_sum", 3, numtypes[i]);
 		cache.dp_avg[i] = lookup_agg("dp_avg", 3, numtypes[i]);
 	}
+	cache.dp_sum_int8_eps = lookup_agg("dp_sum", 4, INT8OID);
+	cache.dp_sum_float8_eps = lookup_agg("dp_sum", 4, FLOAT8OID);
 	cache.dp_count_units[0] = lookup_agg("dp_count_units", 1, ANYOID);
 	cache.dp_count_units[1] = lookup_agg("dp_count_units", 2, ANYOID);
 	{
@@ -2364,9 +2368,7 @@ bounded_total(BoundCtx *ctx, Node *arg, Expr *filter, double lower, double upper
 static Node *
 outer_sum(Node *contrib, double lower, double upper, double epsilon)
 {
-	int			t = numtype_index(exprType(contrib) == INT8OID ? INT8OID : FLOAT8OID);
-
-	return (Node *) plain_aggref(lookup_agg("dp_sum", 4, numtypes[t]),
+	return (Node *) plain_aggref(exprType(contrib) == INT8OID ? cache.dp_sum_int8_eps : cache.dp_sum_float8_eps,
 								 list_make4(contrib, float8_const(lower), float8_const(upper),
 											float8_const(epsilon)),
 								 NULL);
