@@ -71,6 +71,19 @@ build_and_install() {
 	fi
 }
 
+# Build and install privstat unless the server has it already (a runner
+# started on its own; test/run.sh has installed it).
+ensure_installed() {
+	[ -f "$($PG_BINDIR/pg_config --pkglibdir)/privstat.so" ] || build_and_install
+}
+
+# A failure of a harness before its checks, reported as TAP.
+harness_fail() {
+	echo "not ok 1 - $*"
+	echo "1..1"
+	exit 1
+}
+
 # Run a command as the unprivileged test user: postgres when we are root.
 as_test_user() {
 	if [ "$(id -u)" -eq 0 ]; then

@@ -18,21 +18,15 @@ BI_USER=bi_analyst		# a login role, member of bi_analysts (level aggregate)
 BI_BUDGET=60			# its epsilon budget; bi_client.js spends all of it
 BI_DELTA=0.001			# its delta budget: group selection of its GROUP BY queries
 
-fail() {			# a failure of the harness, reported as TAP
-	echo "not ok 1 - $*"
-	echo "1..1"
-	exit 1
-}
-
 ensure_packages $NODE_PACKAGES
-[ -f "$($PG_BINDIR/pg_config --pkglibdir)/privstat.so" ] || build_and_install
+ensure_installed
 make_workdir
 # log_statement and a prefix naming the user let the client check, in the
 # server log, that its statements arrived over the extended protocol
 start_cluster "log_statement = 'all'" "log_line_prefix = '%m [%p] %u '"
 
 log "creating the BI database as superuser"
-cluster_psql -q -v ON_ERROR_STOP=1 -d postgres >"$WORKDIR/setup.log" 2>&1 <<EOF || { cat "$WORKDIR/setup.log"; fail "setting up the database"; }
+cluster_psql -q -v ON_ERROR_STOP=1 -d postgres >"$WORKDIR/setup.log" 2>&1 <<EOF || { cat "$WORKDIR/setup.log"; harness_fail "setting up the database"; }
 CREATE DATABASE privstat_bi;
 \\c privstat_bi
 CREATE EXTENSION privstat;
@@ -69,7 +63,7 @@ mkdir -p "$WORKDIR/node" && cp -r test/node/package.json test/node/package-lock.
 	test/node/install.js test/node/vendor "$WORKDIR/node"/
 [ "$(id -u)" -eq 0 ] && chown -R postgres: "$WORKDIR/node"
 as_test_user node "$WORKDIR/node/install.js" >"$WORKDIR/npm.log" 2>&1 ||
-	{ cat "$WORKDIR/npm.log"; fail "install of node-postgres from test/node/vendor"; }
+	{ cat "$WORKDIR/npm.log"; harness_fail "install of node-postgres from test/node/vendor"; }
 echo "node $(node --version), pg $(cd "$WORKDIR/node" && node -p 'require("pg/package.json").version')"
 
 log "bi_client.js as $BI_USER"

@@ -24,14 +24,8 @@ cd "$(dirname "$0")/../.."
 SOAK_SECONDS=${SOAK_SECONDS:-120}
 export PRIVSTAT_PORT=${PRIVSTAT_PORT:-54371}
 
-fail() {			# a failure of the harness, reported as TAP
-	echo "not ok 1 - $*"
-	echo "1..1"
-	exit 1
-}
-
 ensure_packages $NODE_PACKAGES
-[ -f "$($PG_BINDIR/pg_config --pkglibdir)/privstat.so" ] || build_and_install
+ensure_installed
 make_workdir
 # %e: each error's SQLSTATE, which the driver counts in the server log too
 # and the background retention workers purge every 10 s, alongside the client
@@ -39,14 +33,14 @@ start_cluster "log_line_prefix = '%m [%p] %u %e '" "max_connections = 40" "privs
 
 log "creating the soak database as superuser"
 cluster_psql -q -v ON_ERROR_STOP=1 -d postgres <test/soak/setup.sql >"$WORKDIR/setup.log" 2>&1 ||
-	{ cat "$WORKDIR/setup.log"; fail "setting up the database"; }
+	{ cat "$WORKDIR/setup.log"; harness_fail "setting up the database"; }
 
 log "installing node-postgres from test/node/vendor into $WORKDIR/node"
 mkdir -p "$WORKDIR/node" && cp -r test/node/package.json test/node/package-lock.json test/node/install.js \
 	test/node/vendor test/soak/driver.js "$WORKDIR/node"/
 [ "$(id -u)" -eq 0 ] && chown -R postgres: "$WORKDIR/node"
 as_test_user node "$WORKDIR/node/install.js" >"$WORKDIR/npm.log" 2>&1 ||
-	{ cat "$WORKDIR/npm.log"; fail "install of node-postgres from test/node/vendor"; }
+	{ cat "$WORKDIR/npm.log"; harness_fail "install of node-postgres from test/node/vendor"; }
 
 log "16 clients for $SOAK_SECONDS s"
 as_test_user env PGHOST="$PGHOST" PGPORT="$PGPORT" PGDATABASE=privstat_soak ADMIN_USER=postgres \

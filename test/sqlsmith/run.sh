@@ -73,7 +73,7 @@ fail() {			# a failure of the harness
 }
 
 ensure_packages ${SQLSMITH_PACKAGES:-sqlsmith}	# test/common.sh may define it
-[ -f "$($PG_BINDIR/pg_config --pkglibdir)/privstat.so" ] || build_and_install
+ensure_installed
 make_workdir
 # Core files of crashed backends land in the data directory (if the kernel's
 # core_pattern is a plain file name).  Every ERROR is logged with its SQLSTATE

@@ -11,14 +11,12 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(usleep);
+use FindBin;
+use lib $FindBin::RealBin;
+use PrivstatTAP;
 
-# Become a subreaper (prctl PR_SET_CHILD_SUBREAPER, x86_64 and aarch64
-# numbers), so that the postmaster we kill -9 below is reparented to us and
-# reaped here: where PID 1 does not reap orphans (containers, chroots), it
-# would otherwise linger as a zombie that blocks the next start.
-my %prctl = (x86_64 => 157, aarch64 => 167);
-my ($arch) = `uname -m` =~ /(\S+)/;
-syscall($prctl{$arch}, 36, 1, 0, 0, 0) if $prctl{$arch};
+# the postmaster is killed -9 below: reap it here (PrivstatTAP.pm)
+become_subreaper();
 
 my $node = PostgreSQL::Test::Cluster->new('budget');
 $node->init;

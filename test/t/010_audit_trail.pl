@@ -13,10 +13,12 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(usleep);
+use FindBin;
+use lib $FindBin::RealBin;
+use PrivstatTAP;
 
-my %prctl = (x86_64 => 157, aarch64 => 167);
-my ($arch) = `uname -m` =~ /(\S+)/;
-syscall($prctl{$arch}, 36, 1, 0, 0, 0) if $prctl{$arch};
+# the postmaster is killed -9 below: reap it here (PrivstatTAP.pm)
+become_subreaper();
 
 my $node = PostgreSQL::Test::Cluster->new('audit');
 $node->init;
