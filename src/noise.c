@@ -311,6 +311,62 @@ bernoulli_exp_le1(noise_u128 num, noise_u128 den, bool *out)
 	return true;
 }
 
+/* 20!: the number of ways to draw the first NOISE_BERN_ROUNDS uniforms of exp(-1) */
+#define FACT_BERN_ROUNDS	UINT64_C(2432902008176640000)
+
+_Static_assert(NOISE_BERN_ROUNDS == 20, "FACT_BERN_ROUNDS is NOISE_BERN_ROUNDS!");
+
+/*
+ * Bernoulli(exp(-1)): bernoulli_exp_le1(1, 1) with its first
+ * NOISE_BERN_ROUNDS draws taken from one uniform integer.  Those draws are
+ * A_k = [U_k = 0] with U_k uniform below k, k = 1..20, and the digits of a
+ * uniform r below 20! in the mixed radix 1, 2, ..., 20 (d_k = r mod k, then
+ * r /= k) are exactly such independent U_k: the map between r and the
+ * digits is a bijection of two sets of 20! equally likely values.  One
+ * 62-bit draw (fewer than 2 tries expected, independent of the result)
+ * instead of 20, and always 20 divisions; the rest is the same algorithm.
+ */
+static bool
+bernoulli_exp_minus1(bool *out)
+{
+	noise_u128	r128;
+	uint64_t	r;
+	unsigned	alive = 1;
+	unsigned	first_fail = 0;
+	unsigned	k;
+
+	if (!uniform(FACT_BERN_ROUNDS, &r128))
+		return false;
+	r = (uint64_t) r128;
+	/* unrolled, so that each division is by a constant (a multiplication) */
+#define DIGIT(K) \
+	do { \
+		unsigned	a_ = (r % (K)) == 0; \
+		r /= (K); \
+		first_fail |= (alive & (unsigned) !a_) * (K); \
+		alive &= a_; \
+	} while (0)
+	DIGIT(1); DIGIT(2); DIGIT(3); DIGIT(4); DIGIT(5);
+	DIGIT(6); DIGIT(7); DIGIT(8); DIGIT(9); DIGIT(10);
+	DIGIT(11); DIGIT(12); DIGIT(13); DIGIT(14); DIGIT(15);
+	DIGIT(16); DIGIT(17); DIGIT(18); DIGIT(19); DIGIT(20);
+#undef DIGIT
+	for (k = NOISE_BERN_ROUNDS + 1; alive; k++)
+	{
+		bool		a;
+
+		if (!bernoulli(1, k, &a))
+			return false;
+		if (!a)
+		{
+			first_fail = k;
+			alive = 0;
+		}
+	}
+	*out = (first_fail & 1) != 0;
+	return true;
+}
+
 /*
  * Bernoulli(exp(-num/den)) for any num >= 0 (CKS alg. 1): exp(-x) is the
  * probability that floor(x) draws of Bernoulli(exp(-1)) and one draw of
@@ -327,7 +383,7 @@ bernoulli_exp(noise_u128 num, noise_u128 den, bool *out)
 
 	for (k = 0; k < NOISE_GEOM_ROUNDS || k < whole; k++)
 	{
-		if (!bernoulli_exp_le1(1, 1, &b))
+		if (!bernoulli_exp_minus1(&b))
 			return false;
 		/* only the first floor(x) draws count */
 		all &= (unsigned) (b | (k >= whole));
@@ -368,7 +424,7 @@ discrete_laplace(noise_u128 s, noise_u128 t, noise_i128 *out)
 		{
 			bool		a;
 
-			if (!bernoulli_exp_le1(1, 1, &a))
+			if (!bernoulli_exp_minus1(&a))
 				return false;
 			alive &= (unsigned) a;
 			v += alive;
@@ -377,7 +433,7 @@ discrete_laplace(noise_u128 s, noise_u128 t, noise_i128 *out)
 		{
 			bool		a;
 
-			if (!bernoulli_exp_le1(1, 1, &a))
+			if (!bernoulli_exp_minus1(&a))
 				return false;
 			alive &= (unsigned) a;
 			v += alive;
