@@ -17,6 +17,7 @@
 #include "catalog/pg_authid.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "postmaster/bgworker.h"
 #include "utils/guc.h"
 
 #include "privstat/audit.h"
@@ -63,6 +64,22 @@ privstat_require_preload(void)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("privstat must be loaded via shared_preload_libraries"),
 				 errhint("Add privstat to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+void
+privstat_register_worker(const char *name, const char *function, int flags, int restart_time)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = flags;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = restart_time;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "privstat");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "%s", function);
+	snprintf(worker.bgw_name, BGW_MAXLEN, "%s", name);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "%s", name);
+	RegisterBackgroundWorker(&worker);
 }
 
 bool

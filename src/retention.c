@@ -416,17 +416,8 @@ privstat_retention_remove(PG_FUNCTION_ARGS)
 void
 privstat_retention_init(void)
 {
-	BackgroundWorker worker;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 10;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "privstat");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "privstat_retention_launcher_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "privstat retention launcher");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "privstat retention launcher");
-	RegisterBackgroundWorker(&worker);
+	privstat_register_worker("privstat retention launcher", "privstat_retention_launcher_main",
+							 BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION, 10);
 }
 
 /* the databases a worker should visit: all that accept connections */

@@ -27,6 +27,14 @@ extern void privstat_require_preload(void);
 extern bool privstat_has_role(const char *rolename);
 
 /*
+ * From _PG_init: register one of privstat's background workers, started
+ * once recovery has finished and restarted restart_time seconds after it
+ * exits with an error.  name is also its bgw_type; flags are BGWORKER_*.
+ */
+extern void privstat_register_worker(const char *name, const char *function, int flags,
+									 int restart_time);
+
+/*
  * Run SQL through SPI (the caller is connected) as the bootstrap superuser,
  * after the caller's own rights were checked.
  */
