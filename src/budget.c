@@ -31,21 +31,30 @@
  * and before any row exists, the cost of the plan's DP aggregates
  * (privstat_plan_cost) is checked against the role's budget and debited
  * under one exclusive hold of the ledger lock, the record is written, and
- * the lock is released; then the record is flushed.  Flushes are grouped,
- * the way commits share WAL flushes: whoever holds the flush lock fsyncs
- * every record written so far, and a backend whose record is already
- * covered returns without its own fsync.  Only then does the query run.  A
- * ROLLBACK, an error later in the query, a cancel or a crash all come after
- * the debit and the flush, and nothing gives a charge back.
+ * the lock is released; then the query runs while the record is flushed.
+ * The journal flusher (a background worker, woken by the charge) fdatasyncs
+ * every record written so far; the backend waits for its record to be
+ * durable (privstat_budget_await) before a DP aggregate draws noise, when
+ * ExecutorRun returns, before its next charge, and (syncing by itself)
+ * before an error is reported.  Nothing that depends on a charge leaves the
+ * backend before it is durable, and a backend has at most one record not
+ * yet durable.  Flushes are grouped, the way commits share WAL flushes:
+ * whoever holds the flush lock fsyncs every record written so far, and a
+ * backend whose record is already covered returns without its own fsync.
+ * A ROLLBACK, an error later in the query, a cancel or a crash all come
+ * after the debit, and nothing gives a charge back.
  *
  * Locking protocol:
  *	- lock (exclusive) covers the ledger hash, next record number, the last
  *	  HMAC of the chain, and the write of a record; (shared) for readers of
  *	  the ledger.
- *	- flush_lock (exclusive) covers the fdatasync of the journal and setting
- *	  flushed; waiters use LWLockAcquireOrWait, as XLogFlush does, so all of
- *	  them wake when a flush ends and most find their record already covered.
+ *	- flush_lock (exclusive) covers the fdatasync of the journal; flushed
+ *	  only grows (privstat_record_flushed), also after the lock-free sync of
+ *	  the error path.  Waiters use LWLockAcquireOrWait, as XLogFlush does, so
+ *	  all of them wake when a flush ends and most find their record covered.
  *	- A backend never holds both.
+ *	- flusher_latch and flusher_pid are set by the flusher alone; a stale
+ *	  latch only wakes some other process once.
  *
  * Rolling windows.  A budget with a period counts the spends of the last
  * period.  Spends are kept in WINDOW_SLOTS + 1 slots of period/WINDOW_SLOTS;
@@ -70,9 +79,11 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "port/atomics.h"
+#include "postmaster/bgworker.h"
 #include "port/pg_crc32c.h"
 #include "storage/fd.h"
 #include "storage/ipc.h"
+#include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "tcop/tcopprot.h"
@@ -168,6 +179,8 @@ typedef struct BudgetShared
 	pg_atomic_uint64 flushed;	/* records durable (set under flush_lock) */
 	bool		fail_closed;	/* journal corrupt: refuse to charge */
 	uint32		timeline;		/* of the last record replayed or written */
+	Latch	   *flusher_latch;	/* the journal flusher's, or NULL */
+	pid_t		flusher_pid;	/* its process id, or 0 */
 } BudgetShared;
 
 int			privstat_max_roles = 1000;
@@ -176,14 +189,23 @@ static BudgetShared *shared = NULL;
 static HTAB *ledger = NULL;
 static File journal_fd = -1;
 
+/* this backend's last charge, written and maybe not yet durable */
+static bool await_pending = false;
+static uint64 await_seq = 0;
+
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static ExecutorRun_hook_type prev_ExecutorRun = NULL;
 static ExplainOneQuery_hook_type prev_ExplainOneQuery = NULL;
+static emit_log_hook_type prev_emit_log_hook = NULL;
 
 static void budget_shmem_request(void);
 static void budget_shmem_startup(void);
 static void budget_ExecutorStart(QueryDesc *queryDesc, int eflags);
+static void budget_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction,
+							   uint64 count, bool execute_once);
+static void budget_emit_log(ErrorData *edata);
 static void budget_ExplainOneQuery(Query *query, int cursorOptions,
 								   IntoClause *into, ExplainState *es,
 								   const char *queryString, ParamListInfo params,
@@ -536,10 +558,23 @@ privstat_record_flush(LWLock *flush_lock, pg_atomic_uint64 *written, pg_atomic_u
 					 errmsg("could not fsync file \"%s\": %m", path)));
 		}
 		pgstat_report_wait_end();
-		pg_atomic_write_u64(flushed, target);
+		privstat_record_flushed(flushed, target);
 		LWLockRelease(flush_lock);
 		return;
 	}
+}
+
+/*
+ * Records below target are durable: raise *flushed to target, never lower
+ * it (a sync made without flush_lock may finish after one made with it).
+ */
+void
+privstat_record_flushed(pg_atomic_uint64 *flushed, uint64 target)
+{
+	uint64		cur = pg_atomic_read_u64(flushed);
+
+	while (cur < target && !pg_atomic_compare_exchange_u64(flushed, &cur, target))
+		;
 }
 
 /*
@@ -755,6 +790,45 @@ journal_flush(uint64 seq)
 }
 
 /*
+ * A charge's record is written: start making it durable and let the query
+ * run meanwhile.  The kernel starts writing the page back now, and the
+ * journal flusher fdatasyncs it (with every other record written so far)
+ * while the executor scans.  privstat_budget_await waits for that flush
+ * before anything that depends on the charge can leave the backend.
+ */
+static void
+flush_start(uint64 seq)
+{
+	Latch	   *latch;
+
+	await_seq = seq;
+	await_pending = true;
+	if (!enableFsync)
+		return;
+	latch = shared->flusher_latch;
+	if (latch != NULL)
+		SetLatch(latch);
+}
+
+/*
+ * Wait until this backend's last charge is durable.  Called before a DP
+ * aggregate draws its noise (so no noisy value exists before its charge is
+ * on disk), when ExecutorRun returns (so nothing a statement says about
+ * its result, even "no rows", precedes it), and before the next charge (so
+ * a backend has at most one record not yet durable, which the journal's
+ * torn-tail rule relies on).  If the flusher is busy with the record, this
+ * waits for its flush; if not, the backend flushes itself.
+ */
+void
+privstat_budget_await(void)
+{
+	if (!await_pending)
+		return;
+	journal_flush(await_seq);
+	await_pending = false;
+}
+
+/*
  * Grow the journal by JOURNAL_CHUNK bytes of zeros, durably (size and
  * all); caller holds shared->lock exclusively.
  */
@@ -930,6 +1004,7 @@ privstat_budget_charge(Oid role, double epsilon, double delta)
 	uint64		seq;
 
 	check_can_write();
+	privstat_budget_await();
 
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	check_timeline();
@@ -980,7 +1055,7 @@ privstat_budget_charge(Oid role, double epsilon, double delta)
 	audit_record(&r);
 	LWLockRelease(shared->lock);
 
-	journal_flush(seq);
+	flush_start(seq);
 }
 
 /*
@@ -1038,8 +1113,14 @@ privstat_budget_init(void)
 	shmem_startup_hook = budget_shmem_startup;
 	prev_ExecutorStart = ExecutorStart_hook;
 	ExecutorStart_hook = budget_ExecutorStart;
+	prev_ExecutorRun = ExecutorRun_hook;
+	ExecutorRun_hook = budget_ExecutorRun;
 	prev_ExplainOneQuery = ExplainOneQuery_hook;
 	ExplainOneQuery_hook = budget_ExplainOneQuery;
+	prev_emit_log_hook = emit_log_hook;
+	emit_log_hook = budget_emit_log;
+	privstat_register_worker("privstat journal flusher", "privstat_journal_flusher_main",
+							 BGWORKER_SHMEM_ACCESS, 1);
 }
 
 static Size
@@ -1129,6 +1210,97 @@ budget_ExecutorStart(QueryDesc *queryDesc, int eflags)
 						 errhint("Mark functions that run DP queries PARALLEL RESTRICTED or UNSAFE.")));
 			privstat_budget_charge(GetUserId(), epsilon, delta);
 		}
+	}
+}
+
+/*
+ * Rows a DP aggregate produced passed privstat_budget_await when it drew
+ * its noise; what the statement says when it ends (a row count, "no rows"
+ * from a grouped query with no groups) waits here.
+ */
+static void
+budget_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
+				   bool execute_once)
+{
+	if (prev_ExecutorRun)
+		prev_ExecutorRun(queryDesc, direction, count, execute_once);
+	else
+		standard_ExecutorRun(queryDesc, direction, count, execute_once);
+	privstat_budget_await();
+}
+
+/*
+ * An error (or FATAL: a cancel, pg_terminate_backend) after a charge and
+ * before its flush: make the journal durable before the report leaves.
+ * No locks and no ereport here: an fdatasync of the file, through the
+ * backend's descriptor or a new one, covers the record.  If it fails the
+ * journal flusher still syncs the record; the report carries no DP value.
+ */
+static void
+budget_emit_log(ErrorData *edata)
+{
+	if (await_pending && edata->elevel >= ERROR)
+	{
+		int			fd = journal_fd >= 0 ? FileGetRawDesc(journal_fd) : -1;
+		bool		own = fd < 0;
+		uint64		target = pg_atomic_read_u64(&shared->written);
+
+		if (own)
+			fd = BasicOpenFile(JOURNAL_FILE, O_RDWR | PG_BINARY);
+		if (fd >= 0)
+		{
+			if (pg_fdatasync(fd) == 0)
+			{
+				privstat_record_flushed(&shared->flushed, target);
+				await_pending = false;
+			}
+			if (own)
+				close(fd);
+		}
+	}
+	if (prev_emit_log_hook)
+		prev_emit_log_hook(edata);
+}
+
+/* detach from shared memory: backends stop waking a flusher that is gone */
+static void
+flusher_detach(int code pg_attribute_unused(), Datum arg pg_attribute_unused())
+{
+	shared->flusher_latch = NULL;
+	shared->flusher_pid = 0;
+}
+
+/*
+ * The journal flusher, a background worker: woken by each charge, it
+ * fdatasyncs every record written so far while the charging backends run
+ * their queries, the way the WAL writer flushes for asynchronous commits.
+ * Backends never depend on it for correctness: one that finds its record
+ * not yet durable when it must be flushes the journal itself.
+ */
+void
+privstat_journal_flusher_main(Datum arg pg_attribute_unused())
+{
+	pqsignal(SIGTERM, die);
+	pqsignal(SIGHUP, SIG_IGN);
+	BackgroundWorkerUnblockSignals();
+
+	journal_open();
+	before_shmem_exit(flusher_detach, 0);
+	shared->flusher_pid = MyProcPid;
+	shared->flusher_latch = MyLatch;
+
+	for (;;)
+	{
+		uint64		written;
+
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		written = pg_atomic_read_u64(&shared->written);
+		if (written > pg_atomic_read_u64(&shared->flushed))
+			journal_flush(written - 1);
+		else
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1L,
+							 PG_WAIT_EXTENSION);
 	}
 }
 
@@ -1310,6 +1482,32 @@ privstat_reset_budget(PG_FUNCTION_ARGS)
 	r.actor = GetUserId();
 	budget_change(&r);
 	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(privstat_budget_journal_status);
+
+/*
+ * budget_journal_status(): records written to the journal, records known
+ * durable, and the journal flusher's pid (NULL when it is not running).
+ * The two counts differ only while charges are being flushed.
+ */
+Datum
+privstat_budget_journal_status(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+	pid_t		pid;
+
+	privstat_require_preload();
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	pid = shared != NULL ? shared->flusher_pid : 0;
+	values[0] = Int64GetDatum(shared != NULL ? (int64) pg_atomic_read_u64(&shared->written) : 0);
+	values[1] = Int64GetDatum(shared != NULL ? (int64) pg_atomic_read_u64(&shared->flushed) : 0);
+	values[2] = Int32GetDatum((int32) pid);
+	nulls[2] = pid == 0;
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
 PG_FUNCTION_INFO_V1(privstat_budget_status);

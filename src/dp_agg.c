@@ -55,6 +55,7 @@
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
 
+#include "privstat/budget.h"
 #include "privstat/dp_agg.h"
 #include "privstat/numeric_float8.h"
 #include "privstat/dp_mech.h"
@@ -1016,6 +1017,8 @@ final_state(FunctionCallInfo fcinfo, bool hist)
 	privstat_require_preload();
 	if (!AggCheckCallContext(fcinfo, &aggcontext))
 		not_our_aggregate();
+	/* no noisy value before the query's charge is durable */
+	privstat_budget_await();
 	aggref = dp_aggref(fcinfo);
 	if (!PG_ARGISNULL(0))
 	{

@@ -21,10 +21,17 @@ extern int	privstat_max_roles;
 extern void privstat_budget_init(void);
 
 /*
- * Debit epsilon and delta from role's budget and make the charge durable
- * before returning; an error, and no debit, if the budget cannot cover it.
+ * Debit epsilon and delta from role's budget and write the charge to the
+ * journal, starting its flush; an error, and no debit, if the budget cannot
+ * cover it.  The charge is durable once privstat_budget_await returns.
  */
 extern void privstat_budget_charge(Oid role, double epsilon, double delta);
+
+/* wait until this backend's last charge is on disk (before any noisy value) */
+extern void privstat_budget_await(void);
+
+/* the journal flusher background worker */
+extern PGDLLEXPORT void privstat_journal_flusher_main(Datum arg);
 
 /* the budget journal's record types (never renumber: they are on disk) */
 #define PRIVSTAT_BUDGET_CHARGE	1
@@ -69,6 +76,7 @@ extern off_t privstat_record_tail(int fd, uint64 good, off_t size,
 extern void privstat_record_flush(LWLock *flush_lock, pg_atomic_uint64 *written,
 								  pg_atomic_uint64 *flushed, uint64 seq,
 								  int (*sync) (void), const char *path);
+extern void privstat_record_flushed(pg_atomic_uint64 *flushed, uint64 target);
 extern bool privstat_record_file_extend(File file, off_t at, int chunk);
 
 #endif							/* PRIVSTAT_BUDGET_H */

@@ -753,6 +753,14 @@ CREATE AGGREGATE privstat._dp_percentile_units(sample double precision[], p doub
 CREATE FUNCTION privstat._float8(numeric) RETURNS double precision
 	AS 'MODULE_PATHNAME', 'privstat_float8_of_numeric' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
+-- The budget journal's progress: records written, records durable (they
+-- differ while charges are being flushed) and the journal flusher's pid.
+CREATE FUNCTION privstat.budget_journal_status(OUT records bigint, OUT durable_records bigint,
+											   OUT flusher_pid integer)
+	RETURNS record AS 'MODULE_PATHNAME', 'privstat_budget_journal_status' LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION privstat.budget_journal_status() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privstat.budget_journal_status() TO privstat_admin, privstat_auditor;
+
 -- The policy tables' invalidation triggers (see _policy_changed): the tables
 -- src/policy.c reads the policy from (expiry rules come from retention_rule).
 DO $triggers$
