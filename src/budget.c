@@ -1232,6 +1232,10 @@ budget_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 /*
  * An error (or FATAL: a cancel, pg_terminate_backend) after a charge and
  * before its flush: make the journal durable before the report leaves.
+ * PostgreSQL calls this hook for what it writes to the server log, which
+ * includes every error unless log_min_messages is raised above ERROR.  A
+ * message never carries a noisy value drawn before the wait: the noise is
+ * drawn only after privstat_budget_await.
  * No locks and no ereport here: an fdatasync of the file, through the
  * backend's descriptor or a new one, covers the record.  If it fails the
  * journal flusher still syncs the record; the report carries no DP value.
