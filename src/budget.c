@@ -79,8 +79,8 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "port/atomics.h"
-#include "postmaster/bgworker.h"
 #include "port/pg_crc32c.h"
+#include "postmaster/bgworker.h"
 #include "storage/fd.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
@@ -176,7 +176,7 @@ typedef struct BudgetShared
 	uint8		last_mac[32];	/* under lock */
 	pg_atomic_uint64 written;	/* records written to the file */
 	uint64		allocated;		/* under lock: bytes of the file (zeros past the end) */
-	pg_atomic_uint64 flushed;	/* records durable (set under flush_lock) */
+	pg_atomic_uint64 flushed;	/* records durable (only grows) */
 	bool		fail_closed;	/* journal corrupt: refuse to charge */
 	uint32		timeline;		/* of the last record replayed or written */
 	Latch	   *flusher_latch;	/* the journal flusher's, or NULL */
@@ -791,10 +791,12 @@ journal_flush(uint64 seq)
 
 /*
  * A charge's record is written: start making it durable and let the query
- * run meanwhile.  The kernel starts writing the page back now, and the
- * journal flusher fdatasyncs it (with every other record written so far)
- * while the executor scans.  privstat_budget_await waits for that flush
- * before anything that depends on the charge can leave the backend.
+ * run meanwhile.  The journal flusher fdatasyncs it (with every other
+ * record written so far) while the executor scans; privstat_budget_await
+ * waits for that flush before anything that depends on the charge can
+ * leave the backend.  (Starting the page's writeback here with
+ * sync_file_range made it slower: that call waits for the writeback of the
+ * previous record in the same page.)
  */
 static void
 flush_start(uint64 seq)
@@ -1288,7 +1290,6 @@ privstat_journal_flusher_main(Datum arg pg_attribute_unused())
 	pqsignal(SIGHUP, SIG_IGN);
 	BackgroundWorkerUnblockSignals();
 
-	journal_open();
 	before_shmem_exit(flusher_detach, 0);
 	shared->flusher_pid = MyProcPid;
 	shared->flusher_latch = MyLatch;
@@ -1301,7 +1302,11 @@ privstat_journal_flusher_main(Datum arg pg_attribute_unused())
 		CHECK_FOR_INTERRUPTS();
 		written = pg_atomic_read_u64(&shared->written);
 		if (written > pg_atomic_read_u64(&shared->flushed))
+		{
+			/* opened on first use: a journal that failed closed is never written */
+			journal_open();
 			journal_flush(written - 1);
+		}
 		else
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1L,
 							 PG_WAIT_EXTENSION);
