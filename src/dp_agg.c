@@ -613,6 +613,18 @@ get_state(FunctionCallInfo fcinfo, bool hist)
 	return state;
 }
 
+/*
+ * A NULL input is skipped, as by sum() and avg(): the state as it is, made
+ * now if this is the group's first row (so an all-NULL group is answered).
+ */
+static Datum
+skip_null(FunctionCallInfo fcinfo, bool hist)
+{
+	if (PG_ARGISNULL(0))
+		PG_RETURN_POINTER(get_state(fcinfo, hist));
+	PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+}
+
 
 /* ---------------------------------------------------------------------------
  * Transition functions
@@ -696,11 +708,7 @@ Datum \
 fname(PG_FUNCTION_ARGS) \
 { \
 	if (PG_ARGISNULL(1)) \
-	{ \
-		if (PG_ARGISNULL(0)) \
-			PG_RETURN_POINTER(get_state(fcinfo, false)); \
-		PG_RETURN_DATUM(PG_GETARG_DATUM(0)); \
-	} \
+		return skip_null(fcinfo, false); \
 	return value_trans(fcinfo, is_int, is_int ? (int64) (getarg) : 0, is_int ? 0.0 : (double) (getarg)); \
 }
 
@@ -739,13 +747,19 @@ VALUE_TRANS(dp_trans_int8, true, PG_GETARG_INT64(1))
 VALUE_TRANS(dp_trans_float8, false, PG_GETARG_FLOAT8(1))
 VALUE_TRANS(dp_trans_numeric, false, numeric_arg_float8(fcinfo, 1))
 
+static inline void
+hist_add(DpHistState *state, double x)
+{
+	count_row(&state->n);
+	state->hist[dp_hist_bin(&state->params, x)]++;
+}
+
 static Datum
 hist_trans(FunctionCallInfo fcinfo, double x)
 {
 	DpHistState *state = get_state(fcinfo, true);
 
-	count_row(&state->n);
-	state->hist[dp_hist_bin(&state->params, x)]++;
+	hist_add(state, x);
 	PG_RETURN_POINTER(state);
 }
 
@@ -755,11 +769,7 @@ Datum \
 fname(PG_FUNCTION_ARGS) \
 { \
 	if (PG_ARGISNULL(1)) \
-	{ \
-		if (PG_ARGISNULL(0)) \
-			PG_RETURN_POINTER(get_state(fcinfo, true)); \
-		PG_RETURN_DATUM(PG_GETARG_DATUM(0)); \
-	} \
+		return skip_null(fcinfo, true); \
 	return hist_trans(fcinfo, (double) (getarg)); \
 }
 
@@ -797,11 +807,7 @@ dp_trans_sample(PG_FUNCTION_ARGS)
 	int			n;
 
 	if (PG_ARGISNULL(1))
-	{
-		if (PG_ARGISNULL(0))
-			PG_RETURN_POINTER(get_state(fcinfo, false));
-		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
-	}
+		return skip_null(fcinfo, false);
 	state = get_state(fcinfo, false);
 	sample_values(fcinfo, &values, &n);
 	for (int i = 0; i < n; i++)
@@ -820,18 +826,11 @@ dp_hist_trans_sample(PG_FUNCTION_ARGS)
 	int			n;
 
 	if (PG_ARGISNULL(1))
-	{
-		if (PG_ARGISNULL(0))
-			PG_RETURN_POINTER(get_state(fcinfo, true));
-		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
-	}
+		return skip_null(fcinfo, true);
 	state = get_state(fcinfo, true);
 	sample_values(fcinfo, &values, &n);
 	for (int i = 0; i < n; i++)
-	{
-		count_row(&state->n);
-		state->hist[dp_hist_bin(&state->params, values[i])]++;
-	}
+		hist_add(state, values[i]);
 	PG_RETURN_POINTER(state);
 }
 
