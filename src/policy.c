@@ -715,7 +715,7 @@ typedef struct RteInfo
 
 typedef struct CteInfo
 {
-	const char *name;
+	CommonTableExpr *cte;
 	Level	   *level;
 } CteInfo;
 
@@ -863,9 +863,9 @@ cte_owner(Level *lev, RangeTblEntry *rte)
 	return lev;
 }
 
-/* find a CTE by name, ctelevelsup levels up */
-static Level *
-cte_level(Level *lev, RangeTblEntry *rte)
+/* find the CTE that rte names, ctelevelsup levels up */
+static CteInfo *
+cte_info(Level *lev, RangeTblEntry *rte)
 {
 	ListCell   *lc;
 
@@ -876,10 +876,19 @@ cte_level(Level *lev, RangeTblEntry *rte)
 	{
 		CteInfo    *c = lfirst(lc);
 
-		if (strcmp(c->name, rte->ctename) == 0)
-			return c->level;
+		if (strcmp(c->cte->ctename, rte->ctename) == 0)
+			return c;
 	}
 	return NULL;
+}
+
+/* the level of the CTE that rte names */
+static Level *
+cte_level(Level *lev, RangeTblEntry *rte)
+{
+	CteInfo    *c = cte_info(lev, rte);
+
+	return c != NULL ? c->level : NULL;
 }
 
 /*
@@ -1881,25 +1890,6 @@ plain_var(Node *node)
 	return NULL;
 }
 
-/* the CTE that rte names, in the query of the level that defines it */
-static CommonTableExpr *
-find_cte(Level *lev, RangeTblEntry *rte)
-{
-	ListCell   *lc;
-
-	lev = cte_owner(lev, rte);
-	if (lev == NULL)
-		return NULL;
-	foreach(lc, lev->query->cteList)
-	{
-		CommonTableExpr *cte = lfirst(lc);
-
-		if (strcmp(cte->ctename, rte->ctename) == 0)
-			return cte;
-	}
-	return NULL;
-}
-
 /*
  * The output column of a raw sub-level (subquery or CTE) that carries its
  * privacy unit: one of its columns when it already selects the unit, else a
@@ -1943,10 +1933,12 @@ sub_unit_column(Level *lev, Level *sub, RangeTblEntry *rte)
 		rte->eref->colnames = lappend(rte->eref->colnames, makeString(pstrdup("privstat_unit")));
 	if (rte->rtekind == RTE_CTE)
 	{
-		CommonTableExpr *cte = find_cte(lev, rte);
+		CteInfo    *info = cte_info(lev, rte);
+		CommonTableExpr *cte;
 
-		if (cte == NULL)
+		if (info == NULL)
 			elog(ERROR, "privstat: WITH query \"%s\" not found", rte->ctename);
+		cte = info->cte;
 		while (list_length(cte->ctecolnames) < sub->unit_resno)
 		{
 			cte->ctecolnames = lappend(cte->ctecolnames, makeString(pstrdup("privstat_unit")));
@@ -2922,7 +2914,7 @@ validate_level(Query *q, Level *parent)
 			refuse(lev, "a data-modifying WITH", "Use WITH queries that only read.");
 		if (cte->cterecursive)
 			refuse(lev, "WITH RECURSIVE", "Use a WITH query that is not recursive.");
-		info->name = cte->ctename;
+		info->cte = cte;
 		info->level = validate_level(cq, lev);
 		lev->ctes = lappend(lev->ctes, info);
 	}
