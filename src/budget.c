@@ -1238,30 +1238,22 @@ budget_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
  * includes every error unless log_min_messages is raised above ERROR.  A
  * message never carries a noisy value drawn before the wait: the noise is
  * drawn only after privstat_budget_await.
- * No locks and no ereport here: an fdatasync of the file, through the
- * backend's descriptor or a new one, covers the record.  If it fails the
- * journal flusher still syncs the record; the report carries no DP value.
+ * No locks and no ereport here: journal_sync covers the record.  If it
+ * fails the journal flusher still syncs the record; the report carries no
+ * DP value.
  */
 static void
 budget_emit_log(ErrorData *edata)
 {
+	/* a pending charge was written through journal_fd, which is open */
 	if (await_pending && edata->elevel >= ERROR)
 	{
-		int			fd = journal_fd >= 0 ? FileGetRawDesc(journal_fd) : -1;
-		bool		own = fd < 0;
 		uint64		target = pg_atomic_read_u64(&shared->written);
 
-		if (own)
-			fd = BasicOpenFile(JOURNAL_FILE, O_RDWR | PG_BINARY);
-		if (fd >= 0)
+		if (journal_sync() == 0)
 		{
-			if (pg_fdatasync(fd) == 0)
-			{
-				privstat_record_flushed(&shared->flushed, target);
-				await_pending = false;
-			}
-			if (own)
-				close(fd);
+			privstat_record_flushed(&shared->flushed, target);
+			await_pending = false;
 		}
 	}
 	if (prev_emit_log_hook)
