@@ -9,6 +9,9 @@ PACKAGES="build-essential postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR l
 # packages are in the tree): test/run.sh and test/node/run.sh pass it to
 # ensure_packages.
 NODE_PACKAGES="nodejs"
+# The BI corpus test (test/bi) needs real drivers: psycopg2, psycopg 3, pyodbc
+# over psqlODBC, and pgjdbc with a JDK to compile its runner.
+BI_PACKAGES="python3-psycopg2 python3-psycopg odbc-postgresql unixodbc python3-pyodbc libpostgresql-jdbc-java default-jdk-headless"
 # The random-query test (test/sqlsmith) needs sqlsmith.
 SQLSMITH_PACKAGES="sqlsmith"
 # The fuzz harnesses (test/fuzz) need clang with libFuzzer and the sanitizers

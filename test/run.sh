@@ -12,7 +12,7 @@ set -u
 cd "$(dirname "$0")/.."
 . test/common.sh
 
-ensure_packages $NODE_PACKAGES $SQLSMITH_PACKAGES $FUZZ_PACKAGES
+ensure_packages $NODE_PACKAGES $BI_PACKAGES $SQLSMITH_PACKAGES $FUZZ_PACKAGES
 build_and_install
 make_workdir
 SRC=$(copy_tree)
@@ -116,6 +116,9 @@ failed=$((failed + tap_fail))
 
 log "node-postgres client test (test/node)"
 tap_runner node bash test/node/run.sh
+
+log "BI corpus with real drivers (test/bi)"
+tap_runner bi bash test/bi/run.sh
 
 log "soak test, short (test/soak; SOAK_SECONDS=${SOAK_SECONDS:-25}; 120 for the long run)"
 export SOAK_SECONDS=${SOAK_SECONDS:-25}
