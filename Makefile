@@ -11,7 +11,11 @@ OBJS = \
 	src/dp_agg.o \
 	src/numeric_float8.o \
 	src/budget.o \
-	src/policy.o \
+	src/policy/catalog.o \
+	src/policy/validate.o \
+	src/policy/bound.o \
+	src/policy/rowrules.o \
+	src/policy/hooks.o \
 	src/retention.o \
 	src/audit.o
 

@@ -27,7 +27,7 @@
  * function would release a new answer for every row.
  *
  * Every input row counts as one contributor.  User-level contribution
- * bounding is the policy's rewrite (src/policy.c): it feeds these
+ * bounding is the policy's rewrite (src/policy/bound.c): it feeds these
  * aggregates each privacy unit's bounded contributions, or samples of its
  * values, and scales their bounds or epsilon (doc/user-level.md).
  *
@@ -145,7 +145,7 @@ dp_kind_of(Oid aggfnoid, bool *with_p)
 		kind = DP_STDDEV;
 	else if (strcmp(name, "dp_group_selected") == 0)
 		kind = DP_SELECT;
-	/* the rewrite's versions over samples of each unit's values (src/policy.c) */
+	/* the rewrite's versions over samples of each unit's values (src/policy/bound.c) */
 	else if (strcmp(name, "_dp_variance_units") == 0)
 		kind = DP_VARIANCE;
 	else if (strcmp(name, "_dp_stddev_units") == 0)
@@ -849,7 +849,7 @@ PG_FUNCTION_INFO_V1(privstat_sample_trans);
 
 /*
  * _sample_rows(x, m): Algorithm R, with OpenSSL's CSPRNG.  Not a DP
- * aggregate: the rewrite (src/policy.c) feeds its samples, per unit and
+ * aggregate: the rewrite (src/policy/bound.c) feeds its samples, per unit and
  * group, to _dp_*_units; a role at level aggregate cannot call it.
  */
 Datum
@@ -1088,7 +1088,7 @@ dp_select_final(PG_FUNCTION_ARGS)
 }
 
 /*
- * dp_count_units() is answered by the policy's rewrite (src/policy.c),
+ * dp_count_units() is answered by the policy's rewrite (src/policy/bound.c),
  * which replaces it before the query runs; anywhere else it refuses.
  */
 static pg_attribute_noreturn() void

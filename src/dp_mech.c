@@ -5,8 +5,8 @@
  *	  aggregates.  Pure C: see dp_mech.h.
  *
  * Every input row counts as one contributor here (the user-level bounding
- * of src/policy.c happens before the state is built).  Neighbouring inputs
- * differ by one row, added or removed.
+ * of src/policy/bound.c happens before the state is built).  Neighbouring
+ * inputs differ by one row, added or removed.
  *
  * The grid.  Values are clamped to the declared bounds [L, U] and rounded to
  * multiples of g = 2^k, where k makes the sensitivity Delta about

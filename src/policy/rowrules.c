@@ -1,0 +1,435 @@
+/*-------------------------------------------------------------------------
+ *
+ * rowrules.c
+ *	  Row-level rules: consent to purposes, scopes, expiry.
+ *
+ * The row security policies privstat adds through PostgreSQL's row
+ * security hooks, the check of the privstat.purpose setting, and the SQL
+ * functions behind them (_consent_ok, _enable_row_security, _check_scope).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "parser/parse_coerce.h"
+#include "parser/parse_collate.h"
+#include "parser/parse_expr.h"
+#include "parser/parse_oper.h"
+#include "parser/parse_relation.h"
+#include "parser/parser.h"
+#include "rewrite/rowsecurity.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/arrayaccess.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+
+#include "privstat/guc.h"
+#include "privstat/policy.h"
+#include "privstat/privstat.h"
+#include "privstat/retention.h"
+
+#include "policy_internal.h"
+
+/* the row security hooks before privstat's, saved by privstat_policy_init */
+row_security_policy_hook_type prev_rls_permissive = NULL;
+row_security_policy_hook_type prev_rls_restrictive = NULL;
+
+
+/* a scope condition: columns, constants, and nodes node_check allows */
+static bool
+scope_walker(Node *node, Level *lev)
+{
+	if (node == NULL)
+		return false;
+	switch (nodeTag(node))
+	{
+		case T_Var:
+			if (((Var *) node)->varattno <= 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("a scope condition may not use system columns or whole rows")));
+			return false;
+		case T_Const:
+		case T_List:
+			break;
+		case T_SubLink:
+		case T_Param:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("a scope condition may not contain a subquery"),
+					 errhint("Use a condition on the table's own columns.")));
+			break;
+		default:
+			node_check(node, lev, "a scope condition");
+			break;
+	}
+	return expression_tree_walker(node, scope_walker, (void *) lev);
+}
+
+/*
+ * Parse a scope condition as one boolean expression over the table's
+ * columns, the way CREATE POLICY parses its USING clause, and check that it
+ * uses nothing but LEAKPROOF functions and operators (or the allow-list):
+ * it runs on rows the role must not see.  The text is parsed, never
+ * spliced into a statement.
+ */
+/* an error in a scope condition points into the condition, not the statement */
+static void
+scope_error_callback(void *arg)
+{
+	int			pos = geterrposition();
+
+	if (pos > 0)
+	{
+		errposition(0);
+		internalerrposition(pos);
+		internalerrquery((const char *) arg);
+	}
+	errcontext("scope condition");
+}
+
+static Node *
+parse_scope(Relation rel, const char *condition)
+{
+	ErrorContextCallback errcb = {error_context_stack, scope_error_callback, unconstify(char *, condition)};
+	List	   *raw;
+	SelectStmt *sel = NULL;
+	ParseState *pstate;
+	ParseNamespaceItem *nsitem;
+	Node	   *expr;
+	Level		lev;
+
+	error_context_stack = &errcb;
+	raw = raw_parser(condition, RAW_PARSE_PLPGSQL_EXPR);
+	if (list_length(raw) == 1 && IsA(linitial_node(RawStmt, raw)->stmt, SelectStmt))
+		sel = (SelectStmt *) linitial_node(RawStmt, raw)->stmt;
+	if (sel == NULL || list_length(sel->targetList) != 1 || sel->fromClause != NIL ||
+		sel->whereClause != NULL || sel->groupClause != NIL || sel->havingClause != NULL ||
+		sel->windowClause != NIL || sel->sortClause != NIL || sel->limitCount != NULL ||
+		sel->limitOffset != NULL || sel->lockingClause != NIL || sel->distinctClause != NIL ||
+		sel->withClause != NULL || sel->valuesLists != NIL || sel->intoClause != NULL ||
+		((ResTarget *) linitial(sel->targetList))->name != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a scope condition must be one boolean expression over the table's columns"),
+				 errhint("For example: privstat.set_scope('orders', 'analyst_eu', 'region = ''EU''').")));
+
+	pstate = make_parsestate(NULL);
+	pstate->p_sourcetext = condition;
+	nsitem = addRangeTableEntryForRelation(pstate, rel, AccessShareLock, NULL, false, false);
+	addNSItemToQuery(pstate, nsitem, false, true, true);
+	expr = transformExpr(pstate, ((ResTarget *) linitial(sel->targetList))->val, EXPR_KIND_POLICY);
+	expr = coerce_to_boolean(pstate, expr, "scope condition");
+	assign_expr_collations(pstate, expr);
+	free_parsestate(pstate);
+
+	memset(&lev, 0, sizeof(lev));
+	lev.example = RelationGetRelid(rel);
+	lev.scope = true;
+	(void) scope_walker(expr, &lev);
+	error_context_stack = errcb.previous;
+	return expr;
+}
+
+/* a row security policy of privstat's, on the columns of relation 1 */
+static RowSecurityPolicy *
+make_policy(const char *name, Oid role, Expr *qual, bool permissive)
+{
+	RowSecurityPolicy *p = palloc0(sizeof(RowSecurityPolicy));
+	Datum		roleid = ObjectIdGetDatum(role);
+
+	p->policy_name = pstrdup(name);
+	p->polcmd = permissive ? '*' : ACL_SELECT_CHR;
+	p->roles = construct_array(&roleid, 1, OIDOID, sizeof(Oid), true, TYPALIGN_INT);
+	p->qual = copyObject(qual);
+	p->with_check_qual = permissive ? copyObject(qual) : NULL;
+	p->hassublinks = false;
+	p->permissive = permissive;
+	return p;
+}
+
+/* column IS NULL OR column >= now() - keep: the rows a retention rule keeps */
+static Expr *
+expiry_qual(Relation rel, RowRules *r)
+{
+	Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel), r->expiry_attno - 1);
+	ParseState *pstate = make_parsestate(NULL);
+	Var		   *col = makeVar(1, r->expiry_attno, att->atttypid, att->atttypmod, att->attcollation, 0);
+	Node	   *now = (Node *) makeFuncExpr(F_NOW, TIMESTAMPTZOID, NIL, InvalidOid, InvalidOid,
+										   COERCE_EXPLICIT_CALL);
+	Node	   *keep = (Node *) makeConst(INTERVALOID, -1, InvalidOid, sizeof(Interval),
+										  PointerGetDatum(&r->keep), false, false);
+	Node	   *cutoff = (Node *) make_op(pstate, list_make1(makeString("-")), now, keep, NULL, -1);
+	Node	   *kept = (Node *) make_op(pstate, list_make1(makeString(">=")), (Node *) col, cutoff, NULL, -1);
+	NullTest   *isnull = makeNode(NullTest);
+
+	isnull->arg = (Expr *) copyObject(col);
+	isnull->nulltesttype = IS_NULL;
+	isnull->argisrow = false;
+	isnull->location = -1;
+	free_parsestate(pstate);
+	return makeBoolExpr(OR_EXPR, list_make2(isnull, kept), -1);
+}
+
+/*
+ * Restrictive policies, for reading (SELECT, and the rows UPDATE and
+ * DELETE read): consent to the session's purpose, the role's scope, and
+ * expiry.  Restrictive: they narrow what the table's other policies allow.
+ */
+List *
+policy_rls_restrictive(CmdType cmdtype, Relation rel)
+{
+	List	   *result = prev_rls_restrictive ? prev_rls_restrictive(cmdtype, rel) : NIL;
+	RowRules   *r;
+	int			i;
+
+	if (cmdtype != CMD_SELECT)
+		return result;
+	policy_ensure();
+	if (!policy_cache.installed || (r = row_rules(RelationGetRelid(rel), false)) == NULL)
+		return result;
+
+	if (r->consent_attno != 0 && OidIsValid(policy_cache.consent_ok))
+	{
+		Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel), r->consent_attno - 1);
+		Var		   *col = makeVar(1, r->consent_attno, att->atttypid, att->atttypmod, att->attcollation, 0);
+
+		result = lappend(result,
+						 make_policy("privstat_consent", ACL_ID_PUBLIC,
+									 (Expr *) makeFuncExpr(policy_cache.consent_ok, BOOLOID, list_make1(col),
+														   InvalidOid, DEFAULT_COLLATION_OID,
+														   COERCE_EXPLICIT_CALL),
+									 false));
+	}
+	for (i = 0; i < r->nscopes; i++)
+	{
+		ScopeRule  *sc = &r->scopes[i];
+
+		if (sc->expr == NULL)
+		{
+			Node	   *expr = parse_scope(rel, sc->condition);
+			MemoryContext old = MemoryContextSwitchTo(policy_cxt);
+
+			sc->expr = copyObject(expr);
+			MemoryContextSwitchTo(old);
+		}
+		result = lappend(result, make_policy(psprintf("privstat_scope_%u", sc->role), sc->role,
+											 (Expr *) sc->expr, false));
+	}
+	/* expired rows: hidden from all but the table's owner and the purge */
+	if (r->expiry_attno != 0 && privstat_purging_relid != r->relid &&
+		!has_privs_of_role(GetUserId(), rel->rd_rel->relowner))
+		result = lappend(result, make_policy("privstat_expiry", ACL_ID_PUBLIC, expiry_qual(rel, r), false));
+	return result;
+}
+
+/*
+ * Where privstat turned row security on, a permissive policy that lets
+ * every row through, for every command, so that only privstat's restrictive
+ * rules narrow what roles see.  Only while the table has no permissive
+ * policy of the DBA's own: from the first one on, the DBA's permissive
+ * policies decide alone which rows a role may see (PostgreSQL's rule), and
+ * privstat's rules narrow those, never widen them.
+ */
+List *
+policy_rls_permissive(CmdType cmdtype, Relation rel)
+{
+	List	   *result = prev_rls_permissive ? prev_rls_permissive(cmdtype, rel) : NIL;
+	RowRules   *r;
+	ListCell   *lc;
+
+	policy_ensure();
+	if (!policy_cache.installed || (r = row_rules(RelationGetRelid(rel), false)) == NULL || !r->rls_by_privstat)
+		return result;
+	if (rel->rd_rsdesc != NULL)
+		foreach(lc, rel->rd_rsdesc->policies)
+			if (((RowSecurityPolicy *) lfirst(lc))->permissive)
+				return result;
+	return lappend(result, make_policy("privstat_all_rows", ACL_ID_PUBLIC,
+									   (Expr *) makeBoolConst(true, false), true));
+}
+
+/* may the current role declare this purpose? */
+static bool
+purpose_granted(const char *purpose)
+{
+	int			i;
+
+	for (i = 0; i < policy_cache.ngrants; i++)
+		if (strcmp(policy_cache.grants[i].purpose, purpose) == 0 &&
+			has_privs_of_role(GetUserId(), policy_cache.grants[i].role))
+			return true;
+	return false;
+}
+
+/*
+ * The session's purpose if the current role holds it, else NULL, with its
+ * length.  Checked again only after a change of the purpose (the setting's
+ * assign hook), the role or the policy: the consent qual calls this for
+ * every row.
+ */
+static const char *
+effective_purpose(size_t *len)
+{
+	static uint64 checked_generation = 0;
+	static Oid	checked_user = InvalidOid;
+	static char *purpose = NULL;
+	static size_t purpose_len = 0;
+
+	if (checked_generation != policy_generation || checked_user != GetUserId())
+	{
+		if (purpose != NULL)
+			pfree(purpose);
+		purpose = NULL;
+		policy_ensure();
+		if (privstat_purpose != NULL && privstat_purpose[0] != '\0' &&
+			policy_cache.installed && purpose_granted(privstat_purpose))
+		{
+			purpose = MemoryContextStrdup(TopMemoryContext, privstat_purpose);
+			purpose_len = strlen(purpose);
+		}
+		checked_user = GetUserId();
+		checked_generation = policy_generation;
+	}
+	*len = purpose_len;
+	return purpose;
+}
+
+/*
+ * privstat.purpose's check hook: a role may declare only a purpose it was
+ * granted.  Settings that are not interactive (the configuration file,
+ * ALTER ROLE ... SET at login) are checked when rows are read instead.
+ */
+bool
+privstat_purpose_check(char **newval, void **extra pg_attribute_unused(), GucSource source)
+{
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+	if (source < PGC_S_INTERACTIVE || !IsTransactionState() || !OidIsValid(GetUserId()))
+		return true;
+	policy_ensure();
+	if (!policy_cache.installed || purpose_granted(*newval))
+		return true;
+	GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
+	GUC_check_errmsg("purpose \"%s\" is not granted to role %s", *newval,
+					 GetUserNameFromId(GetUserId(), false));
+	GUC_check_errhint("An administrator grants it: SELECT privstat.grant_purpose('%s', '%s');",
+					  GetUserNameFromId(GetUserId(), false), *newval);
+	return false;
+}
+
+PG_FUNCTION_INFO_V1(privstat_consent_ok);
+
+/*
+ * privstat._consent_ok(consent text[]): the qual of the consent policy.
+ * True when the row's consent holds the session's declared purpose and the
+ * current role holds that purpose; a row without consent (NULL) is seen by
+ * no purpose.  Evaluated at run time, so a cached plan follows SET
+ * privstat.purpose.
+ */
+Datum
+privstat_consent_ok(PG_FUNCTION_ARGS)
+{
+	const char *purpose;
+	ArrayType  *consent;
+	array_iter	it;
+	int			n;
+	int			i;
+	size_t		len;
+
+	if (PG_ARGISNULL(0) || (purpose = effective_purpose(&len)) == NULL)
+		PG_RETURN_BOOL(false);
+	consent = PG_GETARG_ARRAYTYPE_P(0);
+	if (ARR_ELEMTYPE(consent) != TEXTOID)
+		PG_RETURN_BOOL(false);
+	n = ArrayGetNItems(ARR_NDIM(consent), ARR_DIMS(consent));
+	array_iter_setup(&it, (AnyArrayType *) consent);
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
+		Datum		d = array_iter_next(&it, &isnull, i, -1, false, TYPALIGN_INT);
+
+		if (!isnull && VARSIZE_ANY_EXHDR(DatumGetPointer(d)) == len &&
+			memcmp(VARDATA_ANY(DatumGetPointer(d)), purpose, len) == 0)
+			PG_RETURN_BOOL(true);
+	}
+	PG_RETURN_BOOL(false);
+}
+
+/*
+ * Turn on row security for relid if it is off, note that privstat did, and
+ * say so.  The caller's rights to the table were checked.
+ */
+void
+privstat_policy_enable_rls(Oid relid)
+{
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	char	   *qualname;
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	bool		enabled;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	enabled = ((Form_pg_class) GETSTRUCT(tup))->relrowsecurity;
+	ReleaseSysCache(tup);
+	if (enabled)
+		return;
+	qualname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+										  get_rel_name(relid));
+	SPI_connect();
+	privstat_exec_as_superuser(psprintf("ALTER TABLE %s ENABLE ROW LEVEL SECURITY", qualname),
+							   0, NULL, NULL, NULL);
+	privstat_exec_as_superuser("INSERT INTO privstat.rls_table (tbl) VALUES ($1) ON CONFLICT DO NOTHING",
+							   1, types, values, NULL);
+	SPI_finish();
+	ereport(NOTICE,
+			(errmsg("row level security enabled on table %s", qualname),
+			 errdetail("privstat's row rules apply to every role but the table's owner; with it, privstat added a policy that lets all other rows through."),
+			 errhint("ALTER TABLE %s FORCE ROW LEVEL SECURITY applies them to the owner too.", qualname)));
+}
+
+PG_FUNCTION_INFO_V1(privstat_enable_row_security);
+
+/* privstat._enable_row_security(tbl) */
+Datum
+privstat_enable_row_security(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_GRANT_OPTION_FOR(ACL_SELECT)) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to enable row level security on %s", get_rel_name(relid)),
+				 errhint("Run it as the table's owner, or as a role that holds SELECT on it WITH GRANT OPTION.")));
+	privstat_policy_enable_rls(relid);
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(privstat_check_scope);
+
+/* privstat._check_scope(tbl, condition): an error unless it is allowed */
+Datum
+privstat_check_scope(PG_FUNCTION_ARGS)
+{
+	Relation	rel = table_open(PG_GETARG_OID(0), AccessShareLock);
+
+	(void) parse_scope(rel, text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	table_close(rel, AccessShareLock);
+	PG_RETURN_VOID();
+}

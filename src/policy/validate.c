@@ -1,0 +1,1379 @@
+/*-------------------------------------------------------------------------
+ *
+ * validate.c
+ *	  Validation of the queries of restricted roles over protected tables.
+ *
+ * Validation walks the rewritten query (views expanded) one query level at
+ * a time.  A level whose rows come from protected data is either
+ *	- raw: it passes protected rows on; allowed only as a FROM subquery, CTE
+ *	  or sublink feeding a level below that aggregates them, and only with
+ *	  expressions that cannot fail or leak (see check_row);
+ *	- aggregating: every aggregate is a DP aggregate (or a count/sum/avg
+ *	  rewritten into one), and its outputs are DP results and group keys.
+ * Levels above aggregating ones (post-processing) are free.
+ *
+ * The rules, and why each exists, are in doc/policy.md.  Every refusal is
+ * SQLSTATE 42501 with a message naming the rule and a hint with the allowed
+ * form.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_aggregate.h"
+#include "catalog/pg_type.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/clauses.h"
+#include "optimizer/optimizer.h"
+#include "parser/parse_coerce.h"
+#include "parser/parsetree.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/regproc.h"
+#include "utils/typcache.h"
+
+#include "privstat/dp_agg.h"
+
+#include "policy_internal.h"
+
+typedef enum CheckMode
+{
+	CHECK_ROW,					/* evaluated for each protected row */
+	CHECK_POST					/* evaluated on DP results and group keys */
+} CheckMode;
+
+static bool tainted_var_walker(Node *node, Level *lev);
+static bool check_expr(Node *node, Level *lev, CheckMode mode, const char *clause);
+
+/*
+ * The parameters of the plan being validated (NULL when PostgreSQL builds a
+ * generic plan), and whether a check had to wait for their values.
+ */
+ParamListInfo validating_params = NULL;
+bool		needs_custom_plan = false;
+
+/* the levels of the statement being validated that bound_level rewrote */
+List	   *bounded_levels = NIL;
+
+/* the first protected table of the statement being validated */
+Oid			first_protected = InvalidOid;
+
+const char *
+example_name(Level *lev)
+{
+	char	   *name;
+
+	while (!OidIsValid(lev->example) && lev->parent != NULL)
+		lev = lev->parent;
+	name = get_rel_name(OidIsValid(lev->example) ? lev->example : first_protected);
+
+	return name ? quote_identifier(name) : "?";
+}
+
+/* "protected table t", or for a scope condition "table t" */
+static const char *
+table_phrase(Level *lev)
+{
+	return psprintf("%s %s", lev->scope ? "table" : "protected table", example_name(lev));
+}
+
+#define ALLOWED_FORMS \
+	"Aggregate protected rows with count(*), count(col), sum(col), avg(col) or a privstat.dp_* aggregate, and use LEAKPROOF functions in WHERE, JOIN and GROUP BY (doc/policy.md)."
+
+void
+refuse(Level *lev, const char *rule, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("%s is not allowed over %s", rule, table_phrase(lev)),
+			 errhint("%s", hint ? hint : ALLOWED_FORMS)));
+}
+
+static bool
+rte_col_tainted(Level *lev, Index varno, AttrNumber attno)
+{
+	RangeTblEntry *rte = rt_fetch(varno, lev->query->rtable);
+	RteInfo    *info = &lev->rtes[varno - 1];
+
+	switch (rte->rtekind)
+	{
+		case RTE_RELATION:
+			return info->is_protected;
+		case RTE_SUBQUERY:
+		case RTE_CTE:
+			if (info->sub == NULL)
+				return false;
+			if (attno <= 0)
+			{
+				int			i;
+
+				for (i = 0; i < info->sub->nout; i++)
+					if (info->sub->out_tainted[i])
+						return true;
+				return false;
+			}
+			return attno <= info->sub->nout && info->sub->out_tainted[attno - 1];
+		case RTE_JOIN:
+			{
+				ListCell   *lc;
+				bool		tainted = false;
+				int			i = 0;
+
+				foreach(lc, rte->joinaliasvars)
+				{
+					i++;
+					if ((attno <= 0 || attno == i) && tainted_var_walker(lfirst(lc), lev))
+						tainted = true;
+				}
+				return tainted;
+			}
+		default:
+			return false;
+	}
+}
+
+static bool
+var_tainted(Level *lev, Var *var)
+{
+	Index		up;
+
+	for (up = var->varlevelsup; up > 0 && lev != NULL; up--)
+		lev = lev->parent;
+	if (lev == NULL || lev->rtes == NULL || var->varno < 1 ||
+		var->varno > list_length(lev->query->rtable))
+		return false;
+	return rte_col_tainted(lev, var->varno, var->varattno);
+}
+
+/* the level whose WITH defines the CTE rte names, ctelevelsup levels up */
+static Level *
+cte_owner(Level *lev, RangeTblEntry *rte)
+{
+	Index		up;
+
+	for (up = rte->ctelevelsup; up > 0 && lev != NULL; up--)
+		lev = lev->parent;
+	return lev;
+}
+
+/* find the CTE that rte names, ctelevelsup levels up */
+CteInfo *
+cte_info(Level *lev, RangeTblEntry *rte)
+{
+	ListCell   *lc;
+
+	lev = cte_owner(lev, rte);
+	if (lev == NULL)
+		return NULL;
+	foreach(lc, lev->ctes)
+	{
+		CteInfo    *c = lfirst(lc);
+
+		if (strcmp(c->cte->ctename, rte->ctename) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+/* the level of the CTE that rte names */
+static Level *
+cte_level(Level *lev, RangeTblEntry *rte)
+{
+	CteInfo    *c = cte_info(lev, rte);
+
+	return c != NULL ? c->level : NULL;
+}
+
+/*
+ * First pass over a level's own expressions: validate the queries of its
+ * sublinks, and note references to protected values of outer levels.
+ */
+static bool
+prepass_walker(Node *node, Level *lev)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var))
+	{
+		Var		   *v = (Var *) node;
+
+		if (v->varlevelsup > 0 && var_tainted(lev, v))
+			lev->outer_taint = true;
+		return false;
+	}
+	if (IsA(node, SubLink))
+	{
+		SubLink    *s = (SubLink *) node;
+		SublinkInfo *info = palloc(sizeof(SublinkInfo));
+
+		info->sublink = s;
+		info->level = validate_level(castNode(Query, s->subselect), lev);
+		lev->sublinks = lappend(lev->sublinks, info);
+		if (info->level->raw)
+		{
+			lev->reads_protected = true;
+			if (!OidIsValid(lev->example))
+				lev->example = info->level->example;
+		}
+		return prepass_walker(s->testexpr, lev);
+	}
+	if (IsA(node, Query))
+		return false;
+	return expression_tree_walker(node, prepass_walker, (void *) lev);
+}
+
+static Level *
+sublink_level(Level *lev, SubLink *s)
+{
+	ListCell   *lc;
+
+	foreach(lc, lev->sublinks)
+	{
+		SublinkInfo *info = lfirst(lc);
+
+		if (info->sublink == s)
+			return info->level;
+	}
+	elog(ERROR, "privstat: sublink was not validated");
+	return NULL;
+}
+
+/*
+ * Functions that are not marked LEAKPROOF but cannot fail or leak when the
+ * argument named by const_arg (1-based; 0 for none) is a constant; that
+ * constant is tried once at validation, so an invalid unit or pattern fails
+ * before any row is read.  Kept short and documented in doc/policy.md.
+ */
+typedef struct AllowedFunc
+{
+	Oid			oid;
+	int			const_arg;
+	Oid			sample_type;	/* type of the other argument, for the trial */
+} AllowedFunc;
+
+static const AllowedFunc allowed_funcs[] = {
+	{F_DATE_TRUNC_TEXT_TIMESTAMP, 1, TIMESTAMPOID},
+	{F_DATE_TRUNC_TEXT_TIMESTAMPTZ, 1, TIMESTAMPTZOID},
+	{F_DATE_PART_TEXT_TIMESTAMP, 1, TIMESTAMPOID},
+	{F_DATE_PART_TEXT_TIMESTAMPTZ, 1, TIMESTAMPTZOID},
+	{F_DATE_PART_TEXT_DATE, 1, DATEOID},
+	{F_EXTRACT_TEXT_TIMESTAMP, 1, TIMESTAMPOID},
+	{F_EXTRACT_TEXT_TIMESTAMPTZ, 1, TIMESTAMPTZOID},
+	{F_EXTRACT_TEXT_DATE, 1, DATEOID},
+	{F_TEXTLIKE, 2, TEXTOID},
+	{F_TEXTNLIKE, 2, TEXTOID},
+	{F_TEXTICLIKE, 2, TEXTOID},
+	{F_TEXTICNLIKE, 2, TEXTOID},
+	{F_DATE_TIMESTAMP, 0, InvalidOid},	/* date(timestamp) */
+	{F_DATE_TIMESTAMPTZ, 0, InvalidOid},	/* date(timestamptz) */
+	{F_LOWER_TEXT, 0, InvalidOid},
+	{F_UPPER_TEXT, 0, InvalidOid},
+	{F_NUMERIC_EQ, 0, InvalidOid},
+	{F_NUMERIC_NE, 0, InvalidOid},
+	{F_NUMERIC_LT, 0, InvalidOid},
+	{F_NUMERIC_LE, 0, InvalidOid},
+	{F_NUMERIC_GT, 0, InvalidOid},
+	{F_NUMERIC_GE, 0, InvalidOid},
+	{F_NUMERIC_CMP, 0, InvalidOid},
+};
+
+static Datum
+sample_value(Oid type)
+{
+	switch (type)
+	{
+		case TEXTOID:
+			return CStringGetTextDatum("");
+		default:				/* timestamp, timestamptz, date: their epoch */
+			return (Datum) 0;
+	}
+}
+
+/*
+ * A LIKE or ILIKE pattern that ends with its escape character fails only
+ * when a value matches everything before it, so a trial on one sample
+ * value does not find it: the pattern is checked as the matcher would.
+ */
+static void
+check_like_pattern(text *pattern)
+{
+	const char *p = VARDATA_ANY(pattern);
+	int			len = VARSIZE_ANY_EXHDR(pattern);
+	int			i;
+
+	for (i = 0; i < len; i++)
+		if (p[i] == '\\' && ++i == len)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_ESCAPE_SEQUENCE),
+					 errmsg("LIKE pattern must not end with escape character")));
+}
+
+/* the value of an external parameter in the plan being validated, or NULL */
+Const *
+param_value(Param *p)
+{
+	ParamExternData *prm;
+	ParamExternData prmdata;
+
+	if (validating_params == NULL || p->paramid <= 0 || p->paramid > validating_params->numParams)
+		return NULL;
+	if (validating_params->paramFetch != NULL)
+		prm = validating_params->paramFetch(validating_params, p->paramid, false, &prmdata);
+	else
+		prm = &validating_params->params[p->paramid - 1];
+	if (!OidIsValid(prm->ptype) || prm->ptype != p->paramtype)
+		return NULL;
+	return makeConst(p->paramtype, p->paramtypmod, p->paramcollid, get_typlen(p->paramtype),
+					 prm->value, prm->isnull, get_typbyval(p->paramtype));
+}
+
+/* may funcid run on protected rows with these arguments? */
+static bool
+function_allowed(Oid funcid, List *args, Oid inputcollid)
+{
+	size_t		i;
+
+	if (get_func_leakproof(funcid))
+		return true;
+	for (i = 0; i < lengthof(allowed_funcs); i++)
+	{
+		const AllowedFunc *a = &allowed_funcs[i];
+		Node	   *arg;
+		Const	   *c;
+
+		if (a->oid != funcid)
+			continue;
+		if (a->const_arg == 0)
+			return true;
+		if (list_length(args) != 2)
+			return false;
+		arg = strip_implicit_coercions(list_nth(args, a->const_arg - 1));
+		if (IsA(arg, Param) && ((Param *) arg)->paramkind == PARAM_EXTERN)
+		{
+			/*
+			 * A parameter: tried with its value in a custom plan.  A generic
+			 * plan cannot be checked: it is built, but never run (see
+			 * policy_planner), and PostgreSQL keeps to custom plans.
+			 */
+			Const	   *value = param_value((Param *) arg);
+
+			if (value == NULL)
+			{
+				needs_custom_plan = true;
+				return true;
+			}
+			arg = (Node *) value;
+		}
+		if (!IsA(arg, Const))
+			return false;
+		c = (Const *) arg;
+		if (c->constisnull)
+			return true;
+		/* the trial: errors for a bad unit or pattern, before any row */
+		if (a->sample_type == TEXTOID)
+			check_like_pattern(DatumGetTextPP(c->constvalue));
+		if (a->const_arg == 1)
+			(void) OidFunctionCall2Coll(funcid, inputcollid, c->constvalue, sample_value(a->sample_type));
+		else
+			(void) OidFunctionCall2Coll(funcid, inputcollid, sample_value(a->sample_type), c->constvalue);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * A subexpression that reads no row, no parameter and no sublink, and calls
+ * nothing volatile and nothing stable but the clock (now(), CURRENT_DATE,
+ * ...): its value does not depend on the data.  It is evaluated once here,
+ * so an error it would raise is raised before any row is read, not lazily
+ * when some protected row first reaches it.
+ */
+static bool
+any_function(Oid funcid pg_attribute_unused(), void *context pg_attribute_unused())
+{
+	return true;
+}
+
+/* does the expression read a row, a parameter or a sublink, or do anything volatile? */
+static bool
+row_dependent_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	switch (nodeTag(node))
+	{
+		case T_Var:
+		case T_Param:
+		case T_SubLink:
+		case T_Aggref:
+		case T_WindowFunc:
+		case T_GroupingFunc:
+		case T_NextValueExpr:
+		case T_CaseTestExpr:
+		case T_CoerceToDomainValue:
+		case T_SetToDefault:
+		case T_CurrentOfExpr:
+			return true;
+		case T_FuncExpr:
+			if (((FuncExpr *) node)->funcretset)
+				return true;
+			break;
+		default:
+			break;
+	}
+	return expression_tree_walker(node, row_dependent_walker, context);
+}
+
+/* set when a frozen constant came from a stable function: see policy_planner */
+bool		froze_mutable = false;
+
+/*
+ * Freeze the row-free parts of an expression evaluated for each protected
+ * row: a subexpression that reads no row, parameter or sublink and calls
+ * nothing volatile (now() - interval '7 days') is evaluated once, here, and
+ * replaced by its value.  An error it raises is then raised before any row
+ * is read, never lazily when some protected row first reaches it.  The
+ * plan of a frozen stable value (now()) is transient: replanned in the next
+ * transaction.
+ */
+static Node *
+freeze_mutator(Node *node, void *context)
+{
+	if (node == NULL)
+		return NULL;
+	/* (expression_tree_walker does not take a CaseWhen alone) */
+	if (IsA(node, Const) || IsA(node, Var) || IsA(node, Param) || IsA(node, List) ||
+		IsA(node, TargetEntry) || IsA(node, CaseWhen))
+		return expression_tree_mutator(node, freeze_mutator, context);
+	if (IsA(node, SubLink))
+	{
+		((SubLink *) node)->testexpr = freeze_mutator(((SubLink *) node)->testexpr, context);
+		return node;
+	}
+	if (IsA(node, Query))
+		return node;
+	if (!row_dependent_walker(node, NULL) && !contain_volatile_functions(node) &&
+		check_functions_in_node(node, any_function, NULL))
+	{
+		EState	   *estate = CreateExecutorState();
+		MemoryContext old = MemoryContextSwitchTo(estate->es_query_cxt);
+		Expr	   *expr = (Expr *) copyObject(node);
+		Oid			type = exprType(node);
+		int16		typlen;
+		bool		typbyval;
+		bool		isnull;
+		Datum		value;
+		ExprState  *state;
+
+		fix_opfuncids((Node *) expr);
+		state = ExecInitExpr(expr, NULL);
+		value = ExecEvalExprSwitchContext(state, GetPerTupleExprContext(estate), &isnull);
+		MemoryContextSwitchTo(old);
+		get_typlenbyval(type, &typlen, &typbyval);
+		if (!isnull)
+			value = datumCopy(value, typbyval, typlen);
+		FreeExecutorState(estate);
+		if (contain_mutable_functions(node))
+			froze_mutable = true;
+		return (Node *) makeConst(type, exprTypmod(node), exprCollation(node), typlen,
+								  value, isnull, typbyval);
+	}
+	return expression_tree_mutator(node, freeze_mutator, context);
+}
+
+#define FREEZE(expr) ((expr) = (void *) freeze_mutator((Node *) (expr), NULL))
+
+static void
+refuse_function(Level *lev, Oid funcid, const char *clause)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("function %s is not leakproof and is not allowed in %s over %s",
+					format_procedure(funcid), clause, table_phrase(lev)),
+			 errdetail("An error or a side effect of a function evaluated on rows the role may not see can reveal them."),
+			 errhint("Use LEAKPROOF functions and operators, the functions listed in doc/policy.md, or a constant computed without the protected columns.")));
+}
+
+/* expression_tree_walker callback: collect a node's direct children */
+static bool
+collect_children(Node *node, List **parts)
+{
+	if (node != NULL)
+		*parts = lappend(*parts, node);
+	return false;
+}
+
+static bool
+check_list(List *list, Level *lev, CheckMode mode, const char *clause)
+{
+	ListCell   *lc;
+	bool		tainted = false;
+
+	foreach(lc, list)
+		tainted |= check_expr(lfirst(lc), lev, mode, clause);
+	return tainted;
+}
+
+
+/*
+ * The node itself, apart from its children, in an expression evaluated for
+ * protected rows: an error unless it cannot fail or act on the world.
+ */
+void
+node_check(Node *node, Level *lev, const char *clause)
+{
+	switch (nodeTag(node))
+	{
+		case T_FuncExpr:
+			{
+				FuncExpr   *f = (FuncExpr *) node;
+
+				if (f->funcretset)
+					refuse(lev, "a set-returning function",
+						   "Set-returning functions may run on DP results in an outer query, not on protected rows.");
+				if (!function_allowed(f->funcid, f->args, f->inputcollid))
+					refuse_function(lev, f->funcid, clause);
+				break;
+			}
+		case T_OpExpr:
+		case T_DistinctExpr:
+		case T_NullIfExpr:
+			{
+				OpExpr	   *o = (OpExpr *) node;
+
+				set_opfuncid(o);
+				if (!function_allowed(o->opfuncid, o->args, o->inputcollid))
+					refuse_function(lev, o->opfuncid, clause);
+				break;
+			}
+		case T_ScalarArrayOpExpr:
+			{
+				ScalarArrayOpExpr *o = (ScalarArrayOpExpr *) node;
+
+				set_sa_opfuncid(o);
+				if (!function_allowed(o->opfuncid, o->args, o->inputcollid))
+					refuse_function(lev, o->opfuncid, clause);
+				break;
+			}
+		case T_RowCompareExpr:
+			{
+				ListCell   *lc;
+
+				foreach(lc, ((RowCompareExpr *) node)->opnos)
+				{
+					Oid			fn = get_opcode(lfirst_oid(lc));
+
+					if (!function_allowed(fn, NIL, InvalidOid))
+						refuse_function(lev, fn, clause);
+				}
+				break;
+			}
+		case T_MinMaxExpr:
+			{
+				TypeCacheEntry *tc = lookup_type_cache(((MinMaxExpr *) node)->minmaxtype,
+													   TYPECACHE_CMP_PROC);
+
+				if (!OidIsValid(tc->cmp_proc) || !function_allowed(tc->cmp_proc, NIL, InvalidOid))
+					refuse_function(lev, tc->cmp_proc, clause);
+				break;
+			}
+		case T_CoerceViaIO:
+			{
+				CoerceViaIO *c = (CoerceViaIO *) node;
+				Oid			target = getBaseType(c->resulttype);
+
+				/* output functions do not fail; input functions but text's do */
+				if (target != TEXTOID && target != VARCHAROID && target != BPCHAROID &&
+					target != NAMEOID)
+					ereport(ERROR,
+							(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+							 errmsg("a cast to %s through text is not allowed in %s over %s",
+									format_type_be(c->resulttype), clause, table_phrase(lev)),
+							 errdetail("A failed cast evaluated for each protected row can reveal that row."),
+							 errhint("Compare with a constant of the column's own type instead.")));
+				break;
+			}
+		case T_CoerceToDomain:
+			if (DomainHasConstraints(((CoerceToDomain *) node)->resulttype))
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("a cast to domain %s is not allowed in %s over %s",
+								format_type_be(((CoerceToDomain *) node)->resulttype), clause,
+								table_phrase(lev)),
+						 errdetail("A failed domain check evaluated for each protected row can reveal that row."),
+						 errhint("Compare with a value of the domain's base type instead.")));
+			break;
+		case T_SubscriptingRef:
+			{
+				SubscriptingRef *r = (SubscriptingRef *) node;
+
+				/* array fetches return NULL out of range; other containers may fail */
+				if (r->refassgnexpr != NULL || !OidIsValid(get_element_type(r->refcontainertype)))
+					refuse(lev, "this subscript", "Only array elements can be read from protected rows.");
+				break;
+			}
+		case T_ArrayExpr:
+			if (((ArrayExpr *) node)->multidims)
+				refuse(lev, "a multidimensional array constructor", NULL);
+			break;
+		case T_WindowFunc:
+			refuse(lev, "a window function",
+				   "Compute the DP aggregate in a subquery and apply the window function in the outer query.");
+			break;
+		case T_NextValueExpr:
+			refuse(lev, "a sequence", NULL);
+			break;
+		case T_XmlExpr:
+			refuse(lev, "an XML expression on protected data", NULL);
+			break;
+		case T_BoolExpr:
+		case T_NullTest:
+		case T_BooleanTest:
+		case T_RelabelType:
+		case T_ConvertRowtypeExpr:
+		case T_CollateExpr:
+		case T_CaseExpr:
+		case T_CoalesceExpr:
+		case T_RowExpr:
+		case T_FieldSelect:
+		case T_FieldStore:
+		case T_ArrayCoerceExpr:
+			/* cannot fail by themselves */
+			break;
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("this kind of expression (node %d) is not allowed in %s over %s",
+							(int) nodeTag(node), clause, table_phrase(lev)),
+					 errhint(ALLOWED_FORMS)));
+	}
+}
+
+/*
+ * Everything a protected level evaluates lazily, as rows of protected data
+ * reach it: a subquery in its WHERE, a FROM item joined to its rows (a
+ * subquery, a CTE, a function, VALUES).  PostgreSQL runs such parts only
+ * when a first row needs them, so an error raised there would say that
+ * some protected row got that far.  Their whole tree must be unable to
+ * fail: what node_check allows, and DP aggregates or count.
+ */
+static bool
+strict_walker(Node *node, Level *lev)
+{
+	const char *clause = "a subquery or FROM item joined to protected rows";
+
+	if (node == NULL)
+		return false;
+	check_stack_depth();
+	if (IsA(node, Query))
+	{
+		/* a level privstat rewrote was validated before: its pieces are privstat's */
+		if (list_member_ptr(bounded_levels, node))
+			return false;
+		return query_tree_walker((Query *) node, strict_walker, (void *) lev, 0);
+	}
+	switch (nodeTag(node))
+	{
+		case T_Aggref:
+			{
+				Aggref	   *a = (Aggref *) node;
+
+				if (!privstat_is_dp_aggregate(a->aggfnoid) &&
+					a->aggfnoid != F_COUNT_ && a->aggfnoid != F_COUNT_ANY)
+					ereport(ERROR,
+							(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+							 errmsg("aggregate %s is not allowed in %s over protected table %s",
+									format_procedure(a->aggfnoid), clause, example_name(lev)),
+							 errdetail("It is evaluated only when a protected row needs it, so an error it raises would reveal that row."),
+							 errhint("Compute it in a query of its own and use its value as a constant.")));
+				break;
+			}
+		case T_Const:
+		case T_Var:
+		case T_Param:
+		case T_List:
+		case T_TargetEntry:
+		case T_FromExpr:
+		case T_JoinExpr:
+		case T_RangeTblRef:
+		case T_RangeTblFunction:
+		case T_SubLink:
+		case T_SortGroupClause:
+		case T_SetOperationStmt:
+		case T_WindowClause:
+		case T_CommonTableExpr:
+		case T_CaseTestExpr:
+		case T_SQLValueFunction:
+		case T_GroupingFunc:
+			break;
+		default:
+			node_check(node, lev, clause);
+			break;
+	}
+	return expression_tree_walker(node, strict_walker, (void *) lev);
+}
+
+/*
+ * Check one expression of a level and say whether its value depends on
+ * protected values.  CHECK_ROW: it is evaluated for each protected row, so
+ * every node in it must be unable to fail or to act on the world
+ * (node_check: LEAKPROOF, allow-listed, row-free constants already frozen);
+ * CHECK_POST: it is evaluated on DP results and group keys, and only the
+ * nodes applied to group keys of protected data must be so.  Aggregates
+ * are checked (and rewritten) before, by validate_aggref, and count as
+ * clean here.
+ */
+static bool
+check_expr(Node *node, Level *lev, CheckMode mode, const char *clause)
+{
+	if (node == NULL)
+		return false;
+	check_stack_depth();
+
+	switch (nodeTag(node))
+	{
+		case T_List:
+			return check_list((List *) node, lev, mode, clause);
+		case T_TargetEntry:
+			return check_expr((Node *) ((TargetEntry *) node)->expr, lev, mode, clause);
+		case T_Var:
+			{
+				Var		   *v = (Var *) node;
+
+				if (v->varlevelsup == 0 && v->varattno < 0 && v->varno >= 1 &&
+					v->varno <= list_length(lev->query->rtable) &&
+					rt_fetch(v->varno, lev->query->rtable)->rtekind == RTE_RELATION &&
+					lev->rtes[v->varno - 1].is_protected)
+					refuse(lev, "a system column",
+						   "System columns (ctid, xmin, ...) of protected tables cannot be read; use ordinary columns.");
+				return var_tainted(lev, v);
+			}
+		case T_Const:
+		case T_Param:
+		case T_CaseTestExpr:
+		case T_CoerceToDomainValue:
+		case T_SetToDefault:
+		case T_SQLValueFunction:
+		case T_GroupingFunc:
+		case T_CurrentOfExpr:
+			return false;
+		case T_Aggref:
+			if (mode == CHECK_ROW)
+				refuse(lev, "an aggregate inside a row expression", NULL);
+			return false;
+		case T_SubLink:
+			{
+				SubLink    *s = (SubLink *) node;
+				Level	   *sub = sublink_level(lev, s);
+				bool		tainted = sub->raw || sub->outer_taint;
+				int			i;
+
+				for (i = 0; i < sub->nout; i++)
+					tainted |= sub->out_tainted[i];
+				if (mode == CHECK_POST && tainted)
+					refuse(lev, "a subquery that returns protected values in the output",
+						   "Return DP aggregates and group keys; filter with subqueries in WHERE.");
+				if (mode == CHECK_ROW && !sub->raw && !sub->outer_taint)
+					(void) strict_walker(s->subselect, lev);
+				return check_expr(s->testexpr, lev, mode, clause) || tainted;
+			}
+		default:
+			{
+				List	   *parts = NIL;
+				bool		tainted = false;
+				ListCell   *lc;
+
+				(void) expression_tree_walker(node, collect_children, (void *) &parts);
+				foreach(lc, parts)
+					tainted |= check_expr(lfirst(lc), lev, mode, clause);
+				if (mode == CHECK_ROW || tainted || IsA(node, WindowFunc) || IsA(node, NextValueExpr))
+					node_check(node, lev, clause);
+				return tainted;
+			}
+	}
+}
+
+/*
+ * The column of a table an expression is, followed through subqueries,
+ * joins and CTEs: false when it is not one.
+ */
+bool
+trace_column(Level *lev, Node *expr, Oid *relid, AttrNumber *attno)
+{
+	Var		   *v;
+	RangeTblEntry *rte;
+
+	*relid = InvalidOid;
+	for (;;)
+	{
+		expr = strip_implicit_coercions(expr);
+		if (!IsA(expr, Var) || ((Var *) expr)->varlevelsup != 0 || ((Var *) expr)->varattno <= 0)
+			return false;
+		v = (Var *) expr;
+		rte = rt_fetch(v->varno, lev->query->rtable);
+		switch (rte->rtekind)
+		{
+			case RTE_RELATION:
+				*relid = rte->relid;
+				*attno = v->varattno;
+				return true;
+			case RTE_SUBQUERY:
+			case RTE_CTE:
+				{
+					Level	   *sub = lev->rtes[v->varno - 1].sub;
+					TargetEntry *tle;
+
+					if (sub == NULL || sub->query->setOperations != NULL)
+						return false;
+					tle = get_tle_by_resno(sub->query->targetList, v->varattno);
+					if (tle == NULL)
+						return false;
+					lev = sub;
+					expr = (Node *) tle->expr;
+					break;
+				}
+			case RTE_JOIN:
+				if (v->varattno > list_length(rte->joinaliasvars))
+					return false;
+				expr = list_nth(rte->joinaliasvars, v->varattno - 1);
+				if (expr == NULL)
+					return false;
+				break;
+			default:
+				return false;
+		}
+	}
+}
+
+/*
+ * The column a sum or avg reads, followed down to a protected table: its
+ * bounds, or NULL.  *relid and *attno say which column it was, when it is
+ * one.
+ */
+static ColumnBounds *
+bounds_of(Level *lev, Node *expr, Oid *relid, AttrNumber *attno)
+{
+	ProtectedRel *p;
+	int			i;
+
+	if (!trace_column(lev, expr, relid, attno) || (p = protected_rel(*relid)) == NULL)
+		return NULL;
+	for (i = 0; i < p->nbounds; i++)
+		if (p->bounds[i].attno == *attno)
+			return &p->bounds[i];
+	return NULL;
+}
+
+static int
+numtype_index(Oid type)
+{
+	int			i;
+
+	for (i = 0; i < N_NUMTYPES; i++)
+		if (numtypes[i] == type)
+			return i;
+	return -1;
+}
+
+/* a new Aggref of an aggregate (of privstat's: an error if it is missing) */
+Aggref *
+plain_aggref(Oid fnoid, List *args, Expr *filter)
+{
+	Aggref	   *a = makeNode(Aggref);
+	ListCell   *lc;
+	int			resno = 0;
+
+	if (!OidIsValid(fnoid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("privstat's DP aggregates are missing from schema privstat"),
+				 errhint("ALTER EXTENSION privstat UPDATE.")));
+	a->aggfnoid = fnoid;
+	a->aggtype = get_func_rettype(fnoid);
+	a->aggcollid = InvalidOid;
+	a->inputcollid = args != NIL ? exprCollation(linitial(args)) : InvalidOid;
+	foreach(lc, args)
+	{
+		a->aggargtypes = lappend_oid(a->aggargtypes, exprType(lfirst(lc)));
+		a->args = lappend(a->args, makeTargetEntry(lfirst(lc), ++resno, NULL, false));
+	}
+	a->aggfilter = (Expr *) copyObject(filter);
+	a->aggstar = (args == NIL);
+	a->aggkind = AGGKIND_NORMAL;
+	a->aggsplit = AGGSPLIT_SIMPLE;
+	a->aggno = -1;
+	a->aggtransno = -1;
+	a->location = -1;
+	return a;
+}
+
+Node *
+coerce_to(Node *expr, Oid type)
+{
+	Node	   *r;
+
+	if (exprType(expr) == type)
+		return expr;
+	r = coerce_to_target_type(NULL, expr, exprType(expr), type, -1,
+							  COERCION_EXPLICIT, COERCE_IMPLICIT_CAST, -1);
+	if (r == NULL)
+		elog(ERROR, "privstat: no cast from %s to %s",
+			 format_type_be(exprType(expr)), format_type_be(type));
+	return r;
+}
+
+/* a new Aggref of a DP aggregate in place of orig, cast back to orig's type */
+static Node *
+make_dp_aggref(Aggref *orig, Oid fnoid, List *args)
+{
+	Aggref	   *a = plain_aggref(fnoid, args, orig->aggfilter);
+
+	a->inputcollid = orig->inputcollid;
+	a->location = orig->location;
+	return coerce_to((Node *) a, orig->aggtype);
+}
+
+/*
+ * Rewrite sum(col) or avg(col) into dp_sum/dp_avg(col, lower, upper) with
+ * the bounds the DBA declared for col.
+ */
+static Node *
+rewrite_sum_avg(Aggref *agg, Level *lev, bool is_avg)
+{
+	const char *name = is_avg ? "avg" : "sum";
+	Node	   *arg = (Node *) linitial_node(TargetEntry, agg->args)->expr;
+	Oid			relid;
+	AttrNumber	attno;
+	ColumnBounds *b = bounds_of(lev, arg, &relid, &attno);
+	Oid			argtype = exprType(arg);
+	int			t;
+
+	if (b == NULL)
+	{
+		if (OidIsValid(relid) && protected_rel(relid) != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("%s(%s) needs declared bounds for column %s of protected table %s",
+							name, get_attname(relid, attno, false), get_attname(relid, attno, false),
+							quote_identifier(get_rel_name(relid))),
+					 errhint("An administrator declares them: SELECT privstat.set_bounds('%s', '%s', lower, upper); or call privstat.dp_%s(col, lower, upper).",
+							 get_rel_name(relid), get_attname(relid, attno, false), name)));
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("%s() of an expression or an unprotected column is not allowed over protected table %s",
+						name, example_name(lev)),
+				 errdetail("Only a column of a protected table has declared bounds."),
+				 errhint("Call privstat.dp_%s(expression, lower, upper) with bounds of your own.", name)));
+	}
+	if (argtype == FLOAT4OID)
+	{
+		arg = coerce_to(arg, FLOAT8OID);
+		argtype = FLOAT8OID;
+	}
+	t = numtype_index(argtype);
+	if (t < 0)
+		refuse(lev, psprintf("%s() of type %s", name, format_type_be(argtype)),
+			   "Sum and average numeric columns (smallint, integer, bigint, numeric, real, double precision).");
+	return make_dp_aggref(agg, is_avg ? policy_cache.dp_avg[t] : policy_cache.dp_sum[t],
+						  list_make3(arg,
+									 makeConst(FLOAT8OID, -1, InvalidOid, 8, Float8GetDatum(b->lower), false, true),
+									 makeConst(FLOAT8OID, -1, InvalidOid, 8, Float8GetDatum(b->upper), false, true)));
+}
+
+/*
+ * One aggregate of an aggregating level over protected rows: its
+ * arguments and filter are row expressions; it must be a DP aggregate, or
+ * count/sum/avg, which become one.
+ */
+static Node *
+validate_aggref(Aggref *agg, Level *lev)
+{
+	if (agg->agglevelsup != 0)
+		refuse(lev, "an aggregate of an outer query inside a subquery", NULL);
+	if (agg->aggdistinct != NIL)
+	{
+		/* count(DISTINCT unit) is the number of units: dp_count_units */
+		if (agg->aggfnoid == F_COUNT_ANY && list_length(agg->args) == 1 && agg->aggorder == NIL &&
+			is_unit_expr(lev, (Node *) linitial_node(TargetEntry, agg->args)->expr))
+		{
+			FREEZE(agg->aggfilter);
+			(void) check_expr((Node *) agg->aggfilter, lev, CHECK_ROW, "FILTER");
+			lev->n_dp++;
+			return make_dp_aggref(agg, policy_cache.dp_count_units[0],
+								  list_make1(linitial_node(TargetEntry, agg->args)->expr));
+		}
+		refuse(lev, "DISTINCT inside an aggregate",
+			   "Count rows with count(*), and people with count(DISTINCT <privacy unit>); counting distinct values of other columns reveals which values occur.");
+	}
+	if (agg->aggorder != NIL)
+		refuse(lev, "ORDER BY inside an aggregate", NULL);
+	FREEZE(agg->aggdirectargs);
+	FREEZE(agg->args);
+	FREEZE(agg->aggfilter);
+	(void) check_list(agg->aggdirectargs, lev, CHECK_ROW, "an aggregate's arguments");
+	(void) check_list(agg->args, lev, CHECK_ROW, "an aggregate's arguments");
+	(void) check_expr((Node *) agg->aggfilter, lev, CHECK_ROW, "FILTER");
+
+	lev->n_dp++;
+	if (privstat_is_dp_aggregate(agg->aggfnoid) ||
+		agg->aggfnoid == policy_cache.dp_count_units[0] || agg->aggfnoid == policy_cache.dp_count_units[1])
+		return (Node *) agg;
+
+	switch (agg->aggfnoid)
+	{
+		case F_COUNT_:
+			return make_dp_aggref(agg, policy_cache.dp_count_star, NIL);
+		case F_COUNT_ANY:
+			return make_dp_aggref(agg, policy_cache.dp_count_any,
+								  list_make1(linitial_node(TargetEntry, agg->args)->expr));
+		case F_SUM_INT2:
+		case F_SUM_INT4:
+		case F_SUM_INT8:
+		case F_SUM_FLOAT4:
+		case F_SUM_FLOAT8:
+		case F_SUM_NUMERIC:
+			return rewrite_sum_avg(agg, lev, false);
+		case F_AVG_INT2:
+		case F_AVG_INT4:
+		case F_AVG_INT8:
+		case F_AVG_FLOAT4:
+		case F_AVG_FLOAT8:
+		case F_AVG_NUMERIC:
+			return rewrite_sum_avg(agg, lev, true);
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("aggregate %s is not differentially private and is not allowed over protected table %s",
+							format_procedure(agg->aggfnoid), example_name(lev)),
+					 errhint("Use count, sum or avg (answered by DP aggregates) or privstat.dp_count, dp_sum, dp_avg, dp_variance, dp_stddev, dp_percentile or dp_median.")));
+	}
+	return NULL;				/* not reached */
+}
+
+static Node *
+aggref_mutator(Node *node, Level *lev)
+{
+	if (node == NULL)
+		return NULL;
+	if (IsA(node, Aggref))
+		return validate_aggref((Aggref *) node, lev);
+	if (IsA(node, SubLink) || IsA(node, Query))
+	{
+		/* the subquery is its own level; keep the node, testexpr included */
+		if (IsA(node, SubLink))
+			((SubLink *) node)->testexpr = aggref_mutator(((SubLink *) node)->testexpr, lev);
+		return node;
+	}
+	return expression_tree_mutator(node, aggref_mutator, (void *) lev);
+}
+
+/*
+ * Does an expression of lev use a protected value: a Var of this level or
+ * of an outer one (a correlated subquery's FROM function or VALUES refers
+ * to the query around it)?  Sublinks are the caller's business.
+ */
+static bool
+tainted_var_walker(Node *node, Level *lev)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var))
+		return var_tainted(lev, (Var *) node);
+	if (IsA(node, Query))
+		return false;
+	return expression_tree_walker(node, tainted_var_walker, (void *) lev);
+}
+
+/* expressions of FROM items evaluated per row: functions, VALUES, tables */
+static bool
+from_expr_tainted(Node *node, Level *lev)
+{
+	if (node == NULL)
+		return false;
+	if (contain_subplans(node))
+	{
+		/* a sublink in a FROM function: only over unprotected data */
+		Level		probe = *lev;
+
+		probe.sublinks = NIL;
+		(void) prepass_walker(node, &probe);
+		if (probe.reads_protected || probe.outer_taint)
+			return true;
+	}
+	return tainted_var_walker(node, lev);
+}
+
+static void
+note_protected(Level *lev, Oid relid)
+{
+	lev->reads_protected = true;
+	if (!OidIsValid(lev->example))
+		lev->example = relid;
+}
+
+/* the quals of the join tree: ON conditions and WHERE */
+static void
+check_jointree(Node *node, Level *lev)
+{
+	if (node == NULL)
+		return;
+	if (IsA(node, FromExpr))
+	{
+		FromExpr   *f = (FromExpr *) node;
+		ListCell   *lc;
+
+		foreach(lc, f->fromlist)
+			check_jointree(lfirst(lc), lev);
+		FREEZE(f->quals);
+		(void) check_expr(f->quals, lev, CHECK_ROW, "WHERE");
+	}
+	else if (IsA(node, JoinExpr))
+	{
+		JoinExpr   *j = (JoinExpr *) node;
+
+		check_jointree(j->larg, lev);
+		check_jointree(j->rarg, lev);
+		FREEZE(j->quals);
+		(void) check_expr(j->quals, lev, CHECK_ROW, "JOIN ON");
+	}
+}
+
+/*
+ * Validate one query level of a restricted role's statement, and the levels
+ * in it (CTEs, FROM subqueries, sublinks), rewriting its aggregates in
+ * place.  Called by policy_planner, which sets validating_params and resets
+ * needs_custom_plan, froze_mutable and bounded_levels for each statement,
+ * and by itself.
+ */
+Level *
+validate_level(Query *q, Level *parent)
+{
+	Level	   *lev = palloc0(sizeof(Level));
+	ListCell   *lc;
+	int			i;
+	bool		aggregating;
+	ProtectedRel *prel;
+
+	check_stack_depth();
+	lev->query = q;
+	lev->parent = parent;
+
+	/* WITH: each CTE is a level of its own, seen by the levels below */
+	foreach(lc, q->cteList)
+	{
+		CommonTableExpr *cte = lfirst(lc);
+		Query	   *cq = castNode(Query, cte->ctequery);
+		CteInfo    *info = palloc(sizeof(CteInfo));
+
+		if (cq->commandType != CMD_SELECT)
+			refuse(lev, "a data-modifying WITH", "Use WITH queries that only read.");
+		if (cte->cterecursive)
+			refuse(lev, "WITH RECURSIVE", "Use a WITH query that is not recursive.");
+		info->cte = cte;
+		info->level = validate_level(cq, lev);
+		lev->ctes = lappend(lev->ctes, info);
+	}
+
+	/* FROM items, in order: a LATERAL item sees the ones before it */
+	lev->rtes = palloc0(Max(list_length(q->rtable), 1) * sizeof(RteInfo));
+	i = 0;
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+		RteInfo    *info = &lev->rtes[i++];
+
+		switch (rte->rtekind)
+		{
+			case RTE_RELATION:
+				if ((prel = protected_rel(rte->relid)) == NULL)
+					break;
+				info->is_protected = true;
+				note_protected(lev, rte->relid);
+				if (i == q->resultRelation || (rte->requiredPerms & ~ACL_SELECT) != 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+							 errmsg("%s on protected table %s is not allowed",
+									q->commandType == CMD_INSERT ? "INSERT" :
+									q->commandType == CMD_UPDATE ? "UPDATE" :
+									q->commandType == CMD_DELETE ? "DELETE" :
+									q->commandType == CMD_MERGE ? "MERGE" : "FOR UPDATE/SHARE",
+									example_name(lev)),
+							 errhint("A role at access level aggregate only reads protected tables, through DP aggregates.")));
+				if (rte->tablesample != NULL)
+					refuse(lev, "TABLESAMPLE", "Aggregate the whole table; sampling reveals which rows exist.");
+				/*
+				 * Validated: read it as privstat_reader.  Marked here, on
+				 * the query, not on the finished plan: the planner may
+				 * inline a set-returning SQL function, whose body nobody
+				 * validated and which must keep the caller's rights.
+				 */
+				rte->checkAsUser = policy_cache.reader;
+				if (user_holds_select(prel, rte->relid))
+					ereport(ERROR,
+							(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+							 errmsg("role %s at access level aggregate holds SELECT on protected table %s",
+									GetUserNameFromId(GetUserId(), false), example_name(lev)),
+							 errdetail("privstat refuses the role's queries over the table until the grant is revoked."),
+							 errhint("An administrator runs: REVOKE SELECT ON %s FROM %s;",
+									 quote_identifier(get_rel_name(rte->relid)),
+									 quote_identifier(GetUserNameFromId(GetUserId(), false)))));
+				break;
+			case RTE_SUBQUERY:
+				info->sub = validate_level(rte->subquery, lev);
+				if (info->sub->raw || info->sub->outer_taint)
+					note_protected(lev, info->sub->example);
+				break;
+			case RTE_CTE:
+				info->sub = cte_level(lev, rte);
+				if (info->sub != NULL && info->sub->raw)
+					note_protected(lev, info->sub->example);
+				break;
+			case RTE_FUNCTION:
+				{
+					ListCell   *fl;
+
+					foreach(fl, rte->functions)
+						if (from_expr_tainted(((RangeTblFunction *) lfirst(fl))->funcexpr, lev))
+							refuse(lev, "a set-returning function over protected values",
+								   "Set-returning functions may run on DP results in an outer query, not on protected rows.");
+				}
+				break;
+			case RTE_VALUES:
+				if (from_expr_tainted((Node *) rte->values_lists, lev))
+					refuse(lev, "VALUES built from protected values", NULL);
+				break;
+			case RTE_TABLEFUNC:
+				if (from_expr_tainted((Node *) rte->tablefunc, lev))
+					refuse(lev, "a table function over protected values", NULL);
+				break;
+			default:
+				break;
+		}
+	}
+
+	/* this level's own expressions: validate their sublinks first */
+	(void) prepass_walker((Node *) q->targetList, lev);
+	(void) prepass_walker((Node *) q->jointree, lev);
+	(void) prepass_walker(q->havingQual, lev);
+	(void) prepass_walker(q->limitCount, lev);
+	(void) prepass_walker(q->limitOffset, lev);
+	(void) prepass_walker((Node *) q->returningList, lev);
+	if (q->onConflict != NULL)
+		(void) prepass_walker((Node *) q->onConflict, lev);
+	(void) prepass_walker((Node *) q->mergeActionList, lev);
+
+	lev->nout = list_length(q->targetList);
+	lev->out_tainted = palloc0(Max(lev->nout, 1) * sizeof(bool));
+
+	if (!lev->reads_protected && !lev->outer_taint)
+		return lev;				/* post-processing, or no protected data */
+
+	/* a level whose rows come from protected data */
+	if (q->commandType != CMD_SELECT)
+		refuse(lev, "writing values derived from protected rows",
+			   "Write DP results: INSERT INTO t SELECT count(*) FROM protected_table.");
+	if (q->rowMarks != NIL)
+		refuse(lev, "FOR UPDATE or FOR SHARE", NULL);
+	if (q->hasWindowFuncs)
+		refuse(lev, "a window function",
+			   "Compute the DP aggregate in a subquery and apply the window function in the outer query.");
+	if (q->hasTargetSRFs)
+		refuse(lev, "a set-returning function",
+			   "Set-returning functions may run on DP results in an outer query, not on protected rows.");
+	if (q->setOperations != NULL)
+		refuse(lev, "UNION, INTERSECT or EXCEPT of protected rows",
+			   "Aggregate each side first, then combine the DP results.");
+	if (q->groupingSets != NIL)
+		refuse(lev, "GROUPING SETS, ROLLUP or CUBE",
+			   "Run one GROUP BY per grouping: each row would count in several groups.");
+
+	check_jointree((Node *) q->jointree, lev);
+
+	/* FROM items that do not read protected rows are evaluated lazily */
+	i = 0;
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+		RteInfo    *info = &lev->rtes[i++];
+
+		switch (rte->rtekind)
+		{
+			case RTE_SUBQUERY:
+				if (!info->sub->raw && !info->sub->outer_taint)
+					(void) strict_walker((Node *) rte->subquery, lev);
+				break;
+			case RTE_CTE:
+				if (info->sub != NULL && !info->sub->raw)
+					(void) strict_walker((Node *) info->sub->query, lev);
+				break;
+			case RTE_FUNCTION:
+				(void) strict_walker((Node *) rte->functions, lev);
+				break;
+			case RTE_VALUES:
+				(void) strict_walker((Node *) rte->values_lists, lev);
+				break;
+			case RTE_TABLEFUNC:
+				refuse(lev, "a table function joined to protected rows", NULL);
+				break;
+			default:
+				break;
+		}
+	}
+
+	aggregating = q->hasAggs || q->groupClause != NIL;
+	if (!aggregating)
+	{
+		/* raw: protected rows pass on to a level that aggregates them */
+		if (q->distinctClause != NIL)
+			refuse(lev, "DISTINCT over protected rows",
+				   "Use GROUP BY with a DP aggregate: SELECT col, count(*) FROM t GROUP BY col.");
+		if (q->limitCount != NULL || q->limitOffset != NULL)
+			refuse(lev, "LIMIT or OFFSET over protected rows", "Apply LIMIT to DP results.");
+		if (q->sortClause != NIL)
+			refuse(lev, "ORDER BY over protected rows", "Apply ORDER BY to DP results.");
+		i = 0;
+		FREEZE(q->targetList);
+		foreach(lc, q->targetList)
+			lev->out_tainted[i++] = check_expr(lfirst(lc), lev, CHECK_ROW, "the select list");
+		lev->raw = true;
+		if (parent == NULL)
+			refuse(lev, "returning protected rows",
+				   "Return aggregates: SELECT count(*), avg(col) FROM t, with GROUP BY for groups.");
+		return lev;
+	}
+
+	if (lev->outer_taint)
+		refuse(lev, "an aggregate in a subquery correlated with protected rows",
+			   "Aggregate the protected rows themselves, joining what the subquery reads.");
+	if (q->constraintDeps != NIL)
+		refuse(lev, "selecting columns that depend on a grouped primary key",
+			   "Name every output column in GROUP BY.");
+	foreach(lc, q->groupClause)
+	{
+		TargetEntry *tle = get_sortgroupclause_tle(lfirst(lc), q->targetList);
+
+		FREEZE(tle->expr);
+		(void) check_expr((Node *) tle->expr, lev, CHECK_ROW, "GROUP BY");
+	}
+	/* aggregates: checked and rewritten into DP ones in place */
+	q->targetList = (List *) aggref_mutator((Node *) q->targetList, lev);
+	q->havingQual = aggref_mutator(q->havingQual, lev);
+	if (lev->n_dp == 0)
+		refuse(lev, "GROUP BY without an aggregate",
+			   "Add a DP aggregate: SELECT col, count(*) FROM t GROUP BY col.");
+	/* outputs, HAVING, ORDER BY: DP results and group keys */
+	foreach(lc, q->targetList)
+		(void) check_expr(lfirst(lc), lev, CHECK_POST, "the select list");
+	(void) check_expr(q->havingQual, lev, CHECK_POST, "HAVING");
+	(void) check_expr(q->limitCount, lev, CHECK_POST, "LIMIT");
+	(void) check_expr(q->limitOffset, lev, CHECK_POST, "OFFSET");
+	/* each privacy unit's contribution bounded, groups selected */
+	bound_level(lev);
+	/* the outputs are released: DP results, and group keys */
+	return lev;
+}
