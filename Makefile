@@ -16,6 +16,10 @@ OBJS = \
 	src/policy/bound.o \
 	src/policy/rowrules.o \
 	src/policy/hooks.o \
+	src/policy/total.o \
+	src/policy/total_functions.o \
+	src/policy/session.o \
+	src/policy/excerpt.o \
 	src/retention.o \
 	src/audit.o
 
@@ -26,6 +30,7 @@ PGFILEDESC = "privstat - pseudonyms, differential privacy and privacy budgets"
 # pg_regress suites (sql/ + expected/).  The test runner (test/run.sh) runs
 # these, the isolation specs and the TAP tests against throw-away clusters.
 REGRESS = types pseudonym sealed opclass rotation copy dp_agg budget retention policy row_policy user_level user_level_random audit \
+	restricted_total \
 	attack_rules attack_budget attack_privilege attack_found
 REGRESS_OPTS = --temp-config=$(srcdir)/test/privstat.conf
 ISOLATION = key_rotation budget_race purge_concurrent scope_change

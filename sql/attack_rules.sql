@@ -90,8 +90,9 @@ SELECT count(*) FROM atk_orders WHERE amount > (SELECT max(id) FROM atk_products
 -- == rule: bounds ==
 -- a sum without declared bounds would not cover the outlier's 1000
 SELECT sum(id) FROM atk_orders;
--- an expression inside sum escapes the declared bounds
-SELECT sum(amount * 10) FROM atk_orders;
+-- an expression inside sum gets its bounds from the column's: the outlier is clamped all the same
+-- (245,100 with the outlier at 100, times 10; noise scale 1000)
+SELECT abs(sum(amount * 10) - 2451000) < 25 * 1000 AS ok FROM atk_orders;
 -- bounds taken from the data itself
 SELECT privstat.dp_sum(amount, 0, user_id) FROM atk_orders;
 -- an epsilon that depends on the row (huge for user 7, tiny for others)
@@ -104,8 +105,8 @@ SELECT sum(amount) BETWEEN 245100 - 2500 AND 245100 + 2500 AS clamped FROM atk_o
 -- division by zero only for user 7: "is user 7 here?" (1 / 0 is frozen: it fails at planning, even for an absent user)
 SELECT count(*) FROM atk_orders WHERE CASE WHEN user_id = 7 THEN 1 / 0 ELSE 1 END = 1;
 SELECT count(*) FROM atk_orders WHERE CASE WHEN user_id = 12345 THEN 1 / 0 ELSE 1 END = 1;
--- division by zero that depends on the value
-SELECT count(*) FROM atk_orders WHERE 1 / (amount - 1000) > 0;
+-- division by zero that depends on the value: NULL for the outlier, no error
+SELECT count(*) BETWEEN -25 AND 25 AS ok FROM atk_orders WHERE 1 / (amount - 1000) > 0;
 -- a failed cast that depends on the value
 SELECT count(*) FROM atk_orders WHERE (doc ->> 'k')::int = 1;
 SELECT count(*) FROM atk_orders WHERE region::int = 1;
@@ -113,8 +114,8 @@ SELECT count(*) FROM atk_orders WHERE region::int = 1;
 SELECT count(*) FROM atk_orders WHERE tags::int[] = '{1}';
 -- a jsonb subscript (may fail on non-objects)
 SELECT count(*) FROM atk_orders WHERE doc['k'] = '1';
--- integer overflow for one value
-SELECT count(*) FROM atk_orders WHERE user_id * 1000000000 > 0;
+-- integer overflow for one value: NULL, no error (only users 1 and 2 fit)
+SELECT count(*) BETWEEN 2 - 25 AND 2 + 25 AS ok FROM atk_orders WHERE user_id * 1000000000 > 0;
 -- a domain check that fails for one value
 CREATE DOMAIN public.atk_small AS numeric CHECK (VALUE < 1000);
 SELECT count(*) FROM atk_orders WHERE amount::public.atk_small > 0;
@@ -144,10 +145,10 @@ SELECT count(*) FROM atk_orders WHERE public.atk_say(amount);
 -- an invalid date_trunc unit fails at planning, whatever the rows
 SELECT count(*) FROM atk_orders WHERE user_id = 12345 AND date_trunc('fortnight', created) > now();
 -- (a LIKE pattern ending in an escape fails lazily, for matching rows only: sql/attack_open.sql)
--- a lazily evaluated subquery that fails once a first row of user 7 reaches it
-SELECT count(*) FROM atk_orders WHERE user_id = 7 AND amount > (SELECT 1 / 0 FROM atk_products LIMIT 1);
--- a lazily evaluated join partner that fails when a protected row reaches it
-SELECT count(*) FROM atk_orders o JOIN (SELECT id, 10 / (id - 3) AS z FROM atk_products) p ON p.id = o.user_id;
+-- a lazily evaluated subquery that would fail once a first row of user 7 reaches it: NULL, no error
+SELECT count(*) BETWEEN -25 AND 25 AS ok FROM atk_orders WHERE user_id = 7 AND amount > (SELECT 1 / 0 FROM atk_products LIMIT 1);
+-- a lazily evaluated join partner that would fail when a protected row reaches it: NULL, no error
+SELECT count(*) BETWEEN 10 - 25 AND 10 + 25 AS ok FROM atk_orders o JOIN (SELECT id, 10 / (id - 3) AS z FROM atk_products) p ON p.id = o.user_id;
 -- a lazily evaluated VALUES with an error
 SELECT count(*) FROM atk_orders o JOIN (VALUES (1 / (random()::int))) v(x) ON v.x = o.user_id;
 -- an XML parse that fails on one value

@@ -123,7 +123,7 @@ RESET ROLE;
 SET ROLE rp_dba;
 SELECT privstat.drop_consent('people');
 SELECT privstat.set_scope('people', 'rp_support', 'region = ''EU'' AND id <= 50');
-SELECT privstat.set_scope('people', 'rp_support', '1 / (id - 3) > 0');
+SELECT privstat.set_scope('people', 'rp_support', 'region ~ ''E''');
 SELECT privstat.set_scope('people', 'rp_support', 'id IN (SELECT 1)');
 SELECT privstat.set_scope('people', 'rp_support', 'id');
 SELECT privstat.set_scope('people', 'rp_support', 'nope = 1');

@@ -2034,6 +2034,7 @@ privstat_audit_changed(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("privstat._audit_changed() must be called as an AFTER trigger")));
+	privstat_require_own_table(trigdata, "privstat._audit_changed()");
 	privstat_audit_config_change(trigdata);
 	return PointerGetDatum(NULL);
 }

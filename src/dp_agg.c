@@ -1531,6 +1531,16 @@ cost_expr_walker(Node *node, CostContext *ctx)
 	return expression_tree_walker(node, cost_expr_walker, (void *) ctx);
 }
 
+/* a LIMIT whose count is the constant 0 */
+static bool
+limit_is_zero(Limit *limit)
+{
+	Const	   *c = (Const *) limit->limitCount;
+
+	return c != NULL && IsA(c, Const) && !c->constisnull && c->consttype == INT8OID &&
+		DatumGetInt64(c->constvalue) == 0;
+}
+
 static void
 cost_plan_walker(Plan *plan, CostContext *ctx)
 {
@@ -1560,6 +1570,13 @@ cost_plan_walker(Plan *plan, CostContext *ctx)
 	cost_expr_walker((Node *) plan->targetlist, ctx);
 	cost_expr_walker((Node *) plan->qual, ctx);
 	ctx->grouping_sets = false;
+
+	/*
+	 * LIMIT 0 (a client's probe of a result's columns): the executor never
+	 * asks the part below for a row, so nothing there is released or paid.
+	 */
+	if (IsA(plan, Limit) && limit_is_zero((Limit *) plan))
+		return;
 
 	if ((IsA(plan, Gather) && !((Gather *) plan)->single_copy) || IsA(plan, GatherMerge))
 		ctx->under_gather = true;
@@ -1608,7 +1625,8 @@ privstat_plan_cost(PlannedStmt *stmt, double *epsilon, double *delta)
 	cost_walk_all(stmt, &ctx);
 	bms_free(ctx.seen);
 	pfree(ctx.once);
-	*epsilon = ctx.epsilon;
+	/* privstat.min_query_epsilon: a floor under what one query is charged */
+	*epsilon = ctx.count > 0 ? Max(ctx.epsilon, privstat_min_query_epsilon) : ctx.epsilon;
 	*delta = ctx.delta;
 	return ctx.count;
 }

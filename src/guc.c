@@ -27,6 +27,7 @@ int			privstat_max_rows_contributed = 0;
 double		privstat_selection_epsilon = 1.0;
 double		privstat_selection_delta = 1e-6;
 double		privstat_max_epsilon = 10.0;
+double		privstat_min_query_epsilon = 0.01;
 char	   *privstat_purge_lock_timeout = NULL;
 char	   *privstat_purpose = NULL;
 
@@ -59,6 +60,17 @@ privstat_guc_init(void)
 							 NULL,
 							 &privstat_max_epsilon,
 							 10.0, 1.0 / (1 << 20), 1000.0,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomRealVariable("privstat.min_query_epsilon",
+							 gettext_noop("Least epsilon a query with DP aggregates is charged."),
+							 gettext_noop("A query that asks for less is charged this much: it bounds how many "
+										  "queries, each a probe of the data, one unit of budget buys (doc/security.md). "
+										  "0 charges each query what its aggregates use."),
+							 &privstat_min_query_epsilon,
+							 0.01, 0.0, 1000.0,
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);

@@ -679,6 +679,7 @@ privstat_key_version_changed(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("privstat._key_version_changed() must be fired AFTER ... FOR EACH STATEMENT")));
+	privstat_require_own_table(trigdata, "privstat._key_version_changed()");
 
 	CacheInvalidateRelcache(trigdata->tg_relation);
 	return PointerGetDatum(NULL);

@@ -14,7 +14,9 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
@@ -28,6 +30,7 @@
 #include "privstat/privstat.h"
 #include "privstat/retention.h"
 #include "utils/acl.h"
+#include "utils/rel.h"
 
 PG_MODULE_MAGIC;
 
@@ -80,6 +83,20 @@ privstat_register_worker(const char *name, const char *function, int flags, int 
 	snprintf(worker.bgw_name, BGW_MAXLEN, "%s", name);
 	snprintf(worker.bgw_type, BGW_MAXLEN, "%s", name);
 	RegisterBackgroundWorker(&worker);
+}
+
+void
+privstat_require_own_table(struct TriggerData *trigdata, const char *fn)
+{
+	Relation	rel = trigdata->tg_relation;
+	Oid			nsp = get_namespace_oid("privstat", true);
+
+	if (!OidIsValid(nsp) || RelationGetNamespace(rel) != nsp)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s must be fired by a table of privstat's, not by table %s",
+						fn, RelationGetRelationName(rel)),
+				 errhint("It is privstat's internal trigger function; privstat installs its triggers itself.")));
 }
 
 bool

@@ -355,6 +355,13 @@ privstat_purge_batch(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("table must not be null")));
+	/* it shows the table's expired rows to the batch: owners and administrators only */
+	if (!pg_class_ownercheck(PG_GETARG_OID(0), GetUserId()) && !privstat_has_role("privstat_admin"))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to purge table %s", get_rel_name(PG_GETARG_OID(0))),
+				 errdetail("privstat._purge_batch is run by the retention workers as the table's owner, and by privstat.purge_expired."),
+				 errhint("CALL privstat.purge_expired() as an administrator.")));
 
 	SPI_connect();
 	PG_TRY();

@@ -17,6 +17,9 @@ extern double privstat_default_epsilon;
 /* privstat.max_epsilon: the largest epsilon one DP aggregate may use (PGC_SUSET) */
 extern double privstat_max_epsilon;
 
+/* privstat.min_query_epsilon: the least epsilon a charging query is charged (PGC_SUSET) */
+extern double privstat_min_query_epsilon;
+
 /* privstat.purge_lock_timeout: lock_timeout of each purge batch */
 extern char *privstat_purge_lock_timeout;
 

@@ -27,6 +27,15 @@ extern void privstat_require_preload(void);
 extern bool privstat_has_role(const char *rolename);
 
 /*
+ * Raise an error unless the trigger that called fn was fired by one of
+ * privstat's own tables (in the extension's schema): its trigger functions
+ * change every session's caches and write the audit trail, and must not be
+ * fired by a table of anybody else's.
+ */
+struct TriggerData;
+extern void privstat_require_own_table(struct TriggerData *trigdata, const char *fn);
+
+/*
  * From _PG_init: register one of privstat's background workers, started
  * once recovery has finished and restarted restart_time seconds after it
  * exits with an error.  name is also its bgw_type; flags are BGWORKER_*.

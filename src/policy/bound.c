@@ -923,7 +923,20 @@ bound_level(Level *lev)
 	{
 		SortGroupClause *g = lfirst(lc);
 		TargetEntry *orig = get_sortgroupclause_tle(g, tlist);
-		TargetEntry *tle = makeTargetEntry((Expr *) copyObject(orig->expr),
+		TargetEntry *tle;
+
+		/*
+		 * Each group of the privacy unit holds one person's rows: group
+		 * selection releases none, so the query would be charged for an
+		 * empty answer.  Refused here, before anything is charged.
+		 */
+		if (is_unit_expr(lev, (Node *) orig->expr))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("GROUP BY the privacy unit is not allowed over protected table %s",
+							example_name(lev)),
+					 errdetail("Each group would hold one person's rows, and no such group is ever released: the query would spend budget on an empty answer. Group by other columns, and count people with count(DISTINCT <privacy unit>).")));
+		tle = makeTargetEntry((Expr *) copyObject(orig->expr),
 										   list_length(inner->targetList) + 1,
 										   psprintf("privstat_key%d", list_length(inner->targetList) + 1),
 										   false);

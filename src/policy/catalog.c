@@ -35,6 +35,7 @@
 
 #include "privstat/audit.h"
 #include "privstat/policy.h"
+#include "privstat/privstat.h"
 
 #include "policy_internal.h"
 
@@ -337,6 +338,7 @@ policy_ensure(void)
 	}
 	policy_cache.dp_sum_int8_eps = lookup_agg("dp_sum", 4, INT8OID);
 	policy_cache.dp_sum_float8_eps = lookup_agg("dp_sum", 4, FLOAT8OID);
+	policy_cache.dp_percentile_float8 = lookup_agg("dp_percentile", 4, FLOAT8OID);
 	policy_cache.dp_count_units[0] = lookup_agg("dp_count_units", 1, ANYOID);
 	policy_cache.dp_count_units[1] = lookup_agg("dp_count_units", 2, ANYOID);
 	{
@@ -563,6 +565,7 @@ privstat_policy_changed(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("privstat._policy_changed() must be called as a trigger")));
+	privstat_require_own_table(trigdata, "privstat._policy_changed()");
 	CacheInvalidateRelcacheAll();
 	privstat_audit_config_change(trigdata);
 	return PointerGetDatum(TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ? trigdata->tg_trigtuple : NULL);

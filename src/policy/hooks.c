@@ -45,12 +45,16 @@
 #include "privstat/policy.h"
 
 #include "policy_internal.h"
+#include "session.h"
+#include "total.h"
 
 /* set while an EXPLAIN ANALYZE of a restricted role runs */
 static bool in_explain_analyze = false;
 
 static planner_hook_type prev_planner = NULL;
 static ExecutorCheckPerms_hook_type prev_check_perms = NULL;
+static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 static object_access_hook_type prev_object_access = NULL;
 
@@ -132,6 +136,8 @@ policy_object_access(ObjectAccessType access, Oid classId, Oid objectId, int sub
 
 	if (prev_object_access)
 		prev_object_access(access, classId, objectId, subId, arg);
+	if (access == OAT_FUNCTION_EXECUTE)
+		privstat_session_check_function(objectId);
 	if (access != OAT_FUNCTION_EXECUTE || objectId >= FirstGenbkiObjectId ||
 		!IsTransactionState() || !OidIsValid(GetUserId()))
 		return;
@@ -236,10 +242,14 @@ policy_planner(Query *parse, const char *query_string, int cursorOptions,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("role privstat_reader does not exist"),
 					 errhint("Recreate it (CREATE ROLE privstat_reader NOLOGIN) and protect the tables again.")));
+		/* settings that would report on the rows (src/policy/session.c) */
+		privstat_session_check(quote_identifier(get_rel_name(first_protected)));
 		froze_mutable = false;
 		needs_custom_plan = false;
 		bounded_levels = NIL;
 		validating_params = boundParams;
+		validating_sql = query_string;
+		row_calls = 0;
 		PG_TRY();
 		{
 			(void) validate_level(parse, NULL);
@@ -247,9 +257,12 @@ policy_planner(Query *parse, const char *query_string, int cursorOptions,
 		PG_FINALLY();
 		{
 			validating_params = NULL;
+			validating_sql = NULL;
 			bounded_levels = NIL;
 		}
 		PG_END_TRY();
+		/* functions that can raise: privstat's total versions instead */
+		privstat_total_substitute(parse);
 		validated = true;
 		/* unchecked: read with the caller's rights, which are none */
 		if (needs_custom_plan)
@@ -278,6 +291,62 @@ policy_planner(Query *parse, const char *query_string, int cursorOptions,
 		result->planTree->total_cost += GENERIC_PLAN_PENALTY;
 	}
 	return result;
+}
+
+/* does the plan read protected tables with privstat_reader's rights? */
+static bool
+reads_as_reader(PlannedStmt *stmt)
+{
+	ListCell   *lc;
+
+	if (!OidIsValid(policy_cache.reader))
+		return false;
+	foreach(lc, stmt->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+
+		if (rte->rtekind == RTE_RELATION && rte->checkAsUser == policy_cache.reader)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * From the start of a restricted role's plan over protected rows to its end,
+ * client_min_messages may not change (src/policy/session.c).  Counted before
+ * PostgreSQL's ExecutorStart initialises the plan's functions, so that the
+ * plan's own set_config() is caught.
+ */
+static bool
+restricted_plan(QueryDesc *queryDesc)
+{
+	policy_ensure();
+	return policy_cache.installed && reads_as_reader(queryDesc->plannedstmt);
+}
+
+static void
+policy_ExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+	if (!(eflags & EXEC_FLAG_EXPLAIN_ONLY) && restricted_plan(queryDesc))
+		privstat_session_plan_started();
+	if (prev_ExecutorStart)
+		prev_ExecutorStart(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+}
+
+static void
+policy_ExecutorEnd(QueryDesc *queryDesc)
+{
+	bool		counted = !(queryDesc->estate->es_top_eflags & EXEC_FLAG_EXPLAIN_ONLY) &&
+		restricted_plan(queryDesc);
+
+	if (prev_ExecutorEnd)
+		prev_ExecutorEnd(queryDesc);
+	else
+		standard_ExecutorEnd(queryDesc);
+	if (counted)
+		privstat_session_plan_ended();
 }
 
 /*
@@ -312,6 +381,8 @@ policy_check_perms(List *rangeTable, bool ereport_on_violation)
 			continue;
 		if (level == LEVEL_NONE)
 			refuse_level_none();
+		if (as_reader && level != LEVEL_DIRECT)
+			privstat_session_check(quote_identifier(get_rel_name(rte->relid)));
 		/* at run time, so EXPLAIN ANALYZE EXECUTE of a cached plan is caught too */
 		if (as_reader && in_explain_analyze && level != LEVEL_DIRECT)
 			ereport(ERROR,
@@ -367,6 +438,9 @@ policy_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 
 	if (IsTransactionState())
 		level = current_level();
+	if (IsA(stmt, VariableSetStmt))
+		privstat_session_check_set(((VariableSetStmt *) stmt)->name,
+								   ((VariableSetStmt *) stmt)->kind == VAR_RESET_ALL);
 
 	if (level != LEVEL_DIRECT)
 	{
@@ -458,6 +532,10 @@ privstat_policy_init(void)
 	planner_hook = policy_planner;
 	prev_check_perms = ExecutorCheckPerms_hook;
 	ExecutorCheckPerms_hook = policy_check_perms;
+	prev_ExecutorStart = ExecutorStart_hook;
+	ExecutorStart_hook = policy_ExecutorStart;
+	prev_ExecutorEnd = ExecutorEnd_hook;
+	ExecutorEnd_hook = policy_ExecutorEnd;
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = policy_ProcessUtility;
 	prev_rls_permissive = row_security_policy_hook_permissive;

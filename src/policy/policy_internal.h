@@ -134,6 +134,7 @@ typedef struct PolicyCache
 	/* user-level privacy: the pieces of the bounding rewrite */
 	Oid			dp_sum_int8_eps;	/* dp_sum(bigint, lower, upper, epsilon) */
 	Oid			dp_sum_float8_eps;	/* dp_sum(double precision, lower, upper, epsilon) */
+	Oid			dp_percentile_float8;	/* dp_percentile(double precision, p, lower, upper) */
 	Oid			dp_count_units[2];	/* (unit), (unit, epsilon) */
 	Oid			dp_group_selected;
 	Oid			contribution_rank;
@@ -221,6 +222,7 @@ extern bool needs_custom_plan;
 extern List *bounded_levels;
 extern Oid	first_protected;
 extern bool froze_mutable;
+extern int	row_calls;
 extern Level *validate_level(Query *q, Level *parent);
 extern const char *example_name(Level *lev);
 extern void refuse(Level *lev, const char *rule, const char *hint);
@@ -230,6 +232,11 @@ extern void node_check(Node *node, Level *lev, const char *clause);
 extern bool trace_column(Level *lev, Node *expr, Oid *relid, AttrNumber *attno);
 extern Aggref *plain_aggref(Oid fnoid, List *args, Expr *filter);
 extern Node *coerce_to(Node *expr, Oid type);
+
+/* excerpt.c: the SQL of an expression as the user wrote it, for refusals */
+extern const char *validating_sql;
+extern char *policy_sql_excerpt(Node *node, Query *q);
+extern int	policy_sql_position(Node *node);
 
 /* bound.c */
 extern bool is_unit_expr(Level *lev, Node *expr);

@@ -13,6 +13,7 @@
 
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
@@ -44,11 +45,67 @@
 #include "privstat/retention.h"
 
 #include "policy_internal.h"
+#include "total.h"
 
 /* the row security hooks before privstat's, saved by privstat_policy_init */
 row_security_policy_hook_type prev_rls_permissive = NULL;
 row_security_policy_hook_type prev_rls_restrictive = NULL;
 
+
+/* does the node have a type or a collation of a session's temporary schema? */
+static bool
+scope_object_temporary(Node *node)
+{
+	Oid			type;
+	Oid			coll;
+
+	if (IsA(node, List) || IsA(node, TargetEntry))
+		return false;
+	type = exprType(node);
+	coll = exprCollation(node);
+	if (OidIsValid(type) && type >= FirstNormalObjectId)
+	{
+		HeapTuple	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(type));
+		bool		temp = false;
+
+		if (HeapTupleIsValid(tup))
+		{
+			temp = isAnyTempNamespace(((Form_pg_type) GETSTRUCT(tup))->typnamespace);
+			ReleaseSysCache(tup);
+		}
+		if (temp)
+			return true;
+	}
+	if (IsA(node, CollateExpr))
+		coll = ((CollateExpr *) node)->collOid;
+	if (OidIsValid(coll) && coll >= FirstNormalObjectId)
+	{
+		HeapTuple	tup = SearchSysCache1(COLLOID, ObjectIdGetDatum(coll));
+		bool		temp = false;
+
+		if (HeapTupleIsValid(tup))
+		{
+			temp = isAnyTempNamespace(((Form_pg_collation) GETSTRUCT(tup))->collnamespace);
+			ReleaseSysCache(tup);
+		}
+		return temp;
+	}
+	return false;
+}
+
+/*
+ * The settings a scope condition is read under, whoever reads it: the text
+ * means the same for the administrator who set it and for every session it
+ * applies to, whatever their search_path, DateStyle or time zone.
+ */
+static const char *const scope_settings[][2] = {
+	{"search_path", "pg_catalog, pg_temp"},
+	{"DateStyle", "ISO, YMD"},
+	{"IntervalStyle", "postgres"},
+	{"TimeZone", "UTC"},
+	{"standard_conforming_strings", "on"},
+	{"extra_float_digits", "1"},
+};
 
 /* a scope condition: columns, constants, and nodes node_check allows */
 static bool
@@ -56,6 +113,12 @@ scope_walker(Node *node, Level *lev)
 {
 	if (node == NULL)
 		return false;
+	if (scope_object_temporary(node))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a scope condition may not use a type or collation of a temporary schema"),
+				 errdetail("A scope is read with search_path = pg_catalog, pg_temp: a name found only in a session's temporary schema would let that session choose what the scope means."),
+				 errhint("Schema-qualify the names of types and collations that are not in pg_catalog.")));
 	switch (nodeTag(node))
 	{
 		case T_Var:
@@ -113,8 +176,15 @@ parse_scope(Relation rel, const char *condition)
 	ParseNamespaceItem *nsitem;
 	Node	   *expr;
 	Level		lev;
+	int			nestlevel;
+	size_t		i;
+	const char *saved_sql;
 
 	error_context_stack = &errcb;
+	nestlevel = NewGUCNestLevel();
+	for (i = 0; i < lengthof(scope_settings); i++)
+		(void) set_config_option(scope_settings[i][0], scope_settings[i][1], PGC_SUSET,
+								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	raw = raw_parser(condition, RAW_PARSE_PLPGSQL_EXPR);
 	if (list_length(raw) == 1 && IsA(linitial_node(RawStmt, raw)->stmt, SelectStmt))
 		sel = (SelectStmt *) linitial_node(RawStmt, raw)->stmt;
@@ -141,7 +211,21 @@ parse_scope(Relation rel, const char *condition)
 	memset(&lev, 0, sizeof(lev));
 	lev.example = RelationGetRelid(rel);
 	lev.scope = true;
-	(void) scope_walker(expr, &lev);
+	/* refusals quote the condition */
+	saved_sql = validating_sql;
+	validating_sql = condition;
+	PG_TRY();
+	{
+		(void) scope_walker(expr, &lev);
+	}
+	PG_FINALLY();
+	{
+		validating_sql = saved_sql;
+	}
+	PG_END_TRY();
+	/* it runs for every role: PostgreSQL's functions that can raise, replaced */
+	privstat_total_substitute_expr(expr);
+	AtEOXact_GUC(true, nestlevel);
 	error_context_stack = errcb.previous;
 	return expr;
 }
@@ -174,8 +258,10 @@ expiry_qual(Relation rel, RowRules *r)
 										   COERCE_EXPLICIT_CALL);
 	Node	   *keep = (Node *) makeConst(INTERVALOID, -1, InvalidOid, sizeof(Interval),
 										  PointerGetDatum(&r->keep), false, false);
-	Node	   *cutoff = (Node *) make_op(pstate, list_make1(makeString("-")), now, keep, NULL, -1);
-	Node	   *kept = (Node *) make_op(pstate, list_make1(makeString(">=")), (Node *) col, cutoff, NULL, -1);
+	Node	   *cutoff = (Node *) make_op(pstate, list_make2(makeString("pg_catalog"), makeString("-")),
+											 now, keep, NULL, -1);
+	Node	   *kept = (Node *) make_op(pstate, list_make2(makeString("pg_catalog"), makeString(">=")),
+											(Node *) col, cutoff, NULL, -1);
 	NullTest   *isnull = makeNode(NullTest);
 
 	isnull->arg = (Expr *) copyObject(col);

@@ -20,6 +20,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "catalog/pg_aggregate.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
@@ -40,6 +42,7 @@
 #include "privstat/dp_agg.h"
 
 #include "policy_internal.h"
+#include "total.h"
 
 typedef enum CheckMode
 {
@@ -83,7 +86,7 @@ table_phrase(Level *lev)
 }
 
 #define ALLOWED_FORMS \
-	"Aggregate protected rows with count(*), count(col), sum(col), avg(col) or a privstat.dp_* aggregate, and use LEAKPROOF functions in WHERE, JOIN and GROUP BY (doc/policy.md)."
+	"Aggregate protected rows with count(*), count(col), sum(col), avg(col) or a privstat.dp_* aggregate, and use the total functions of doc/policy.md in WHERE, JOIN and GROUP BY."
 
 void
 refuse(Level *lev, const char *rule, const char *hint)
@@ -243,76 +246,6 @@ sublink_level(Level *lev, SubLink *s)
 	return NULL;
 }
 
-/*
- * Functions that are not marked LEAKPROOF but cannot fail or leak when the
- * argument named by const_arg (1-based; 0 for none) is a constant; that
- * constant is tried once at validation, so an invalid unit or pattern fails
- * before any row is read.  Kept short and documented in doc/policy.md.
- */
-typedef struct AllowedFunc
-{
-	Oid			oid;
-	int			const_arg;
-	Oid			sample_type;	/* type of the other argument, for the trial */
-} AllowedFunc;
-
-static const AllowedFunc allowed_funcs[] = {
-	{F_DATE_TRUNC_TEXT_TIMESTAMP, 1, TIMESTAMPOID},
-	{F_DATE_TRUNC_TEXT_TIMESTAMPTZ, 1, TIMESTAMPTZOID},
-	{F_DATE_PART_TEXT_TIMESTAMP, 1, TIMESTAMPOID},
-	{F_DATE_PART_TEXT_TIMESTAMPTZ, 1, TIMESTAMPTZOID},
-	{F_DATE_PART_TEXT_DATE, 1, DATEOID},
-	{F_EXTRACT_TEXT_TIMESTAMP, 1, TIMESTAMPOID},
-	{F_EXTRACT_TEXT_TIMESTAMPTZ, 1, TIMESTAMPTZOID},
-	{F_EXTRACT_TEXT_DATE, 1, DATEOID},
-	{F_TEXTLIKE, 2, TEXTOID},
-	{F_TEXTNLIKE, 2, TEXTOID},
-	{F_TEXTICLIKE, 2, TEXTOID},
-	{F_TEXTICNLIKE, 2, TEXTOID},
-	{F_DATE_TIMESTAMP, 0, InvalidOid},	/* date(timestamp) */
-	{F_DATE_TIMESTAMPTZ, 0, InvalidOid},	/* date(timestamptz) */
-	{F_LOWER_TEXT, 0, InvalidOid},
-	{F_UPPER_TEXT, 0, InvalidOid},
-	{F_NUMERIC_EQ, 0, InvalidOid},
-	{F_NUMERIC_NE, 0, InvalidOid},
-	{F_NUMERIC_LT, 0, InvalidOid},
-	{F_NUMERIC_LE, 0, InvalidOid},
-	{F_NUMERIC_GT, 0, InvalidOid},
-	{F_NUMERIC_GE, 0, InvalidOid},
-	{F_NUMERIC_CMP, 0, InvalidOid},
-};
-
-static Datum
-sample_value(Oid type)
-{
-	switch (type)
-	{
-		case TEXTOID:
-			return CStringGetTextDatum("");
-		default:				/* timestamp, timestamptz, date: their epoch */
-			return (Datum) 0;
-	}
-}
-
-/*
- * A LIKE or ILIKE pattern that ends with its escape character fails only
- * when a value matches everything before it, so a trial on one sample
- * value does not find it: the pattern is checked as the matcher would.
- */
-static void
-check_like_pattern(text *pattern)
-{
-	const char *p = VARDATA_ANY(pattern);
-	int			len = VARSIZE_ANY_EXHDR(pattern);
-	int			i;
-
-	for (i = 0; i < len; i++)
-		if (p[i] == '\\' && ++i == len)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_ESCAPE_SEQUENCE),
-					 errmsg("LIKE pattern must not end with escape character")));
-}
-
 /* the value of an external parameter in the plan being validated, or NULL */
 Const *
 param_value(Param *p)
@@ -330,60 +263,6 @@ param_value(Param *p)
 		return NULL;
 	return makeConst(p->paramtype, p->paramtypmod, p->paramcollid, get_typlen(p->paramtype),
 					 prm->value, prm->isnull, get_typbyval(p->paramtype));
-}
-
-/* may funcid run on protected rows with these arguments? */
-static bool
-function_allowed(Oid funcid, List *args, Oid inputcollid)
-{
-	size_t		i;
-
-	if (get_func_leakproof(funcid))
-		return true;
-	for (i = 0; i < lengthof(allowed_funcs); i++)
-	{
-		const AllowedFunc *a = &allowed_funcs[i];
-		Node	   *arg;
-		Const	   *c;
-
-		if (a->oid != funcid)
-			continue;
-		if (a->const_arg == 0)
-			return true;
-		if (list_length(args) != 2)
-			return false;
-		arg = strip_implicit_coercions(list_nth(args, a->const_arg - 1));
-		if (IsA(arg, Param) && ((Param *) arg)->paramkind == PARAM_EXTERN)
-		{
-			/*
-			 * A parameter: tried with its value in a custom plan.  A generic
-			 * plan cannot be checked: it is built, but never run (see
-			 * policy_planner), and PostgreSQL keeps to custom plans.
-			 */
-			Const	   *value = param_value((Param *) arg);
-
-			if (value == NULL)
-			{
-				needs_custom_plan = true;
-				return true;
-			}
-			arg = (Node *) value;
-		}
-		if (!IsA(arg, Const))
-			return false;
-		c = (Const *) arg;
-		if (c->constisnull)
-			return true;
-		/* the trial: errors for a bad unit or pattern, before any row */
-		if (a->sample_type == TEXTOID)
-			check_like_pattern(DatumGetTextPP(c->constvalue));
-		if (a->const_arg == 1)
-			(void) OidFunctionCall2Coll(funcid, inputcollid, c->constvalue, sample_value(a->sample_type));
-		else
-			(void) OidFunctionCall2Coll(funcid, inputcollid, sample_value(a->sample_type), c->constvalue);
-		return true;
-	}
-	return false;
 }
 
 /*
@@ -488,15 +367,111 @@ freeze_mutator(Node *node, void *context)
 
 #define FREEZE(expr) ((expr) = (void *) freeze_mutator((Node *) (expr), NULL))
 
-static void
-refuse_function(Level *lev, Oid funcid, const char *clause)
+/* calls of functions evaluated on protected rows in the statement being validated */
+int			row_calls = 0;
+
+static char *describe_call(Node *node, Oid funcid);
+
+/* what a call is, in words, to start a sentence */
+static char *
+describe_call_sentence(Node *node, Oid funcid)
 {
+	char	   *d = describe_call(node, funcid);
+
+	d[0] = pg_toupper((unsigned char) d[0]);
+	return d;
+}
+
+/* what a call is, in words, when its SQL cannot be quoted */
+static char *
+describe_call(Node *node, Oid funcid)
+{
+	if (IsA(node, OpExpr) || IsA(node, DistinctExpr) || IsA(node, NullIfExpr))
+		return psprintf("operator %s", format_operator(((OpExpr *) node)->opno));
+	if (IsA(node, ScalarArrayOpExpr))
+		return psprintf("operator %s", format_operator(((ScalarArrayOpExpr *) node)->opno));
+	if (IsA(node, FuncExpr) && ((FuncExpr *) node)->funcformat != COERCE_EXPLICIT_CALL)
+		return psprintf("the cast to %s", format_type_be(((FuncExpr *) node)->funcresulttype));
+	if (IsA(node, MinMaxExpr))
+		return pstrdup(((MinMaxExpr *) node)->op == IS_GREATEST ? "GREATEST" : "LEAST");
+	return psprintf("function %s", format_procedure(funcid));
+}
+
+/*
+ * Refuse a call that could raise, print or take a data-dependent time on a
+ * protected row.  The message quotes the SQL as the user wrote it where it
+ * can, and the DETAIL (which every driver shows; psqlODBC drops HINTs) says
+ * what to do.
+ */
+static void
+refuse_call(Level *lev, Node *node, Oid funcid, TotalVerdict verdict, int argno,
+			const char *clause)
+{
+	char	   *excerpt = policy_sql_excerpt(node, lev->query);
+	char	   *what = excerpt ? psprintf("\"%s\"", excerpt) : describe_call(node, funcid);
+	char	   *detail;
+	char	   *message;
+
+	switch (verdict)
+	{
+		case TOTAL_NO_COLLATION:
+			message = psprintf("%s has no determinate collation in %s over %s", what, clause,
+							   table_phrase(lev));
+			detail = psprintf("Its text arguments carry different implicit collations, so %s would raise an error when it runs on a row, which reveals that row. Give one side a COLLATE clause, for example COLLATE \"C\".",
+							  describe_call(node, funcid));
+			break;
+		case TOTAL_NONDETERMINISTIC:
+			message = psprintf("%s is not allowed under a nondeterministic collation in %s over %s",
+							   what, clause, table_phrase(lev));
+			detail = psprintf("%s raises an error under a nondeterministic collation when it runs on a row, which reveals that row. Give it a deterministic collation with a COLLATE clause.",
+							  describe_call_sentence(node, funcid));
+			break;
+		case TOTAL_NOT_CONSTANT:
+			message = psprintf("argument %d of %s must be a constant in %s over %s", argno, what, clause,
+							   table_phrase(lev));
+			detail = pstrdup("A unit, time zone, format, pattern or bound chosen per row could make the function raise an error on one row, which reveals that row. Write a constant, or a parameter.");
+			break;
+		case TOTAL_CONSTANT_TOO_LARGE:
+			message = psprintf("the pattern of %s is longer than %d bytes in %s over %s", what,
+							   PRIVSTAT_MAX_PATTERN, clause, table_phrase(lev));
+			detail = pstrdup("The time a pattern match takes grows with its pattern: a long one that only some rows meet makes those rows' cost observable. Shorten the pattern.");
+			break;
+		default:
+			message = psprintf("%s is not allowed in %s over %s", what, clause, table_phrase(lev));
+			detail = psprintf("%s is not in privstat's table of total functions: on a protected row it could raise an error, or take a time that depends on that row, and so reveal it. Use the functions, operators and casts listed in doc/policy.md (\"Total expressions\"), or compute this on DP results in an outer query.",
+							  describe_call_sentence(node, funcid));
+			break;
+	}
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("function %s is not leakproof and is not allowed in %s over %s",
-					format_procedure(funcid), clause, table_phrase(lev)),
-			 errdetail("An error or a side effect of a function evaluated on rows the role may not see can reveal them."),
-			 errhint("Use LEAKPROOF functions and operators, the functions listed in doc/policy.md, or a constant computed without the protected columns.")));
+			 errmsg_internal("%s", message),
+			 errdetail_internal("%s", detail),
+			 errhint("doc/policy.md lists what may be evaluated on protected rows, and the NULL each replacement returns where PostgreSQL's function would raise."),
+			 excerpt ? errposition(policy_sql_position(node)) : 0));
+}
+
+/*
+ * A call evaluated on protected rows: an error unless privstat's table of
+ * total functions allows it as called (src/policy/total.c).
+ */
+static void
+check_call(Level *lev, Node *node, Oid funcid, List *args, Oid inputcollid, const char *clause)
+{
+	bool		wait = false;
+	int			argno = 0;
+	TotalVerdict verdict;
+
+	verdict = privstat_total_check(funcid, args, inputcollid, param_value, &wait, &argno);
+	if (wait)
+		needs_custom_plan = true;
+	if (verdict != TOTAL_OK)
+		refuse_call(lev, node, funcid, verdict, argno, clause);
+	if (++row_calls > PRIVSTAT_MAX_ROW_CALLS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("more than %d function calls are evaluated on each protected row of %s",
+						PRIVSTAT_MAX_ROW_CALLS, table_phrase(lev)),
+				 errdetail("The time an expression takes on a row grows with its size: a large one that only some rows reach makes those rows' cost observable. Simplify the expressions in WHERE, JOIN, GROUP BY and the aggregates' arguments.")));
 }
 
 /* expression_tree_walker callback: collect a node's direct children */
@@ -536,8 +511,7 @@ node_check(Node *node, Level *lev, const char *clause)
 				if (f->funcretset)
 					refuse(lev, "a set-returning function",
 						   "Set-returning functions may run on DP results in an outer query, not on protected rows.");
-				if (!function_allowed(f->funcid, f->args, f->inputcollid))
-					refuse_function(lev, f->funcid, clause);
+				check_call(lev, node, f->funcid, f->args, f->inputcollid, clause);
 				break;
 			}
 		case T_OpExpr:
@@ -547,8 +521,7 @@ node_check(Node *node, Level *lev, const char *clause)
 				OpExpr	   *o = (OpExpr *) node;
 
 				set_opfuncid(o);
-				if (!function_allowed(o->opfuncid, o->args, o->inputcollid))
-					refuse_function(lev, o->opfuncid, clause);
+				check_call(lev, node, o->opfuncid, o->args, o->inputcollid, clause);
 				break;
 			}
 		case T_ScalarArrayOpExpr:
@@ -556,30 +529,28 @@ node_check(Node *node, Level *lev, const char *clause)
 				ScalarArrayOpExpr *o = (ScalarArrayOpExpr *) node;
 
 				set_sa_opfuncid(o);
-				if (!function_allowed(o->opfuncid, o->args, o->inputcollid))
-					refuse_function(lev, o->opfuncid, clause);
+				check_call(lev, node, o->opfuncid, o->args, o->inputcollid, clause);
 				break;
 			}
 		case T_RowCompareExpr:
 			{
-				ListCell   *lc;
+				RowCompareExpr *r = (RowCompareExpr *) node;
+				int			i;
 
-				foreach(lc, ((RowCompareExpr *) node)->opnos)
-				{
-					Oid			fn = get_opcode(lfirst_oid(lc));
-
-					if (!function_allowed(fn, NIL, InvalidOid))
-						refuse_function(lev, fn, clause);
-				}
+				for (i = 0; i < list_length(r->opnos); i++)
+					check_call(lev, node, get_opcode(list_nth_oid(r->opnos, i)),
+							   list_make2(list_nth(r->largs, i), list_nth(r->rargs, i)),
+							   list_nth_oid(r->inputcollids, i), clause);
 				break;
 			}
 		case T_MinMaxExpr:
 			{
-				TypeCacheEntry *tc = lookup_type_cache(((MinMaxExpr *) node)->minmaxtype,
-													   TYPECACHE_CMP_PROC);
+				MinMaxExpr *m = (MinMaxExpr *) node;
+				TypeCacheEntry *tc = lookup_type_cache(m->minmaxtype, TYPECACHE_CMP_PROC);
 
-				if (!OidIsValid(tc->cmp_proc) || !function_allowed(tc->cmp_proc, NIL, InvalidOid))
-					refuse_function(lev, tc->cmp_proc, clause);
+				if (!OidIsValid(tc->cmp_proc))
+					refuse(lev, "GREATEST or LEAST of a type without a comparison", NULL);
+				check_call(lev, node, tc->cmp_proc, m->args, m->inputcollid, clause);
 				break;
 			}
 		case T_CoerceViaIO:
@@ -719,6 +690,28 @@ strict_walker(Node *node, Level *lev)
 }
 
 /*
+ * A constant (or a parameter's value) that meets protected values: of
+ * bounded size, so that the time one row takes to compare with it is
+ * bounded too (a long constant under LIKE that only one person's row
+ * reaches would make that row's cost observable).
+ */
+static void
+check_constant_size(Node *node, Level *lev, const char *clause)
+{
+	Const	   *c = IsA(node, Const) ? (Const *) node : NULL;
+
+	if (IsA(node, Param) && ((Param *) node)->paramkind == PARAM_EXTERN)
+		c = param_value((Param *) node);
+	if (c == NULL || privstat_total_const_ok(c, PRIVSTAT_MAX_CONSTANT))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("a constant of more than %d bytes is not allowed in %s over %s",
+					PRIVSTAT_MAX_CONSTANT, clause, table_phrase(lev)),
+			 errdetail("The time a comparison takes grows with the constant: a long one that only some rows meet makes those rows' cost observable. Use shorter constants, or a join to a table of values.")));
+}
+
+/*
  * Check one expression of a level and say whether its value depends on
  * protected values.  CHECK_ROW: it is evaluated for each protected row, so
  * every node in it must be unable to fail or to act on the world
@@ -755,6 +748,9 @@ check_expr(Node *node, Level *lev, CheckMode mode, const char *clause)
 			}
 		case T_Const:
 		case T_Param:
+			if (mode == CHECK_ROW)
+				check_constant_size(node, lev, clause);
+			return false;
 		case T_CaseTestExpr:
 		case T_CoerceToDomainValue:
 		case T_SetToDefault:
@@ -850,23 +846,214 @@ trace_column(Level *lev, Node *expr, Oid *relid, AttrNumber *attno)
 	}
 }
 
+/* a numeric constant as a double, or false */
+static bool
+const_double(Node *expr, double *v)
+{
+	Const	   *c;
+
+	expr = strip_implicit_coercions(expr);
+	if (!IsA(expr, Const) || ((Const *) expr)->constisnull)
+		return false;
+	c = (Const *) expr;
+	switch (c->consttype)
+	{
+		case INT2OID:
+			*v = DatumGetInt16(c->constvalue);
+			return true;
+		case INT4OID:
+			*v = DatumGetInt32(c->constvalue);
+			return true;
+		case INT8OID:
+			*v = (double) DatumGetInt64(c->constvalue);
+			return true;
+		case FLOAT4OID:
+			*v = DatumGetFloat4(c->constvalue);
+			return true;
+		case FLOAT8OID:
+			*v = DatumGetFloat8(c->constvalue);
+			return !isnan(*v);
+		case NUMERICOID:
+			*v = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, c->constvalue));
+			return !isnan(*v);
+		default:
+			return false;
+	}
+}
+
+static void
+set_interval(double *lo, double *hi, double a, double b, double c, double d)
+{
+	*lo = Min(Min(a, b), Min(c, d));
+	*hi = Max(Max(a, b), Max(c, d));
+}
+
 /*
- * The column a sum or avg reads, followed down to a protected table: its
- * bounds, or NULL.  *relid and *attno say which column it was, when it is
- * one.
+ * Bounds of an expression that an aggregate sums, derived from the bounds
+ * declared for the protected columns it reads: a column; a constant; casts
+ * between numeric types; +, -, * of two such; / by a nonzero constant;
+ * floor, ceil and round.  Interval arithmetic, so the bounds hold for every
+ * row.  They decide only how much noise the answer gets: dp_sum clamps every
+ * value to them, so a loose bound costs accuracy, never privacy.  False if
+ * the expression is none of these; *relid and *attno then name a protected
+ * column it reads that has no declared bounds, if it is one.
  */
-static ColumnBounds *
-bounds_of(Level *lev, Node *expr, Oid *relid, AttrNumber *attno)
+static bool
+expr_bounds(Level *lev, Node *expr, double *lo, double *hi, Oid *relid, AttrNumber *attno)
 {
 	ProtectedRel *p;
+	double		a1,
+				a2,
+				b1,
+				b2,
+				c;
 	int			i;
 
+	check_stack_depth();
+	expr = strip_implicit_coercions(expr);
+	if (const_double(expr, &c))
+	{
+		*lo = *hi = c;
+		return true;
+	}
+	if (IsA(expr, FuncExpr) && list_length(((FuncExpr *) expr)->args) == 1)
+	{
+		FuncExpr   *f = (FuncExpr *) expr;
+
+		switch (f->funcid)
+		{
+			case F_FLOAT8_NUMERIC:
+			case F_FLOAT8_INT4:
+			case F_FLOAT8_INT8:
+			case F_FLOAT8_INT2:
+			case F_NUMERIC_INT4:
+			case F_NUMERIC_INT8:
+			case F_NUMERIC_INT2:
+			case F_NUMERIC_FLOAT8:
+			case F_INT8_INT4:
+			case F_INT8_INT2:
+			case F_INT4_INT2:
+				return expr_bounds(lev, linitial(f->args), lo, hi, relid, attno);
+			case F_INT4_NUMERIC:
+			case F_INT8_NUMERIC:
+			case F_INT2_NUMERIC:
+			case F_INT4_FLOAT8:
+			case F_INT8_FLOAT8:
+			case F_INT2_FLOAT8:
+			case F_INT4_INT8:
+			case F_INT2_INT4:
+			case F_INT2_INT8:
+			case F_ROUND_NUMERIC:
+			case F_ROUND_FLOAT8:
+				if (!expr_bounds(lev, linitial(f->args), lo, hi, relid, attno))
+					return false;
+				*lo = rint(*lo);
+				*hi = rint(*hi);
+				return true;
+			case F_FLOOR_NUMERIC:
+			case F_FLOOR_FLOAT8:
+				if (!expr_bounds(lev, linitial(f->args), lo, hi, relid, attno))
+					return false;
+				*lo = floor(*lo);
+				*hi = floor(*hi);
+				return true;
+			case F_CEIL_NUMERIC:
+			case F_CEIL_FLOAT8:
+			case F_CEILING_NUMERIC:
+			case F_CEILING_FLOAT8:
+				if (!expr_bounds(lev, linitial(f->args), lo, hi, relid, attno))
+					return false;
+				*lo = ceil(*lo);
+				*hi = ceil(*hi);
+				return true;
+			default:
+				break;
+		}
+	}
+	if (IsA(expr, OpExpr) && list_length(((OpExpr *) expr)->args) == 2)
+	{
+		OpExpr	   *o = (OpExpr *) expr;
+
+		set_opfuncid(o);
+		switch (o->opfuncid)
+		{
+			case F_INT4PL:
+			case F_INT8PL:
+			case F_NUMERIC_ADD:
+			case F_FLOAT8PL:
+			case F_INT4MI:
+			case F_INT8MI:
+			case F_NUMERIC_SUB:
+			case F_FLOAT8MI:
+			case F_INT4MUL:
+			case F_INT8MUL:
+			case F_NUMERIC_MUL:
+			case F_FLOAT8MUL:
+			case F_NUMERIC_DIV:
+			case F_FLOAT8DIV:
+				if (!expr_bounds(lev, linitial(o->args), &a1, &a2, relid, attno) ||
+					!expr_bounds(lev, lsecond(o->args), &b1, &b2, relid, attno))
+					return false;
+				break;
+			default:
+				return false;
+		}
+		switch (o->opfuncid)
+		{
+			case F_INT4PL:
+			case F_INT8PL:
+			case F_NUMERIC_ADD:
+			case F_FLOAT8PL:
+				*lo = a1 + b1;
+				*hi = a2 + b2;
+				return true;
+			case F_INT4MI:
+			case F_INT8MI:
+			case F_NUMERIC_SUB:
+			case F_FLOAT8MI:
+				*lo = a1 - b2;
+				*hi = a2 - b1;
+				return true;
+			case F_NUMERIC_DIV:
+			case F_FLOAT8DIV:
+				/* by a nonzero constant only: a divisor near zero has no bound */
+				if (b1 != b2 || b1 == 0)
+					return false;
+				set_interval(lo, hi, a1 / b1, a2 / b1, a1 / b1, a2 / b1);
+				return true;
+			default:
+				set_interval(lo, hi, a1 * b1, a1 * b2, a2 * b1, a2 * b2);
+				return isfinite(*lo) && isfinite(*hi);
+		}
+	}
+	/* a column of a subquery, CTE or join: what it is, in its own level */
+	if (IsA(expr, Var) && ((Var *) expr)->varlevelsup == 0 && ((Var *) expr)->varattno > 0)
+	{
+		Var		   *v = (Var *) expr;
+		RangeTblEntry *rte = rt_fetch(v->varno, lev->query->rtable);
+		Level	   *sub = lev->rtes[v->varno - 1].sub;
+		TargetEntry *tle;
+
+		if ((rte->rtekind == RTE_SUBQUERY || rte->rtekind == RTE_CTE) && sub != NULL &&
+			sub->query->setOperations == NULL &&
+			(tle = get_tle_by_resno(sub->query->targetList, v->varattno)) != NULL &&
+			!IsA(strip_implicit_coercions((Node *) tle->expr), Var))
+			return expr_bounds(sub, (Node *) tle->expr, lo, hi, relid, attno);
+		if (rte->rtekind == RTE_JOIN && v->varattno <= list_length(rte->joinaliasvars) &&
+			list_nth(rte->joinaliasvars, v->varattno - 1) != NULL &&
+			!IsA(strip_implicit_coercions(list_nth(rte->joinaliasvars, v->varattno - 1)), Var))
+			return expr_bounds(lev, list_nth(rte->joinaliasvars, v->varattno - 1), lo, hi, relid, attno);
+	}
 	if (!trace_column(lev, expr, relid, attno) || (p = protected_rel(*relid)) == NULL)
-		return NULL;
+		return false;
 	for (i = 0; i < p->nbounds; i++)
 		if (p->bounds[i].attno == *attno)
-			return &p->bounds[i];
-	return NULL;
+		{
+			*lo = p->bounds[i].lower;
+			*hi = p->bounds[i].upper;
+			return true;
+		}
+	return false;
 }
 
 static int
@@ -947,15 +1134,16 @@ rewrite_sum_avg(Aggref *agg, Level *lev, bool is_avg)
 {
 	const char *name = is_avg ? "avg" : "sum";
 	Node	   *arg = (Node *) linitial_node(TargetEntry, agg->args)->expr;
-	Oid			relid;
-	AttrNumber	attno;
-	ColumnBounds *b = bounds_of(lev, arg, &relid, &attno);
+	Oid			relid = InvalidOid;
+	AttrNumber	attno = 0;
+	double		lower;
+	double		upper;
 	Oid			argtype = exprType(arg);
 	int			t;
 
-	if (b == NULL)
+	if (!expr_bounds(lev, arg, &lower, &upper, &relid, &attno))
 	{
-		if (OidIsValid(relid) && protected_rel(relid) != NULL)
+		if (trace_column(lev, arg, &relid, &attno) && protected_rel(relid) != NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("%s(%s) needs declared bounds for column %s of protected table %s",
@@ -967,7 +1155,7 @@ rewrite_sum_avg(Aggref *agg, Level *lev, bool is_avg)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("%s() of an expression or an unprotected column is not allowed over protected table %s",
 						name, example_name(lev)),
-				 errdetail("Only a column of a protected table has declared bounds."),
+				 errdetail("Its bounds come from the bounds declared for protected columns, through casts, +, -, *, / by a constant, floor, ceil and round; this expression has none. Call privstat.dp_%s(expression, lower, upper) with bounds of your own.", name),
 				 errhint("Call privstat.dp_%s(expression, lower, upper) with bounds of your own.", name)));
 	}
 	if (argtype == FLOAT4OID)
@@ -981,8 +1169,50 @@ rewrite_sum_avg(Aggref *agg, Level *lev, bool is_avg)
 			   "Sum and average numeric columns (smallint, integer, bigint, numeric, real, double precision).");
 	return make_dp_aggref(agg, is_avg ? policy_cache.dp_avg[t] : policy_cache.dp_sum[t],
 						  list_make3(arg,
-									 makeConst(FLOAT8OID, -1, InvalidOid, 8, Float8GetDatum(b->lower), false, true),
-									 makeConst(FLOAT8OID, -1, InvalidOid, 8, Float8GetDatum(b->upper), false, true)));
+									 makeConst(FLOAT8OID, -1, InvalidOid, 8, Float8GetDatum(lower), false, true),
+									 makeConst(FLOAT8OID, -1, InvalidOid, 8, Float8GetDatum(upper), false, true)));
+}
+
+/*
+ * percentile_cont(p) WITHIN GROUP (ORDER BY x), as BI tools write a median:
+ * dp_percentile(x, p, lower, upper) with the bounds of x (expr_bounds).
+ */
+static Node *
+rewrite_percentile(Aggref *agg, Level *lev)
+{
+	Node	   *x;
+	Node	   *p;
+	double		pv;
+	double		lower;
+	double		upper;
+	Oid			relid = InvalidOid;
+	AttrNumber	attno = 0;
+
+	FREEZE(agg->aggdirectargs);
+	FREEZE(agg->args);
+	FREEZE(agg->aggfilter);
+	(void) check_list(agg->args, lev, CHECK_ROW, "an aggregate's arguments");
+	(void) check_expr((Node *) agg->aggfilter, lev, CHECK_ROW, "FILTER");
+	p = linitial(agg->aggdirectargs);
+	x = (Node *) linitial_node(TargetEntry, agg->args)->expr;
+	if (!const_double(p, &pv) || pv < 0 || pv > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("the fraction of percentile_cont must be a constant between 0 and 1 over protected table %s",
+						example_name(lev)),
+				 errdetail("It becomes privstat.dp_percentile(value, fraction, lower, upper), whose fraction is fixed when the query is planned.")));
+	if (!expr_bounds(lev, x, &lower, &upper, &relid, &attno))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("percentile_cont needs declared bounds for what it orders over protected table %s",
+						example_name(lev)),
+				 errdetail("Its bounds come from the bounds declared for protected columns (privstat.set_bounds); or call privstat.dp_percentile(value, fraction, lower, upper) with bounds of your own.")));
+	lev->n_dp++;
+	return make_dp_aggref(agg, policy_cache.dp_percentile_float8,
+						  list_make4(coerce_to(x, FLOAT8OID),
+									 makeConst(FLOAT8OID, -1, InvalidOid, 8, Float8GetDatum(pv), false, true),
+									 makeConst(FLOAT8OID, -1, InvalidOid, 8, Float8GetDatum(lower), false, true),
+									 makeConst(FLOAT8OID, -1, InvalidOid, 8, Float8GetDatum(upper), false, true)));
 }
 
 /*
@@ -1010,6 +1240,8 @@ validate_aggref(Aggref *agg, Level *lev)
 		refuse(lev, "DISTINCT inside an aggregate",
 			   "Count rows with count(*), and people with count(DISTINCT <privacy unit>); counting distinct values of other columns reveals which values occur.");
 	}
+	if (agg->aggfnoid == F_PERCENTILE_CONT_FLOAT8_FLOAT8)
+		return rewrite_percentile(agg, lev);
 	if (agg->aggorder != NIL)
 		refuse(lev, "ORDER BY inside an aggregate", NULL);
 	FREEZE(agg->aggdirectargs);

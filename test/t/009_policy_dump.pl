@@ -95,8 +95,8 @@ $node->safe_psql('old', q{
 ($ret, $out, $err) = $node->psql('old', 'SELECT count(*) FROM orders', extra_params => [ '-U', 'analyst' ]);
 is($out, '1000', 'before the update, nothing is enforced in that database');
 $node->safe_psql('old', q{ALTER EXTENSION privstat UPDATE});
-is($node->safe_psql('old', q{SELECT extversion FROM pg_extension WHERE extname = 'privstat'}), '0.2.0',
-	'updated to 0.2.0');
+is($node->safe_psql('old', q{SELECT extversion FROM pg_extension WHERE extname = 'privstat'}), '0.3.0',
+	'updated to 0.3.0');
 $node->safe_psql('old', q{
 	REVOKE SELECT ON orders FROM analyst;
 	SELECT privstat.protect('orders', 'user_id');

@@ -1,0 +1,208 @@
+/* privstat--0.2.0--0.3.0.sql: update from 0.2.0 to 0.3.0 */
+
+\echo Use "ALTER EXTENSION privstat UPDATE TO '0.3.0'" to load this file. \quit
+
+-- Total versions of PostgreSQL functions that can raise (doc/policy.md,
+-- "Total expressions").  A restricted role's query over protected tables
+-- runs these in place of PostgreSQL's: same arguments, same result, NULL
+-- where PostgreSQL's would raise (or outside the documented domain of the
+-- date/time functions).  They stay executable by every role: the rewritten
+-- queries of restricted roles call them, as those roles.
+CREATE FUNCTION privstat._total_date_trunc(text, timestamp without time zone) RETURNS timestamp without time zone
+	AS 'MODULE_PATHNAME', 'privstat_total_timestamp_trunc' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_date_trunc(text, timestamp with time zone) RETURNS timestamp with time zone
+	AS 'MODULE_PATHNAME', 'privstat_total_timestamptz_trunc' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_date_trunc(text, timestamp with time zone, text) RETURNS timestamp with time zone
+	AS 'MODULE_PATHNAME', 'privstat_total_timestamptz_trunc_zone' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_date_part(text, timestamp without time zone) RETURNS double precision
+	AS 'MODULE_PATHNAME', 'privstat_total_timestamp_part' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_date_part(text, timestamp with time zone) RETURNS double precision
+	AS 'MODULE_PATHNAME', 'privstat_total_timestamptz_part' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_date_part(text, date) RETURNS double precision
+	AS 'MODULE_PATHNAME', 'privstat_total_date_part_date' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_extract(text, timestamp without time zone) RETURNS numeric
+	AS 'MODULE_PATHNAME', 'privstat_total_extract_timestamp' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_extract(text, timestamp with time zone) RETURNS numeric
+	AS 'MODULE_PATHNAME', 'privstat_total_extract_timestamptz' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_timezone(text, timestamp without time zone) RETURNS timestamp with time zone
+	AS 'MODULE_PATHNAME', 'privstat_total_timestamp_zone' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_timezone(text, timestamp with time zone) RETURNS timestamp without time zone
+	AS 'MODULE_PATHNAME', 'privstat_total_timestamptz_zone' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_to_char(timestamp without time zone, text) RETURNS text
+	AS 'MODULE_PATHNAME', 'privstat_total_timestamp_to_char' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_to_char(timestamp with time zone, text) RETURNS text
+	AS 'MODULE_PATHNAME', 'privstat_total_timestamptz_to_char' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_to_timestamp(double precision) RETURNS timestamp with time zone
+	AS 'MODULE_PATHNAME', 'privstat_total_to_timestamp' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_timestamp(date) RETURNS timestamp without time zone
+	AS 'MODULE_PATHNAME', 'privstat_total_date_timestamp' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_timestamptz(date) RETURNS timestamp with time zone
+	AS 'MODULE_PATHNAME', 'privstat_total_date_timestamptz' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_timestamptz(timestamp without time zone) RETURNS timestamp with time zone
+	AS 'MODULE_PATHNAME', 'privstat_total_timestamp_timestamptz' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_timestamp(timestamp with time zone) RETURNS timestamp without time zone
+	AS 'MODULE_PATHNAME', 'privstat_total_timestamptz_timestamp' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_date(timestamp without time zone) RETURNS date
+	AS 'MODULE_PATHNAME', 'privstat_total_timestamp_date' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_date(timestamp with time zone) RETURNS date
+	AS 'MODULE_PATHNAME', 'privstat_total_timestamptz_date' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_timestamp_pl_interval(timestamp without time zone, interval) RETURNS timestamp without time zone
+	AS 'MODULE_PATHNAME', 'privstat_total_timestamp_pl_interval' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_timestamp_mi_interval(timestamp without time zone, interval) RETURNS timestamp without time zone
+	AS 'MODULE_PATHNAME', 'privstat_total_timestamp_mi_interval' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_timestamptz_pl_interval(timestamp with time zone, interval) RETURNS timestamp with time zone
+	AS 'MODULE_PATHNAME', 'privstat_total_timestamptz_pl_interval' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_timestamptz_mi_interval(timestamp with time zone, interval) RETURNS timestamp with time zone
+	AS 'MODULE_PATHNAME', 'privstat_total_timestamptz_mi_interval' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_date_pl_interval(date, interval) RETURNS timestamp without time zone
+	AS 'MODULE_PATHNAME', 'privstat_total_date_pl_interval' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_date_mi_interval(date, interval) RETURNS timestamp without time zone
+	AS 'MODULE_PATHNAME', 'privstat_total_date_mi_interval' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_date_pli(date, integer) RETURNS date
+	AS 'MODULE_PATHNAME', 'privstat_total_date_pli' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_date_mii(date, integer) RETURNS date
+	AS 'MODULE_PATHNAME', 'privstat_total_date_mii' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_int2(numeric) RETURNS smallint
+	AS 'MODULE_PATHNAME', 'privstat_total_numeric_int2' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_int4(numeric) RETURNS integer
+	AS 'MODULE_PATHNAME', 'privstat_total_numeric_int4' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_int8(numeric) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'privstat_total_numeric_int8' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_int2(double precision) RETURNS smallint
+	AS 'MODULE_PATHNAME', 'privstat_total_float8_int2' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_int4(double precision) RETURNS integer
+	AS 'MODULE_PATHNAME', 'privstat_total_float8_int4' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_int8(double precision) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'privstat_total_float8_int8' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_int2(integer) RETURNS smallint
+	AS 'MODULE_PATHNAME', 'privstat_total_int4_int2' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_int2(bigint) RETURNS smallint
+	AS 'MODULE_PATHNAME', 'privstat_total_int8_int2' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_int4(bigint) RETURNS integer
+	AS 'MODULE_PATHNAME', 'privstat_total_int8_int4' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_numeric(numeric, integer) RETURNS numeric
+	AS 'MODULE_PATHNAME', 'privstat_total_numeric_typmod' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_int4pl(integer, integer) RETURNS integer
+	AS 'MODULE_PATHNAME', 'privstat_total_int4pl' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_int4mi(integer, integer) RETURNS integer
+	AS 'MODULE_PATHNAME', 'privstat_total_int4mi' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_int4mul(integer, integer) RETURNS integer
+	AS 'MODULE_PATHNAME', 'privstat_total_int4mul' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_int4div(integer, integer) RETURNS integer
+	AS 'MODULE_PATHNAME', 'privstat_total_int4div' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_int4mod(integer, integer) RETURNS integer
+	AS 'MODULE_PATHNAME', 'privstat_total_int4mod' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_int4um(integer) RETURNS integer
+	AS 'MODULE_PATHNAME', 'privstat_total_int4um' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_int4abs(integer) RETURNS integer
+	AS 'MODULE_PATHNAME', 'privstat_total_int4abs' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_int8pl(bigint, bigint) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'privstat_total_int8pl' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_int8mi(bigint, bigint) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'privstat_total_int8mi' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_int8mul(bigint, bigint) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'privstat_total_int8mul' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_int8div(bigint, bigint) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'privstat_total_int8div' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_int8mod(bigint, bigint) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'privstat_total_int8mod' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_int8um(bigint) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'privstat_total_int8um' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_int8abs(bigint) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'privstat_total_int8abs' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_numeric_add(numeric, numeric) RETURNS numeric
+	AS 'MODULE_PATHNAME', 'privstat_total_numeric_add' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_numeric_sub(numeric, numeric) RETURNS numeric
+	AS 'MODULE_PATHNAME', 'privstat_total_numeric_sub' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_numeric_mul(numeric, numeric) RETURNS numeric
+	AS 'MODULE_PATHNAME', 'privstat_total_numeric_mul' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_numeric_div(numeric, numeric) RETURNS numeric
+	AS 'MODULE_PATHNAME', 'privstat_total_numeric_div' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_numeric_mod(numeric, numeric) RETURNS numeric
+	AS 'MODULE_PATHNAME', 'privstat_total_numeric_mod' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_float8pl(double precision, double precision) RETURNS double precision
+	AS 'MODULE_PATHNAME', 'privstat_total_float8pl' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_float8mi(double precision, double precision) RETURNS double precision
+	AS 'MODULE_PATHNAME', 'privstat_total_float8mi' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_float8mul(double precision, double precision) RETURNS double precision
+	AS 'MODULE_PATHNAME', 'privstat_total_float8mul' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_float8div(double precision, double precision) RETURNS double precision
+	AS 'MODULE_PATHNAME', 'privstat_total_float8div' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_width_bucket(double precision, double precision, double precision, integer) RETURNS integer
+	AS 'MODULE_PATHNAME', 'privstat_total_width_bucket_float8' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_width_bucket(numeric, numeric, numeric, integer) RETURNS integer
+	AS 'MODULE_PATHNAME', 'privstat_total_width_bucket_numeric' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- The comparison operators of pseudonym and sealed live in pg_catalog, which
+-- every search_path holds: a BI tool that does not set search_path joins and
+-- compares pseudonym columns like any other.  Their types, functions and
+-- operator classes stay in schema privstat.
+ALTER OPERATOR privstat.= (privstat.pseudonym, privstat.pseudonym) SET SCHEMA pg_catalog;
+ALTER OPERATOR privstat.<> (privstat.pseudonym, privstat.pseudonym) SET SCHEMA pg_catalog;
+ALTER OPERATOR privstat.< (privstat.pseudonym, privstat.pseudonym) SET SCHEMA pg_catalog;
+ALTER OPERATOR privstat.<= (privstat.pseudonym, privstat.pseudonym) SET SCHEMA pg_catalog;
+ALTER OPERATOR privstat.> (privstat.pseudonym, privstat.pseudonym) SET SCHEMA pg_catalog;
+ALTER OPERATOR privstat.>= (privstat.pseudonym, privstat.pseudonym) SET SCHEMA pg_catalog;
+ALTER OPERATOR privstat.= (privstat.sealed, privstat.sealed) SET SCHEMA pg_catalog;
+ALTER OPERATOR privstat.<> (privstat.sealed, privstat.sealed) SET SCHEMA pg_catalog;
+ALTER OPERATOR privstat.< (privstat.sealed, privstat.sealed) SET SCHEMA pg_catalog;
+ALTER OPERATOR privstat.<= (privstat.sealed, privstat.sealed) SET SCHEMA pg_catalog;
+ALTER OPERATOR privstat.> (privstat.sealed, privstat.sealed) SET SCHEMA pg_catalog;
+ALTER OPERATOR privstat.>= (privstat.sealed, privstat.sealed) SET SCHEMA pg_catalog;
+
+-- rekey() named the sealed "=" by its old schema.
+CREATE OR REPLACE PROCEDURE privstat.rekey(tbl regclass, col name, batch_size integer DEFAULT 10000,
+								INOUT rewritten bigint DEFAULT 0)
+	LANGUAGE plpgsql
+AS $fn$
+DECLARE
+	typ oid;
+	n bigint;
+BEGIN
+	IF batch_size IS NULL OR batch_size OPERATOR(pg_catalog.<) 1 THEN
+		RAISE EXCEPTION 'batch_size must be at least 1'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	SELECT a.atttypid INTO typ FROM pg_catalog.pg_attribute AS a
+		WHERE a.attrelid OPERATOR(pg_catalog.=) tbl
+		  AND a.attname OPERATOR(pg_catalog.=) col
+		  AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'column "%" of relation % does not exist', col, tbl
+			USING ERRCODE = 'undefined_column';
+	END IF;
+	IF typ OPERATOR(pg_catalog.<>) 'privstat.sealed'::pg_catalog.regtype THEN
+		RAISE EXCEPTION 'column "%" of relation % is not of type privstat.sealed', col, tbl
+			USING ERRCODE = 'datatype_mismatch',
+				  HINT = 'Pseudonyms cannot be rekeyed: they are one-way.  See doc/pseudonyms.md, "Rotation".';
+	END IF;
+	rewritten := 0;
+	LOOP
+		EXECUTE pg_catalog.format(
+			'UPDATE %s SET %I = privstat.reseal(%I) WHERE %I OPERATOR(pg_catalog.=) ANY (ARRAY('
+			'SELECT DISTINCT %I FROM %s WHERE %I IS NOT NULL AND privstat.sealed_version(%I) '
+			'OPERATOR(pg_catalog.<>) privstat.current_key_version(privstat.sealed_domain(%I)) '
+			'LIMIT %s))',
+			tbl, col, col, col, col, tbl, col, col, col, batch_size);
+		GET DIAGNOSTICS n = ROW_COUNT;
+		EXIT WHEN n OPERATOR(pg_catalog.=) 0;
+		rewritten := rewritten OPERATOR(pg_catalog.+) n;
+		COMMIT;
+	END LOOP;
+END
+$fn$;
+
+-- Internal functions that no role needs to call: trigger functions (which
+-- fire without EXECUTE, and now also check which table fired them) and
+-- install-time checks.  Functions that the rewritten queries, row security
+-- policies and views call as the querying role (_consent_ok, _float8,
+-- _contribution_rank, _bounded_total, _dp_mean, _sample_*, _dp_*_units,
+-- _budget_status, _total_*) keep EXECUTE for everyone, and so do the purge's
+-- _purge_batch and _purge_batch_rows, which the retention worker runs as
+-- each table's owner: _purge_batch refuses a caller that is neither the
+-- table's owner nor an administrator.
+REVOKE ALL ON FUNCTION privstat._policy_changed(), privstat._audit_changed(),
+	privstat._key_version_changed(), privstat._retention_check(), privstat._forget_dropped(),
+	privstat._assert_preloaded(), privstat._check_domain(text)
+	FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privstat._check_domain(text) TO privstat_admin;
