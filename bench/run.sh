@@ -3,11 +3,13 @@
 # one run on one throw-away cluster.  Each query runs several times,
 # interleaved with its baseline, and the medians are compared.
 #
-# Usage: bash bench/run.sh [pseudonym|dp_agg|budget|retention|policy|row_policy|user_level|audit|all] [rows]
+# Usage: bash bench/run.sh [pseudonym|dp_agg|budget|retention|policy|row_policy|user_level|timeseries|bi|audit|all] [rows]
 #   pseudonym: 1,000,000 rows by default; dp_agg: 10,000,000 rows by default;
 #   budget: pgbench, BENCH_SECONDS (default 10) per run; retention: 2,000,000 rows;
 #   policy: 10,000,000 rows; row_policy: 10,000,000 rows (ROW_POLICY_RUNS, default 7, runs per query);
-#   user_level: 10,000,000 rows from 100,000 users in 1,000 groups; audit: 20,000 events per run
+#   user_level: 10,000,000 rows from 100,000 users in 1,000 groups; audit: 20,000 events per run;
+#   timeseries: 1,000,000 rows from 100,000 people; bi: the BI corpus (test/bi) through four drivers,
+#   its median restricted/owner latency ratio per driver
 set -u
 cd "$(dirname "$0")/.."
 . test/common.sh
@@ -39,6 +41,14 @@ if [ "$WHAT" = row_policy ] || [ "$WHAT" = all ]; then
 fi
 if [ "$WHAT" = user_level ] || [ "$WHAT" = all ]; then
 	cluster_psql -d bench -v ON_ERROR_STOP=1 -v rows="${ROWS:-10000000}" -f "$SRC/bench/user_level.sql"
+fi
+if [ "$WHAT" = timeseries ] || [ "$WHAT" = all ]; then
+	cluster_psql -d bench -v ON_ERROR_STOP=1 -v rows="${ROWS:-1000000}" -f "$SRC/bench/timeseries.sql"
+fi
+if [ "$WHAT" = bi ] || [ "$WHAT" = all ]; then
+	log "BI corpus: median latency of each shape as the restricted role / as the owner, per driver"
+	ensure_packages $BI_PACKAGES
+	bash test/bi/run.sh 2>&1 | grep -E '^# median|^[0-9]+ passed|^1\.\.' || true
 fi
 if [ "$WHAT" = audit ] || [ "$WHAT" = all ]; then
 	cluster_psql -d bench -v ON_ERROR_STOP=1 -f "$SRC/bench/audit.sql"
