@@ -28,7 +28,7 @@ SELECT privstat.set_bounds('ts_events', 'amount', 0, 100);
 SELECT privstat.set_bounds('ts_events', 'qty', 0, 4);
 GRANT USAGE ON SCHEMA privstat TO bench_ts_analyst;
 \o
-\echo == time series as an aggregate role (privstat) vs the owner's exact query
+\echo == time series as an aggregate role (privstat) vs the exact query of the tables owner
 SELECT count(*) AS rows, count(DISTINCT user_id) AS people FROM ts_events;
 SELECT 'daily count, date filter' AS query, round(ms1::numeric, 1) AS privstat_ms,
 	   round(ms2::numeric, 1) AS owner_ms, round((ms1 / ms2)::numeric, 2) AS ratio, '<= 1.5' AS target
