@@ -111,6 +111,13 @@ WHERE CASE WHEN user_id = 7 THEN region LIKE repeat('%a', 200) || 'b' ELSE false
 -- a large constant that only person 7's row meets
 SELECT count(*) FROM tot_orders
 WHERE CASE WHEN user_id = 7 THEN region = repeat('x', 5000) ELSE false END;
+-- ... or a parameter's value: checked in a custom plan, and when a generic plan starts
+PREPARE tot_p(text) AS SELECT count(*) FROM tot_orders WHERE CASE WHEN user_id = 7 THEN region = $1 ELSE false END;
+EXECUTE tot_p(repeat('x', 5000));
+SET plan_cache_mode = force_generic_plan;
+EXECUTE tot_p(repeat('x', 5000));
+RESET plan_cache_mode;
+DEALLOCATE tot_p;
 -- regular expressions stay out
 SELECT count(*) FROM tot_orders WHERE region ~ '^(E|U)';
 -- LEAKPROOF is not enough: a function a DBA marked LEAKPROOF that raises is not in privstat's table

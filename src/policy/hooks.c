@@ -324,11 +324,44 @@ restricted_plan(QueryDesc *queryDesc)
 	return policy_cache.installed && reads_as_reader(queryDesc->plannedstmt);
 }
 
+/*
+ * A parameter's value meets protected values like a constant, and must be of
+ * bounded size like one (validation checks it where a custom plan knows it;
+ * a generic plan learns it only here).
+ */
+static void
+check_param_sizes(ParamListInfo params)
+{
+	int			i;
+
+	if (params == NULL)
+		return;
+	for (i = 1; i <= params->numParams; i++)
+	{
+		ParamExternData prmdata;
+		ParamExternData *prm;
+
+		prm = params->paramFetch != NULL ? params->paramFetch(params, i, false, &prmdata)
+			: &params->params[i - 1];
+		if (prm->isnull || !OidIsValid(prm->ptype) || get_typlen(prm->ptype) != -1)
+			continue;
+		if (VARSIZE_ANY(DatumGetPointer(prm->value)) > PRIVSTAT_MAX_CONSTANT)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("parameter $%d is longer than %d bytes in a query over protected tables",
+							i, PRIVSTAT_MAX_CONSTANT),
+					 errdetail("The time a comparison takes grows with the value: a long one that only some rows meet makes those rows' cost observable. Use shorter values, or a join to a table of values.")));
+	}
+}
+
 static void
 policy_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
 	if (!(eflags & EXEC_FLAG_EXPLAIN_ONLY) && restricted_plan(queryDesc))
+	{
+		check_param_sizes(queryDesc->params);
 		privstat_session_plan_started();
+	}
 	if (prev_ExecutorStart)
 		prev_ExecutorStart(queryDesc, eflags);
 	else
