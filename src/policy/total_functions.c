@@ -151,9 +151,8 @@ GUARDED_DATE_INTERVAL(privstat_total_date_pl_interval, date_pl_interval)
 GUARDED_DATE_INTERVAL(privstat_total_date_mi_interval, date_mi_interval)
 
 /* date +- integer: NULL outside the domain (PostgreSQL's raises past its range) */
-PG_FUNCTION_INFO_V1(privstat_total_date_pli);
-Datum
-privstat_total_date_pli(PG_FUNCTION_ARGS)
+static Datum
+date_plus_days(FunctionCallInfo fcinfo, int32 sign)
 {
 	DateADT		d = PG_GETARG_DATEADT(0);
 	int32		days = PG_GETARG_INT32(1);
@@ -162,21 +161,21 @@ privstat_total_date_pli(PG_FUNCTION_ARGS)
 		PG_RETURN_DATEADT(d);
 	if (!date_safe(d) || days < -SAFE_INTERVAL_DAYS || days > SAFE_INTERVAL_DAYS)
 		PG_RETURN_NULL();
-	PG_RETURN_DATEADT(d + days);
+	PG_RETURN_DATEADT(d + sign * days);
+}
+
+PG_FUNCTION_INFO_V1(privstat_total_date_pli);
+Datum
+privstat_total_date_pli(PG_FUNCTION_ARGS)
+{
+	return date_plus_days(fcinfo, 1);
 }
 
 PG_FUNCTION_INFO_V1(privstat_total_date_mii);
 Datum
 privstat_total_date_mii(PG_FUNCTION_ARGS)
 {
-	DateADT		d = PG_GETARG_DATEADT(0);
-	int32		days = PG_GETARG_INT32(1);
-
-	if (DATE_NOT_FINITE(d))
-		PG_RETURN_DATEADT(d);
-	if (!date_safe(d) || days < -SAFE_INTERVAL_DAYS || days > SAFE_INTERVAL_DAYS)
-		PG_RETURN_NULL();
-	PG_RETURN_DATEADT(d - days);
+	return date_plus_days(fcinfo, -1);
 }
 
 /* date -> timestamp[tz]: NULL where it overflows */
@@ -299,71 +298,36 @@ privstat_total_numeric_int2(PG_FUNCTION_ARGS)
 }
 
 /* double precision -> integers: PostgreSQL rounds with rint() first */
-PG_FUNCTION_INFO_V1(privstat_total_float8_int8);
-Datum
-privstat_total_float8_int8(PG_FUNCTION_ARGS)
-{
-	float8		v = rint(PG_GETARG_FLOAT8(0));
-
-	if (isnan(v) || !FLOAT8_FITS_IN_INT64(v))
-		PG_RETURN_NULL();
-	PG_RETURN_INT64((int64) v);
+#define FLOAT8_TO_INT(name, FITS, type, RETURN) \
+PG_FUNCTION_INFO_V1(name); \
+Datum \
+name(PG_FUNCTION_ARGS) \
+{ \
+	float8		v = rint(PG_GETARG_FLOAT8(0)); \
+	if (isnan(v) || !FITS(v)) \
+		PG_RETURN_NULL(); \
+	RETURN((type) v); \
 }
 
-PG_FUNCTION_INFO_V1(privstat_total_float8_int4);
-Datum
-privstat_total_float8_int4(PG_FUNCTION_ARGS)
-{
-	float8		v = rint(PG_GETARG_FLOAT8(0));
+FLOAT8_TO_INT(privstat_total_float8_int8, FLOAT8_FITS_IN_INT64, int64, PG_RETURN_INT64)
+FLOAT8_TO_INT(privstat_total_float8_int4, FLOAT8_FITS_IN_INT32, int32, PG_RETURN_INT32)
+FLOAT8_TO_INT(privstat_total_float8_int2, FLOAT8_FITS_IN_INT16, int16, PG_RETURN_INT16)
 
-	if (isnan(v) || !FLOAT8_FITS_IN_INT32(v))
-		PG_RETURN_NULL();
-	PG_RETURN_INT32((int32) v);
+/* a narrower integer type */
+#define INT_NARROW(name, GETARG, type, MIN, MAX, RETURN) \
+PG_FUNCTION_INFO_V1(name); \
+Datum \
+name(PG_FUNCTION_ARGS) \
+{ \
+	int64		v = GETARG(0); \
+	if (v < MIN || v > MAX) \
+		PG_RETURN_NULL(); \
+	RETURN((type) v); \
 }
 
-PG_FUNCTION_INFO_V1(privstat_total_float8_int2);
-Datum
-privstat_total_float8_int2(PG_FUNCTION_ARGS)
-{
-	float8		v = rint(PG_GETARG_FLOAT8(0));
-
-	if (isnan(v) || !FLOAT8_FITS_IN_INT16(v))
-		PG_RETURN_NULL();
-	PG_RETURN_INT16((int16) v);
-}
-
-PG_FUNCTION_INFO_V1(privstat_total_int8_int4);
-Datum
-privstat_total_int8_int4(PG_FUNCTION_ARGS)
-{
-	int64		v = PG_GETARG_INT64(0);
-
-	if (v < PG_INT32_MIN || v > PG_INT32_MAX)
-		PG_RETURN_NULL();
-	PG_RETURN_INT32((int32) v);
-}
-
-PG_FUNCTION_INFO_V1(privstat_total_int8_int2);
-Datum
-privstat_total_int8_int2(PG_FUNCTION_ARGS)
-{
-	int64		v = PG_GETARG_INT64(0);
-
-	if (v < PG_INT16_MIN || v > PG_INT16_MAX)
-		PG_RETURN_NULL();
-	PG_RETURN_INT16((int16) v);
-}
-
-PG_FUNCTION_INFO_V1(privstat_total_int4_int2);
-Datum
-privstat_total_int4_int2(PG_FUNCTION_ARGS)
-{
-	int32		v = PG_GETARG_INT32(0);
-
-	if (v < PG_INT16_MIN || v > PG_INT16_MAX)
-		PG_RETURN_NULL();
-	PG_RETURN_INT16((int16) v);
-}
+INT_NARROW(privstat_total_int8_int4, PG_GETARG_INT64, int32, PG_INT32_MIN, PG_INT32_MAX, PG_RETURN_INT32)
+INT_NARROW(privstat_total_int8_int2, PG_GETARG_INT64, int16, PG_INT16_MIN, PG_INT16_MAX, PG_RETURN_INT16)
+INT_NARROW(privstat_total_int4_int2, PG_GETARG_INT32, int16, PG_INT16_MIN, PG_INT16_MAX, PG_RETURN_INT16)
 
 /*
  * numeric(numeric, typmod): the cast to numeric(p, s).  PostgreSQL raises
