@@ -71,7 +71,9 @@ WHERE date_trunc('month', CASE WHEN user_id = 7 THEN '4714-11-24 00:00:00 BC'::t
 SELECT count(*) BETWEEN 9999 - 25 AND 9999 + 25 AS ok FROM tot_orders WHERE 1 / (user_id - 7) IS NOT NULL;
 SELECT count(*) BETWEEN 9999 - 25 AND 9999 + 25 AS ok FROM tot_orders WHERE amount / (user_id - 7) IS NOT NULL;
 SELECT count(*) BETWEEN 9999 - 25 AND 9999 + 25 AS ok FROM tot_orders WHERE price / (user_id - 7) IS NOT NULL;
--- integer overflow, numeric to integer casts
+-- integer overflow (also bigint with integer), numeric to integer casts
+SELECT count(*) BETWEEN 9999 - 25 AND 9999 + 25 AS ok FROM tot_orders
+WHERE (CASE WHEN user_id = 7 THEN 9223372036854775807 ELSE 0::bigint END + user_id) IS NOT NULL;
 SELECT count(*) BETWEEN 9999 - 25 AND 9999 + 25 AS ok FROM tot_orders
 WHERE (CASE WHEN user_id = 7 THEN 2147483647 ELSE 0 END + 1) IS NOT NULL;
 SELECT count(*) BETWEEN 9999 - 25 AND 9999 + 25 AS ok FROM tot_orders

@@ -110,6 +110,22 @@ CREATE FUNCTION privstat._total_int8um(bigint) RETURNS bigint
 	AS 'MODULE_PATHNAME', 'privstat_total_int8um' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION privstat._total_int8abs(bigint) RETURNS bigint
 	AS 'MODULE_PATHNAME', 'privstat_total_int8abs' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_int84pl(bigint, integer) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'privstat_total_int84pl' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_int84mi(bigint, integer) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'privstat_total_int84mi' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_int84mul(bigint, integer) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'privstat_total_int84mul' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_int84div(bigint, integer) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'privstat_total_int84div' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_int48pl(integer, bigint) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'privstat_total_int48pl' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_int48mi(integer, bigint) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'privstat_total_int48mi' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_int48mul(integer, bigint) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'privstat_total_int48mul' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION privstat._total_int48div(integer, bigint) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'privstat_total_int48div' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION privstat._total_numeric_add(numeric, numeric) RETURNS numeric
 	AS 'MODULE_PATHNAME', 'privstat_total_numeric_add' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION privstat._total_numeric_sub(numeric, numeric) RETURNS numeric

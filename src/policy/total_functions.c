@@ -385,6 +385,49 @@ INT_ARITH(privstat_total_int8pl, int64, PG_GETARG_INT64, PG_RETURN_INT64, pg_add
 INT_ARITH(privstat_total_int8mi, int64, PG_GETARG_INT64, PG_RETURN_INT64, pg_sub_s64_overflow)
 INT_ARITH(privstat_total_int8mul, int64, PG_GETARG_INT64, PG_RETURN_INT64, pg_mul_s64_overflow)
 
+/* bigint with integer, either way round: computed in bigint */
+#define INT_ARITH_MIXED(name, GETA, GETB, overflow_op) \
+PG_FUNCTION_INFO_V1(name); \
+Datum \
+name(PG_FUNCTION_ARGS) \
+{ \
+	int64		result; \
+	if (overflow_op((int64) GETA(0), (int64) GETB(1), &result)) \
+		PG_RETURN_NULL(); \
+	PG_RETURN_INT64(result); \
+}
+
+INT_ARITH_MIXED(privstat_total_int84pl, PG_GETARG_INT64, PG_GETARG_INT32, pg_add_s64_overflow)
+INT_ARITH_MIXED(privstat_total_int84mi, PG_GETARG_INT64, PG_GETARG_INT32, pg_sub_s64_overflow)
+INT_ARITH_MIXED(privstat_total_int84mul, PG_GETARG_INT64, PG_GETARG_INT32, pg_mul_s64_overflow)
+INT_ARITH_MIXED(privstat_total_int48pl, PG_GETARG_INT32, PG_GETARG_INT64, pg_add_s64_overflow)
+INT_ARITH_MIXED(privstat_total_int48mi, PG_GETARG_INT32, PG_GETARG_INT64, pg_sub_s64_overflow)
+INT_ARITH_MIXED(privstat_total_int48mul, PG_GETARG_INT32, PG_GETARG_INT64, pg_mul_s64_overflow)
+
+/* bigint / integer, integer / bigint: by zero is NULL, and so is MIN / -1 */
+PG_FUNCTION_INFO_V1(privstat_total_int84div);
+Datum
+privstat_total_int84div(PG_FUNCTION_ARGS)
+{
+	int64		a = PG_GETARG_INT64(0);
+	int32		b = PG_GETARG_INT32(1);
+
+	if (b == 0 || (b == -1 && a == PG_INT64_MIN))
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(a / b);
+}
+
+PG_FUNCTION_INFO_V1(privstat_total_int48div);
+Datum
+privstat_total_int48div(PG_FUNCTION_ARGS)
+{
+	int64		b = PG_GETARG_INT64(1);
+
+	if (b == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_INT64((int64) PG_GETARG_INT32(0) / b);
+}
+
 /* division and modulo: by zero is NULL; MIN / -1 overflows, MIN % -1 is 0 */
 #define INT_DIVMOD(type, MIN, GETARG, RETURN, divname, modname) \
 PG_FUNCTION_INFO_V1(divname); \
