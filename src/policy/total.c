@@ -721,7 +721,7 @@ privstat_total_check(Oid funcid, List *args, Oid inputcollid,
 		return TOTAL_OK;
 	/* replaced, but the replacement is not installed (privstat 0.2.0's SQL): refused */
 	if (s->replacement != NULL && !OidIsValid(privstat_total_replacement(funcid)))
-		return TOTAL_UNKNOWN;
+		return TOTAL_NOT_INSTALLED;
 	if (collatable && s->deterministic && !collation_ok(inputcollid, true))
 		return TOTAL_NONDETERMINISTIC;
 	if (s->const_args == 0)

@@ -22,6 +22,7 @@ typedef enum TotalVerdict
 {
 	TOTAL_OK,					/* total as called */
 	TOTAL_UNKNOWN,				/* not in the table */
+	TOTAL_NOT_INSTALLED,		/* replaced, but privstat's SQL is older than its replacement */
 	TOTAL_NO_COLLATION,			/* collatable arguments, no determinate collation */
 	TOTAL_NONDETERMINISTIC,		/* pattern matching under a nondeterministic collation */
 	TOTAL_NOT_CONSTANT,			/* an argument that must be a constant is not */

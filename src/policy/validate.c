@@ -436,6 +436,11 @@ refuse_call(Level *lev, Node *node, Oid funcid, TotalVerdict verdict, int argno,
 							   PRIVSTAT_MAX_PATTERN, clause, table_phrase(lev));
 			detail = pstrdup("The time a pattern match takes grows with its pattern: a long one that only some rows meet makes those rows' cost observable. Shorten the pattern.");
 			break;
+		case TOTAL_NOT_INSTALLED:
+			message = psprintf("%s is not allowed in %s over %s", what, clause, table_phrase(lev));
+			detail = psprintf("%s can raise an error on some rows, and privstat's total version of it is not installed in this database. An administrator installs it: ALTER EXTENSION privstat UPDATE.",
+							  describe_call_sentence(node, funcid));
+			break;
 		default:
 			message = psprintf("%s is not allowed in %s over %s", what, clause, table_phrase(lev));
 			detail = psprintf("%s is not in privstat's table of total functions: on a protected row it could raise an error, or take a time that depends on that row, and so reveal it. Use the functions, operators and casts listed in doc/policy.md (\"Total expressions\"), or compute this on DP results in an outer query.",
