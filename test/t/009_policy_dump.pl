@@ -94,17 +94,28 @@ $node->safe_psql('old', q{
 });
 ($ret, $out, $err) = $node->psql('old', 'SELECT count(*) FROM orders', extra_params => [ '-U', 'analyst' ]);
 is($out, '1000', 'before the update, nothing is enforced in that database');
-$node->safe_psql('old', q{ALTER EXTENSION privstat UPDATE});
-is($node->safe_psql('old', q{SELECT extversion FROM pg_extension WHERE extname = 'privstat'}), '0.3.0',
-	'updated to 0.3.0');
+$node->safe_psql('old', q{ALTER EXTENSION privstat UPDATE TO '0.2.0'});
 $node->safe_psql('old', q{
 	REVOKE SELECT ON orders FROM analyst;
 	SELECT privstat.protect('orders', 'user_id');
 	SELECT privstat.set_access('analyst', 'aggregate');
+	SELECT privstat.set_budget('analyst', 'infinity');
 });
 ($ret, $out, $err) = $node->psql('old', 'SELECT count(*) BETWEEN 900 AND 1100 FROM orders',
 	extra_params => [ '-U', 'analyst' ]);
-is($out, 't', 'after the update, the analyst gets DP answers');
+is($out, 't', 'at 0.2.0, the analyst gets DP answers');
+($ret, $out, $err) = $node->psql('old', 'SELECT count(*) FROM orders WHERE (user_id - 7) / (user_id - 7) = 1',
+	extra_params => [ '-U', 'analyst' ]);
+like($err, qr/total version of it is not installed in this database.*ALTER EXTENSION privstat UPDATE/s,
+	'at 0.2.0, a function 0.3.0 replaces is refused, saying how to install its total version');
+$node->safe_psql('old', q{ALTER EXTENSION privstat UPDATE});
+is($node->safe_psql('old', q{SELECT extversion FROM pg_extension WHERE extname = 'privstat'}), '0.3.0',
+	'updated to 0.3.0');
+($ret, $out, $err) = $node->psql('old', 'SELECT count(*) BETWEEN 900 AND 1100 FROM orders WHERE (user_id - 7) / (user_id - 7) = 1',
+	extra_params => [ '-U', 'analyst' ]);
+is($out, 't', 'after the update, the analyst gets DP answers, the division total');
+is($node->safe_psql('old', q{SET search_path = public; SELECT privstat.pseudonymize(1) = privstat.pseudonymize(1)}), 't',
+	'after the update, pseudonyms compare without privstat on the search_path');
 ($ret, $out, $err) = $node->psql('old', 'SELECT max(user_id) FROM orders', extra_params => [ '-U', 'analyst' ]);
 like($err, qr/aggregate max\(integer\) is not differentially private/, 'and non-DP aggregates are refused');
 
