@@ -253,6 +253,10 @@ DROP TRIGGER forge ON tot_other;
 INSERT INTO tot_other VALUES (1);
 DROP TRIGGER flush ON tot_other;
 INSERT INTO tot_other VALUES (1);
+DROP TRIGGER keys ON tot_other;
+CREATE TRIGGER keep BEFORE INSERT OR UPDATE OF x ON tot_other FOR EACH ROW
+	EXECUTE FUNCTION privstat._retention_check('x', '1 day');
+INSERT INTO tot_other VALUES (1);
 DROP TABLE tot_other;
 SELECT p.oid::regprocedure AS internal_function_executable_by_public
 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace

@@ -111,6 +111,13 @@ privstat_retention_check(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("privstat._retention_check() must be fired BEFORE INSERT OR UPDATE ... FOR EACH ROW")));
+	/* the trigger set_retention installs, and no other */
+	if (strcmp(trigdata->tg_trigger->tgname, "privstat_retention") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("privstat._retention_check() must be fired by the trigger privstat_retention, not by %s",
+						trigdata->tg_trigger->tgname),
+				 errhint("privstat.set_retention() installs it.")));
 	if (trigdata->tg_trigger->tgnargs != 2 || trigdata->tg_trigger->tgnattr != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
