@@ -360,7 +360,7 @@ policy_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	if (!(eflags & EXEC_FLAG_EXPLAIN_ONLY) && restricted_plan(queryDesc))
 	{
 		check_param_sizes(queryDesc->params);
-		privstat_session_plan_started();
+		privstat_session_plan_started(queryDesc);
 	}
 	if (prev_ExecutorStart)
 		prev_ExecutorStart(queryDesc, eflags);
@@ -371,15 +371,11 @@ policy_ExecutorStart(QueryDesc *queryDesc, int eflags)
 static void
 policy_ExecutorEnd(QueryDesc *queryDesc)
 {
-	bool		counted = !(queryDesc->estate->es_top_eflags & EXEC_FLAG_EXPLAIN_ONLY) &&
-		restricted_plan(queryDesc);
-
 	if (prev_ExecutorEnd)
 		prev_ExecutorEnd(queryDesc);
 	else
 		standard_ExecutorEnd(queryDesc);
-	if (counted)
-		privstat_session_plan_ended();
+	privstat_session_plan_ended(queryDesc);
 }
 
 /*

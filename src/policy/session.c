@@ -20,7 +20,7 @@
  * INFO messages reach the client whatever the setting; PostgreSQL sends
  * none about a query's rows.
  *
- * The plans are counted per backend; the count goes back to zero when the
+ * The open plans are kept per backend; the list is emptied when the
  * transaction ends, since a plan that failed is not ended one by one.
  *
  *-------------------------------------------------------------------------
@@ -34,13 +34,14 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/regproc.h"
 #include "utils/syscache.h"
 
 #include "session.h"
 
-/* restricted plans over protected rows started and not yet ended */
-static int	open_plans = 0;
+/* restricted plans over protected rows started and not yet ended (their QueryDescs) */
+static List *open_plans = NIL;
 static bool callback_registered = false;
 
 static void
@@ -49,7 +50,10 @@ session_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
 		event == XACT_EVENT_PREPARE)
-		open_plans = 0;
+	{
+		list_free(open_plans);
+		open_plans = NIL;
+	}
 }
 
 /*
@@ -72,21 +76,24 @@ privstat_session_check(const char *table)
 }
 
 void
-privstat_session_plan_started(void)
+privstat_session_plan_started(void *plan)
 {
+	MemoryContext old;
+
 	if (!callback_registered)
 	{
 		RegisterXactCallback(session_xact_callback, NULL);
 		callback_registered = true;
 	}
-	open_plans++;
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	open_plans = lappend(open_plans, plan);
+	MemoryContextSwitchTo(old);
 }
 
 void
-privstat_session_plan_ended(void)
+privstat_session_plan_ended(void *plan)
 {
-	if (open_plans > 0)
-		open_plans--;
+	open_plans = list_delete_ptr(open_plans, plan);
 }
 
 static void
@@ -106,7 +113,7 @@ refuse_change(const char *how)
 void
 privstat_session_check_set(const char *name, bool reset_all)
 {
-	if (open_plans == 0)
+	if (open_plans == NIL)
 		return;
 	if (reset_all)
 		refuse_change("RESET ALL");
@@ -125,7 +132,7 @@ privstat_session_check_function(Oid funcid)
 	Datum		config;
 	bool		isnull;
 
-	if (open_plans == 0)
+	if (open_plans == NIL)
 		return;
 	if (funcid == F_SET_CONFIG)
 		refuse_change("set_config()");

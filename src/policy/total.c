@@ -700,7 +700,6 @@ privstat_total_check(Oid funcid, List *args, Oid inputcollid,
 {
 	const SpecialFunc *s;
 	ListCell   *lc;
-	Oid			rettype;
 	Oid		   *argtypes;
 	int			nargs;
 	Datum		values[4];
@@ -728,7 +727,7 @@ privstat_total_check(Oid funcid, List *args, Oid inputcollid,
 		return TOTAL_OK;
 
 	/* the constant arguments: each a constant, or a parameter with a value */
-	rettype = get_func_signature(funcid, &argtypes, &nargs);
+	(void) get_func_signature(funcid, &argtypes, &nargs);
 	if (nargs != list_length(args) || nargs > 4)
 		return TOTAL_UNKNOWN;
 	foreach(lc, args)
@@ -766,7 +765,6 @@ privstat_total_check(Oid funcid, List *args, Oid inputcollid,
 		values[i] = consts[i]->constvalue;
 	}
 	*argno = 0;
-	(void) rettype;
 
 	/* the trial: an error for a bad unit, zone, pattern or bound, before any row */
 	if (s->pattern)
