@@ -94,8 +94,8 @@ BEGIN
 	END;
 END $$;
 SELECT epsilon_spent, charges FROM bud_status;
--- an error later in the same statement (division by zero on the DP answer)
-SELECT 1 / (c - c) FROM (SELECT privstat.dp_count(id, 0.25) AS c FROM bud_orders) s;
+-- an error later in the same statement (the logarithm of zero, from the DP answer)
+SELECT ln(c - c) FROM (SELECT privstat.dp_count(id, 0.25) AS c FROM bud_orders) s;
 SELECT epsilon_spent, charges FROM bud_status;
 -- a failed cast on the DP answer, before the first row leaves
 SELECT ('x' || (c - c))::int FROM (SELECT privstat.dp_count(id, 0.25) AS c FROM bud_orders) s;
