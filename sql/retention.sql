@@ -79,6 +79,7 @@ SELECT set_retention('events', 'nope', '1 day');
 SELECT set_retention('events', 'email', '1 day');
 SELECT set_retention('events', 'at', '0 days');
 SELECT set_retention('events', 'at', '-1 day');
+SELECT set_retention('events', 'at', '10000 years');
 SELECT set_retention('events', 'at', '1 day', 'shred');
 SELECT set_retention('events', 'at', '1 day', 'delete', ARRAY['email']);
 SELECT set_retention('events', 'at', '1 day', 'anonymize');

@@ -1442,6 +1442,12 @@ privstat_set_budget(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("epsilon of a privacy budget must be zero or more"),
 				 errhint("Use 'infinity' for an unlimited budget.")));
+	/* the ledger counts nano-epsilon in 64 bits: larger finite limits do not fit */
+	if (!isinf(epsilon) && epsilon > 1e9)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("epsilon of a privacy budget must be at most 1e9, or infinity"),
+				 errhint("Use 'infinity' for an unlimited budget.")));
 	if (isnan(delta) || delta < 0 || (delta > 1 && !isinf(delta)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1449,9 +1455,19 @@ privstat_set_budget(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(3))
 	{
 		Interval   *period = PG_GETARG_INTERVAL_P(3);
+		int64		days_us;
+		int64		months_us;
 
-		period_us = period->time + period->day * USECS_PER_DAY +
-			(int64) period->month * DAYS_PER_MONTH * USECS_PER_DAY;
+		/* in microseconds, within 64 bits, and at most 1000 years */
+		if (pg_mul_s64_overflow((int64) period->day, USECS_PER_DAY, &days_us) ||
+			pg_mul_s64_overflow((int64) period->month, (int64) DAYS_PER_MONTH * USECS_PER_DAY, &months_us) ||
+			pg_add_s64_overflow(period->time, days_us, &period_us) ||
+			pg_add_s64_overflow(period_us, months_us, &period_us) ||
+			period_us > (int64) 1000 * MONTHS_PER_YEAR * DAYS_PER_MONTH * USECS_PER_DAY)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("period of a privacy budget must be at most 1000 years"),
+					 errhint("Leave the period NULL for a lifetime budget.")));
 		if (period_us < WINDOW_SLOTS * USECS_PER_SEC)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -286,6 +286,16 @@ privstat_retention_apply(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("keep interval must be positive")));
+	/* now() - keep must stay a timestamp, or every INSERT and purge would fail */
+	if (DatumGetBool(DirectFunctionCall2(interval_gt, IntervalPGetDatum(keep),
+										 DirectFunctionCall3(interval_in, CStringGetDatum("1000 years"),
+															 ObjectIdGetDatum(InvalidOid),
+															 Int32GetDatum(-1)))))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("keep interval must be at most 1000 years"),
+				 errdetail("The trigger and the purge compare each row with now() - keep, which must remain a timestamp."),
+				 errhint("Drop the rule to keep rows forever: privstat.drop_retention(table).")));
 	if (strcmp(text_to_cstring(action), "delete") != 0 &&
 		(strcmp(text_to_cstring(action), "anonymize") != 0 || PG_ARGISNULL(4)))
 		ereport(ERROR,
