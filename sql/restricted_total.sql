@@ -45,6 +45,9 @@ WHERE lower(CASE WHEN user_id = 7 THEN region::tot_own.c_text ELSE 'x'::tot_own.
 -- GREATEST of two implicit collations
 SELECT count(*) FROM tot_orders
 WHERE GREATEST(region::tot_own.c_text, 'a'::tot_own.p_text) = 'EU';
+-- a GROUP BY key that mixes them
+SELECT k, count(*) FROM (SELECT CASE WHEN user_id > 0 THEN region::tot_own.c_text ELSE 'x'::tot_own.p_text END AS k
+						 FROM tot_orders) s GROUP BY k;
 -- an explicit COLLATE settles it: answered
 SELECT count(*) BETWEEN 5000 - 25 AND 5000 + 25 AS ok FROM tot_orders
 WHERE region::tot_own.c_text = 'EU'::tot_own.p_text COLLATE "C";
@@ -266,6 +269,86 @@ ORDER BY 1::text;
 SET ROLE tot_analyst;
 -- the purge's batch shows a table's expired rows: the owner and administrators only
 SELECT * FROM privstat._purge_batch('tot_events', 'at', now(), 'delete', NULL, 10, NULL);
+
+-- == the total versions: PostgreSQL's answer wherever it gives one, NULL where it raises ==
+RESET ROLE;
+CREATE FUNCTION tot_try(sql text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE r text;
+BEGIN
+	EXECUTE 'SELECT (' || sql || ')::text' INTO r;
+	RETURN coalesce(r, 'NULL');
+EXCEPTION WHEN others THEN
+	RETURN 'ERROR';
+END $$;
+CREATE TEMP TABLE tot_cases (pg text, total text);
+CREATE TABLE tot_typmods (c1 numeric(4,2), c2 numeric(4,2), c3 numeric(4,2), c4 numeric(3,-1), c5 numeric(2,3));
+INSERT INTO tot_cases
+SELECT format('int4(%L::numeric)', v), format('privstat._total_int4(%L::numeric)', v)
+  FROM unnest(ARRAY['0', '1.5', '-2.5', '2147483647.4', '2147483647.5', '-2147483648.5', '-2147483648.4', 'NaN', 'Infinity']) v
+UNION ALL
+SELECT format('int8(%L::numeric)', v), format('privstat._total_int8(%L::numeric)', v)
+  FROM unnest(ARRAY['9223372036854775807.4', '9223372036854775807.5', '-9223372036854775808.5', '-9223372036854775808.4', '-Infinity', 'NaN', '12.5']) v
+UNION ALL
+SELECT format('int2(%L::numeric)', v), format('privstat._total_int2(%L::numeric)', v)
+  FROM unnest(ARRAY['32767.4', '32767.5', '-32768.5', '7']) v
+UNION ALL
+SELECT format('%s(%L::float8)', f, v), format('privstat._total_%s(%L::float8)', f, v)
+  FROM unnest(ARRAY['int2', 'int4', 'int8']) f,
+	   unnest(ARRAY['0.5', '1.5', '32767.5', '-32768.5', '2147483647.5', '-2147483648.5', '9.3e18', '-9.3e18', 'NaN', 'Infinity', '-0.5']) v
+UNION ALL
+SELECT format('%L::numeric(%s)', v, t), format('privstat._total_numeric(%L::numeric, %s)', v,
+	   (SELECT atttypmod FROM pg_attribute WHERE attrelid = 'tot_typmods'::regclass AND attname = 'c' || i))
+  FROM (VALUES (1, '4,2'), (2, '4,2'), (3, '4,2'), (4, '3,-1'), (5, '2,3')) m(i, t),
+	   unnest(ARRAY['99.994', '99.995', '-99.995', 'NaN', 'Infinity', '9999', '0.0994', '0.0996']) v
+UNION ALL
+SELECT format('(%s)::int %s (%s)::int', a, op, b), format('privstat._total_%s((%s)::int, (%s)::int)', fn, a, b)
+  FROM (VALUES ('+', 'int4pl'), ('-', 'int4mi'), ('*', 'int4mul'), ('/', 'int4div'), ('%', 'int4mod')) o(op, fn),
+	   (VALUES ('2147483647', '1'), ('-2147483648', '-1'), ('7', '0'), ('-7', '2'), ('65536', '65536')) x(a, b)
+UNION ALL
+SELECT format('(%s)::bigint %s (%s)::bigint', a, op, b), format('privstat._total_%s((%s)::bigint, (%s)::bigint)', fn, a, b)
+  FROM (VALUES ('+', 'int8pl'), ('-', 'int8mi'), ('*', 'int8mul'), ('/', 'int8div'), ('%', 'int8mod')) o(op, fn),
+	   (VALUES ('9223372036854775807', '1'), ('-9223372036854775808', '-1'), ('7', '0'), ('-7', '2'), ('4294967296', '4294967296')) x(a, b)
+UNION ALL
+SELECT format('(%s)::bigint %s (%s)::int', a, op, b), format('privstat._total_int84%s((%s)::bigint, (%s)::int)', fn, a, b)
+  FROM (VALUES ('+', 'pl'), ('-', 'mi'), ('*', 'mul'), ('/', 'div')) o(op, fn),
+	   (VALUES ('9223372036854775807', '1'), ('-9223372036854775808', '-1'), ('7', '0'), ('-7', '2')) x(a, b)
+UNION ALL
+SELECT format('%s::numeric %s %s::numeric', a, op, b), format('privstat._total_%s(%s::numeric, %s::numeric)', fn, a, b)
+  FROM (VALUES ('+', 'numeric_add'), ('-', 'numeric_sub'), ('*', 'numeric_mul'), ('/', 'numeric_div'), ('%', 'numeric_mod')) o(op, fn),
+	   (VALUES ('1', '0'), ('''NaN''', '0'), ('9e131071', '9e131071'), ('-7.5', '2'), ('''Infinity''', '0')) x(a, b)
+UNION ALL
+SELECT format('%s::float8 %s %s::float8', a, op, b), format('privstat._total_%s(%s, %s)', fn, a, b)
+  FROM (VALUES ('+', 'float8pl'), ('-', 'float8mi'), ('*', 'float8mul'), ('/', 'float8div')) o(op, fn),
+	   (VALUES ('1e308', '1e308'), ('1e-308', '1e-308'), ('1', '0'), ('''NaN''', '0'), ('''Infinity''', '1'), ('-7.5', '2')) x(a, b)
+UNION ALL
+SELECT format('date_trunc(%L, %L::timestamp)', u, t), format('privstat._total_date_trunc(%L, %L::timestamp)', u, t)
+  FROM unnest(ARRAY['week', 'month', 'millennium', 'day']) u,
+	   unnest(ARRAY['2026-12-06 10:00', 'infinity', '2000-01-01 BC', '289999-12-31 23:00']) t
+UNION ALL
+SELECT format('date_part(%L, %L::date)', u, t), format('privstat._total_date_part(%L, %L::date)', u, t)
+  FROM unnest(ARRAY['year', 'epoch']) u, unnest(ARRAY['5874897-12-31', '2026-12-06', '-infinity']) t
+UNION ALL
+SELECT format('%L::date::timestamptz', t), format('privstat._total_timestamptz(%L::date)', t)
+  FROM unnest(ARRAY['5874897-12-31', '2026-12-06', 'infinity']) t
+UNION ALL
+SELECT format('width_bucket(%s::float8, 0, 100, %s)', x, n), format('privstat._total_width_bucket(%s::float8, 0, 100, %s)', x, n)
+  FROM unnest(ARRAY['''NaN''', '50', '1000', '''-Infinity''']) x, unnest(ARRAY['10', '2147483647']) n
+UNION ALL
+SELECT format('to_timestamp(%s::float8)', x), format('privstat._total_to_timestamp(%s::float8)', x)
+  FROM unnest(ARRAY['''NaN''', '0', '1e13', '''Infinity''']) x;
+-- every case: the same answer, or NULL where PostgreSQL raises
+SELECT count(*) AS cases, count(*) FILTER (WHERE tot_try(pg) = 'ERROR') AS raising_in_postgresql,
+	   count(*) FILTER (WHERE tot_try(total) = 'ERROR') AS raising_in_privstat
+  FROM tot_cases;
+SELECT pg, tot_try(pg) AS postgresql, tot_try(total) AS privstat FROM tot_cases
+ WHERE NOT (tot_try(pg) = tot_try(total) OR (tot_try(pg) = 'ERROR' AND tot_try(total) = 'NULL'))
+ ORDER BY 1;
+-- outside the documented domain of the date/time versions (before 2000 BC), NULL even where PostgreSQL answers
+SELECT date_trunc('day', '4714-11-24 00:00 BC'::timestamp) AS postgresql,
+	   privstat._total_date_trunc('day', '4714-11-24 00:00 BC'::timestamp) IS NULL AS privstat_null;
+DROP TABLE tot_cases, tot_typmods;
+DROP FUNCTION tot_try(text);
+SET ROLE tot_analyst;
 
 RESET ROLE;
 SELECT privstat.drop_retention('tot_events');

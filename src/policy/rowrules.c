@@ -147,7 +147,7 @@ scope_walker(Node *node, Level *lev)
 /*
  * Parse a scope condition as one boolean expression over the table's
  * columns, the way CREATE POLICY parses its USING clause, and check that it
- * uses nothing but LEAKPROOF functions and operators (or the allow-list):
+ * uses nothing but total functions and operators (src/policy/total.c):
  * it runs on rows the role must not see.  The text is parsed, never
  * spliced into a statement.
  */

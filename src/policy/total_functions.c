@@ -575,7 +575,7 @@ privstat_total_float8div(PG_FUNCTION_ARGS)
 /*
  * width_bucket(operand, b1, b2, count): the bounds and the count are
  * constants checked at planning; an operand that is NaN raises, and so
- * does the bucket count + 1 when it overflows.
+ * does the bucket past the last, count + 1, when count is INT_MAX.
  */
 PG_FUNCTION_INFO_V1(privstat_total_width_bucket_float8);
 Datum
@@ -587,7 +587,10 @@ privstat_total_width_bucket_float8(PG_FUNCTION_ARGS)
 	int32		count = PG_GETARG_INT32(3);
 
 	if (isnan(operand) || isnan(b1) || isnan(b2) || isinf(b1) || isinf(b2) ||
-		count <= 0 || b1 == b2 || count == PG_INT32_MAX)
+		count <= 0 || b1 == b2)
+		PG_RETURN_NULL();
+	/* past the last bucket is count + 1, which overflows only for INT_MAX */
+	if (count == PG_INT32_MAX && (b1 < b2 ? operand >= b2 : operand <= b2))
 		PG_RETURN_NULL();
 	return width_bucket_float8(fcinfo);
 }
@@ -600,11 +603,23 @@ privstat_total_width_bucket_numeric(PG_FUNCTION_ARGS)
 	Numeric		b1 = PG_GETARG_NUMERIC(1);
 	Numeric		b2 = PG_GETARG_NUMERIC(2);
 	int32		count = PG_GETARG_INT32(3);
+	int32		order;
 
-	if (numeric_is_nan(operand) || numeric_is_inf(operand) ||
+	if (numeric_is_nan(operand) ||
 		numeric_is_nan(b1) || numeric_is_inf(b1) || numeric_is_nan(b2) || numeric_is_inf(b2) ||
-		count <= 0 || count == PG_INT32_MAX ||
-		DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(b1), NumericGetDatum(b2))) == 0)
+		count <= 0)
 		PG_RETURN_NULL();
+	order = DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(b1), NumericGetDatum(b2)));
+	if (order == 0)
+		PG_RETURN_NULL();
+	/* past the last bucket is count + 1, which overflows only for INT_MAX */
+	if (count == PG_INT32_MAX)
+	{
+		int32		past = DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(operand),
+															 NumericGetDatum(b2)));
+
+		if (order < 0 ? past >= 0 : past <= 0)
+			PG_RETURN_NULL();
+	}
 	return width_bucket_numeric(fcinfo);
 }

@@ -720,7 +720,8 @@ check_constant_size(Node *node, Level *lev, const char *clause)
  * Check one expression of a level and say whether its value depends on
  * protected values.  CHECK_ROW: it is evaluated for each protected row, so
  * every node in it must be unable to fail or to act on the world
- * (node_check: LEAKPROOF, allow-listed, row-free constants already frozen);
+ * (node_check: the total functions of src/policy/total.c, row-free
+ * constants already frozen);
  * CHECK_POST: it is evaluated on DP results and group keys, and only the
  * nodes applied to group keys of protected data must be so.  Aggregates
  * are checked (and rewritten) before, by validate_aggref, and count as
@@ -1596,6 +1597,14 @@ validate_level(Query *q, Level *parent)
 
 		FREEZE(tle->expr);
 		(void) check_expr((Node *) tle->expr, lev, CHECK_ROW, "GROUP BY");
+		/* grouping compares the keys: text keys need a determinate collation */
+		if (type_is_collatable(exprType((Node *) tle->expr)) &&
+			!OidIsValid(exprCollation((Node *) tle->expr)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("a GROUP BY key without a determinate collation is not allowed over %s",
+							table_phrase(lev)),
+					 errdetail("Its text values carry different implicit collations, so grouping them could raise an error. Give the key a COLLATE clause, for example COLLATE \"C\".")));
 	}
 	/* aggregates: checked and rewritten into DP ones in place */
 	q->targetList = (List *) aggref_mutator((Node *) q->targetList, lev);
