@@ -270,6 +270,12 @@ SET ROLE tot_analyst;
 -- the purge's batch shows a table's expired rows: the owner and administrators only
 SELECT * FROM privstat._purge_batch('tot_events', 'at', now(), 'delete', NULL, 10, NULL);
 
+-- a temporary table cannot be protected: its policy rows would outlive it
+RESET ROLE;
+CREATE TEMP TABLE tot_tmp (u int);
+SELECT privstat.protect('tot_tmp', 'u');
+DROP TABLE tot_tmp;
+
 -- == the total versions: PostgreSQL's answer wherever it gives one, NULL where it raises ==
 RESET ROLE;
 CREATE FUNCTION tot_try(sql text) RETURNS text LANGUAGE plpgsql AS $$

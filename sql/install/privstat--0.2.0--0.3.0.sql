@@ -166,6 +166,43 @@ ALTER OPERATOR privstat.<= (privstat.sealed, privstat.sealed) SET SCHEMA pg_cata
 ALTER OPERATOR privstat.> (privstat.sealed, privstat.sealed) SET SCHEMA pg_catalog;
 ALTER OPERATOR privstat.>= (privstat.sealed, privstat.sealed) SET SCHEMA pg_catalog;
 
+-- The checks of a policy's table refuse temporary tables (issue #17): one
+-- goes away with its session without firing the event trigger that forgets
+-- dropped tables, and left its policy rows behind.
+CREATE OR REPLACE FUNCTION privstat._check_policy_table(tbl regclass, what text) RETURNS void
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	kind "char";
+	nsp regnamespace;
+	persistence "char";
+BEGIN
+	SELECT relkind, relnamespace, relpersistence INTO kind, nsp, persistence FROM pg_class WHERE oid = tbl;
+	IF kind NOT IN ('r', 'p') THEN
+		RAISE EXCEPTION '% is not a table', tbl
+			USING ERRCODE = 'wrong_object_type',
+				  HINT = 'Policies apply to the tables a view reads; the view is then validated like any query.';
+	END IF;
+	IF nsp IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace, 'privstat'::regnamespace)
+	   OR nsp::text LIKE 'pg\_toast%' THEN
+		RAISE EXCEPTION 'system table % cannot have policies', tbl
+			USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	IF persistence = 't' THEN
+		RAISE EXCEPTION 'temporary table % cannot have policies', tbl
+			USING ERRCODE = 'feature_not_supported',
+				  DETAIL = 'A temporary table goes away with its session, and its policy rows would stay behind.',
+				  HINT = 'Protect a permanent table.';
+	END IF;
+	IF NOT pg_catalog.has_table_privilege(tbl, 'SELECT WITH GRANT OPTION') THEN
+		RAISE EXCEPTION 'permission denied to %', what
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'Run it as the table''s owner, or as a role that holds SELECT on it WITH GRANT OPTION.';
+	END IF;
+END
+$fn$;
+
 -- rekey() named the sealed "=" by its old schema.
 CREATE OR REPLACE PROCEDURE privstat.rekey(tbl regclass, col name, batch_size integer DEFAULT 10000,
 								INOUT rewritten bigint DEFAULT 0)
