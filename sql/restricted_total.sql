@@ -128,6 +128,24 @@ SELECT count(*) FROM tot_orders WHERE region ~ '^(E|U)';
 -- LEAKPROOF is not enough: a function a DBA marked LEAKPROOF that raises is not in privstat's table
 SELECT count(*) FROM tot_orders WHERE public.tot_leaky(user_id);
 
+-- == errors the executor raises only where it runs a part: lazily, once a protected row reaches it ==
+CREATE TABLE tot_own.vals (x int);
+INSERT INTO tot_own.vals VALUES (1), (2);
+-- a scalar subquery of two rows: "more than one row returned" only if person 7 is there
+SELECT count(*) FROM tot_orders WHERE user_id = 7 AND amount > (SELECT x FROM tot_own.vals);
+-- ... or correlated, for each protected row that reaches it
+SELECT count(*) FROM tot_orders WHERE amount > (SELECT x FROM tot_own.vals WHERE x < qty);
+-- a join partner with LIMIT -1, OFFSET -1 or TABLESAMPLE 200, run only if an outer row comes
+SELECT count(*) FROM tot_orders o JOIN (SELECT x FROM tot_own.vals LIMIT -1) v ON v.x = o.qty WHERE o.user_id = 7;
+SELECT count(*) FROM tot_orders o JOIN (SELECT x FROM tot_own.vals OFFSET -1) v ON v.x = o.qty WHERE o.user_id = 7;
+SELECT count(*) FROM tot_orders o JOIN (SELECT x FROM tot_own.vals TABLESAMPLE BERNOULLI (200)) v ON v.x = o.qty
+WHERE o.user_id = 7;
+-- one row at most: answered (people with qty = 1 or 2 and amount > 1)
+SELECT count(*) BETWEEN 3800 - 25 AND 3800 + 25 AS ok FROM tot_orders
+WHERE amount > (SELECT x FROM tot_own.vals ORDER BY x LIMIT 1) AND qty IN (1, 2);
+SELECT count(*) BETWEEN 4000 - 25 AND 4000 + 25 AS ok FROM tot_orders o
+JOIN (SELECT x FROM tot_own.vals LIMIT 2) v ON v.x = o.qty;
+
 -- == the shapes BI tools write (doc/policy.md lists them) ==
 SELECT count(*) BETWEEN 10000 - 25 AND 10000 + 25 AS ok FROM tot_orders
 WHERE created >= DATE '2026-01-01' AND created < TIMESTAMP '2028-01-01 00:00:00';

@@ -631,6 +631,94 @@ node_check(Node *node, Level *lev, const char *clause)
 }
 
 /*
+ * Can this scalar subquery return more than one row?  "more than one row
+ * returned by a subquery used as an expression" is raised where the
+ * subquery is evaluated: lazily, once a protected row reaches it, or per
+ * protected row when it is correlated.  Provably one row at most: an
+ * aggregate without GROUP BY, a LIMIT of 0 or 1, or no FROM; and no
+ * set-returning function or set operation.
+ */
+/* a LIMIT or OFFSET folded to a constant (LIMIT 1 is int8(1)), or NULL if none */
+static Node *
+folded_limit(Node *expr)
+{
+	return expr == NULL ? NULL : eval_const_expressions(NULL, copyObject(expr));
+}
+
+static bool
+at_most_one_row(Query *q)
+{
+	Const	   *limit = (Const *) folded_limit(q->limitCount);
+
+	if (q->setOperations != NULL || q->hasTargetSRFs)
+		return false;
+	if (q->hasAggs && q->groupClause == NIL && q->groupingSets == NIL)
+		return true;
+	if (limit != NULL && IsA(limit, Const) && !limit->constisnull &&
+		q->limitOption == LIMIT_OPTION_COUNT && DatumGetInt64(limit->constvalue) <= 1)
+		return true;
+	return q->jointree->fromlist == NIL;
+}
+
+static void
+check_scalar_sublink(SubLink *s, Level *lev, const char *clause)
+{
+	if ((s->subLinkType == EXPR_SUBLINK || s->subLinkType == ROWCOMPARE_SUBLINK ||
+		 s->subLinkType == MULTIEXPR_SUBLINK) &&
+		!at_most_one_row(castNode(Query, s->subselect)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("a scalar subquery that may return more than one row is not allowed in %s over %s",
+						clause, table_phrase(lev)),
+				 errdetail("Its error for a second row is raised only where it is evaluated: when, and for, the protected rows that reach it. Make it return one row: add LIMIT 1, or aggregate it."),
+				 errposition(policy_sql_position((Node *) s))));
+}
+
+/* a LIMIT or OFFSET that cannot fail when it is evaluated: none, or a constant >= 0 */
+static bool
+safe_limit(Node *expr)
+{
+	Const	   *c = (Const *) folded_limit(expr);
+
+	return c == NULL || (IsA(c, Const) && !c->constisnull && DatumGetInt64(c->constvalue) >= 0);
+}
+
+/*
+ * The parts of a subquery that PostgreSQL's executor checks only when it
+ * runs them, refused where protected rows reach them lazily: a LIMIT or
+ * OFFSET that may be negative, TABLESAMPLE arguments, window frame offsets,
+ * row locks, recursion.
+ */
+static void
+strict_query(Query *q, Level *lev, const char *clause)
+{
+	ListCell   *lc;
+	const char *what = NULL;
+
+	if (!safe_limit(q->limitCount) || !safe_limit(q->limitOffset))
+		what = "a LIMIT or OFFSET other than a constant of 0 or more";
+	else if (q->rowMarks != NIL)
+		what = "FOR UPDATE or FOR SHARE";
+	else if (q->hasRecursive)
+		what = "WITH RECURSIVE";
+	foreach(lc, q->rtable)
+		if (((RangeTblEntry *) lfirst(lc))->tablesample != NULL)
+			what = "TABLESAMPLE";
+	foreach(lc, q->windowClause)
+	{
+		WindowClause *w = lfirst(lc);
+
+		if (w->startOffset != NULL || w->endOffset != NULL)
+			what = "a window frame with an offset";
+	}
+	if (what != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("%s is not allowed in %s over %s", what, clause, table_phrase(lev)),
+				 errdetail("PostgreSQL checks it only when it runs that part of the query, which it does only when a protected row reaches it: an error there would reveal that row. Compute it in a query of its own and use its result as a constant.")));
+}
+
+/*
  * Everything a protected level evaluates lazily, as rows of protected data
  * reach it: a subquery in its WHERE, a FROM item joined to its rows (a
  * subquery, a CTE, a function, VALUES).  PostgreSQL runs such parts only
@@ -651,6 +739,7 @@ strict_walker(Node *node, Level *lev)
 		/* a level privstat rewrote was validated before: its pieces are privstat's */
 		if (list_member_ptr(bounded_levels, node))
 			return false;
+		strict_query((Query *) node, lev, clause);
 		return query_tree_walker((Query *) node, strict_walker, (void *) lev, 0);
 	}
 	switch (nodeTag(node))
@@ -669,6 +758,9 @@ strict_walker(Node *node, Level *lev)
 							 errhint("Compute it in a query of its own and use its value as a constant.")));
 				break;
 			}
+		case T_SubLink:
+			check_scalar_sublink((SubLink *) node, lev, clause);
+			break;
 		case T_Const:
 		case T_Var:
 		case T_Param:
@@ -678,7 +770,6 @@ strict_walker(Node *node, Level *lev)
 		case T_JoinExpr:
 		case T_RangeTblRef:
 		case T_RangeTblFunction:
-		case T_SubLink:
 		case T_SortGroupClause:
 		case T_SetOperationStmt:
 		case T_WindowClause:
@@ -780,6 +871,8 @@ check_expr(Node *node, Level *lev, CheckMode mode, const char *clause)
 				if (mode == CHECK_POST && tainted)
 					refuse(lev, "a subquery that returns protected values in the output",
 						   "Return DP aggregates and group keys; filter with subqueries in WHERE.");
+				if (mode == CHECK_ROW)
+					check_scalar_sublink(s, lev, clause);
 				if (mode == CHECK_ROW && !sub->raw && !sub->outer_taint)
 					(void) strict_walker(s->subselect, lev);
 				return check_expr(s->testexpr, lev, mode, clause) || tainted;
