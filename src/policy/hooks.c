@@ -343,9 +343,9 @@ check_param_sizes(ParamListInfo params)
 
 		prm = params->paramFetch != NULL ? params->paramFetch(params, i, false, &prmdata)
 			: &params->params[i - 1];
-		if (prm->isnull || !OidIsValid(prm->ptype) || get_typlen(prm->ptype) != -1)
+		if (prm->isnull || !OidIsValid(prm->ptype))
 			continue;
-		if (VARSIZE_ANY(DatumGetPointer(prm->value)) > PRIVSTAT_MAX_CONSTANT)
+		if (!privstat_total_value_ok(prm->value, get_typlen(prm->ptype), PRIVSTAT_MAX_CONSTANT))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("parameter $%d is longer than %d bytes in a query over protected tables",

@@ -52,45 +52,33 @@ row_security_policy_hook_type prev_rls_permissive = NULL;
 row_security_policy_hook_type prev_rls_restrictive = NULL;
 
 
+/* is the object (a type or a collation, by its syscache) in a temporary schema? */
+static bool
+in_temp_schema(int cacheid, Oid oid)
+{
+	HeapTuple	tup;
+	Oid			nsp;
+
+	if (!OidIsValid(oid) || oid < FirstNormalObjectId)
+		return false;
+	tup = SearchSysCache1(cacheid, ObjectIdGetDatum(oid));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	nsp = cacheid == TYPEOID ? ((Form_pg_type) GETSTRUCT(tup))->typnamespace
+		: ((Form_pg_collation) GETSTRUCT(tup))->collnamespace;
+	ReleaseSysCache(tup);
+	return isAnyTempNamespace(nsp);
+}
+
 /* does the node have a type or a collation of a session's temporary schema? */
 static bool
 scope_object_temporary(Node *node)
 {
-	Oid			type;
-	Oid			coll;
-
 	if (IsA(node, List) || IsA(node, TargetEntry))
 		return false;
-	type = exprType(node);
-	coll = exprCollation(node);
-	if (OidIsValid(type) && type >= FirstNormalObjectId)
-	{
-		HeapTuple	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(type));
-		bool		temp = false;
-
-		if (HeapTupleIsValid(tup))
-		{
-			temp = isAnyTempNamespace(((Form_pg_type) GETSTRUCT(tup))->typnamespace);
-			ReleaseSysCache(tup);
-		}
-		if (temp)
-			return true;
-	}
-	if (IsA(node, CollateExpr))
-		coll = ((CollateExpr *) node)->collOid;
-	if (OidIsValid(coll) && coll >= FirstNormalObjectId)
-	{
-		HeapTuple	tup = SearchSysCache1(COLLOID, ObjectIdGetDatum(coll));
-		bool		temp = false;
-
-		if (HeapTupleIsValid(tup))
-		{
-			temp = isAnyTempNamespace(((Form_pg_collation) GETSTRUCT(tup))->collnamespace);
-			ReleaseSysCache(tup);
-		}
-		return temp;
-	}
-	return false;
+	return in_temp_schema(TYPEOID, exprType(node)) ||
+		in_temp_schema(COLLOID, IsA(node, CollateExpr) ? ((CollateExpr *) node)->collOid
+					   : exprCollation(node));
 }
 
 /*

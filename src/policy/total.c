@@ -685,13 +685,19 @@ check_like_pattern(text *pattern)
 }
 
 bool
+privstat_total_value_ok(Datum value, int16 typlen, Size limit)
+{
+	if (typlen == -1)
+		return VARSIZE_ANY(DatumGetPointer(value)) <= limit;
+	if (typlen == -2)
+		return strlen(DatumGetCString(value)) <= limit;
+	return true;				/* fixed length */
+}
+
+bool
 privstat_total_const_ok(Const *c, Size limit)
 {
-	if (c->constisnull || c->constbyval || c->constlen > 0)
-		return true;
-	if (c->constlen == -1)
-		return VARSIZE_ANY(DatumGetPointer(c->constvalue)) <= limit;
-	return strlen(DatumGetCString(c->constvalue)) <= limit;
+	return c->constisnull || c->constbyval || privstat_total_value_ok(c->constvalue, c->constlen, limit);
 }
 
 TotalVerdict

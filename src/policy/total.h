@@ -36,6 +36,7 @@ extern bool privstat_total_known(Oid funcid);
 extern TotalVerdict privstat_total_check(Oid funcid, List *args, Oid inputcollid,
 										 TotalParamValue param_value, bool *wait_for_params,
 										 int *argno);
+extern bool privstat_total_value_ok(Datum value, int16 typlen, Size limit);
 extern bool privstat_total_const_ok(Const *c, Size limit);
 extern Oid	privstat_total_replacement(Oid funcid);
 extern void privstat_total_substitute(Query *query);

@@ -508,31 +508,22 @@ NUMERIC_ARITH(privstat_total_numeric_mod, numeric_mod_opt_error)
  * infinite result (overflow), when nonzero operands give zero (underflow),
  * and on division of a non-NaN by zero (float.h, float8_pl ... float8_div).
  */
-PG_FUNCTION_INFO_V1(privstat_total_float8pl);
-Datum
-privstat_total_float8pl(PG_FUNCTION_ARGS)
-{
-	float8		a = PG_GETARG_FLOAT8(0);
-	float8		b = PG_GETARG_FLOAT8(1);
-	float8		r = a + b;
-
-	if (unlikely(isinf(r)) && !isinf(a) && !isinf(b))
-		PG_RETURN_NULL();
-	PG_RETURN_FLOAT8(r);
+/* finite operands with an infinite sum or difference: an overflow */
+#define FLOAT8_ADDSUB(name, op) \
+PG_FUNCTION_INFO_V1(name); \
+Datum \
+name(PG_FUNCTION_ARGS) \
+{ \
+	float8		a = PG_GETARG_FLOAT8(0); \
+	float8		b = PG_GETARG_FLOAT8(1); \
+	float8		r = a op b; \
+	if (unlikely(isinf(r)) && !isinf(a) && !isinf(b)) \
+		PG_RETURN_NULL(); \
+	PG_RETURN_FLOAT8(r); \
 }
 
-PG_FUNCTION_INFO_V1(privstat_total_float8mi);
-Datum
-privstat_total_float8mi(PG_FUNCTION_ARGS)
-{
-	float8		a = PG_GETARG_FLOAT8(0);
-	float8		b = PG_GETARG_FLOAT8(1);
-	float8		r = a - b;
-
-	if (unlikely(isinf(r)) && !isinf(a) && !isinf(b))
-		PG_RETURN_NULL();
-	PG_RETURN_FLOAT8(r);
-}
+FLOAT8_ADDSUB(privstat_total_float8pl, +)
+FLOAT8_ADDSUB(privstat_total_float8mi, -)
 
 PG_FUNCTION_INFO_V1(privstat_total_float8mul);
 Datum

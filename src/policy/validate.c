@@ -370,18 +370,6 @@ freeze_mutator(Node *node, void *context)
 /* calls of functions evaluated on protected rows in the statement being validated */
 int			row_calls = 0;
 
-static char *describe_call(Node *node, Oid funcid);
-
-/* what a call is, in words, to start a sentence */
-static char *
-describe_call_sentence(Node *node, Oid funcid)
-{
-	char	   *d = describe_call(node, funcid);
-
-	d[0] = pg_toupper((unsigned char) d[0]);
-	return d;
-}
-
 /* what a call is, in words, when its SQL cannot be quoted */
 static char *
 describe_call(Node *node, Oid funcid)
@@ -395,6 +383,16 @@ describe_call(Node *node, Oid funcid)
 	if (IsA(node, MinMaxExpr))
 		return pstrdup(((MinMaxExpr *) node)->op == IS_GREATEST ? "GREATEST" : "LEAST");
 	return psprintf("function %s", format_procedure(funcid));
+}
+
+/* the same, to start a sentence */
+static char *
+describe_call_sentence(Node *node, Oid funcid)
+{
+	char	   *d = describe_call(node, funcid);
+
+	d[0] = pg_toupper((unsigned char) d[0]);
+	return d;
 }
 
 /*
@@ -1275,6 +1273,7 @@ rewrite_sum_avg(Aggref *agg, Level *lev, bool is_avg)
 /*
  * percentile_cont(p) WITHIN GROUP (ORDER BY x), as BI tools write a median:
  * dp_percentile(x, p, lower, upper) with the bounds of x (expr_bounds).
+ * Its arguments were checked by validate_aggref.
  */
 static Node *
 rewrite_percentile(Aggref *agg, Level *lev)
@@ -1287,11 +1286,6 @@ rewrite_percentile(Aggref *agg, Level *lev)
 	Oid			relid = InvalidOid;
 	AttrNumber	attno = 0;
 
-	FREEZE(agg->aggdirectargs);
-	FREEZE(agg->args);
-	FREEZE(agg->aggfilter);
-	(void) check_list(agg->args, lev, CHECK_ROW, "an aggregate's arguments");
-	(void) check_expr((Node *) agg->aggfilter, lev, CHECK_ROW, "FILTER");
 	p = linitial(agg->aggdirectargs);
 	x = (Node *) linitial_node(TargetEntry, agg->args)->expr;
 	if (!const_double(p, &pv) || pv < 0 || pv > 1)
@@ -1306,7 +1300,6 @@ rewrite_percentile(Aggref *agg, Level *lev)
 				 errmsg("percentile_cont needs declared bounds for what it orders over protected table %s",
 						example_name(lev)),
 				 errdetail("Its bounds come from the bounds declared for protected columns (privstat.set_bounds); or call privstat.dp_percentile(value, fraction, lower, upper) with bounds of your own.")));
-	lev->n_dp++;
 	return make_dp_aggref(agg, policy_cache.dp_percentile_float8,
 						  list_make4(coerce_to(x, FLOAT8OID),
 									 makeConst(FLOAT8OID, -1, InvalidOid, 8, Float8GetDatum(pv), false, true),
@@ -1339,9 +1332,8 @@ validate_aggref(Aggref *agg, Level *lev)
 		refuse(lev, "DISTINCT inside an aggregate",
 			   "Count rows with count(*), and people with count(DISTINCT <privacy unit>); counting distinct values of other columns reveals which values occur.");
 	}
-	if (agg->aggfnoid == F_PERCENTILE_CONT_FLOAT8_FLOAT8)
-		return rewrite_percentile(agg, lev);
-	if (agg->aggorder != NIL)
+	/* the one ordered-set aggregate rewritten into a DP one */
+	if (agg->aggorder != NIL && agg->aggfnoid != F_PERCENTILE_CONT_FLOAT8_FLOAT8)
 		refuse(lev, "ORDER BY inside an aggregate", NULL);
 	FREEZE(agg->aggdirectargs);
 	FREEZE(agg->args);
@@ -1376,6 +1368,8 @@ validate_aggref(Aggref *agg, Level *lev)
 		case F_AVG_FLOAT8:
 		case F_AVG_NUMERIC:
 			return rewrite_sum_avg(agg, lev, true);
+		case F_PERCENTILE_CONT_FLOAT8_FLOAT8:
+			return rewrite_percentile(agg, lev);
 		default:
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
