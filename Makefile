@@ -14,6 +14,7 @@ OBJS = \
 	src/policy/catalog.o \
 	src/policy/validate.o \
 	src/policy/bound.o \
+	src/policy/fused.o \
 	src/policy/rowrules.o \
 	src/policy/hooks.o \
 	src/policy/total.o \
@@ -30,6 +31,7 @@ PGFILEDESC = "privstat - pseudonyms, differential privacy and privacy budgets"
 # pg_regress suites (sql/ + expected/).  The test runner (test/run.sh) runs
 # these, the isolation specs and the TAP tests against throw-away clusters.
 REGRESS = types pseudonym sealed opclass rotation copy dp_agg budget retention policy row_policy user_level user_level_random audit \
+	one_pass \
 	restricted_total \
 	attack_rules attack_budget attack_privilege attack_found
 REGRESS_OPTS = --temp-config=$(srcdir)/test/privstat.conf

@@ -195,7 +195,7 @@ SELECT privstat.set_public_groups('visits', 'amount', NULL::numeric[]);
 SELECT privstat.set_public_groups('visits', 'country', NULL::text[]);
 SELECT count(*) FROM privstat.public_group;
 
--- == parallel query: the per-unit level aggregates in parallel workers ==
+-- == parallel query: the workers scan, the bounding node reads the Gather ==
 SET ROLE ul_analyst;
 SET max_parallel_workers_per_gather = 2;
 SET parallel_setup_cost = 0;
@@ -204,6 +204,16 @@ SET min_parallel_table_scan_size = 0;
 EXPLAIN (COSTS OFF) SELECT country, count(*) FROM visits GROUP BY country;
 SELECT sum(n) BETWEEN 18000 - 600 AND 18000 + 600 AS all_rows
 	FROM (SELECT country, count(*) AS n FROM visits GROUP BY country) s;
+-- the three-level rewrite (src/policy/bound.c) aggregates per unit in the workers
+RESET ROLE;
+SET privstat.one_pass_bounding = off;
+SET ROLE ul_analyst;
+EXPLAIN (COSTS OFF) SELECT country, count(*) FROM visits GROUP BY country;
+SELECT sum(n) BETWEEN 18000 - 600 AND 18000 + 600 AS all_rows
+	FROM (SELECT country, count(*) AS n FROM visits GROUP BY country) s;
+RESET ROLE;
+RESET privstat.one_pass_bounding;
+SET ROLE ul_analyst;
 RESET max_parallel_workers_per_gather;
 RESET parallel_setup_cost;
 RESET parallel_tuple_cost;

@@ -54,6 +54,7 @@
 #include "utils/float.h"
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
+#include "utils/regproc.h"
 
 #include "privstat/budget.h"
 #include "privstat/dp_agg.h"
@@ -1068,12 +1069,10 @@ dp_select_trans(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(state);
 }
 
-PG_FUNCTION_INFO_V1(dp_select_final);
-Datum
-dp_select_final(PG_FUNCTION_ARGS)
+/* is the group released?  once per state */
+static bool
+release_select(DpState *state)
 {
-	DpState    *state = final_state(fcinfo, false);
-
 	if (state->params.kind != DP_SELECT)
 		not_our_aggregate();
 	if (!state->released)
@@ -1084,7 +1083,14 @@ dp_select_final(PG_FUNCTION_ARGS)
 		state->result[0] = selected ? 1 : 0;
 		state->released = 1;
 	}
-	PG_RETURN_BOOL(state->result[0] != 0);
+	return state->result[0] != 0;
+}
+
+PG_FUNCTION_INFO_V1(dp_select_final);
+Datum
+dp_select_final(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(release_select(final_state(fcinfo, false)));
 }
 
 /*
@@ -1137,21 +1143,40 @@ PG_FUNCTION_INFO_V1(privstat_bounded_total);
  * (total - n centre) min(n, m) / n, the mean of its rows times the rows
  * that count.  It lies within min(n, m) times the centred bounds.
  */
-Datum
-privstat_bounded_total(PG_FUNCTION_ARGS)
+double
+privstat_bounded_total_value(double total, int64 n, int32 m, double centre)
 {
-	double		total = PG_GETARG_FLOAT8(0);
-	int64		n = PG_GETARG_INT64(1);
-	int32		m = PG_GETARG_INT32(2);
-	double		centre = PG_GETARG_FLOAT8(3);
 	double		c;
 
 	if (n <= 0 || m <= 0)
-		PG_RETURN_FLOAT8(0.0);
+		return 0.0;
 	c = total - (double) n * centre;
 	if (n > m)
 		c = c / (double) n * (double) m;
-	PG_RETURN_FLOAT8(c);
+	return c;
+}
+
+Datum
+privstat_bounded_total(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_FLOAT8(privstat_bounded_total_value(PG_GETARG_FLOAT8(0), PG_GETARG_INT64(1),
+												  PG_GETARG_INT32(2), PG_GETARG_FLOAT8(3)));
+}
+
+PG_FUNCTION_INFO_V1(privstat_bounded_input);
+
+/*
+ * privstat._bounded_count and privstat._bounded_value: markers that the
+ * bounding node (src/policy/fused.c) reads and never calls.
+ */
+Datum
+privstat_bounded_input(PG_FUNCTION_ARGS pg_attribute_unused())
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("privstat._bounded_count() and privstat._bounded_value() run only inside privstat's bounding node"),
+			 errhint("Use privstat.dp_count() or privstat.dp_sum().")));
+	PG_RETURN_NULL();
 }
 
 PG_FUNCTION_INFO_V1(privstat_dp_mean);
@@ -1214,11 +1239,9 @@ dp_count_final(PG_FUNCTION_ARGS)
 }
 
 /* dp_sum of smallint and integer: bigint; the grid step is 2^k, k >= 0 */
-PG_FUNCTION_INFO_V1(dp_sum_final_int8);
-Datum
-dp_sum_final_int8(PG_FUNCTION_ARGS)
+static Datum
+sum_result_int8(DpState *state)
 {
-	DpState    *state = final_state(fcinfo, false);
 	noise_i128	r = release_integer(state);
 	int			k = state->params.grid_exp;
 
@@ -1226,7 +1249,14 @@ dp_sum_final_int8(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("dp_sum result is out of range for type bigint")));
-	PG_RETURN_INT64((int64) (r * ((noise_i128) 1 << k)));
+	return Int64GetDatum((int64) (r * ((noise_i128) 1 << k)));
+}
+
+PG_FUNCTION_INFO_V1(dp_sum_final_int8);
+Datum
+dp_sum_final_int8(PG_FUNCTION_ARGS)
+{
+	return sum_result_int8(final_state(fcinfo, false));
 }
 
 /* an int128 as numeric, exactly */
@@ -1255,11 +1285,9 @@ int128_to_numeric(noise_i128 v)
  * dp_sum of bigint and numeric: numeric, exactly r * 2^k.  For k < 0 that is
  * r * 5^-k / 10^-k: the digits of r * 5^-k with the decimal point moved.
  */
-PG_FUNCTION_INFO_V1(dp_sum_final_numeric);
-Datum
-dp_sum_final_numeric(PG_FUNCTION_ARGS)
+static Datum
+sum_result_numeric(DpState *state)
 {
-	DpState    *state = final_state(fcinfo, false);
 	noise_i128	r = release_integer(state);
 	int			k = state->params.grid_exp;
 	Numeric		result = int128_to_numeric(r);
@@ -1299,17 +1327,29 @@ dp_sum_final_numeric(PG_FUNCTION_ARGS)
 													 ObjectIdGetDatum(InvalidOid),
 													 Int32GetDatum(-1)));
 	}
-	PG_RETURN_NUMERIC(result);
+	return NumericGetDatum(result);
+}
+
+PG_FUNCTION_INFO_V1(dp_sum_final_numeric);
+Datum
+dp_sum_final_numeric(PG_FUNCTION_ARGS)
+{
+	return sum_result_numeric(final_state(fcinfo, false));
+}
+
+static Datum
+sum_result_float8(DpState *state)
+{
+	noise_i128	r = release_integer(state);
+
+	return Float8GetDatum(ldexp((double) r, state->params.grid_exp));
 }
 
 PG_FUNCTION_INFO_V1(dp_sum_final_float8);
 Datum
 dp_sum_final_float8(PG_FUNCTION_ARGS)
 {
-	DpState    *state = final_state(fcinfo, false);
-	noise_i128	r = release_integer(state);
-
-	PG_RETURN_FLOAT8(ldexp((double) r, state->params.grid_exp));
+	return sum_result_float8(final_state(fcinfo, false));
 }
 
 PG_FUNCTION_INFO_V1(dp_double_final);
@@ -1335,6 +1375,61 @@ dp_percentile_final(PG_FUNCTION_ARGS)
 	PG_RETURN_FLOAT8(state->result);
 }
 
+
+/* ---------------------------------------------------------------------------
+ * States fed by privstat's fused bounding node (src/policy/fused.c), which
+ * does the work of dp_sum and dp_group_selected for a bounded query itself:
+ * the same parameters (from the same Aggref), the same grid and the same
+ * release as the aggregates' own functions.
+ * ---------------------------------------------------------------------------
+ */
+
+struct DpState *
+privstat_dp_state_new(Aggref *aggref)
+{
+	DpKind		kind = dp_kind_of(aggref->aggfnoid, NULL);
+	DpState    *state;
+
+	if (kind != DP_SUM && kind != DP_SELECT)
+		elog(ERROR, "privstat: the bounding node cannot release %s", format_procedure(aggref->aggfnoid));
+	state = palloc0(DP_STATE_SIZE);
+	params_from_aggref(aggref, &state->params);
+	return state;
+}
+
+/* one unit's contribution to a dp_sum (its bigint or double value), or a unit of dp_group_selected */
+void
+privstat_dp_state_add(struct DpState *state, bool is_int, int64 ival, double fval)
+{
+	if (state->params.kind == DP_SELECT)
+		count_row(&state->n);
+	else
+		accumulate(state, is_int ? dp_quantize_int(&state->params, ival)
+				   : dp_quantize_float(&state->params, fval));
+}
+
+/* the noisy answer, as the aggregate's final function gives it (of type aggtype) */
+Datum
+privstat_dp_state_release(struct DpState *state, Oid aggtype)
+{
+	privstat_require_preload();
+	/* no noisy value before the query's charge is durable */
+	privstat_budget_await();
+	if (state->params.kind == DP_SELECT)
+		return BoolGetDatum(release_select(state));
+	switch (aggtype)
+	{
+		case NUMERICOID:
+			return sum_result_numeric(state);
+		case FLOAT8OID:
+			return sum_result_float8(state);
+		case INT8OID:
+			return sum_result_int8(state);
+		default:
+			elog(ERROR, "privstat: unexpected result type %u of dp_sum", aggtype);
+	}
+	return (Datum) 0;			/* not reached */
+}
 
 /* ---------------------------------------------------------------------------
  * The state types' I/O: hex text, raw binary, both length-checked
@@ -1569,6 +1664,9 @@ cost_plan_walker(Plan *plan, CostContext *ctx)
 	ctx->grouping_sets = IsA(plan, Agg) && ((Agg *) plan)->groupingSets != NIL;
 	cost_expr_walker((Node *) plan->targetlist, ctx);
 	cost_expr_walker((Node *) plan->qual, ctx);
+	/* a custom node that computes aggregates (privstat's bounding node) lists them here */
+	if (IsA(plan, CustomScan))
+		cost_expr_walker((Node *) ((CustomScan *) plan)->custom_scan_tlist, ctx);
 	ctx->grouping_sets = false;
 
 	/*

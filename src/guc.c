@@ -24,6 +24,7 @@ char	   *privstat_key_file = NULL;
 double		privstat_default_epsilon = 1.0;
 int			privstat_max_groups_contributed = 0;
 int			privstat_max_rows_contributed = 0;
+bool		privstat_one_pass_bounding = true;
 double		privstat_selection_epsilon = 1.0;
 double		privstat_selection_delta = 1e-6;
 double		privstat_max_epsilon = 10.0;
@@ -123,7 +124,7 @@ privstat_guc_init(void)
 							   privstat_purpose_check, privstat_purpose_assign, NULL);
 
 	/*
-	 * User-level privacy (src/policy.c).  Each value is written into the
+	 * User-level privacy (src/policy/bound.c).  Each value is written into the
 	 * rewritten query as a constant, so the charge and the noise read the
 	 * same one: anybody may set them.
 	 */
@@ -146,6 +147,20 @@ privstat_guc_init(void)
 							PGC_USERSET,
 							0,
 							NULL, NULL, NULL);
+
+	/*
+	 * Both ways of bounding give the same guarantee and the same kind of
+	 * answer; the setting exists to compare them (test/, bench/), so only a
+	 * superuser changes it.
+	 */
+	DefineCustomBoolVariable("privstat.one_pass_bounding",
+							 gettext_noop("Bounds contributions of grouped count, sum and avg queries in one pass."),
+							 gettext_noop("Off: as three levels of SQL (group by unit, rank, aggregate), as for every other aggregate."),
+							 &privstat_one_pass_bounding,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomRealVariable("privstat.selection_epsilon",
 							 gettext_noop("Epsilon a GROUP BY spends to choose which groups it releases."),

@@ -33,4 +33,21 @@ extern int	privstat_dp_aggregate_kind(Oid aggfnoid);
 /* check epsilon and bounds as the aggregate of that kind would */
 extern void privstat_check_dp_params(int kind, double epsilon, double lower, double upper);
 
+/*
+ * The state of a dp_sum or dp_group_selected call, for a plan node that
+ * feeds it itself (src/policy/fused.c): made from the call's Aggref (its
+ * parameters checked as the aggregate checks them), fed one value per unit
+ * and group, released once with the aggregate's own mechanism.
+ */
+struct DpState;
+extern struct DpState *privstat_dp_state_new(Aggref *aggref);
+extern void privstat_dp_state_add(struct DpState *state, bool is_int, int64 ival, double fval);
+extern Datum privstat_dp_state_release(struct DpState *state, Oid aggtype);
+
+/*
+ * A unit's contribution to a sum in one group from n rows (values already
+ * clamped), centred and scaled to at most m rows (privstat._bounded_total).
+ */
+extern double privstat_bounded_total_value(double total, int64 n, int32 m, double centre);
+
 #endif							/* PRIVSTAT_DP_AGG_H */

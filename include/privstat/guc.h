@@ -30,6 +30,9 @@ extern char *privstat_purpose;
 extern int	privstat_max_groups_contributed;
 extern int	privstat_max_rows_contributed;
 
+/* privstat.one_pass_bounding: bound grouped count/sum/avg in one plan node (PGC_SUSET) */
+extern bool privstat_one_pass_bounding;
+
 /* privstat.selection_epsilon, privstat.selection_delta: group selection */
 extern double privstat_selection_epsilon;
 extern double privstat_selection_delta;

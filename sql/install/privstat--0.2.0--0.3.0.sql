@@ -259,3 +259,20 @@ REVOKE ALL ON FUNCTION privstat._policy_changed(), privstat._audit_changed(),
 	privstat._assert_preloaded(), privstat._check_domain(text)
 	FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION privstat._check_domain(text) TO privstat_admin;
+
+-- The inputs of privstat's one-pass bounding node (src/policy/fused.c).  The
+-- rewrite of a restricted role's grouped query writes them as the argument of
+-- the outer dp_sum() calls; the node reads their arguments (the privacy unit,
+-- the value, whether the row counts, the bounds) and never calls them.  A call
+-- refuses.  STABLE, so that PostgreSQL drops the columns of a subquery that
+-- the query does not read (as it does in the three-level rewrite, so both
+-- charge the same); the level's group selection keeps one in its FILTER.
+CREATE FUNCTION privstat._bounded_count(max_groups integer, max_rows integer, unit "any",
+										counted boolean)
+	RETURNS bigint AS 'MODULE_PATHNAME', 'privstat_bounded_input' LANGUAGE C STABLE PARALLEL RESTRICTED;
+CREATE FUNCTION privstat._bounded_value(max_groups integer, max_rows integer, centre double precision,
+										unit "any", value double precision, counted boolean)
+	RETURNS double precision AS 'MODULE_PATHNAME', 'privstat_bounded_input' LANGUAGE C STABLE PARALLEL RESTRICTED;
+REVOKE ALL ON FUNCTION privstat._bounded_count(integer, integer, "any", boolean),
+	privstat._bounded_value(integer, integer, double precision, "any", double precision, boolean)
+	FROM PUBLIC;

@@ -461,7 +461,37 @@ typedef struct BoundCtx
 	bool		custom;			/* a parameter has no value yet: leave the level as is */
 	List	   *done_aggs;		/* aggregates replaced so far ... */
 	List	   *done_repl;		/* ... and their replacements */
+	bool		fused;			/* one level, bounded by privstat's node (fused.c) */
 } BoundCtx;
+
+/* the rows a contribution counts: the aggregate's FILTER, and a value that is not NULL */
+static Node *
+counted_rows(Node *arg, Expr *filter)
+{
+	List	   *conds = NIL;
+
+	if (arg != NULL)
+	{
+		NullTest   *nt = makeNode(NullTest);
+
+		nt->arg = (Expr *) copyObject(arg);
+		nt->nulltesttype = IS_NOT_NULL;
+		nt->argisrow = false;
+		nt->location = -1;
+		conds = lappend(conds, nt);
+	}
+	if (filter != NULL)
+		conds = lappend(conds, copyObject(filter));
+	if (conds == NIL)
+		return makeBoolConst(true, false);
+	return list_length(conds) == 1 ? linitial(conds) : (Node *) make_andclause(conds);
+}
+
+static Node *
+int4_const(int32 v)
+{
+	return (Node *) makeConst(INT4OID, -1, InvalidOid, 4, Int32GetDatum(v), false, true);
+}
 
 /* a new output column of the inner level; a Var for it in the outer one */
 static Node *
@@ -511,9 +541,14 @@ arg_value(BoundCtx *ctx, Node *arg, double *out, const char *what, const char *a
 static Node *
 bounded_count(BoundCtx *ctx, Node *arg, Expr *filter, int64 limit)
 {
-	Aggref	   *count = arg ? plain_aggref(F_COUNT_ANY, list_make1(copyObject(arg)), filter)
-		: plain_aggref(F_COUNT_, NIL, filter);
+	Aggref	   *count;
 
+	if (ctx->fused)
+		return func_call(policy_cache.bounded_count_input, INT8OID,
+						 list_make4(int4_const(ctx->k), int4_const((int32) limit),
+									copyObject(ctx->lev->unit), counted_rows(arg, filter)));
+	count = arg ? plain_aggref(F_COUNT_ANY, list_make1(copyObject(arg)), filter)
+		: plain_aggref(F_COUNT_, NIL, filter);
 	return add_contribution(ctx, minmax(IS_LEAST, INT8OID, (Node *) count, int8_const(limit)));
 }
 
@@ -525,8 +560,21 @@ bounded_total(BoundCtx *ctx, Node *arg, Expr *filter, double lower, double upper
 	Node	   *clamped = minmax(IS_GREATEST, FLOAT8OID,
 								 minmax(IS_LEAST, FLOAT8OID, x, float8_const(upper)),
 								 float8_const(lower));
-	Aggref	   *sum = plain_aggref(F_SUM_FLOAT8, list_make1(clamped), filter);
-	Aggref	   *n = plain_aggref(F_COUNT_ANY, list_make1(copyObject(arg)), filter);
+	Aggref	   *sum;
+	Aggref	   *n;
+
+	if (ctx->fused)
+		return func_call(policy_cache.bounded_value_input, FLOAT8OID,
+						 lappend(list_make5(int4_const(ctx->k), int4_const(ctx->m), float8_const(centre),
+											copyObject(ctx->lev->unit), clamped),
+								 counted_rows(arg, filter)));
+
+	/*
+	 * LEAST and GREATEST skip a NULL: the clamp of a NULL value is the upper
+	 * bound, so the sum takes only the rows with a value (as n does).
+	 */
+	sum = plain_aggref(F_SUM_FLOAT8, list_make1(clamped), (Expr *) counted_rows(arg, filter));
+	n = plain_aggref(F_COUNT_ANY, list_make1(copyObject(arg)), filter);
 
 	return add_contribution(ctx, func_call(policy_cache.bounded_total, FLOAT8OID,
 										   list_make4(sum, n,
@@ -869,6 +917,86 @@ public_from(BoundCtx *ctx, Query *outer, List *publics, List *key_tles, Index rn
 }
 
 /*
+ * Can privstat's bounding node (fused.c) run the level?  Its DP aggregates
+ * must be counts, sums, averages or counts of units (what needs only a row
+ * count and a total per unit and group), evaluated without subqueries, over
+ * group keys and a unit it can hash, with at most FUSED_MAX_GROUPS groups
+ * per unit (each row scans its unit's kept groups).
+ */
+static bool
+fused_aggs_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Aggref))
+	{
+		Aggref	   *a = (Aggref *) node;
+		int			kind = privstat_dp_aggregate_kind(a->aggfnoid);
+
+		if (a->agglevelsup != 0)
+			return false;
+		if (a->aggdistinct != NIL || a->aggorder != NIL ||
+			checkExprHasSubLink((Node *) a->args) || checkExprHasSubLink((Node *) a->aggfilter))
+			return true;
+		if (a->aggfnoid == policy_cache.dp_count_units[0] || a->aggfnoid == policy_cache.dp_count_units[1])
+			return false;
+		return kind != DP_COUNT && kind != DP_SUM && kind != DP_AVG;
+	}
+	return expression_tree_walker(node, fused_aggs_walker, context);
+}
+
+static bool
+fused_level(BoundCtx *ctx, List *groups, List *tlist, Node *having)
+{
+	Query	   *q = ctx->lev->query;
+	ListCell   *lc;
+	bool		hashable;
+
+	if (!privstat_one_pass_bounding || groups == NIL || q->groupingSets != NIL ||
+		q->constraintDeps != NIL || ctx->k > FUSED_MAX_GROUPS ||
+		!OidIsValid(policy_cache.bounded_count_input) || !OidIsValid(policy_cache.bounded_value_input))
+		return false;
+	foreach(lc, groups)
+	{
+		if (!((SortGroupClause *) lfirst(lc))->hashable)
+			return false;
+	}
+	get_sort_group_operators(exprType(ctx->lev->unit), false, false, false, NULL, NULL, NULL, &hashable);
+	if (!hashable)
+		return false;
+	return !fused_aggs_walker((Node *) tlist, NULL) && !fused_aggs_walker(having, NULL);
+}
+
+/*
+ * Release a group only if its noisy count of units passes the threshold.
+ * In a level bounded in one pass, the call carries a marker as its FILTER:
+ * the level's HAVING always holds one, so fused.c always finds the level
+ * (PostgreSQL may drop the other aggregates' columns when a query does not
+ * read them), and an Agg that ran the call over raw rows would refuse.
+ */
+static Node *
+group_selection(BoundCtx *ctx)
+{
+	Expr	   *filter = NULL;
+
+	if (ctx->fused)
+	{
+		NullTest   *nt = makeNode(NullTest);
+
+		nt->arg = (Expr *) bounded_count(ctx, NULL, NULL, 1);
+		nt->nulltesttype = IS_NOT_NULL;
+		nt->argisrow = false;
+		nt->location = -1;
+		filter = (Expr *) nt;
+	}
+	return (Node *) plain_aggref(policy_cache.dp_group_selected,
+								 list_make3(float8_const(privstat_selection_epsilon),
+											float8_const(privstat_selection_delta),
+											int4_const(ctx->k)),
+								 filter);
+}
+
+/*
  * Rewrite an aggregating level over protected rows (validated, its
  * aggregates already DP ones) as described above.  The level's Query node
  * becomes the outer query, so whatever points to it keeps pointing to it.
@@ -985,6 +1113,27 @@ bound_level(Level *lev)
 							   var_of_tle(1, t));
 	}
 
+	/*
+	 * Grouped counts, sums and averages over groups that are not all public:
+	 * the level stays one level, bounded in one pass by fused.c's node.
+	 */
+	ctx.fused = grouped && !all_public && fused_level(&ctx, groups, tlist, having);
+	if (ctx.fused)
+	{
+		tlist = (List *) replace_aggrefs_mutator((Node *) tlist, &ctx);
+		having = replace_aggrefs_mutator(having, &ctx);
+		if (ctx.custom)
+			return;				/* a generic plan: see arg_value */
+		having = having ? (Node *) make_andclause(list_make2(having, group_selection(&ctx)))
+			: group_selection(&ctx);
+		q->targetList = tlist;
+		q->havingQual = having;
+		fused_count_input = policy_cache.bounded_count_input;
+		fused_value_input = policy_cache.bounded_value_input;
+		bounded_levels = lappend(bounded_levels, q);
+		return;
+	}
+
 	/* the outer expressions: keys replaced, DP aggregates bounded */
 	tlist = (List *) replace_keys_mutator((Node *) tlist, &ctx);
 	having = replace_keys_mutator(having, &ctx);
@@ -1065,17 +1214,8 @@ bound_level(Level *lev)
 		q->jointree = makeFromExpr(list_make1(r), quals);
 	}
 	if (grouped && !all_public)
-	{
-		/* release a group only if its noisy count of units passes the threshold */
-		Node	   *select = (Node *) plain_aggref(policy_cache.dp_group_selected,
-												   list_make3(float8_const(privstat_selection_epsilon),
-															  float8_const(privstat_selection_delta),
-															  makeConst(INT4OID, -1, InvalidOid, 4,
-																		Int32GetDatum(ctx.k), false, true)),
-												   NULL);
-
-		having = having ? (Node *) make_andclause(list_make2(having, select)) : select;
-	}
+		having = having ? (Node *) make_andclause(list_make2(having, group_selection(&ctx)))
+			: group_selection(&ctx);
 	q->targetList = tlist;
 	q->havingQual = having;
 	bounded_levels = lappend(bounded_levels, q);

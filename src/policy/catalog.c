@@ -356,6 +356,15 @@ policy_ensure(void)
 									   4, mean, true);
 	}
 	{
+		Oid			cnt[4] = {INT4OID, INT4OID, ANYOID, BOOLOID};
+		Oid			val[6] = {INT4OID, INT4OID, FLOAT8OID, ANYOID, FLOAT8OID, BOOLOID};
+
+		policy_cache.bounded_count_input = LookupFuncName(list_make2(makeString("privstat"), makeString("_bounded_count")),
+														  4, cnt, true);
+		policy_cache.bounded_value_input = LookupFuncName(list_make2(makeString("privstat"), makeString("_bounded_value")),
+														  6, val, true);
+	}
+	{
 		Oid			sample[2] = {FLOAT8OID, INT4OID};
 		Oid			var[5] = {FLOAT8ARRAYOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, INT4OID};
 		Oid			pct[6] = {FLOAT8ARRAYOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, INT4OID};

@@ -559,6 +559,7 @@ privstat_policy_init(void)
 
 	prev_planner = planner_hook;
 	planner_hook = policy_planner;
+	fused_init();
 	prev_check_perms = ExecutorCheckPerms_hook;
 	ExecutorCheckPerms_hook = policy_check_perms;
 	prev_ExecutorStart = ExecutorStart_hook;

@@ -139,6 +139,8 @@ typedef struct PolicyCache
 	Oid			dp_group_selected;
 	Oid			contribution_rank;
 	Oid			bounded_total;
+	Oid			bounded_count_input;	/* privstat._bounded_count: fused.c's input */
+	Oid			bounded_value_input;	/* privstat._bounded_value: fused.c's input */
 	Oid			dp_mean;
 	Oid			sample_rows;
 	Oid			float8_of_numeric;	/* privstat._float8(numeric) */
@@ -201,6 +203,12 @@ struct Level
 	int			max_rows;
 	AttrNumber	unit_resno;		/* raw level: the output column with the unit */
 };
+
+/* fused.c: the one-pass bounding node */
+#define FUSED_MAX_GROUPS 256	/* the largest max_groups_contributed it serves */
+extern Oid	fused_count_input;	/* the markers bound.c writes */
+extern Oid	fused_value_input;
+extern void fused_init(void);
 
 /* catalog.c */
 extern PolicyCache policy_cache;

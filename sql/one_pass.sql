@@ -1,0 +1,212 @@
+--
+-- One-pass bounding (src/policy/fused.c): a restricted role's grouped
+-- count, sum, avg and count of units run through privstat's bounding node,
+-- and give what the three-level SQL rewrite gives (privstat.one_pass_bounding
+-- = off).  Every query runs in both ways.  Noisy answers are shown only as
+-- comparisons with margins of at least 20 noise scales, and the random choice
+-- of groups with margins of at least 9 standard deviations: each line fails
+-- falsely with probability below 1e-9.
+--
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS privstat;
+RESET client_min_messages;
+SET max_parallel_workers_per_gather = 0;
+
+CREATE ROLE op_analyst;
+-- 3,000 users; user u has rows on days 1 .. (u % 5) + 1 (600 users each with
+-- 1 to 5 days), two rows a day: an amount of 10 and a NULL, except users with
+-- u % 7 = 0, whose amounts are all NULL.  grp: NULL for u % 4 = 0, else
+-- 'g' || u % 3, the same on all of a user's rows.  Also 50 rows with no user
+-- (the NULL unit, one unit) and an amount beyond the double range.
+CREATE TABLE op_events (uid int, day int, grp text, amount numeric, flag boolean);
+INSERT INTO op_events
+	SELECT u, d, CASE WHEN u % 4 = 0 THEN NULL ELSE 'g' || u % 3 END,
+		   CASE WHEN r = 1 AND u % 7 <> 0 THEN 10 END, r = 1
+	FROM generate_series(1, 3000) u, generate_series(1, 5) d, generate_series(1, 2) r
+	WHERE d <= u % 5 + 1;
+INSERT INTO op_events SELECT NULL, 1, 'g1', 10, true FROM generate_series(1, 50);
+INSERT INTO op_events VALUES (99999, 1, 'g1', 1e400, true);
+ANALYZE op_events;
+SELECT privstat.protect('op_events', 'uid', max_groups_contributed => 3, max_rows_contributed => 1);
+SELECT privstat.set_bounds('op_events', 'amount', 0, 100);
+SELECT privstat.set_access('op_analyst', 'aggregate');
+SELECT privstat.set_budget('op_analyst', 1e6, 1);
+GRANT USAGE ON SCHEMA privstat TO op_analyst;
+
+-- what bounding keeps, exactly: each user counts on 3 of its days at most,
+-- each day a user keeps with probability min(1, 3 / days)
+CREATE TABLE op_expected AS
+	SELECT d AS day,
+		   sum(LEAST(1.0, 3.0 / (u % 5 + 1))) AS people,
+		   sum(LEAST(1.0, 3.0 / (u % 5 + 1))) FILTER (WHERE u % 7 <> 0) AS with_amount
+	FROM generate_series(1, 3000) u, generate_series(1, 5) d
+	WHERE d <= u % 5 + 1 GROUP BY d;
+GRANT SELECT ON op_expected TO op_analyst;
+SELECT day, people, round(with_amount) AS with_amount FROM op_expected ORDER BY day;
+
+CREATE FUNCTION op_spent() RETURNS double precision LANGUAGE sql AS
+	$$SELECT epsilon_spent FROM privstat.budget_status WHERE role = 'op_analyst'::regrole$$;
+
+-- == the plan: one Custom Scan, or the three levels ==
+SET ROLE op_analyst;
+EXPLAIN (COSTS OFF) SELECT day, count(*) FROM op_events GROUP BY day;
+RESET ROLE;
+SET privstat.one_pass_bounding = off;
+SET ROLE op_analyst;
+EXPLAIN (COSTS OFF) SELECT day, count(*) FROM op_events GROUP BY day;
+RESET ROLE;
+RESET privstat.one_pass_bounding;
+-- only a superuser changes the way
+SET ROLE op_analyst;
+SET privstat.one_pass_bounding = off;
+RESET ROLE;
+
+-- == the same answers, both ways ==
+CREATE FUNCTION op_check(way boolean) RETURNS TABLE (check_name text, ok boolean)
+LANGUAGE plpgsql AS $fn$
+BEGIN
+	PERFORM set_config('privstat.one_pass_bounding', way::text, true);
+	SET LOCAL ROLE op_analyst;
+	-- counts per day: the random choice is uniform (a "first days" choice
+	-- would give day 1 3,000 and day 5 none); binomial sd <= 17, noise scale 3
+	RETURN QUERY SELECT 'count per day', bool_and(abs(n - e.people) < 150)
+		FROM (SELECT day, count(*) AS n FROM op_events GROUP BY day) s JOIN op_expected e USING (day);
+	-- the total over days is exact but for noise: 7,200 kept pairs, the
+	-- NULL unit and user 99999
+	RETURN QUERY SELECT 'total of counts', abs(sum(n) - 7202) < 100
+		FROM (SELECT day, count(*) AS n FROM op_events GROUP BY day) s;
+	RETURN QUERY SELECT 'count with filter', bool_and(abs(n - e.people) < 150)
+		FROM (SELECT day, count(*) FILTER (WHERE flag) AS n FROM op_events GROUP BY day) s
+		JOIN op_expected e USING (day);
+	RETURN QUERY SELECT 'count of people', bool_and(abs(n - e.people) < 150)
+		FROM (SELECT day, count(DISTINCT uid) AS n FROM op_events GROUP BY day) s
+		JOIN op_expected e USING (day);
+	-- count(amount): users whose amounts are all NULL count 0
+	RETURN QUERY SELECT 'count of values', bool_and(abs(n - e.with_amount) < 150)
+		FROM (SELECT day, count(amount) AS n FROM op_events GROUP BY day) s
+		JOIN op_expected e USING (day);
+	-- sums: 10 per kept pair with a value; a NULL adds nothing (noise scale
+	-- 3 * 100 / 10 = 30)
+	RETURN QUERY SELECT 'sum of values', bool_and(abs(s.total - 10 * e.with_amount) < 1000)
+		FROM (SELECT day, privstat.dp_sum(amount, 0, 100, 10) AS total FROM op_events GROUP BY day) s
+		JOIN op_expected e USING (day);
+	RETURN QUERY SELECT 'avg of values', bool_and(a BETWEEN 9 AND 11)
+		FROM (SELECT day, privstat.dp_avg(amount, 0, 100, 10) AS a FROM op_events GROUP BY day) s;
+	-- a DP HAVING: days 1 to 3 (at least 1,410 people), not 4 and 5 (at most 810)
+	RETURN QUERY SELECT 'having', array_agg(day ORDER BY day) = '{1,2,3}'
+		FROM (SELECT day FROM op_events GROUP BY day HAVING count(*) > 1100) s;
+	-- a text key with a NULL group: 750 users in each of NULL, g0, g1, g2
+	RETURN QUERY SELECT 'text key and NULL group',
+		count(*) = 4 AND bool_and(abs(n - 750) < 150) AND bool_or(grp IS NULL)
+		FROM (SELECT grp, count(*) AS n FROM op_events WHERE uid IS NOT NULL AND uid < 99999
+			  GROUP BY grp) s;
+	-- two keys (days 1 to 3: at least 1,209 / 4 people with amounts in
+	-- each of the 12 groups), and an expression of aggregates
+	RETURN QUERY SELECT 'two keys', count(*) = 12 AND bool_and(r BETWEEN 9 AND 11)
+		FROM (SELECT day, grp, round(privstat.dp_sum(amount, 0, 100, 10) / NULLIF(count(amount), 0)) AS r
+			  FROM op_events WHERE uid IS NOT NULL AND uid < 99999 AND day <= 3 GROUP BY day, grp
+			  HAVING count(amount) > 100) s;
+	RESET ROLE;
+END
+$fn$;
+SELECT * FROM op_check(true);
+SELECT * FROM op_check(false);
+-- with 64 kB of hash memory the node holds about a thousand people at a
+-- time: the others' rows wait, by partition, for passes of their own
+SET work_mem = '64kB';
+SET hash_mem_multiplier = 1;
+SELECT * FROM op_check(true);
+RESET work_mem;
+RESET hash_mem_multiplier;
+
+-- == the same charge, both ways: the aggregates a query reads (one for a
+-- count of the released days, which reads only the group selection; three
+-- when it reads the count and the sum too) ==
+SELECT op_spent() AS before \gset
+SET ROLE op_analyst;
+SELECT count(*) > 0 AS answered FROM (SELECT day, count(*), sum(amount) FROM op_events GROUP BY day) s;
+SELECT count(*) > 0 AS answered FROM (SELECT day, count(*) AS n, sum(amount) AS t FROM op_events GROUP BY day) s
+	WHERE n IS NOT NULL AND t IS NOT NULL;
+RESET ROLE;
+SELECT op_spent() AS after_one \gset
+SET privstat.one_pass_bounding = off;
+SET ROLE op_analyst;
+SELECT count(*) > 0 AS answered FROM (SELECT day, count(*), sum(amount) FROM op_events GROUP BY day) s;
+SELECT count(*) > 0 AS answered FROM (SELECT day, count(*) AS n, sum(amount) AS t FROM op_events GROUP BY day) s
+	WHERE n IS NOT NULL AND t IS NOT NULL;
+RESET ROLE;
+RESET privstat.one_pass_bounding;
+SELECT op_spent() AS after_three \gset
+SELECT :after_one - :before AS one_pass, :after_three - :after_one AS three_levels;
+SET ROLE op_analyst;
+SELECT epsilon, delta, dp_aggregates FROM privstat.dp_cost('SELECT day, count(*), sum(amount) FROM op_events GROUP BY day');
+RESET ROLE;
+SET privstat.one_pass_bounding = off;
+SET ROLE op_analyst;
+SELECT epsilon, delta, dp_aggregates FROM privstat.dp_cost('SELECT day, count(*), sum(amount) FROM op_events GROUP BY day');
+RESET ROLE;
+RESET privstat.one_pass_bounding;
+
+-- == a scrollable cursor reads the released groups again; it never releases
+-- again (charged epsilon 2: the count and the group selection) ==
+SELECT op_spent() AS before \gset
+BEGIN;
+SET LOCAL ROLE op_analyst;
+DECLARE c SCROLL CURSOR FOR SELECT day, count(*) FROM op_events GROUP BY day;
+MOVE FORWARD ALL IN c;
+MOVE BACKWARD ALL IN c;
+MOVE FORWARD ALL IN c;
+COMMIT;
+SELECT op_spent() - :before AS charged_once;
+
+-- == prepared statements: custom and generic plans ==
+SET ROLE op_analyst;
+PREPARE op_q(int) AS SELECT day, count(*) > 0 AS answered FROM op_events WHERE day >= $1 GROUP BY day ORDER BY day;
+EXECUTE op_q(4);
+SET plan_cache_mode = force_generic_plan;
+EXECUTE op_q(4);
+RESET plan_cache_mode;
+DEALLOCATE op_q;
+
+-- == a query that reads only the days: its aggregates are in HAVING, and the
+-- group selection keeps its marker (all five days have at least 360 people) ==
+SELECT count(*) AS days_released FROM (SELECT day FROM op_events GROUP BY day HAVING count(*) > 200) s;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM (SELECT day FROM op_events GROUP BY day HAVING count(*) > 200) s;
+
+-- == what stays with the three levels: percentiles, and more than 256 groups per unit ==
+EXPLAIN (COSTS OFF) SELECT day, privstat.dp_median(amount, 0, 100) FROM op_events GROUP BY day;
+RESET ROLE;
+CREATE TABLE op_wide (uid int, day int);
+SELECT privstat.protect('op_wide', 'uid', max_groups_contributed => 300);
+SET ROLE op_analyst;
+EXPLAIN (COSTS OFF) SELECT day, count(*) FROM op_wide GROUP BY day;
+
+-- == the markers are the node's, never called ==
+SELECT privstat._bounded_count(1, 1, 1, true);
+RESET ROLE;
+SELECT privstat._bounded_count(1, 1, 1, true);
+SELECT privstat._bounded_value(1, 1, 0, 1, 1, true);
+
+-- == parallel: the node reads a Gather's rows ==
+SET max_parallel_workers_per_gather = 2;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET ROLE op_analyst;
+EXPLAIN (COSTS OFF) SELECT day, count(*) FROM op_events GROUP BY day;
+SELECT abs(sum(n) - 7202) < 100 AS total_ok FROM (SELECT day, count(*) AS n FROM op_events GROUP BY day) s;
+RESET ROLE;
+RESET max_parallel_workers_per_gather;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+
+-- cleanup
+SELECT privstat.unprotect('op_events');
+SELECT privstat.unprotect('op_wide');
+DROP TABLE op_events, op_wide, op_expected;
+DROP FUNCTION op_check(boolean), op_spent();
+SELECT privstat.set_access('op_analyst', 'direct');
+SELECT privstat.reset_budget('op_analyst');
+REVOKE USAGE ON SCHEMA privstat FROM op_analyst;
+DROP ROLE op_analyst;
