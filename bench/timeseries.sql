@@ -2,9 +2,10 @@
 -- SELECT date_trunc('day', t), count(*) ... WHERE t >= DATE '...' GROUP BY 1,
 -- over :rows rows from :rows / 10 people (100,000 at the default 1,000,000),
 -- as a role at access level aggregate (validated, rewritten with privstat's
--- total date_trunc and date comparison, contributions bounded, groups
--- selected, noise added) against the tables' owner running the same SQL
--- exactly.  Target: at most 1.5x.  Also a month series with a time zone and
+-- total date_trunc and date comparison, contributions bounded in one pass by
+-- privstat's bounding node, groups selected, noise added) against the
+-- tables' owner running the same SQL exactly; and the same bounded as three
+-- levels of SQL, for comparison.  Target: at most 1.5x.  Also a month series with a time zone and
 -- a sum of a product of two columns.  Median wall time of 7 runs each,
 -- alternating.  Run by bench/run.sh timeseries [rows] (default 1,000,000).
 \set QUIET on
@@ -45,6 +46,16 @@ SELECT 'monthly sum(amount * qty), Paris time', round(ms1::numeric, 1), round(ms
 		GROUP BY 1 ORDER BY 1$q$, 'bench_ts_analyst',
 	$q$SELECT date_trunc('month', created, 'Europe/Paris') AS month, sum(amount * qty) FROM ts_events
 		GROUP BY 1 ORDER BY 1$q$, NULL, 7);
+\echo the same daily count bounded as three levels of SQL (privstat.one_pass_bounding = off)
+SET privstat.one_pass_bounding = off;
+SELECT 'daily count, three levels' AS query, round(ms1::numeric, 1) AS privstat_ms,
+	   round(ms2::numeric, 1) AS owner_ms, round((ms1 / ms2)::numeric, 2) AS ratio
+  FROM bench_pair_as(
+	$q$SELECT date_trunc('day', created) AS day, count(*) FROM ts_events
+		WHERE created >= DATE '2025-03-01' GROUP BY 1 ORDER BY 1$q$, 'bench_ts_analyst',
+	$q$SELECT date_trunc('day', created) AS day, count(*) FROM ts_events
+		WHERE created >= DATE '2025-03-01' GROUP BY 1 ORDER BY 1$q$, NULL, 7);
+RESET privstat.one_pass_bounding;
 \echo days released (of 306 from March 1)
 SET ROLE bench_ts_analyst;
 SELECT count(*) AS released FROM (SELECT date_trunc('day', created), count(*) FROM ts_events

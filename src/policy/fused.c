@@ -74,6 +74,9 @@ static create_upper_paths_hook_type prev_upper_paths = NULL;
 #define CONTRIB_COUNT	0		/* least(rows counted, m) */
 #define CONTRIB_VALUE	1		/* privstat._bounded_total of the clamped values */
 
+/* rows read at a time when all inputs are by value (their lookups prefetched) */
+#define FUSED_BATCH		32
+
 /* ---- planning ---- */
 
 typedef struct FusedInfo
@@ -483,8 +486,11 @@ typedef struct FusedState
 	int			ninputs;
 	RowInput   *inputs;
 	int			maxcol;
-	Datum	   *vals;
+	Datum	   *vals;			/* the current row's inputs */
 	bool	   *nulls;
+	bool		byval;			/* all inputs by value: rows are read in batches */
+	Datum	   *batch_vals;		/* FUSED_BATCH rows of inputs */
+	bool	   *batch_nulls;
 	ExprContext *rowcxt;
 	KeyCol	   *cols;			/* unit, keys */
 	MemoryContext groupcxt;
@@ -745,8 +751,11 @@ fused_begin(CustomScanState *node, EState *estate, int eflags)
 	 */
 	fs->ninputs = list_length(cscan->custom_exprs);
 	fs->inputs = palloc0(fs->ninputs * sizeof(RowInput));
-	fs->vals = palloc(fs->ninputs * sizeof(Datum));
-	fs->nulls = palloc(fs->ninputs * sizeof(bool));
+	fs->batch_vals = palloc(FUSED_BATCH * fs->ninputs * sizeof(Datum));
+	fs->batch_nulls = palloc(FUSED_BATCH * fs->ninputs * sizeof(bool));
+	fs->vals = fs->batch_vals;
+	fs->nulls = fs->batch_nulls;
+	fs->byval = true;
 	fs->rowcxt = CreateExprContext(estate);
 	fs->maxcol = 0;
 	fixed = node->ss.ps.scanopsfixed;
@@ -757,6 +766,8 @@ fused_begin(CustomScanState *node, EState *estate, int eflags)
 		Node	   *e = lfirst(lc);
 		RowInput   *in = &fs->inputs[i++];
 
+		if (!get_typbyval(exprType(e)))
+			fs->byval = false;
 		in->col = -1;
 		if (IsA(e, Var) && ((Var *) e)->varno == INDEX_VAR && ((Var *) e)->varattno > 0)
 		{
@@ -852,15 +863,12 @@ find_group(FusedState *fs)
 
 /* the state of the row's unit (fs->vals[0]), new if not seen before */
 static BoundUnit *
-find_unit(FusedState *fs, uint32 *hashp)
+find_unit(FusedState *fs, uint32 hash)
 {
-	uint32		hash = hash_keys(fs->cols, 1, fs->vals, fs->nulls);
 	uint32		pos;
 	BoundUnit  *u;
 	MemoryContext old;
 	int			i;
-
-	*hashp = hash;
 
 	if (fs->unit_index.slots != NULL)
 	{
@@ -1078,48 +1086,106 @@ one_pass(FusedState *fs, Tuplestorestate *source, int depth)
 
 	for (;;)
 	{
-		BoundUnit  *u;
-		uint32		hash;
-		int			group;
+		uint32		hashes[FUSED_BATCH];
+		int			nrows = 0;
+		bool		done = false;
+		int			r;
 
 		CHECK_FOR_INTERRUPTS();
 		ResetExprContext(fs->rowcxt);
-		if (source == NULL)
-		{
-			TupleTableSlot *in = ExecProcNode(child);
 
-			if (TupIsNull(in))
-				break;
-			fs->rowcxt->ecxt_scantuple = in;
-			old = MemoryContextSwitchTo(fs->rowcxt->ecxt_per_tuple_memory);
-			read_row(fs, in);
-		}
-		else
+		/*
+		 * Read a batch of rows (one, where an input is passed by reference:
+		 * its value lives only until the next row), with their units' hashes.
+		 */
+		while (nrows < (fs->byval && source == NULL ? FUSED_BATCH : 1))
 		{
-			if (!tuplestore_gettupleslot(source, true, false, fs->spillslot))
-				break;
-			old = MemoryContextSwitchTo(fs->rowcxt->ecxt_per_tuple_memory);
-			slot_getallattrs(fs->spillslot);
-			memcpy(fs->vals, fs->spillslot->tts_values, fs->ninputs * sizeof(Datum));
-			memcpy(fs->nulls, fs->spillslot->tts_isnull, fs->ninputs * sizeof(bool));
-		}
-		group = find_group(fs);
-		u = find_unit(fs, &hash);
-		MemoryContextSwitchTo(old);
-		if (u != NULL)
-			count_row(fs, u, group);
-		else
-		{
-			int			part = mix64(((uint64) hash << 8) | (uint64) depth) % FUSED_PARTITIONS;
-
-			if (aside[part] == NULL)
+			fs->vals = fs->batch_vals + nrows * fs->ninputs;
+			fs->nulls = fs->batch_nulls + nrows * fs->ninputs;
+			if (source == NULL)
 			{
-				old = MemoryContextSwitchTo(fs->groupcxt);
-				aside[part] = tuplestore_begin_heap(false, false, Max(work_mem / FUSED_PARTITIONS, 64));
+				TupleTableSlot *in = ExecProcNode(child);
+
+				if (TupIsNull(in))
+				{
+					done = true;
+					break;
+				}
+				fs->rowcxt->ecxt_scantuple = in;
+				old = MemoryContextSwitchTo(fs->rowcxt->ecxt_per_tuple_memory);
+				read_row(fs, in);
 				MemoryContextSwitchTo(old);
 			}
-			tuplestore_putvalues(aside[part], fs->rowdesc, fs->vals, fs->nulls);
+			else
+			{
+				if (!tuplestore_gettupleslot(source, true, false, fs->spillslot))
+				{
+					done = true;
+					break;
+				}
+				slot_getallattrs(fs->spillslot);
+				memcpy(fs->vals, fs->spillslot->tts_values, fs->ninputs * sizeof(Datum));
+				memcpy(fs->nulls, fs->spillslot->tts_isnull, fs->ninputs * sizeof(bool));
+			}
+			old = MemoryContextSwitchTo(fs->rowcxt->ecxt_per_tuple_memory);
+			hashes[nrows] = hash_keys(fs->cols, 1, fs->vals, fs->nulls);
+			MemoryContextSwitchTo(old);
+			nrows++;
 		}
+
+		/*
+		 * The units' table is much larger than the caches: ask for each row's
+		 * index slot, then its unit, then the unit's kept pairs, before they
+		 * are needed.
+		 */
+		if (nrows > 1 && fs->unit_index.slots != NULL)
+		{
+			for (r = 0; r < nrows; r++)
+				__builtin_prefetch(&fs->unit_index.slots[hashes[r] & fs->unit_index.mask]);
+			for (r = 0; r < nrows; r++)
+			{
+				uint64		e = fs->unit_index.slots[hashes[r] & fs->unit_index.mask];
+
+				if (e != 0 && ITABLE_HASH(e) == hashes[r])
+					__builtin_prefetch(&fs->units[ITABLE_INDEX(e)]);
+			}
+			for (r = 0; r < nrows; r++)
+			{
+				uint64		e = fs->unit_index.slots[hashes[r] & fs->unit_index.mask];
+
+				if (e != 0 && ITABLE_HASH(e) == hashes[r])
+					__builtin_prefetch(fs->units[ITABLE_INDEX(e)].slots);
+			}
+		}
+
+		for (r = 0; r < nrows; r++)
+		{
+			BoundUnit  *u;
+			int			group;
+
+			fs->vals = fs->batch_vals + r * fs->ninputs;
+			fs->nulls = fs->batch_nulls + r * fs->ninputs;
+			old = MemoryContextSwitchTo(fs->rowcxt->ecxt_per_tuple_memory);
+			group = find_group(fs);
+			u = find_unit(fs, hashes[r]);
+			MemoryContextSwitchTo(old);
+			if (u != NULL)
+				count_row(fs, u, group);
+			else
+			{
+				int			part = mix64(((uint64) hashes[r] << 8) | (uint64) depth) % FUSED_PARTITIONS;
+
+				if (aside[part] == NULL)
+				{
+					old = MemoryContextSwitchTo(fs->groupcxt);
+					aside[part] = tuplestore_begin_heap(false, false, Max(work_mem / FUSED_PARTITIONS, 64));
+					MemoryContextSwitchTo(old);
+				}
+				tuplestore_putvalues(aside[part], fs->rowdesc, fs->vals, fs->nulls);
+			}
+		}
+		if (done)
+			break;
 	}
 
 	/* every unit's kept pairs into the groups, then the units are gone */
