@@ -119,6 +119,32 @@ SELECT * FROM op_check(true);
 RESET work_mem;
 RESET hash_mem_multiplier;
 
+-- == consistent answers (an ungrouped query, bounded per person): no
+-- negative count or sum of amounts in [0, 100] over no rows (noise scale 1
+-- and 100 at epsilon 1: raw, over 100 runs, some negative, except with
+-- probability below 1e-13) ==
+CREATE FUNCTION op_consistent(consistent boolean, OUT negative_counts int, OUT negative_sums int)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+	c bigint;
+	s numeric;
+BEGIN
+	PERFORM set_config('privstat.consistent_answers', consistent::text, true);
+	SET LOCAL ROLE op_analyst;
+	negative_counts := 0;
+	negative_sums := 0;
+	FOR r IN 1..100 LOOP
+		SELECT count(*), sum(amount) INTO c, s FROM op_events WHERE uid < 0;
+		negative_counts := negative_counts + (c < 0)::int;
+		negative_sums := negative_sums + (s < 0)::int;
+	END LOOP;
+	RESET ROLE;
+END
+$fn$;
+SELECT negative_counts = 0 AS none, negative_sums = 0 AS none_summed FROM op_consistent(true);
+SELECT negative_counts > 0 AS some, negative_sums > 0 AS some_summed FROM op_consistent(false);
+DROP FUNCTION op_consistent(boolean);
+
 -- == the same charge, both ways: the aggregates a query reads (one for a
 -- count of the released days, which reads only the group selection; three
 -- when it reads the count and the sum too) ==

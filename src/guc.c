@@ -25,6 +25,7 @@ double		privstat_default_epsilon = 1.0;
 int			privstat_max_groups_contributed = 0;
 int			privstat_max_rows_contributed = 0;
 bool		privstat_one_pass_bounding = true;
+bool		privstat_consistent_answers = true;
 double		privstat_selection_epsilon = 1.0;
 double		privstat_selection_delta = 1e-6;
 double		privstat_max_epsilon = 10.0;
@@ -159,6 +160,19 @@ privstat_guc_init(void)
 							 &privstat_one_pass_bounding,
 							 true,
 							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	/*
+	 * Post-processing of released values: no privacy cost, so anybody may
+	 * choose between consistent and unbiased answers.
+	 */
+	DefineCustomBoolVariable("privstat.consistent_answers",
+							 gettext_noop("Makes DP answers consistent with what is known of them: counts never negative, sums of the sign their bounds allow."),
+							 gettext_noop("Off: the raw noisy values, unbiased but possibly impossible (a negative count)."),
+							 &privstat_consistent_answers,
+							 true,
+							 PGC_USERSET,
 							 0,
 							 NULL, NULL, NULL);
 

@@ -33,6 +33,9 @@ extern int	privstat_max_rows_contributed;
 /* privstat.one_pass_bounding: bound grouped count/sum/avg in one plan node (PGC_SUSET) */
 extern bool privstat_one_pass_bounding;
 
+/* privstat.consistent_answers: counts >= 0, sums of the sign their bounds allow */
+extern bool privstat_consistent_answers;
+
 /* privstat.selection_epsilon, privstat.selection_delta: group selection */
 extern double privstat_selection_epsilon;
 extern double privstat_selection_delta;

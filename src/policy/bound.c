@@ -648,10 +648,15 @@ bound_aggref(BoundCtx *ctx, Aggref *agg)
 			privstat_check_dp_params(kind, epsilon, lower, upper);
 			if (kind == DP_SUM)
 			{
-				double		b = Max(fabs(lower), fabs(upper));
-
+				/*
+				 * A contribution lies in min(n, m) [L, U], within
+				 * m [min(L, 0), max(U, 0)]: the outer bounds keep the sign
+				 * the values have (privstat.consistent_answers reads them),
+				 * and their largest magnitude, k m max(|L|, |U|), sets the
+				 * noise as before.
+				 */
 				result = outer_sum(bounded_total(ctx, linitial(args), agg->aggfilter, lower, upper, 0.0),
-								   -km * b, km * b, epsilon);
+								   km * Min(lower, 0.0), km * Max(upper, 0.0), epsilon);
 				return coerce_to(result, agg->aggtype);
 			}
 			else
