@@ -145,6 +145,30 @@ SELECT negative_counts = 0 AS none, negative_sums = 0 AS none_summed FROM op_con
 SELECT negative_counts > 0 AS some, negative_sums > 0 AS some_summed FROM op_consistent(false);
 DROP FUNCTION op_consistent(boolean);
 
+-- == error bounds in a bounded query describe its releases: k m = 3 here
+-- (grouped), 1 without GROUP BY; and the bounds a dashboard can show ==
+SELECT privstat.dp_count_error(1.0 / 3) AS count_pm, privstat.dp_sum_error(0, 300, 10) AS sum_pm,
+	   privstat.dp_avg_error(0, 100, 1000, 10.0 / 3) AS avg_pm,
+	   privstat.dp_count_error(1.0) AS ungrouped_count_pm \gset
+SET ROLE op_analyst;
+SELECT bool_and(count_pm = :count_pm) AS count_ok, bool_and(sum_pm = :sum_pm) AS sum_ok,
+	   bool_and(abs(avg_pm - :avg_pm) < 1e-12) AS avg_ok
+	FROM (SELECT day, count(*) AS n, privstat.dp_count_error() AS count_pm,
+				 privstat.dp_sum(amount, 0, 100, 10) AS total, privstat.dp_sum_error(0, 100, 10) AS sum_pm,
+				 privstat.dp_avg_error(0, 100, 1000, 10) AS avg_pm
+		  FROM op_events GROUP BY day) s;
+SELECT count_pm = :ungrouped_count_pm AS ungrouped_ok
+	FROM (SELECT count(*) AS n, privstat.dp_count_error() AS count_pm FROM op_events) s;
+SELECT * FROM privstat.contribution_bounds('op_events');
+SET privstat.max_groups_contributed = 2;
+SELECT * FROM privstat.contribution_bounds('op_events');
+RESET privstat.max_groups_contributed;
+SELECT * FROM privstat.contribution_bounds('op_expected') AS unprotected;
+-- beside the aggregates, as a dashboard writes it
+SELECT bool_and(k = 3) AS shown FROM (SELECT day, count(*) AS n,
+	(privstat.contribution_bounds('op_events')).max_groups_contributed AS k FROM op_events GROUP BY day) s;
+RESET ROLE;
+
 -- == the same charge, both ways: the aggregates a query reads (one for a
 -- count of the released days, which reads only the group selection; three
 -- when it reads the count and the sum too) ==
@@ -206,6 +230,13 @@ CREATE TABLE op_wide (uid int, day int);
 SELECT privstat.protect('op_wide', 'uid', max_groups_contributed => 300);
 SET ROLE op_analyst;
 EXPLAIN (COSTS OFF) SELECT day, count(*) FROM op_wide GROUP BY day;
+
+-- == a join of tables with different bounds: the smallest apply, and a
+-- notice says so, once per statement; equal bounds (a self-join): none ==
+SELECT count(*) >= 0 AS answered FROM op_events e JOIN op_wide w ON e.uid = w.uid;
+SELECT e.day, count(*) >= 0 AS answered FROM op_events e JOIN op_wide w ON e.uid = w.uid
+	JOIN (SELECT uid FROM op_wide) x ON x.uid = e.uid GROUP BY e.day;
+SELECT count(*) >= 0 AS answered FROM op_events e JOIN op_events f ON e.uid = f.uid;
 
 -- == the markers are the node's, never called ==
 SELECT privstat._bounded_count(1, 1, 1, true);

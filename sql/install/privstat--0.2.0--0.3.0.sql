@@ -276,3 +276,24 @@ CREATE FUNCTION privstat._bounded_value(max_groups integer, max_rows integer, ce
 REVOKE ALL ON FUNCTION privstat._bounded_count(integer, integer, "any", boolean),
 	privstat._bounded_value(integer, integer, double precision, "any", double precision, boolean)
 	FROM PUBLIC;
+
+-- The contribution bounds a query over tbl uses, for a dashboard to show
+-- beside its answers (doc/user-level.md): the table's, lowered by the
+-- session's privstat.max_groups_contributed and max_rows_contributed; NULLs
+-- for a table that is not protected.  One row, so that a dashboard can write
+-- (privstat.contribution_bounds('t')).max_groups_contributed beside its
+-- aggregates.  The bounds are policy, not data: anyone may read them.
+CREATE FUNCTION privstat.contribution_bounds(tbl regclass, OUT max_groups_contributed integer,
+											 OUT max_rows_contributed integer)
+	RETURNS record LANGUAGE sql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $fn$
+	SELECT CASE WHEN s.g OPERATOR(pg_catalog.>) 0 THEN LEAST(p.max_groups_contributed, s.g)
+				ELSE p.max_groups_contributed END,
+		   CASE WHEN s.r OPERATOR(pg_catalog.>) 0 THEN LEAST(p.max_rows_contributed, s.r)
+				ELSE p.max_rows_contributed END
+	FROM privstat.protected_table p,
+		 (SELECT pg_catalog.current_setting('privstat.max_groups_contributed')::integer AS g,
+				 pg_catalog.current_setting('privstat.max_rows_contributed')::integer AS r) s
+	WHERE p.tbl OPERATOR(pg_catalog.=) contribution_bounds.tbl
+	$fn$;

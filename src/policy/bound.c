@@ -48,6 +48,7 @@
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
+#include "utils/syscache.h"
 
 #include "privstat/dp_agg.h"
 #include "privstat/dp_mech.h"
@@ -56,6 +57,9 @@
 #include "policy_internal.h"
 
 static void level_unit(Level *lev);
+
+/* the notice of a join whose protected tables have different bounds: once per statement */
+bool		bounds_noticed = false;
 
 static Var *
 plain_var(Node *node)
@@ -66,6 +70,25 @@ plain_var(Node *node)
 		((Var *) node)->varattno > 0)
 		return (Var *) node;
 	return NULL;
+}
+
+/* a source of a level's rows and its bounds, for the join notice */
+static void
+note_bounds(StringInfo note, const char *name, int k, int m, int *first_k, int *first_m, bool *differ)
+{
+	if (note->len == 0)
+	{
+		*first_k = k;
+		*first_m = m;
+	}
+	else
+	{
+		appendStringInfoString(note, ", ");
+		if (k != *first_k || m != *first_m)
+			*differ = true;
+	}
+	appendStringInfo(note, "%s (%d %s, %d %s)", name, k, k == 1 ? "group" : "groups",
+					 m, m == 1 ? "row" : "rows");
 }
 
 /*
@@ -221,10 +244,15 @@ level_unit(Level *lev)
 	List	   *classes = NIL;
 	List	   *mine;
 	ListCell   *lc;
+	StringInfoData note;
+	bool		differ = false;
+	int			first_k = 0;
+	int			first_m = 0;
 	int			i = 0;
 
 	if (lev->unit != NULL)
 		return;
+	initStringInfo(&note);
 	check_stack_depth();
 	lev->max_groups = INT_MAX;
 	lev->max_rows = INT_MAX;
@@ -254,6 +282,8 @@ level_unit(Level *lev)
 			lev->max_groups = Min(lev->max_groups, p->max_groups);
 			lev->max_rows = Min(lev->max_rows, p->max_rows);
 			names = lappend(names, get_rel_name(rte->relid));
+			note_bounds(&note, quote_identifier(get_rel_name(rte->relid)), p->max_groups, p->max_rows,
+						&first_k, &first_m, &differ);
 		}
 		else if ((rte->rtekind == RTE_SUBQUERY || rte->rtekind == RTE_CTE) &&
 				 info->sub != NULL && info->sub->raw)
@@ -265,6 +295,8 @@ level_unit(Level *lev)
 			lev->max_groups = Min(lev->max_groups, info->sub->max_groups);
 			lev->max_rows = Min(lev->max_rows, info->sub->max_rows);
 			names = lappend(names, rte->eref->aliasname);
+			note_bounds(&note, quote_identifier(rte->eref->aliasname), info->sub->max_groups,
+						info->sub->max_rows, &first_k, &first_m, &differ);
 		}
 		if (v != NULL)
 			sources = lappend(sources, v);
@@ -316,6 +348,7 @@ level_unit(Level *lev)
 					 errhint("Join protected tables on equal privacy units (ON a.user_id = b.user_id), or aggregate each one alone.")));
 	}
 	lev->unit_vars = mine;
+	lev->bounds_note = differ ? note.data : NULL;
 	if (list_length(sources) == 1)
 		lev->unit = linitial(sources);
 	else
@@ -722,6 +755,89 @@ bound_aggref(BoundCtx *ctx, Aggref *agg)
 	return NULL;				/* not reached */
 }
 
+/*
+ * Error bounds in a bounded level describe its releases, not row-level ones:
+ * a count is a dp_sum over contributions in [0, k m], a sum one over
+ * k m [min(L, 0), max(U, 0)], and averages, variances and percentiles use
+ * epsilon / (k m) per row.  So dp_count_error() next to count(*) is right
+ * for the role that runs it.  (For count(DISTINCT unit), whose
+ * contributions are at most 1, the bound is conservative.)
+ */
+static Node *
+scaled_epsilon(Node *eps, double km)
+{
+	Node	   *e = eps;
+
+	if (IsA(eps, Const))
+		return float8_const((((Const *) eps)->constisnull ? privstat_default_epsilon :
+							 DatumGetFloat8(((Const *) eps)->constvalue)) / km);
+	{
+		CoalesceExpr *c = makeNode(CoalesceExpr);
+
+		c->coalescetype = FLOAT8OID;
+		c->args = list_make2(copyObject(eps), float8_const(privstat_default_epsilon));
+		c->location = -1;
+		e = (Node *) c;
+	}
+	return pg_operator("/", FLOAT8OID, e, float8_const(km), InvalidOid);
+}
+
+static Node *
+scaled_bound(Node *b, double km, MinMaxOp op)
+{
+	return pg_operator("*", FLOAT8OID, float8_const(km),
+					   minmax(op, FLOAT8OID, copyObject(b), float8_const(0.0)), InvalidOid);
+}
+
+static Node *
+bounded_error_mutator(Node *node, BoundCtx *ctx)
+{
+	if (node == NULL)
+		return NULL;
+	if (IsA(node, FuncExpr))
+	{
+		FuncExpr   *f = (FuncExpr *) node;
+		double		km = (double) ctx->k * ctx->m;
+		int			eps_arg = -1;
+
+		if (f->funcid == policy_cache.dp_count_error || f->funcid == policy_cache.dp_percentile_rank_error)
+			eps_arg = 0;
+		else if (f->funcid == policy_cache.dp_avg_error || f->funcid == policy_cache.dp_variance_error ||
+				 f->funcid == policy_cache.dp_stddev_error)
+			eps_arg = 3;
+		if (OidIsValid(f->funcid) &&
+			(eps_arg >= 0 || f->funcid == policy_cache.dp_sum_error))
+		{
+			/* the arguments left to their defaults, as the planner would add them */
+			HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(f->funcid));
+
+			if (!HeapTupleIsValid(tup))
+				elog(ERROR, "cache lookup failed for function %u", f->funcid);
+			f = copyObject(f);
+			f->args = expand_function_arguments(f->args, false, f->funcresulttype, tup);
+			ReleaseSysCache(tup);
+		}
+		if (OidIsValid(f->funcid) && f->funcid == policy_cache.dp_sum_error && list_length(f->args) == 4)
+		{
+			f->args = list_make4(scaled_bound(linitial(f->args), km, IS_LEAST),
+								 scaled_bound(lsecond(f->args), km, IS_GREATEST),
+								 lthird(f->args), lfourth(f->args));
+			return (Node *) f;
+		}
+		if (OidIsValid(f->funcid) && eps_arg >= 0 && list_length(f->args) > eps_arg)
+		{
+			ListCell   *lc;
+
+			lc = list_nth_cell(f->args, eps_arg);
+			lfirst(lc) = scaled_epsilon(lfirst(lc), km);
+			return (Node *) f;
+		}
+	}
+	if (IsA(node, Query) || IsA(node, SubLink))
+		return node;
+	return expression_tree_mutator(node, bounded_error_mutator, (void *) ctx);
+}
+
 /* outer expressions: group keys become the contributions' key columns */
 static Node *
 replace_keys_mutator(Node *node, BoundCtx *ctx)
@@ -1028,6 +1144,25 @@ bound_level(Level *lev)
 	int			i;
 
 	level_unit(lev);
+
+	/*
+	 * A join of protected tables bounds each person by the smallest bounds:
+	 * counts of the rows of a table with larger ones come out lower than a
+	 * reader expects (orders counted as customers).  Said once per
+	 * statement, from the policy alone.
+	 */
+	if (lev->bounds_note != NULL && !bounds_noticed)
+	{
+		bounds_noticed = true;
+		ereport(NOTICE,
+				(errmsg("contributions are bounded by the smallest bounds of the joined tables: %d %s and %d %s per person",
+						lev->max_groups, lev->max_groups == 1 ? "group" : "groups",
+						lev->max_rows, lev->max_rows == 1 ? "row" : "rows"),
+				 errdetail("The query reads %s; each person counts in at most %d %s, with at most %d %s in each, so counts and sums over a table with larger bounds come out lower.",
+						   lev->bounds_note, lev->max_groups, lev->max_groups == 1 ? "group" : "groups",
+						   lev->max_rows, lev->max_rows == 1 ? "row" : "rows"),
+				 errhint("Query the table with the larger bounds alone, or ask an administrator to raise the smaller ones with privstat.protect().")));
+	}
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.lev = lev;
 	ctx.inner = inner;
@@ -1122,6 +1257,8 @@ bound_level(Level *lev)
 	 * Grouped counts, sums and averages over groups that are not all public:
 	 * the level stays one level, bounded in one pass by fused.c's node.
 	 */
+	tlist = (List *) bounded_error_mutator((Node *) tlist, &ctx);
+	having = bounded_error_mutator(having, &ctx);
 	ctx.fused = grouped && !all_public && fused_level(&ctx, groups, tlist, having);
 	if (ctx.fused)
 	{

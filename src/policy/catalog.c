@@ -365,6 +365,19 @@ policy_ensure(void)
 														  6, val, true);
 	}
 	{
+		Oid			f[5] = {FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID};
+
+#define ERROR_FN(field, name, n) \
+		policy_cache.field = LookupFuncName(list_make2(makeString("privstat"), makeString(name)), n, f, true)
+		ERROR_FN(dp_count_error, "dp_count_error", 2);
+		ERROR_FN(dp_sum_error, "dp_sum_error", 4);
+		ERROR_FN(dp_avg_error, "dp_avg_error", 5);
+		ERROR_FN(dp_variance_error, "dp_variance_error", 5);
+		ERROR_FN(dp_stddev_error, "dp_stddev_error", 5);
+		ERROR_FN(dp_percentile_rank_error, "dp_percentile_rank_error", 2);
+#undef ERROR_FN
+	}
+	{
 		Oid			sample[2] = {FLOAT8OID, INT4OID};
 		Oid			var[5] = {FLOAT8ARRAYOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, INT4OID};
 		Oid			pct[6] = {FLOAT8ARRAYOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, INT4OID};

@@ -247,6 +247,7 @@ policy_planner(Query *parse, const char *query_string, int cursorOptions,
 		froze_mutable = false;
 		needs_custom_plan = false;
 		bounded_levels = NIL;
+		bounds_noticed = false;
 		validating_params = boundParams;
 		validating_sql = query_string;
 		row_calls = 0;

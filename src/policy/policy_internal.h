@@ -141,6 +141,13 @@ typedef struct PolicyCache
 	Oid			bounded_total;
 	Oid			bounded_count_input;	/* privstat._bounded_count: fused.c's input */
 	Oid			bounded_value_input;	/* privstat._bounded_value: fused.c's input */
+	/* error bounds, rescaled in a bounded level (bound.c) */
+	Oid			dp_count_error;
+	Oid			dp_sum_error;
+	Oid			dp_avg_error;
+	Oid			dp_variance_error;
+	Oid			dp_stddev_error;
+	Oid			dp_percentile_rank_error;
 	Oid			dp_mean;
 	Oid			sample_rows;
 	Oid			float8_of_numeric;	/* privstat._float8(numeric) */
@@ -201,11 +208,13 @@ struct Level
 	List	   *unit_vars;		/* columns equal to the unit */
 	int			max_groups;		/* the contribution bounds of the tables it reads */
 	int			max_rows;
+	char	   *bounds_note;	/* its sources and their bounds, when they differ */
 	AttrNumber	unit_resno;		/* raw level: the output column with the unit */
 };
 
 /* fused.c: the one-pass bounding node */
 #define FUSED_MAX_GROUPS 256	/* the largest max_groups_contributed it serves */
+extern bool bounds_noticed;	/* bound.c: the join notice given for this statement */
 extern Oid	fused_count_input;	/* the markers bound.c writes */
 extern Oid	fused_value_input;
 extern void fused_init(void);
