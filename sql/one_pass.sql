@@ -238,8 +238,30 @@ SELECT e.day, count(*) >= 0 AS answered FROM op_events e JOIN op_wide w ON e.uid
 	JOIN (SELECT uid FROM op_wide) x ON x.uid = e.uid GROUP BY e.day;
 SELECT count(*) >= 0 AS answered FROM op_events e JOIN op_events f ON e.uid = f.uid;
 
+-- == GROUP BY columns that depend on a grouped primary key (PostgreSQL drops
+-- them from the grouping): carried with their group, both ways ==
+RESET ROLE;
+CREATE TABLE op_days (id int PRIMARY KEY, name text);
+INSERT INTO op_days SELECT d, 'day ' || d FROM generate_series(1, 5) d;
+GRANT SELECT ON op_days TO op_analyst;
+SET ROLE op_analyst;
+SELECT d.id, d.name, count(*) > 0 AS answered
+	FROM op_events e JOIN op_days d ON e.day = d.id GROUP BY d.id, d.name ORDER BY d.id;
+RESET ROLE;
+SET privstat.one_pass_bounding = off;
+SET ROLE op_analyst;
+SELECT d.id, d.name, count(*) > 0 AS answered
+	FROM op_events e JOIN op_days d ON e.day = d.id GROUP BY d.id, d.name ORDER BY d.id;
+RESET ROLE;
+RESET privstat.one_pass_bounding;
+SET ROLE op_analyst;
+
 -- == the markers are the node's, never called ==
 SELECT privstat._bounded_count(1, 1, 1, true);
+-- written by hand in a grouped query (here over a table that is not
+-- protected, after a bounded query in the same session): still a call, refused
+SELECT day, count(*) > 0 AS answered FROM op_events GROUP BY day ORDER BY day LIMIT 1;
+SELECT id, privstat.dp_sum(privstat._bounded_count(1, 1, id, true), 0, 1, 1) FROM op_days GROUP BY id;
 RESET ROLE;
 SELECT privstat._bounded_count(1, 1, 1, true);
 SELECT privstat._bounded_value(1, 1, 0, 1, 1, true);
@@ -261,7 +283,7 @@ RESET min_parallel_table_scan_size;
 -- cleanup
 SELECT privstat.unprotect('op_events');
 SELECT privstat.unprotect('op_wide');
-DROP TABLE op_events, op_wide, op_expected;
+DROP TABLE op_events, op_wide, op_expected, op_days;
 DROP FUNCTION op_check(boolean), op_spent();
 SELECT privstat.set_access('op_analyst', 'direct');
 SELECT privstat.reset_budget('op_analyst');

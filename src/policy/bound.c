@@ -1272,6 +1272,7 @@ bound_level(Level *lev)
 		q->havingQual = having;
 		fused_count_input = policy_cache.bounded_count_input;
 		fused_value_input = policy_cache.bounded_value_input;
+		fused_this_statement = true;
 		bounded_levels = lappend(bounded_levels, q);
 		return;
 	}

@@ -68,6 +68,14 @@
 Oid			fused_count_input = InvalidOid;
 Oid			fused_value_input = InvalidOid;
 
+/*
+ * Set by bound.c when it writes a level for this node, for the statement
+ * being planned (policy_planner saves and restores it around each planning):
+ * markers a role wrote itself are never planned here, so their calls run,
+ * and EXECUTE on them is checked.
+ */
+bool		fused_this_statement = false;
+
 static create_upper_paths_hook_type prev_upper_paths = NULL;
 
 /* contribution kinds */
@@ -209,7 +217,7 @@ fused_upper_paths(PlannerInfo *root, UpperRelationKind stage, RelOptInfo *input_
 	if (prev_upper_paths)
 		prev_upper_paths(root, stage, input_rel, output_rel, extra);
 	if (stage != UPPERREL_GROUP_AGG || output_rel->reloptkind != RELOPT_UPPER_REL ||
-		!parse->hasAggs || !OidIsValid(fused_count_input) ||
+		!parse->hasAggs || !fused_this_statement || !OidIsValid(fused_count_input) ||
 		(!has_marker_walker((Node *) output_rel->reltarget->exprs, NULL) &&
 		 !has_marker_walker(gextra->havingQual, NULL)))
 		return;
@@ -265,6 +273,41 @@ marker_index(List *markers, Node *marker)
 	return -1;					/* not reached */
 }
 
+/*
+ * Columns of the child that the output or HAVING reads outside the
+ * aggregates but that are not group keys: GROUP BY columns PostgreSQL
+ * dropped because they depend on a grouped primary key
+ * (remove_useless_groupby_columns).  Equal on all rows of a group, they
+ * are carried with it, from its first row.
+ */
+typedef struct CarryCtx
+{
+	List	   *child_tlist;
+	List	   *keys;
+	List	   *carried;
+} CarryCtx;
+
+static bool
+carried_walker(Node *node, CarryCtx *ctx)
+{
+	ListCell   *lc;
+
+	if (node == NULL || IsA(node, Aggref))
+		return false;
+	foreach(lc, ctx->child_tlist)
+	{
+		Node	   *e = (Node *) ((TargetEntry *) lfirst(lc))->expr;
+
+		if (equal(e, node))
+		{
+			if (!list_member(ctx->keys, node) && !list_member(ctx->carried, node))
+				ctx->carried = lappend(ctx->carried, node);
+			return false;
+		}
+	}
+	return expression_tree_walker(node, carried_walker, (void *) ctx);
+}
+
 /* the position (from 0) of expr among the child's output columns */
 static int
 child_column(List *child_tlist, Node *expr)
@@ -309,6 +352,8 @@ fused_plan(PlannerInfo *root, RelOptInfo *rel pg_attribute_unused(), CustomPath 
 	List	   *ms = NIL;
 	List	   *centres = NIL;
 	List	   *agg_contrib = NIL;
+	List	   *carry_pos = NIL;
+	CarryCtx	carry;
 	Oid			eqop;
 	bool		hashable;
 
@@ -364,6 +409,19 @@ fused_plan(PlannerInfo *root, RelOptInfo *rel pg_attribute_unused(), CustomPath 
 		}
 		exprs = lappend(exprs, copyObject(llast(marker->args)));
 	}
+	/* after the contributions' inputs: the columns carried with each group */
+	memset(&carry, 0, sizeof(carry));
+	carry.child_tlist = child->targetlist;
+	foreach(lc, root->parse->groupClause)
+		carry.keys = lappend(carry.keys, get_sortgroupclause_expr(lfirst(lc), root->processed_tlist));
+	(void) carried_walker((Node *) tlist, &carry);
+	(void) carried_walker((Node *) having, &carry);
+	foreach(lc, carry.carried)
+	{
+		exprs = lappend(exprs, copyObject(lfirst(lc)));
+		carry_pos = lappend_int(carry_pos, child_column(child->targetlist, lfirst(lc)));
+	}
+
 	foreach(lc, info.aggs)
 	{
 		Aggref	   *a = lfirst(lc);
@@ -382,8 +440,9 @@ fused_plan(PlannerInfo *root, RelOptInfo *rel pg_attribute_unused(), CustomPath 
 	cscan->custom_plans = custom_plans;
 	cscan->custom_exprs = exprs;
 	cscan->custom_scan_tlist = scan_tlist;
-	cscan->custom_private = list_make5(makeInteger(info.k), key_pos, eqops,
-									   list_make3(kinds, ms, centres), agg_contrib);
+	cscan->custom_private = lappend(list_make5(makeInteger(info.k), key_pos, eqops,
+											   list_make3(kinds, ms, centres), agg_contrib),
+									carry_pos);
 	cscan->methods = &fused_scan_methods;
 	return &cscan->scan.plan;
 }
@@ -438,6 +497,8 @@ typedef struct BoundGroup
 {
 	Datum	   *keys;
 	bool	   *nulls;
+	Datum	   *carried;		/* columns carried with the group, from its first row */
+	bool	   *carried_nulls;
 	uint32		hash;
 	int64		pairs;			/* kept pairs */
 	struct DpState **states;	/* by aggregate */
@@ -476,6 +537,11 @@ typedef struct FusedState
 	int			naggs;
 	int			nchild;			/* the child's columns, before the aggregates */
 	int		   *key_pos;
+	int			ncarried;
+	int		   *carry_pos;		/* in the node's tuple */
+	int			carry_input;	/* the first carried column among the inputs */
+	int16	   *carry_len;
+	bool	   *carry_byval;
 	int		   *kind;
 	int		   *m;
 	double	   *centre;
@@ -742,6 +808,17 @@ fused_begin(CustomScanState *node, EState *estate, int eflags)
 		Assert(IsA(fs->aggrefs[i], Aggref));
 	}
 	fs->stride = MAXALIGN(offsetof(PairSlot, acc) + fs->ncontrib * sizeof(PairAcc));
+	fs->ncarried = list_length(list_nth(cscan->custom_private, 5));
+	fs->carry_pos = palloc(Max(fs->ncarried, 1) * sizeof(int));
+	fs->carry_len = palloc(Max(fs->ncarried, 1) * sizeof(int16));
+	fs->carry_byval = palloc(Max(fs->ncarried, 1) * sizeof(bool));
+	fs->carry_input = 1 + fs->nkeys + 2 * fs->ncontrib;
+	for (i = 0; i < fs->ncarried; i++)
+	{
+		fs->carry_pos[i] = list_nth_int(list_nth(cscan->custom_private, 5), i);
+		get_typlenbyval(exprType(list_nth(cscan->custom_exprs, fs->carry_input + i)),
+						&fs->carry_len[i], &fs->carry_byval[i]);
+	}
 
 	/*
 	 * The row's inputs.  A column of the child's tuple is read where it
@@ -835,10 +912,17 @@ find_group(FusedState *fs)
 	old = MemoryContextSwitchTo(fs->groupcxt);
 	if (fs->ngroups == fs->group_cap)
 	{
+		if (fs->group_cap >= PG_INT32_MAX / 4)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("too many groups for one query")));
 		fs->group_cap = fs->group_cap == 0 ? 64 : fs->group_cap * 2;
-		fs->groups = fs->groups == NULL ? palloc(fs->group_cap * sizeof(BoundGroup)) :
-			repalloc(fs->groups, fs->group_cap * sizeof(BoundGroup));
+		fs->groups = fs->groups == NULL ?
+			MemoryContextAllocHuge(fs->groupcxt, (Size) fs->group_cap * sizeof(BoundGroup)) :
+			repalloc_huge(fs->groups, (Size) fs->group_cap * sizeof(BoundGroup));
 		/* at most half full */
+		if (fs->group_index.slots != NULL)
+			pfree(fs->group_index.slots);
 		itable_init(&fs->group_index, fs->groupcxt, (Size) fs->group_cap * 2);
 		for (i = 0; i < fs->ngroups; i++)
 			itable_insert(&fs->group_index, fs->groups[i].hash, i);
@@ -852,6 +936,16 @@ find_group(FusedState *fs)
 	{
 		g->nulls[i] = nulls[i];
 		g->keys[i] = nulls[i] ? (Datum) 0 : datumCopy(keys[i], fs->cols[1 + i].byval, fs->cols[1 + i].len);
+	}
+	g->carried = palloc(Max(fs->ncarried, 1) * sizeof(Datum));
+	g->carried_nulls = palloc(Max(fs->ncarried, 1) * sizeof(bool));
+	for (i = 0; i < fs->ncarried; i++)
+	{
+		int			in = fs->carry_input + i;
+
+		g->carried_nulls[i] = fs->nulls[in];
+		g->carried[i] = fs->nulls[in] ? (Datum) 0 :
+			datumCopy(fs->vals[in], fs->carry_byval[i], fs->carry_len[i]);
 	}
 	g->states = palloc(fs->naggs * sizeof(struct DpState *));
 	for (i = 0; i < fs->naggs; i++)
@@ -890,7 +984,7 @@ find_unit(FusedState *fs, uint32 hash)
 	old = MemoryContextSwitchTo(fs->unitcxt);
 	if (fs->nunits == fs->unit_cap)
 	{
-		if ((Size) fs->unit_cap * 2 * sizeof(BoundUnit) > MaxAllocHugeSize / 2)
+		if (fs->unit_cap >= PG_INT32_MAX / 4)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("too many privacy units for one query")));
@@ -1229,7 +1323,8 @@ build(FusedState *fs)
 		pending = list_delete_first(pending);
 		more = one_pass(fs, sa->rows, sa->depth);
 		tuplestore_end(sa->rows);
-		pending = list_concat(pending, more);
+		/* depth first: at most FUSED_PARTITIONS files open at each depth */
+		pending = list_concat(more, pending);
 	}
 
 	/* release each group with a kept pair once, in an order that tells nothing */
@@ -1282,6 +1377,11 @@ fused_next(ScanState *node)
 	{
 		slot->tts_values[fs->key_pos[i]] = g->keys[i];
 		slot->tts_isnull[fs->key_pos[i]] = g->nulls[i];
+	}
+	for (i = 0; i < fs->ncarried; i++)
+	{
+		slot->tts_values[fs->carry_pos[i]] = g->carried[i];
+		slot->tts_isnull[fs->carry_pos[i]] = g->carried_nulls[i];
 	}
 	for (i = 0; i < fs->naggs; i++)
 	{

@@ -231,8 +231,11 @@ policy_planner(Query *parse, const char *query_string, int cursorOptions,
 {
 	AccessLevel level = current_level();
 	bool		validated = false;
+	bool		fused_outer = fused_this_statement;
 	PlannedStmt *result;
 
+	/* the bounding node plans only the levels this statement's rewrite wrote */
+	fused_this_statement = false;
 	if (level != LEVEL_DIRECT && touches_protected(parse))
 	{
 		if (level == LEVEL_NONE)
@@ -270,10 +273,18 @@ policy_planner(Query *parse, const char *query_string, int cursorOptions,
 			unmark_reader((Node *) parse);
 	}
 
-	if (prev_planner)
-		result = prev_planner(parse, query_string, cursorOptions, boundParams);
-	else
-		result = standard_planner(parse, query_string, cursorOptions, boundParams);
+	PG_TRY();
+	{
+		if (prev_planner)
+			result = prev_planner(parse, query_string, cursorOptions, boundParams);
+		else
+			result = standard_planner(parse, query_string, cursorOptions, boundParams);
+	}
+	PG_FINALLY();
+	{
+		fused_this_statement = fused_outer;
+	}
+	PG_END_TRY();
 
 	if (validated && froze_mutable)
 		result->transientPlan = true;	/* a value frozen from now() holds for this transaction */

@@ -215,6 +215,7 @@ struct Level
 /* fused.c: the one-pass bounding node */
 #define FUSED_MAX_GROUPS 256	/* the largest max_groups_contributed it serves */
 extern bool bounds_noticed;	/* bound.c: the join notice given for this statement */
+extern bool fused_this_statement;	/* bound.c wrote a level for fused.c's node */
 extern Oid	fused_count_input;	/* the markers bound.c writes */
 extern Oid	fused_value_input;
 extern void fused_init(void);
