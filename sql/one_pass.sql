@@ -280,6 +280,30 @@ RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;
 
+-- == bounds suggested from data, privately: DP percentiles of one value per
+-- person, charged to the caller (here the superuser, with the unlimited
+-- budget dp_agg.sql gave it: the charge is read as a difference).  Days per
+-- person are 1 to 5, 600 people each (90% have at most 5); rows per person
+-- and day 2; amounts 10 (and one beyond the double range) ==
+SELECT privstat.set_budget(current_user::regrole, 'infinity');
+SELECT epsilon_spent AS before FROM privstat.budget_status WHERE role = current_user::regrole \gset
+SELECT max_groups_contributed BETWEEN 4 AND 6 AS groups_ok, max_rows_contributed BETWEEN 2 AND 3 AS rows_ok,
+	   epsilon_spent FROM privstat.suggest_contribution_bounds('op_events', 'day', coverage => 0.9, epsilon => 1);
+SELECT max_groups_contributed, max_rows_contributed BETWEEN 10 AND 14 AS rows_ok
+	FROM privstat.suggest_contribution_bounds('op_events');
+SELECT lower, upper BETWEEN 10 AND 16 AS upper_ok, epsilon_spent FROM privstat.suggest_bounds('op_events', 'amount');
+SELECT epsilon_spent - :before AS charged FROM privstat.budget_status WHERE role = current_user::regrole;
+-- errors
+SELECT * FROM privstat.suggest_bounds('op_expected', 'people');
+SELECT * FROM privstat.suggest_bounds('op_events', 'nope');
+SELECT * FROM privstat.suggest_bounds('op_events', 'grp');
+SELECT * FROM privstat.suggest_bounds('op_events', 'amount', coverage => 1);
+SELECT * FROM privstat.suggest_contribution_bounds('op_events', 'day', time_bucket => 'fortnight');
+SELECT * FROM privstat.suggest_contribution_bounds('op_events', time_bucket => 'day');
+SET ROLE op_analyst;
+SELECT * FROM privstat.suggest_bounds('op_events', 'amount');
+RESET ROLE;
+
 -- cleanup
 SELECT privstat.unprotect('op_events');
 SELECT privstat.unprotect('op_wide');

@@ -297,3 +297,256 @@ CREATE FUNCTION privstat.contribution_bounds(tbl regclass, OUT max_groups_contri
 				 pg_catalog.current_setting('privstat.max_rows_contributed')::integer AS r) s
 	WHERE p.tbl OPERATOR(pg_catalog.=) contribution_bounds.tbl
 	$fn$;
+
+-- Bounds from data, privately (doc/user-level.md, "Choosing bounds for time
+-- series").  Their helpers (_privacy_unit, _suggest_*, _noisy_histogram,
+-- _histogram_quantile) keep EXECUTE for everyone: the functions run with the
+-- caller's rights, and a query _noisy_histogram runs is validated as any
+-- other of the caller's.  Each reads one value per person and releases a histogram of
+-- those values with noise: every bin, empty or not, gets a dp_count, and a
+-- person moves one bin, so the whole histogram costs epsilon once (charged
+-- to the caller's budget).  A quantile is the first bin at which the
+-- cumulative noisy count reaches it.  The caller's own rights: an owner or an
+-- administrator (a role at level aggregate cannot group by the unit).
+CREATE FUNCTION privstat._privacy_unit(tbl regclass) RETURNS name
+	LANGUAGE sql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $fn$ SELECT p.privacy_unit FROM privstat.protected_table p WHERE p.tbl OPERATOR(pg_catalog.=) $1 $fn$;
+
+-- the unit of tbl, after checking the arguments; col, if given, must be a column
+CREATE FUNCTION privstat._suggest_check(tbl regclass, col name, coverage double precision,
+										epsilon double precision)
+	RETURNS name LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	unit name;
+BEGIN
+	IF tbl IS NULL OR coverage IS NULL OR epsilon IS NULL THEN
+		RAISE EXCEPTION 'the table, coverage and epsilon must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF NOT (coverage OPERATOR(pg_catalog.>) 0 AND coverage OPERATOR(pg_catalog.<) 1) THEN
+		RAISE EXCEPTION 'coverage must be greater than 0 and less than 1, not %', coverage
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = '0.95 suggests bounds that hold about 95% of the values.';
+	END IF;
+	unit := privstat._privacy_unit(tbl);
+	IF unit IS NULL THEN
+		RAISE EXCEPTION 'table % is not protected', tbl
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Bounds are suggested per person: protect the table first with privstat.protect().';
+	END IF;
+	IF col IS NOT NULL AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a
+			WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) col
+			  AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped) THEN
+		RAISE EXCEPTION 'column "%" of relation % does not exist', col, tbl
+			USING ERRCODE = 'undefined_column';
+	END IF;
+	RETURN unit;
+END
+$fn$;
+
+-- A noisy histogram: query gives one integer bin per person (NULL: none);
+-- every bin of first .. last is released with dp_count(bin, epsilon).
+CREATE FUNCTION privstat._noisy_histogram(query text, first integer, last integer,
+										  epsilon double precision, what text)
+	RETURNS bigint[] LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	hist bigint[];
+BEGIN
+	EXECUTE pg_catalog.format(
+		'SELECT pg_catalog.array_agg(n ORDER BY b) FROM'
+		' (SELECT b.b, privstat.dp_count(p.bin, $3) AS n'
+		'    FROM pg_catalog.generate_series($1, $2) AS b (b)'
+		'    LEFT JOIN (SELECT LEAST(GREATEST(bin, $1), $2) AS bin FROM (%s) q) p'
+		'      ON p.bin OPERATOR(pg_catalog.=) b.b'
+		'   GROUP BY b.b) h', query)
+		INTO hist USING first, last, epsilon;
+	RETURN hist;
+EXCEPTION WHEN insufficient_privilege THEN
+	RAISE EXCEPTION 'privstat.% reads one value per person, which needs direct access to the table', what
+		USING ERRCODE = 'insufficient_privilege',
+			  HINT = 'Run it as the table''s owner or an administrator; it spends epsilon of that role''s budget.';
+END
+$fn$;
+
+-- the first bin (counting from first) at which the cumulative count reaches
+-- q of the total; NULL if the total is 0.  A bin whose noisy count is below
+-- ln(bins / 0.02) / epsilon counts as empty: an empty bin's noise (discrete
+-- Laplace, scale 1/epsilon) passes that with probability at most 0.01 / bins,
+-- so all the empty bins of a histogram together with at most 1%.  Bins of
+-- fewer people than that are lost in the noise (and ignored).
+CREATE FUNCTION privstat._histogram_quantile(hist bigint[], first integer, q double precision,
+											 epsilon double precision)
+	RETURNS integer LANGUAGE plpgsql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	n integer := pg_catalog.array_length(hist, 1);
+	threshold double precision := pg_catalog.ln(n OPERATOR(pg_catalog./) 0.02) OPERATOR(pg_catalog./) epsilon;
+	total double precision := 0;
+	acc double precision := 0;
+	i integer;
+BEGIN
+	FOR i IN 1 .. n LOOP
+		IF hist[i] OPERATOR(pg_catalog.>=) threshold THEN
+			total := total OPERATOR(pg_catalog.+) hist[i];
+		END IF;
+	END LOOP;
+	IF total OPERATOR(pg_catalog.<=) 0 THEN
+		RETURN NULL;
+	END IF;
+	FOR i IN 1 .. n LOOP
+		IF hist[i] OPERATOR(pg_catalog.>=) threshold THEN
+			acc := acc OPERATOR(pg_catalog.+) hist[i];
+		END IF;
+		IF acc OPERATOR(pg_catalog.>=) (q OPERATOR(pg_catalog.*) total) THEN
+			RETURN first OPERATOR(pg_catalog.+) i OPERATOR(pg_catalog.-) 1;
+		END IF;
+	END LOOP;
+	RETURN first OPERATOR(pg_catalog.+) pg_catalog.array_length(hist, 1) OPERATOR(pg_catalog.-) 1;
+END
+$fn$;
+
+-- suggest_bounds: lower and upper bounds for set_bounds that hold about
+-- coverage of a column's values.  One value per person (a uniform CSPRNG
+-- sample of its rows), in bins of a quarter of sign(x) log2(1 + |x|) over
+-- [-64, 64] (steps of about 19%); the bins of the (1 - coverage)/2 and
+-- (1 + coverage)/2 quantiles, their outer edges mapped back and rounded
+-- outward to two significant digits.  A lower bound at or above 0 is 0.
+CREATE FUNCTION privstat.suggest_bounds(tbl regclass, col name, coverage double precision DEFAULT 0.95,
+										epsilon double precision DEFAULT 0.5,
+										OUT lower double precision, OUT upper double precision,
+										OUT epsilon_spent double precision)
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	unit name := privstat._suggest_check(tbl, col, coverage, epsilon);
+	typ regtype;
+	value text;
+	hist bigint[];
+	lo integer;
+	hi integer;
+BEGIN
+	SELECT a.atttypid::regtype INTO typ FROM pg_catalog.pg_attribute a
+		WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) col;
+	IF typ NOT IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype, 'numeric'::regtype,
+				   'real'::regtype, 'double precision'::regtype) THEN
+		RAISE EXCEPTION 'column "%" of % is of type %, not a number', col, tbl, typ
+			USING ERRCODE = 'datatype_mismatch';
+	END IF;
+	value := CASE WHEN typ OPERATOR(pg_catalog.=) 'numeric'::regtype
+				  THEN pg_catalog.format('privstat._float8(%I)', col)
+				  ELSE pg_catalog.format('%I::pg_catalog.float8', col) END;
+	hist := privstat._noisy_histogram(pg_catalog.format(
+		'SELECT pg_catalog.floor(4 OPERATOR(pg_catalog.*) pg_catalog.sign(v) OPERATOR(pg_catalog.*)'
+		'       pg_catalog.ln(1 OPERATOR(pg_catalog.+) pg_catalog.abs(v)) OPERATOR(pg_catalog./) pg_catalog.ln(2))::integer AS bin'
+		'  FROM (SELECT (privstat._sample_rows(%s, 1))[1] AS v FROM %s WHERE %I IS NOT NULL GROUP BY %I) per_person'
+		' WHERE v OPERATOR(pg_catalog.<>) ''NaN''::pg_catalog.float8'
+		'   AND v OPERATOR(pg_catalog.<>) ''Infinity''::pg_catalog.float8'
+		'   AND v OPERATOR(pg_catalog.<>) ''-Infinity''::pg_catalog.float8',
+		value, tbl, col, unit), -256, 255, epsilon, 'suggest_bounds');
+	lo := privstat._histogram_quantile(hist, -256, (1 OPERATOR(pg_catalog.-) coverage) OPERATOR(pg_catalog./) 2, epsilon);
+	hi := privstat._histogram_quantile(hist, -256, (1 OPERATOR(pg_catalog.+) coverage) OPERATOR(pg_catalog./) 2, epsilon);
+	epsilon_spent := epsilon;
+	IF lo IS NULL THEN
+		RETURN;					/* no value at all, as far as the noise tells */
+	END IF;
+	/* bin b holds y in [b/4, (b+1)/4): its outer edges, mapped back */
+	lower := privstat._suggest_round(lo::double precision OPERATOR(pg_catalog./) 4, false);
+	upper := privstat._suggest_round((hi OPERATOR(pg_catalog.+) 1)::double precision OPERATOR(pg_catalog./) 4, true);
+	IF lower OPERATOR(pg_catalog.>=) 0 THEN
+		lower := 0;
+	END IF;
+END
+$fn$;
+
+-- sign(y) (2^|y| - 1), rounded away from zero (up) or towards minus infinity
+-- (down) to two significant digits
+CREATE FUNCTION privstat._suggest_round(y double precision, up boolean) RETURNS double precision
+	LANGUAGE plpgsql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	x double precision := pg_catalog.sign(y) OPERATOR(pg_catalog.*)
+		(pg_catalog.power(2::double precision, pg_catalog.abs(y)) OPERATOR(pg_catalog.-) 1);
+	scale double precision;
+BEGIN
+	IF x OPERATOR(pg_catalog.=) 0 THEN
+		RETURN 0;
+	END IF;
+	scale := pg_catalog.power(10::double precision,
+		pg_catalog.floor(pg_catalog.log(pg_catalog.abs(x))) OPERATOR(pg_catalog.-) 1);
+	IF up THEN
+		RETURN pg_catalog.ceil(x OPERATOR(pg_catalog./) scale) OPERATOR(pg_catalog.*) scale;
+	END IF;
+	RETURN pg_catalog.floor(x OPERATOR(pg_catalog./) scale) OPERATOR(pg_catalog.*) scale;
+END
+$fn$;
+
+-- suggest_contribution_bounds: max_groups_contributed and
+-- max_rows_contributed for protect() that hold about coverage of the
+-- people: the coverage quantile of the number of groups per person (groups:
+-- the values of group_col, or of date_trunc(time_bucket, group_col)) and of
+-- the most rows a person has in one group, each from a noisy histogram with
+-- epsilon/2, in bins of an eighth of log2 of the count over [0, 32] (exact
+-- up to 11, within 9% above).  Without group_col, one group: rows per person.
+CREATE FUNCTION privstat.suggest_contribution_bounds(tbl regclass, group_col name DEFAULT NULL,
+													 time_bucket text DEFAULT NULL,
+													 coverage double precision DEFAULT 0.9,
+													 epsilon double precision DEFAULT 0.5,
+													 OUT max_groups_contributed integer,
+													 OUT max_rows_contributed integer,
+													 OUT epsilon_spent double precision)
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	unit name := privstat._suggest_check(tbl, group_col, coverage, epsilon);
+	grp text := '';
+	per_person text;
+	g integer;
+	r integer;
+BEGIN
+	IF group_col IS NOT NULL THEN
+		grp := pg_catalog.format(', %I', group_col);
+		IF time_bucket IS NOT NULL THEN
+			IF time_bucket NOT IN ('hour', 'day', 'week', 'month', 'quarter', 'year') THEN
+				RAISE EXCEPTION 'time_bucket must be hour, day, week, month, quarter or year, not "%"', time_bucket
+					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+			grp := pg_catalog.format(', pg_catalog.date_trunc(%L, %I)', time_bucket, group_col);
+		END IF;
+	ELSIF time_bucket IS NOT NULL THEN
+		RAISE EXCEPTION 'time_bucket needs group_col, the column it buckets'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	per_person := pg_catalog.format(
+		'SELECT pg_catalog.count(*) AS groups, pg_catalog.max(n) AS most_rows'
+		'  FROM (SELECT %I AS u, pg_catalog.count(*) AS n FROM %s GROUP BY %I%s) per_group GROUP BY u',
+		unit, tbl, unit, grp);
+	IF group_col IS NOT NULL THEN
+		g := privstat._histogram_quantile(privstat._noisy_histogram(pg_catalog.format(
+			'SELECT pg_catalog.floor(8 OPERATOR(pg_catalog.*) pg_catalog.log(2, groups::pg_catalog.numeric))::integer AS bin FROM (%s) s',
+			per_person), 0, 255, epsilon OPERATOR(pg_catalog./) 2, 'suggest_contribution_bounds'), 0, coverage,
+			epsilon OPERATOR(pg_catalog./) 2);
+	END IF;
+	r := privstat._histogram_quantile(privstat._noisy_histogram(pg_catalog.format(
+		'SELECT pg_catalog.floor(8 OPERATOR(pg_catalog.*) pg_catalog.log(2, most_rows::pg_catalog.numeric))::integer AS bin FROM (%s) s',
+		per_person), 0, 255, CASE WHEN group_col IS NULL THEN epsilon ELSE epsilon OPERATOR(pg_catalog./) 2 END,
+		'suggest_contribution_bounds'), 0, coverage,
+		CASE WHEN group_col IS NULL THEN epsilon ELSE epsilon OPERATOR(pg_catalog./) 2 END);
+	/* bin b holds counts in [2^(b/8), 2^((b+1)/8)): its largest integer */
+	max_groups_contributed := CASE WHEN group_col IS NULL THEN 1 WHEN g IS NULL THEN NULL ELSE
+		GREATEST(1, pg_catalog.ceil(pg_catalog.power(2::double precision, (g OPERATOR(pg_catalog.+) 1) OPERATOR(pg_catalog./) 8.0)
+									OPERATOR(pg_catalog.-) 1)::integer) END;
+	max_rows_contributed := CASE WHEN r IS NULL THEN NULL ELSE
+		GREATEST(1, pg_catalog.ceil(pg_catalog.power(2::double precision, (r OPERATOR(pg_catalog.+) 1) OPERATOR(pg_catalog./) 8.0)
+									OPERATOR(pg_catalog.-) 1)::integer) END;
+	epsilon_spent := epsilon;
+END
+$fn$;
