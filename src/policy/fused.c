@@ -882,6 +882,44 @@ fused_begin(CustomScanState *node, EState *estate, int eflags)
 										ALLOCSET_DEFAULT_SIZES);
 }
 
+/*
+ * The entry of an index table with this hash for which match holds, or -1.
+ * Inlined with each match function.
+ */
+static inline int32
+itable_find(const IndexTable *t, uint32 hash, bool (*match) (FusedState *fs, int32 idx), FusedState *fs)
+{
+	uint32		pos;
+	uint64		e;
+
+	if (t->slots == NULL)
+		return -1;
+	for (pos = hash & t->mask; (e = t->slots[pos]) != 0; pos = (pos + 1) & t->mask)
+	{
+		if (ITABLE_HASH(e) == hash && match(fs, ITABLE_INDEX(e)))
+			return ITABLE_INDEX(e);
+	}
+	return -1;
+}
+
+/* does group idx have the row's keys? */
+static inline bool
+group_matches(FusedState *fs, int32 idx)
+{
+	BoundGroup *g = &fs->groups[idx];
+
+	return keys_equal(fs->cols + 1, fs->nkeys, g->keys, g->nulls, fs->vals + 1, fs->nulls + 1);
+}
+
+/* is unit idx the row's unit? */
+static inline bool
+unit_matches(FusedState *fs, int32 idx)
+{
+	BoundUnit  *u = &fs->units[idx];
+
+	return keys_equal(fs->cols, 1, &u->key, &u->null, fs->vals, fs->nulls);
+}
+
 /* the group of the row's keys (fs->vals[1..nkeys]), new if not seen before */
 static int
 find_group(FusedState *fs)
@@ -889,25 +927,12 @@ find_group(FusedState *fs)
 	const Datum *keys = fs->vals + 1;
 	const bool *nulls = fs->nulls + 1;
 	uint32		hash = hash_keys(fs->cols + 1, fs->nkeys, keys, nulls);
-	uint32		pos;
 	BoundGroup *g;
 	MemoryContext old;
 	int			i;
 
-	if (fs->group_index.slots != NULL)
-	{
-		uint64		e;
-
-		for (pos = hash & fs->group_index.mask; (e = fs->group_index.slots[pos]) != 0;
-			 pos = (pos + 1) & fs->group_index.mask)
-		{
-			if (ITABLE_HASH(e) != hash)
-				continue;
-			g = &fs->groups[ITABLE_INDEX(e)];
-			if (keys_equal(fs->cols + 1, fs->nkeys, g->keys, g->nulls, keys, nulls))
-				return ITABLE_INDEX(e);
-		}
-	}
+	if ((i = itable_find(&fs->group_index, hash, group_matches, fs)) >= 0)
+		return i;
 
 	old = MemoryContextSwitchTo(fs->groupcxt);
 	if (fs->ngroups == fs->group_cap)
@@ -959,25 +984,12 @@ find_group(FusedState *fs)
 static BoundUnit *
 find_unit(FusedState *fs, uint32 hash)
 {
-	uint32		pos;
 	BoundUnit  *u;
 	MemoryContext old;
 	int			i;
 
-	if (fs->unit_index.slots != NULL)
-	{
-		uint64		e;
-
-		for (pos = hash & fs->unit_index.mask; (e = fs->unit_index.slots[pos]) != 0;
-			 pos = (pos + 1) & fs->unit_index.mask)
-		{
-			if (ITABLE_HASH(e) != hash)
-				continue;
-			u = &fs->units[ITABLE_INDEX(e)];
-			if (keys_equal(fs->cols, 1, &u->key, &u->null, fs->vals, fs->nulls))
-				return u;
-		}
-	}
+	if ((i = itable_find(&fs->unit_index, hash, unit_matches, fs)) >= 0)
+		return &fs->units[i];
 
 	if (fs->full)
 		return NULL;			/* this unit's rows wait for a later pass */
