@@ -304,6 +304,17 @@ SET ROLE op_analyst;
 SELECT * FROM privstat.suggest_bounds('op_events', 'amount');
 RESET ROLE;
 
+-- == a protected table that privstat_reader may no longer read (a restore
+-- with pg_restore -x, a REVOKE): a clear error, and protect() again mends it ==
+REVOKE SELECT ON op_events FROM privstat_reader;
+SET ROLE op_analyst;
+SELECT count(*) > 0 AS answered FROM op_events;
+RESET ROLE;
+SELECT privstat.protect('op_events', 'uid', max_groups_contributed => 3, max_rows_contributed => 1);
+SET ROLE op_analyst;
+SELECT count(*) > 0 AS answered FROM op_events;
+RESET ROLE;
+
 -- cleanup
 SELECT privstat.unprotect('op_events');
 SELECT privstat.unprotect('op_wide');

@@ -124,6 +124,7 @@ static uint64 key_generation = 1;
 
 static char *key_file_path(void);
 static void create_key_file(const char *path);
+static void check_key_against_cluster(const char *path, bool created);
 static void load_key_file(const char *path);
 static void derive_key(PrivstatKeyPurpose purpose, const char *domain,
 					   uint16 version, uint8 *out, int outlen);
@@ -144,6 +145,7 @@ privstat_keys_init(void)
 {
 	char	   *path = key_file_path();
 	struct stat st;
+	bool		created = false;
 
 	if (stat(path, &st) != 0)
 	{
@@ -151,10 +153,143 @@ privstat_keys_init(void)
 			ereport(FATAL,
 					(errcode_for_file_access(),
 					 errmsg("could not stat privstat key file \"%s\": %m", path)));
+		check_key_against_cluster(path, false);	/* refuses if the cluster had a key */
 		create_key_file(path);
+		created = true;
 	}
 	load_key_file(path);
+	check_key_against_cluster(path, created);
 	pfree(path);
+}
+
+/*
+ * The cluster's key check: privstat.key_check in the data directory holds a
+ * check value of the master key the cluster uses (16 bytes of
+ * HMAC-SHA-256 of a fixed label under the key, as hex: nothing of the key
+ * itself), written at the first start with a key.  A later start with the
+ * key file missing, or with a key of another check value, is refused: a new
+ * key would make every new pseudonym differ from the stored ones, and no
+ * sealed value would unseal.  The file travels with the data directory
+ * (base backups, pg_rewind), so a standby or a restore is checked too.
+ */
+#define KEY_CHECK_FILE		"privstat.key_check"
+#define KEY_CHECK_HEX_LEN	32
+
+static void
+key_check_value(char *hex)
+{
+	static const char label[] = "privstat master key check value, version 1";
+	uint8		mac[32];
+	size_t		len = 0;
+
+	if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, master_key, sizeof(master_key),
+				  (const unsigned char *) label, strlen(label), mac, sizeof(mac), &len) == NULL ||
+		len != sizeof(mac))
+		ereport(FATAL,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not compute the check value of the privstat master key")));
+	hex_encode((const char *) mac, KEY_CHECK_HEX_LEN / 2, hex);
+	hex[KEY_CHECK_HEX_LEN] = '\0';
+}
+
+/*
+ * At start, before a key file is created (created false, no key loaded:
+ * refuses if the cluster had one) and after it is loaded (compares, or
+ * records the check value of a cluster's first key).
+ */
+static void
+check_key_against_cluster(const char *path, bool created)
+{
+	char	   *check_path = psprintf("%s/%s", DataDir, KEY_CHECK_FILE);
+	char	   *tmppath = psprintf("%s.tmp", check_path);
+	char		stored[KEY_CHECK_HEX_LEN + 8];
+	char		current[KEY_CHECK_HEX_LEN + 2];
+	ssize_t		len = -1;
+	int			fd;
+
+	fd = open(check_path, O_RDONLY | PG_BINARY, 0);
+	if (fd < 0 && errno != ENOENT)
+		ereport(FATAL,
+				(errcode_for_file_access(),
+				 errmsg("could not open privstat key check file \"%s\": %m", check_path)));
+	if (fd >= 0)
+	{
+		len = read(fd, stored, sizeof(stored));
+		close(fd);
+		if (len > 0 && stored[len - 1] == '\n')
+			len--;
+		if (len != KEY_CHECK_HEX_LEN)
+			ereport(FATAL,
+					(errcode(ERRCODE_CONFIG_FILE_ERROR),
+					 errmsg("privstat key check file \"%s\" is malformed", check_path),
+					 errdetail("It must hold the %d hexadecimal digits of the master key's check value.",
+							   KEY_CHECK_HEX_LEN),
+					 errhint("Restore it from the data directory's backup, or remove it: the key file \"%s\" is then taken as the cluster's key at the next start.",
+							 path)));
+		stored[len] = '\0';
+	}
+
+	if (!master_key_loaded)
+	{
+		/* the key file is missing */
+		if (fd >= 0)
+			ereport(FATAL,
+					(errcode(ERRCODE_CONFIG_FILE_ERROR),
+					 errmsg("privstat key file \"%s\" is missing", path),
+					 errdetail("This cluster has used a master key (\"%s\" holds its check value): a new key would give pseudonyms that match none of those stored, and could unseal no sealed value.",
+							   check_path),
+					 errhint("Restore the key file from its backup.  Only if no pseudonym or sealed value made with the old key must survive, remove \"%s\" as well, and a new key is created at the next start.",
+							 check_path)));
+		pfree(check_path);
+		pfree(tmppath);
+		return;
+	}
+
+	key_check_value(current);
+	if (fd >= 0)
+	{
+		if (strcmp(stored, current) != 0)
+			ereport(FATAL,
+					(errcode(ERRCODE_CONFIG_FILE_ERROR),
+					 errmsg("privstat key file \"%s\" does not hold this cluster's master key", path),
+					 errdetail("Its check value differs from the one in \"%s\": pseudonyms made with it would match none of those stored, and sealed values would not unseal.",
+							   check_path),
+					 errhint("Restore the cluster's key file from its backup.  Only if no pseudonym or sealed value made with the old key must survive, remove \"%s\", and this key is taken at the next start.",
+							 check_path)));
+	}
+	else
+	{
+		ssize_t		written;
+
+		/* the cluster's first key (or its first start with this release) */
+		current[KEY_CHECK_HEX_LEN] = '\n';
+		(void) unlink(tmppath);
+		fd = open(tmppath, O_WRONLY | O_CREAT | O_EXCL | PG_BINARY, S_IRUSR | S_IWUSR);
+		if (fd < 0)
+			ereport(FATAL,
+					(errcode_for_file_access(),
+					 errmsg("could not create privstat key check file \"%s\": %m", tmppath)));
+		written = write(fd, current, KEY_CHECK_HEX_LEN + 1);
+		if (written != KEY_CHECK_HEX_LEN + 1)
+		{
+			if (written >= 0)
+				errno = ENOSPC;
+			ereport(FATAL,
+					(errcode_for_file_access(),
+					 errmsg("could not write privstat key check file \"%s\": %m", tmppath)));
+		}
+		if (pg_fsync(fd) != 0 || close(fd) != 0)
+			ereport(FATAL,
+					(errcode_for_file_access(),
+					 errmsg("could not write privstat key check file \"%s\": %m", tmppath)));
+		(void) durable_rename(tmppath, check_path, FATAL);
+		if (!created)
+			ereport(LOG,
+					(errmsg("privstat recorded the check value of its master key in \"%s\"", check_path),
+					 errdetail("A later start without the key file \"%s\", or with another key, is refused.", path)));
+	}
+	pfree(check_path);
+	pfree(tmppath);
 }
 
 /* absolute path of the key file; a relative setting is taken from DataDir */

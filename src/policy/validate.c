@@ -32,6 +32,7 @@
 #include "optimizer/optimizer.h"
 #include "parser/parse_coerce.h"
 #include "parser/parsetree.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
@@ -1538,6 +1539,21 @@ validate_level(Query *q, Level *parent)
 				 * validated and which must keep the caller's rights.
 				 */
 				rte->checkAsUser = policy_cache.reader;
+
+				/*
+				 * protect() grants privstat_reader SELECT; a restore without
+				 * privileges (pg_restore -x, pg_dump -x) or a REVOKE loses
+				 * the grant, and the query would fail with a bare
+				 * "permission denied" for a table the role never named.
+				 */
+				if (pg_class_aclcheck(rte->relid, policy_cache.reader, ACL_SELECT) != ACLCHECK_OK)
+					ereport(ERROR,
+							(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+							 errmsg("protected table %s cannot be read by privstat_reader",
+									quote_identifier(get_rel_name(rte->relid))),
+							 errdetail("protect() granted it SELECT; the grant is gone (a restore without privileges, such as pg_restore -x, or a REVOKE)."),
+							 errhint("An administrator runs privstat.protect() on the table again, or: GRANT SELECT ON %s TO privstat_reader;",
+									 quote_identifier(get_rel_name(rte->relid)))));
 				if (user_holds_select(prel, rte->relid))
 					ereport(ERROR,
 							(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
