@@ -123,6 +123,7 @@ static bool relcache_callback_registered = false;
 static uint64 key_generation = 1;
 
 static char *key_file_path(void);
+static void write_file_durably(const char *path, const char *what, const char *data, size_t len);
 static void create_key_file(const char *path);
 static void check_key_against_cluster(const char *path, bool created);
 static void load_key_file(const char *path);
@@ -201,7 +202,6 @@ static void
 check_key_against_cluster(const char *path, bool created)
 {
 	char	   *check_path = psprintf("%s/%s", DataDir, KEY_CHECK_FILE);
-	char	   *tmppath = psprintf("%s.tmp", check_path);
 	char		stored[KEY_CHECK_HEX_LEN + 8];
 	char		current[KEY_CHECK_HEX_LEN + 2];
 	ssize_t		len = -1;
@@ -241,7 +241,6 @@ check_key_against_cluster(const char *path, bool created)
 					 errhint("Restore the key file from its backup.  Only if no pseudonym or sealed value made with the old key must survive, remove \"%s\" as well, and a new key is created at the next start.",
 							 check_path)));
 		pfree(check_path);
-		pfree(tmppath);
 		return;
 	}
 
@@ -259,37 +258,15 @@ check_key_against_cluster(const char *path, bool created)
 	}
 	else
 	{
-		ssize_t		written;
-
 		/* the cluster's first key (or its first start with this release) */
 		current[KEY_CHECK_HEX_LEN] = '\n';
-		(void) unlink(tmppath);
-		fd = open(tmppath, O_WRONLY | O_CREAT | O_EXCL | PG_BINARY, S_IRUSR | S_IWUSR);
-		if (fd < 0)
-			ereport(FATAL,
-					(errcode_for_file_access(),
-					 errmsg("could not create privstat key check file \"%s\": %m", tmppath)));
-		written = write(fd, current, KEY_CHECK_HEX_LEN + 1);
-		if (written != KEY_CHECK_HEX_LEN + 1)
-		{
-			if (written >= 0)
-				errno = ENOSPC;
-			ereport(FATAL,
-					(errcode_for_file_access(),
-					 errmsg("could not write privstat key check file \"%s\": %m", tmppath)));
-		}
-		if (pg_fsync(fd) != 0 || close(fd) != 0)
-			ereport(FATAL,
-					(errcode_for_file_access(),
-					 errmsg("could not write privstat key check file \"%s\": %m", tmppath)));
-		(void) durable_rename(tmppath, check_path, FATAL);
+		write_file_durably(check_path, "privstat key check file", current, KEY_CHECK_HEX_LEN + 1);
 		if (!created)
 			ereport(LOG,
 					(errmsg("privstat recorded the check value of its master key in \"%s\"", check_path),
 					 errdetail("A later start without the key file \"%s\", or with another key, is refused.", path)));
 	}
 	pfree(check_path);
-	pfree(tmppath);
 }
 
 /* absolute path of the key file; a relative setting is taken from DataDir */
@@ -309,6 +286,45 @@ key_file_path(void)
 }
 
 /*
+ * Write a small file of the postmaster's durably: to path.tmp (mode 0600),
+ * fsync, then renamed over path, so a crash never leaves a torn file.  Any
+ * failure is FATAL; what names the file in the message.
+ */
+static void
+write_file_durably(const char *path, const char *what, const char *data, size_t len)
+{
+	char	   *tmppath = psprintf("%s.tmp", path);
+	ssize_t		written;
+	int			fd;
+
+	(void) unlink(tmppath);
+	fd = open(tmppath, O_WRONLY | O_CREAT | O_EXCL | PG_BINARY, S_IRUSR | S_IWUSR);
+	if (fd < 0)
+		ereport(FATAL,
+				(errcode_for_file_access(),
+				 errmsg("could not create %s \"%s\": %m", what, tmppath)));
+	written = write(fd, data, len);
+	if (written != (ssize_t) len)
+	{
+		if (written >= 0)
+			errno = ENOSPC;
+		ereport(FATAL,
+				(errcode_for_file_access(),
+				 errmsg("could not write %s \"%s\": %m", what, tmppath)));
+	}
+	if (pg_fsync(fd) != 0)
+		ereport(FATAL,
+				(errcode_for_file_access(),
+				 errmsg("could not fsync %s \"%s\": %m", what, tmppath)));
+	if (close(fd) != 0)
+		ereport(FATAL,
+				(errcode_for_file_access(),
+				 errmsg("could not close %s \"%s\": %m", what, tmppath)));
+	(void) durable_rename(tmppath, path, FATAL);
+	pfree(tmppath);
+}
+
+/*
  * Write a new random master key.  Written to a temporary file first and then
  * renamed, so a crash never leaves a truncated key file behind.
  */
@@ -317,9 +333,6 @@ create_key_file(const char *path)
 {
 	uint8		key[PRIVSTAT_MASTER_KEY_LEN];
 	char		hex[KEY_FILE_HEX_LEN + 2];
-	char	   *tmppath = psprintf("%s.tmp", path);
-	int			fd;
-	ssize_t		written;
 
 	if (RAND_priv_bytes(key, sizeof(key)) != 1)
 		ereport(FATAL,
@@ -330,37 +343,13 @@ create_key_file(const char *path)
 	hex[KEY_FILE_HEX_LEN + 1] = '\0';
 	explicit_bzero(key, sizeof(key));
 
-	(void) unlink(tmppath);
-	fd = open(tmppath, O_WRONLY | O_CREAT | O_EXCL | PG_BINARY, S_IRUSR | S_IWUSR);
-	if (fd < 0)
-		ereport(FATAL,
-				(errcode_for_file_access(),
-				 errmsg("could not create privstat key file \"%s\": %m", tmppath)));
-	written = write(fd, hex, KEY_FILE_HEX_LEN + 1);
+	write_file_durably(path, "privstat key file", hex, KEY_FILE_HEX_LEN + 1);
 	explicit_bzero(hex, sizeof(hex));
-	if (written != KEY_FILE_HEX_LEN + 1)
-	{
-		if (written >= 0)
-			errno = ENOSPC;
-		ereport(FATAL,
-				(errcode_for_file_access(),
-				 errmsg("could not write privstat key file \"%s\": %m", tmppath)));
-	}
-	if (pg_fsync(fd) != 0)
-		ereport(FATAL,
-				(errcode_for_file_access(),
-				 errmsg("could not fsync privstat key file \"%s\": %m", tmppath)));
-	if (close(fd) != 0)
-		ereport(FATAL,
-				(errcode_for_file_access(),
-				 errmsg("could not close privstat key file \"%s\": %m", tmppath)));
-	(void) durable_rename(tmppath, path, FATAL);
 
 	ereport(LOG,
 			(errmsg("privstat created a new master key file \"%s\"", path),
 			 errdetail("Pseudonyms and sealed values made with this key cannot be reproduced or unsealed without it."),
 			 errhint("Back this file up now, securely and apart from the database backups.")));
-	pfree(tmppath);
 }
 
 static void
