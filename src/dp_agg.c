@@ -46,8 +46,11 @@
 #include "lib/stringinfo.h"
 #include "libpq/pqformat.h"
 #include "nodes/bitmapset.h"
+#include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "nodes/parsenodes.h"
+#include "optimizer/optimizer.h"
+#include "parser/parse_func.h"
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -1455,6 +1458,225 @@ privstat_dp_state_release(struct DpState *state, Oid aggtype)
 			elog(ERROR, "privstat: unexpected result type %u of dp_sum", aggtype);
 	}
 	return (Datum) 0;			/* not reached */
+}
+
+/* ---------------------------------------------------------------------------
+ * Percentiles monotone in p (privstat.consistent_answers)
+ * ---------------------------------------------------------------------------
+ */
+
+/*
+ * A percentile call, normalised: the calls of one group differ only in p
+ * (dp_median is p = 0.5).  key: the value, bounds, epsilon, weight and
+ * filter, as a list to compare with equal().
+ */
+typedef struct PctCall
+{
+	Aggref	   *aggref;
+	double		p;
+	List	   *key;
+} PctCall;
+
+static bool
+percentile_call(Aggref *a, PctCall *call)
+{
+	bool		with_p;
+	List	   *args = NIL;
+	ListCell   *lc;
+	Node	   *p;
+
+	if (a->agglevelsup != 0 || a->aggdistinct != NIL || a->aggorder != NIL ||
+		dp_kind_of(a->aggfnoid, &with_p) != DP_PERCENTILE)
+		return false;
+	/* constants as the planner will fold them (0.9 is still a cast of a numeric here) */
+	foreach(lc, a->args)
+		args = lappend(args, eval_const_expressions(NULL, copyObject((Node *) ((TargetEntry *) lfirst(lc))->expr)));
+	if (with_p)
+	{
+		p = lsecond(args);
+		if (!IsA(p, Const) || ((Const *) p)->consttype != FLOAT8OID || ((Const *) p)->constisnull)
+			return false;
+		call->p = DatumGetFloat8(((Const *) p)->constvalue);
+		args = list_delete_nth_cell(args, 1);
+	}
+	else
+		call->p = 0.5;
+	call->aggref = a;
+	/* the calls a group may hold: the same value, bounds, epsilon and filter */
+	call->key = lappend(args, a->aggfilter);
+	call->key = lappend(call->key, makeInteger(list_length(a->args) - (with_p ? 1 : 0)));
+	return true;
+}
+
+static bool
+collect_percentiles(Node *node, List **calls)
+{
+	if (node == NULL || IsA(node, Query))
+		return false;
+	if (IsA(node, Aggref))
+	{
+		PctCall    *call = palloc(sizeof(PctCall));
+
+		if (percentile_call((Aggref *) node, call))
+			*calls = lappend(*calls, call);
+		return false;
+	}
+	return expression_tree_walker(node, collect_percentiles, (void *) calls);
+}
+
+typedef struct MonotoneCtx
+{
+	List	   *calls;			/* PctCall of the level */
+	Oid			nth;			/* privstat._nth_smallest */
+} MonotoneCtx;
+
+/* the replacement of a percentile call of a group: its rank among the sorted answers */
+static Node *
+monotone_mutator(Node *node, MonotoneCtx *ctx)
+{
+	if (node == NULL || IsA(node, Query))
+		return node;
+	if (IsA(node, Aggref))
+	{
+		PctCall    *me = NULL;
+		List	   *group = NIL;
+		ListCell   *lc;
+		int			rank = 1;
+		ArrayExpr  *arr;
+
+		foreach(lc, ctx->calls)
+		{
+			PctCall    *c = lfirst(lc);
+
+			if (equal(c->aggref, node))
+			{
+				me = c;
+				break;
+			}
+		}
+		if (me == NULL)
+			return node;
+		/* the group's distinct calls, ordered by p */
+		foreach(lc, ctx->calls)
+		{
+			PctCall    *c = lfirst(lc);
+			ListCell   *lc2;
+			bool		seen = false;
+
+			if (!equal(c->key, me->key))
+				continue;
+			foreach(lc2, group)
+				if (equal(((PctCall *) lfirst(lc2))->aggref, c->aggref))
+					seen = true;
+			if (!seen)
+				group = lappend(group, c);
+		}
+		if (list_length(group) < 2)
+			return node;
+		foreach(lc, group)
+		{
+			PctCall    *c = lfirst(lc);
+
+			if (c->p < me->p)
+				rank++;
+		}
+		arr = makeNode(ArrayExpr);
+		arr->array_typeid = FLOAT8ARRAYOID;
+		arr->array_collid = InvalidOid;
+		arr->element_typeid = FLOAT8OID;
+		arr->multidims = false;
+		arr->location = -1;
+		foreach(lc, group)
+			arr->elements = lappend(arr->elements, copyObject(((PctCall *) lfirst(lc))->aggref));
+		return (Node *) makeFuncExpr(ctx->nth, FLOAT8OID,
+									 list_make2(arr, makeConst(INT4OID, -1, InvalidOid, 4,
+															   Int32GetDatum(rank), false, true)),
+									 InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
+	}
+	return expression_tree_mutator(node, monotone_mutator, (void *) ctx);
+}
+
+static bool
+monotone_query_walker(Node *node, MonotoneCtx *ctx)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+	{
+		Query	   *q = (Query *) node;
+
+		if (q->hasAggs && q->groupingSets == NIL)
+		{
+			ctx->calls = NIL;
+			(void) collect_percentiles((Node *) q->targetList, &ctx->calls);
+			(void) collect_percentiles(q->havingQual, &ctx->calls);
+			if (list_length(ctx->calls) >= 2)
+			{
+				q->targetList = (List *) monotone_mutator((Node *) q->targetList, ctx);
+				q->havingQual = monotone_mutator(q->havingQual, ctx);
+			}
+		}
+		return query_tree_walker(q, monotone_query_walker, (void *) ctx, 0);
+	}
+	return expression_tree_walker(node, monotone_query_walker, (void *) ctx);
+}
+
+/*
+ * With privstat.consistent_answers, the percentiles of one column released
+ * in one row (same value, bounds, epsilon and filter; different p) are
+ * answered in the order of their p: each call becomes the r-th smallest of
+ * the row's released values, r its p's rank.  Post-processing: the same
+ * releases, the same charge.
+ */
+void
+privstat_monotone_percentiles(Query *query)
+{
+	MonotoneCtx ctx;
+	Oid			argtypes[2] = {FLOAT8ARRAYOID, INT4OID};
+
+	if (!privstat_consistent_answers)
+		return;
+	ctx.nth = LookupFuncName(list_make2(makeString("privstat"), makeString("_nth_smallest")),
+							 2, argtypes, true);
+	if (!OidIsValid(ctx.nth))
+		return;
+	ctx.calls = NIL;
+	(void) monotone_query_walker((Node *) query, &ctx);
+}
+
+PG_FUNCTION_INFO_V1(privstat_nth_smallest);
+
+/* privstat._nth_smallest(values, n): the n-th smallest of the values that are not NULL */
+Datum
+privstat_nth_smallest(PG_FUNCTION_ARGS)
+{
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(0);
+	int32		n = PG_GETARG_INT32(1);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			count;
+	int			k = 0;
+	double	   *v;
+	int			i;
+	int			j;
+
+	deconstruct_array(arr, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, &nulls, &count);
+	v = palloc(Max(count, 1) * sizeof(double));
+	for (i = 0; i < count; i++)
+		if (!nulls[i])
+			v[k++] = DatumGetFloat8(elems[i]);
+	if (n < 1 || n > k)
+		PG_RETURN_NULL();
+	/* insertion sort: a row has a few percentiles */
+	for (i = 1; i < k; i++)
+		for (j = i; j > 0 && float8_gt(v[j - 1], v[j]); j--)
+		{
+			double		t = v[j];
+
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+	PG_RETURN_FLOAT8(v[n - 1]);
 }
 
 /* ---------------------------------------------------------------------------

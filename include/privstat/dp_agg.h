@@ -10,6 +10,7 @@
 #define PRIVSTAT_DP_AGG_H
 
 #include "nodes/plannodes.h"
+#include "nodes/parsenodes.h"
 #include "nodes/primnodes.h"
 
 /*
@@ -49,5 +50,8 @@ extern Datum privstat_dp_state_release(struct DpState *state, Oid aggtype);
  * clamped), centred and scaled to at most m rows (privstat._bounded_total).
  */
 extern double privstat_bounded_total_value(double total, int64 n, int32 m, double centre);
+
+/* privstat.consistent_answers: percentiles of one column in one row monotone in p */
+extern void privstat_monotone_percentiles(Query *query);
 
 #endif							/* PRIVSTAT_DP_AGG_H */

@@ -550,3 +550,11 @@ BEGIN
 	epsilon_spent := epsilon;
 END
 $fn$;
+
+-- The n-th smallest of the values that are not NULL: privstat.consistent_answers
+-- answers the percentiles of one column in one row in the order of their p
+-- (src/dp_agg.c, privstat_monotone_percentiles), rewriting each call into
+-- this over the row's released values.  Executable by everyone: the rewritten
+-- queries call it as their role.
+CREATE FUNCTION privstat._nth_smallest(double precision[], integer) RETURNS double precision
+	AS 'MODULE_PATHNAME', 'privstat_nth_smallest' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;

@@ -273,6 +273,10 @@ policy_planner(Query *parse, const char *query_string, int cursorOptions,
 			unmark_reader((Node *) parse);
 	}
 
+	/* percentiles of one column in one row answered in the order of their p */
+	if (policy_cache.installed)
+		privstat_monotone_percentiles(parse);
+
 	PG_TRY();
 	{
 		if (prev_planner)
