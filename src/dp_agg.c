@@ -1527,7 +1527,7 @@ collect_percentiles(Node *node, List **calls)
 typedef struct MonotoneCtx
 {
 	List	   *calls;			/* PctCall of the level */
-	Oid			nth;			/* privstat._nth_smallest */
+	Oid			nth;			/* privstat._nth_smallest, looked up when first needed */
 } MonotoneCtx;
 
 /* the replacement of a percentile call of a group: its rank among the sorted answers */
@@ -1573,6 +1573,11 @@ monotone_mutator(Node *node, MonotoneCtx *ctx)
 		}
 		if (list_length(group) < 2)
 			return node;
+		if (!OidIsValid(ctx->nth))
+			ctx->nth = LookupFuncName(list_make2(makeString("privstat"), makeString("_nth_smallest")),
+									  2, (Oid[]) {FLOAT8ARRAYOID, INT4OID}, true);
+		if (!OidIsValid(ctx->nth))
+			return node;		/* an installation without it (0.3.0 before it) */
 		foreach(lc, group)
 		{
 			PctCall    *c = lfirst(lc);
@@ -1632,14 +1637,10 @@ void
 privstat_monotone_percentiles(Query *query)
 {
 	MonotoneCtx ctx;
-	Oid			argtypes[2] = {FLOAT8ARRAYOID, INT4OID};
 
 	if (!privstat_consistent_answers)
 		return;
-	ctx.nth = LookupFuncName(list_make2(makeString("privstat"), makeString("_nth_smallest")),
-							 2, argtypes, true);
-	if (!OidIsValid(ctx.nth))
-		return;
+	ctx.nth = InvalidOid;
 	ctx.calls = NIL;
 	(void) monotone_query_walker((Node *) query, &ctx);
 }

@@ -313,14 +313,13 @@ CREATE FUNCTION privstat._privacy_unit(tbl regclass) RETURNS name
 	SET search_path = pg_catalog, pg_temp
 	AS $fn$ SELECT p.privacy_unit FROM privstat.protected_table p WHERE p.tbl OPERATOR(pg_catalog.=) $1 $fn$;
 
--- the unit of tbl, after checking the arguments; col, if given, must be a column
+-- the unit of tbl and the type of col (if given: it must be a column),
+-- after checking the arguments
 CREATE FUNCTION privstat._suggest_check(tbl regclass, col name, coverage double precision,
-										epsilon double precision)
-	RETURNS name LANGUAGE plpgsql STABLE
+										epsilon double precision, OUT unit name, OUT col_type regtype)
+	LANGUAGE plpgsql STABLE
 	SET search_path = pg_catalog, pg_temp
 AS $fn$
-DECLARE
-	unit name;
 BEGIN
 	IF tbl IS NULL OR coverage IS NULL OR epsilon IS NULL THEN
 		RAISE EXCEPTION 'the table, coverage and epsilon must not be null'
@@ -337,13 +336,15 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Bounds are suggested per person: protect the table first with privstat.protect().';
 	END IF;
-	IF col IS NOT NULL AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a
+	IF col IS NOT NULL THEN
+		SELECT a.atttypid::regtype INTO col_type FROM pg_catalog.pg_attribute a
 			WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) col
-			  AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped) THEN
-		RAISE EXCEPTION 'column "%" of relation % does not exist', col, tbl
-			USING ERRCODE = 'undefined_column';
+			  AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'column "%" of relation % does not exist', col, tbl
+				USING ERRCODE = 'undefined_column';
+		END IF;
 	END IF;
-	RETURN unit;
 END
 $fn$;
 
@@ -425,15 +426,14 @@ CREATE FUNCTION privstat.suggest_bounds(tbl regclass, col name, coverage double 
 	SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
-	unit name := privstat._suggest_check(tbl, col, coverage, epsilon);
+	unit name;
 	typ regtype;
 	value text;
 	hist bigint[];
 	lo integer;
 	hi integer;
 BEGIN
-	SELECT a.atttypid::regtype INTO typ FROM pg_catalog.pg_attribute a
-		WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) col;
+	SELECT c.unit, c.col_type INTO unit, typ FROM privstat._suggest_check(tbl, col, coverage, epsilon) c;
 	IF typ NOT IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype, 'numeric'::regtype,
 				   'real'::regtype, 'double precision'::regtype) THEN
 		RAISE EXCEPTION 'column "%" of % is of type %, not a number', col, tbl, typ
@@ -506,7 +506,7 @@ CREATE FUNCTION privstat.suggest_contribution_bounds(tbl regclass, group_col nam
 	SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
-	unit name := privstat._suggest_check(tbl, group_col, coverage, epsilon);
+	unit name := (privstat._suggest_check(tbl, group_col, coverage, epsilon)).unit;
 	grp text := '';
 	per_person text;
 	g integer;

@@ -497,6 +497,18 @@ typedef struct BoundCtx
 	bool		fused;			/* one level, bounded by privstat's node (fused.c) */
 } BoundCtx;
 
+static Node *
+is_not_null(Node *arg)
+{
+	NullTest   *nt = makeNode(NullTest);
+
+	nt->arg = (Expr *) arg;
+	nt->nulltesttype = IS_NOT_NULL;
+	nt->argisrow = false;
+	nt->location = -1;
+	return (Node *) nt;
+}
+
 /* the rows a contribution counts: the aggregate's FILTER, and a value that is not NULL */
 static Node *
 counted_rows(Node *arg, Expr *filter)
@@ -504,15 +516,7 @@ counted_rows(Node *arg, Expr *filter)
 	List	   *conds = NIL;
 
 	if (arg != NULL)
-	{
-		NullTest   *nt = makeNode(NullTest);
-
-		nt->arg = (Expr *) copyObject(arg);
-		nt->nulltesttype = IS_NOT_NULL;
-		nt->argisrow = false;
-		nt->location = -1;
-		conds = lappend(conds, nt);
-	}
+		conds = lappend(conds, is_not_null(copyObject(arg)));
 	if (filter != NULL)
 		conds = lappend(conds, copyObject(filter));
 	if (conds == NIL)
@@ -611,7 +615,7 @@ bounded_total(BoundCtx *ctx, Node *arg, Expr *filter, double lower, double upper
 
 	return add_contribution(ctx, func_call(policy_cache.bounded_total, FLOAT8OID,
 										   list_make4(sum, n,
-													  makeConst(INT4OID, -1, InvalidOid, 4, Int32GetDatum(ctx->m), false, true),
+													  int4_const(ctx->m),
 													  float8_const(centre))));
 }
 
@@ -732,7 +736,7 @@ bound_aggref(BoundCtx *ctx, Aggref *agg)
 																				makeConst(INT4OID, -1, InvalidOid, 4,
 																						  Int32GetDatum(ctx->m), false, true)),
 																	 agg->aggfilter));
-				weight = (Node *) makeConst(INT4OID, -1, InvalidOid, 4, Int32GetDatum(ctx->k * ctx->m), false, true);
+				weight = int4_const(ctx->k * ctx->m);
 				if (kind == DP_PERCENTILE)
 					outer = list_make5(sample, float8_const(p), float8_const(lower), float8_const(upper),
 									   float8_const(epsilon));
@@ -766,20 +770,16 @@ bound_aggref(BoundCtx *ctx, Aggref *agg)
 static Node *
 scaled_epsilon(Node *eps, double km)
 {
-	Node	   *e = eps;
+	CoalesceExpr *c;
 
 	if (IsA(eps, Const))
 		return float8_const((((Const *) eps)->constisnull ? privstat_default_epsilon :
 							 DatumGetFloat8(((Const *) eps)->constvalue)) / km);
-	{
-		CoalesceExpr *c = makeNode(CoalesceExpr);
-
-		c->coalescetype = FLOAT8OID;
-		c->args = list_make2(copyObject(eps), float8_const(privstat_default_epsilon));
-		c->location = -1;
-		e = (Node *) c;
-	}
-	return pg_operator("/", FLOAT8OID, e, float8_const(km), InvalidOid);
+	c = makeNode(CoalesceExpr);
+	c->coalescetype = FLOAT8OID;
+	c->args = list_make2(copyObject(eps), float8_const(privstat_default_epsilon));
+	c->location = -1;
+	return pg_operator("/", FLOAT8OID, (Node *) c, float8_const(km), InvalidOid);
 }
 
 static Node *
@@ -798,38 +798,30 @@ bounded_error_mutator(Node *node, BoundCtx *ctx)
 	{
 		FuncExpr   *f = (FuncExpr *) node;
 		double		km = (double) ctx->k * ctx->m;
+		bool		sum = (f->funcid == policy_cache.dp_sum_error);
 		int			eps_arg = -1;
+		HeapTuple	tup;
 
 		if (f->funcid == policy_cache.dp_count_error || f->funcid == policy_cache.dp_percentile_rank_error)
 			eps_arg = 0;
 		else if (f->funcid == policy_cache.dp_avg_error || f->funcid == policy_cache.dp_variance_error ||
 				 f->funcid == policy_cache.dp_stddev_error)
 			eps_arg = 3;
-		if (OidIsValid(f->funcid) &&
-			(eps_arg >= 0 || f->funcid == policy_cache.dp_sum_error))
+		if (sum || eps_arg >= 0)
 		{
 			/* the arguments left to their defaults, as the planner would add them */
-			HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(f->funcid));
-
+			tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(f->funcid));
 			if (!HeapTupleIsValid(tup))
 				elog(ERROR, "cache lookup failed for function %u", f->funcid);
 			f = copyObject(f);
 			f->args = expand_function_arguments(f->args, false, f->funcresulttype, tup);
 			ReleaseSysCache(tup);
-		}
-		if (OidIsValid(f->funcid) && f->funcid == policy_cache.dp_sum_error && list_length(f->args) == 4)
-		{
-			f->args = list_make4(scaled_bound(linitial(f->args), km, IS_LEAST),
-								 scaled_bound(lsecond(f->args), km, IS_GREATEST),
-								 lthird(f->args), lfourth(f->args));
-			return (Node *) f;
-		}
-		if (OidIsValid(f->funcid) && eps_arg >= 0 && list_length(f->args) > eps_arg)
-		{
-			ListCell   *lc;
-
-			lc = list_nth_cell(f->args, eps_arg);
-			lfirst(lc) = scaled_epsilon(lfirst(lc), km);
+			if (sum)
+				f->args = list_make4(scaled_bound(linitial(f->args), km, IS_LEAST),
+									 scaled_bound(lsecond(f->args), km, IS_GREATEST),
+									 lthird(f->args), lfourth(f->args));
+			else
+				lfirst(list_nth_cell(f->args, eps_arg)) = scaled_epsilon(list_nth(f->args, eps_arg), km);
 			return (Node *) f;
 		}
 	}
@@ -1096,25 +1088,15 @@ fused_level(BoundCtx *ctx, List *groups, List *tlist, Node *having)
  * read them), and an Agg that ran the call over raw rows would refuse.
  */
 static Node *
-group_selection(BoundCtx *ctx)
+with_group_selection(BoundCtx *ctx, Node *having)
 {
-	Expr	   *filter = NULL;
+	Node	   *select = (Node *) plain_aggref(policy_cache.dp_group_selected,
+											   list_make3(float8_const(privstat_selection_epsilon),
+														  float8_const(privstat_selection_delta),
+														  int4_const(ctx->k)),
+											   ctx->fused ? (Expr *) is_not_null(bounded_count(ctx, NULL, NULL, 1)) : NULL);
 
-	if (ctx->fused)
-	{
-		NullTest   *nt = makeNode(NullTest);
-
-		nt->arg = (Expr *) bounded_count(ctx, NULL, NULL, 1);
-		nt->nulltesttype = IS_NOT_NULL;
-		nt->argisrow = false;
-		nt->location = -1;
-		filter = (Expr *) nt;
-	}
-	return (Node *) plain_aggref(policy_cache.dp_group_selected,
-								 list_make3(float8_const(privstat_selection_epsilon),
-											float8_const(privstat_selection_delta),
-											int4_const(ctx->k)),
-								 filter);
+	return having ? (Node *) make_andclause(list_make2(having, select)) : select;
 }
 
 /*
@@ -1266,12 +1248,9 @@ bound_level(Level *lev)
 		having = replace_aggrefs_mutator(having, &ctx);
 		if (ctx.custom)
 			return;				/* a generic plan: see arg_value */
-		having = having ? (Node *) make_andclause(list_make2(having, group_selection(&ctx)))
-			: group_selection(&ctx);
+		having = with_group_selection(&ctx, having);
 		q->targetList = tlist;
 		q->havingQual = having;
-		fused_count_input = policy_cache.bounded_count_input;
-		fused_value_input = policy_cache.bounded_value_input;
 		fused_this_statement = true;
 		bounded_levels = lappend(bounded_levels, q);
 		return;
@@ -1357,8 +1336,7 @@ bound_level(Level *lev)
 		q->jointree = makeFromExpr(list_make1(r), quals);
 	}
 	if (grouped && !all_public)
-		having = having ? (Node *) make_andclause(list_make2(having, group_selection(&ctx)))
-			: group_selection(&ctx);
+		having = with_group_selection(&ctx, having);
 	q->targetList = tlist;
 	q->havingQual = having;
 	bounded_levels = lappend(bounded_levels, q);

@@ -64,10 +64,6 @@
 
 #include "policy_internal.h"
 
-/* the markers' OIDs, as bound.c wrote them into the query being planned */
-Oid			fused_count_input = InvalidOid;
-Oid			fused_value_input = InvalidOid;
-
 /*
  * Set by bound.c when it writes a level for this node, for the statement
  * being planned (policy_planner saves and restores it around each planning):
@@ -99,9 +95,8 @@ static bool
 is_marker(Node *node)
 {
 	return node != NULL && IsA(node, FuncExpr) &&
-		(((FuncExpr *) node)->funcid == fused_count_input ||
-		 ((FuncExpr *) node)->funcid == fused_value_input) &&
-		OidIsValid(((FuncExpr *) node)->funcid);
+		(((FuncExpr *) node)->funcid == policy_cache.bounded_count_input ||
+		 ((FuncExpr *) node)->funcid == policy_cache.bounded_value_input);
 }
 
 static bool
@@ -155,7 +150,7 @@ fused_info(List *exprs, FusedInfo *info)
 			elog(ERROR, "privstat: unexpected aggregate in a level bounded in one pass");
 		if (a->aggfnoid == policy_cache.dp_group_selected)
 		{
-			/* its FILTER holds a marker (bound.c, group_selection) */
+			/* its FILTER holds a marker (bound.c, with_group_selection) */
 			if (a->aggfilter == NULL || !IsA(a->aggfilter, NullTest) ||
 				!is_marker((Node *) ((NullTest *) a->aggfilter)->arg))
 				elog(ERROR, "privstat: unexpected group selection in a level bounded in one pass");
@@ -167,7 +162,7 @@ fused_info(List *exprs, FusedInfo *info)
 		else
 			marker = (FuncExpr *) linitial_node(TargetEntry, a->args)->expr;
 		k = const_int(linitial(marker->args));
-		unit = list_nth(marker->args, marker->funcid == fused_count_input ? 2 : 3);
+		unit = list_nth(marker->args, marker->funcid == policy_cache.bounded_count_input ? 2 : 3);
 		if (info->unit == NULL)
 		{
 			info->unit = unit;
@@ -217,7 +212,7 @@ fused_upper_paths(PlannerInfo *root, UpperRelationKind stage, RelOptInfo *input_
 	if (prev_upper_paths)
 		prev_upper_paths(root, stage, input_rel, output_rel, extra);
 	if (stage != UPPERREL_GROUP_AGG || output_rel->reloptkind != RELOPT_UPPER_REL ||
-		!parse->hasAggs || !fused_this_statement || !OidIsValid(fused_count_input) ||
+		!parse->hasAggs || !fused_this_statement ||
 		(!has_marker_walker((Node *) output_rel->reltarget->exprs, NULL) &&
 		 !has_marker_walker(gextra->havingQual, NULL)))
 		return;
@@ -246,7 +241,8 @@ fused_upper_paths(PlannerInfo *root, UpperRelationKind stage, RelOptInfo *input_
 	cp->path.pathkeys = NIL;
 	cp->flags = 0;
 	cp->custom_paths = list_make1(child);
-	cp->custom_private = list_make1(having);
+	/* what fused_plan needs: the HAVING, and what fused_info found */
+	cp->custom_private = list_make5(having, info.aggs, info.markers, info.unit, makeInteger(info.k));
 	cp->methods = &fused_path_methods;
 
 	/* the only way to run this level */
@@ -342,7 +338,12 @@ fused_plan(PlannerInfo *root, RelOptInfo *rel pg_attribute_unused(), CustomPath 
 	CustomScan *cscan = makeNode(CustomScan);
 	Plan	   *child = linitial(custom_plans);
 	List	   *having = linitial(best_path->custom_private);
-	FusedInfo	info;
+	FusedInfo	info = {
+		.aggs = lsecond(best_path->custom_private),
+		.markers = lthird(best_path->custom_private),
+		.unit = lfourth(best_path->custom_private),
+		.k = intVal(list_nth(best_path->custom_private, 4)),
+	};
 	ListCell   *lc;
 	List	   *scan_tlist = NIL;
 	List	   *exprs = NIL;
@@ -356,8 +357,6 @@ fused_plan(PlannerInfo *root, RelOptInfo *rel pg_attribute_unused(), CustomPath 
 	CarryCtx	carry;
 	Oid			eqop;
 	bool		hashable;
-
-	fused_info(list_concat(list_copy(best_path->path.pathtarget->exprs), having), &info);
 
 	foreach(lc, child->targetlist)
 	{
@@ -389,7 +388,7 @@ fused_plan(PlannerInfo *root, RelOptInfo *rel pg_attribute_unused(), CustomPath 
 	foreach(lc, info.markers)
 	{
 		FuncExpr   *marker = lfirst(lc);
-		bool		value = (marker->funcid == fused_value_input);
+		bool		value = (marker->funcid == policy_cache.bounded_value_input);
 
 		kinds = lappend_int(kinds, value ? CONTRIB_VALUE : CONTRIB_COUNT);
 		ms = lappend_int(ms, const_int(lsecond(marker->args)));
@@ -576,8 +575,6 @@ typedef struct FusedState
 	bool		full;
 	TupleDesc	rowdesc;
 	TupleTableSlot *spillslot;
-	Tuplestorestate *spill;		/* rows of units this pass does not hold */
-	int64		passes;
 	bool		built;
 	BoundGroup **out;			/* released groups, in random order */
 	int			nout;
@@ -1303,7 +1300,6 @@ one_pass(FusedState *fs, Tuplestorestate *source, int depth)
 	fs->unit_cap = 0;
 	fs->unit_index.slots = NULL;
 	fs->full = false;
-	fs->passes++;
 	for (i = 0; i < FUSED_PARTITIONS; i++)
 	{
 		if (aside[i] != NULL)

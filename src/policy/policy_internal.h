@@ -9,8 +9,10 @@
  *	catalog.c	the policy cache, read from privstat's tables;
  *	validate.c	the validation of a restricted role's query, one level at
  *				a time, and the rewrite of count/sum/avg into DP aggregates;
+ *	fused.c		the one-pass bounding node (a Custom Scan) that runs the
+ *				levels bound.c leaves it, and its planner hook;
  *	bound.c		user-level privacy: contribution bounding and group
- *				selection;
+ *				selection (sets fused.c's fused_this_statement);
  *	rowrules.c	row-level rules: consent to purposes, scopes, expiry;
  *	hooks.c		the hooks, and privstat_policy_init, which installs them.
  * One pair calls both ways: validate_level hands each aggregating level to
@@ -216,8 +218,6 @@ struct Level
 #define FUSED_MAX_GROUPS 256	/* the largest max_groups_contributed it serves */
 extern bool bounds_noticed;	/* bound.c: the join notice given for this statement */
 extern bool fused_this_statement;	/* bound.c wrote a level for fused.c's node */
-extern Oid	fused_count_input;	/* the markers bound.c writes */
-extern Oid	fused_value_input;
 extern void fused_init(void);
 
 /* catalog.c */
