@@ -1035,7 +1035,35 @@ final_state(FunctionCallInfo fcinfo, bool hist)
 	return state;
 }
 
-/* the released answer as a grid integer (count and sum), once per state */
+/*
+ * Post-processing of a released count or sum (privstat.consistent_answers):
+ * a count is never negative, and a sum of values in [lower, upper] over
+ * any number of rows is never negative when lower >= 0 and never positive
+ * when upper <= 0.  The nearest possible value is never farther from the
+ * true one than the noisy value: the error can only shrink.  It reads only
+ * the released value and the declared bounds, so it costs no privacy.
+ */
+static noise_i128
+consistent_integer(const DpState *state, noise_i128 r)
+{
+	if (!privstat_consistent_answers)
+		return r;
+	if (state->params.kind == DP_COUNT && r < 0)
+		return 0;
+	if (state->params.kind == DP_SUM)
+	{
+		if (state->params.lower >= 0.0 && r < 0)
+			return 0;
+		if (state->params.upper <= 0.0 && r > 0)
+			return 0;
+	}
+	return r;
+}
+
+/*
+ * The released answer as a grid integer (count and sum): drawn once per
+ * state, then made consistent as the setting says when it is read.
+ */
 static noise_i128
 release_integer(DpState *state)
 {
@@ -1057,7 +1085,7 @@ release_integer(DpState *state)
 		store128(state->result, r);
 		state->released = 1;
 	}
-	return load128(state->result);
+	return consistent_integer(state, load128(state->result));
 }
 
 PG_FUNCTION_INFO_V1(dp_select_trans);
@@ -1232,37 +1260,11 @@ release_double(DpState *state)
 	return r;
 }
 
-/*
- * Post-processing of a released count or sum (privstat.consistent_answers):
- * a count is never negative, and a sum of values in [lower, upper] over
- * any number of rows is never negative when lower >= 0 and never positive
- * when upper <= 0.  The nearest possible value is never farther from the
- * true one than the noisy value: the error can only shrink.  It reads only
- * the released value and the declared bounds, so it costs no privacy.
- */
-static noise_i128
-consistent_integer(const DpState *state, noise_i128 r)
-{
-	if (!privstat_consistent_answers)
-		return r;
-	if (state->params.kind == DP_COUNT && r < 0)
-		return 0;
-	if (state->params.kind == DP_SUM)
-	{
-		if (state->params.lower >= 0.0 && r < 0)
-			return 0;
-		if (state->params.upper <= 0.0 && r > 0)
-			return 0;
-	}
-	return r;
-}
-
 PG_FUNCTION_INFO_V1(dp_count_final);
 Datum
 dp_count_final(PG_FUNCTION_ARGS)
 {
-	DpState    *state = final_state(fcinfo, false);
-	noise_i128	r = consistent_integer(state, release_integer(state));
+	noise_i128	r = release_integer(final_state(fcinfo, false));
 
 	PG_RETURN_INT64((int64) r);
 }
@@ -1271,7 +1273,7 @@ dp_count_final(PG_FUNCTION_ARGS)
 static Datum
 sum_result_int8(DpState *state)
 {
-	noise_i128	r = consistent_integer(state, release_integer(state));
+	noise_i128	r = release_integer(state);
 	int			k = state->params.grid_exp;
 
 	if (k < 0 || k > 62 || r > (PG_INT64_MAX >> k) || r < (PG_INT64_MIN >> k))
@@ -1317,7 +1319,7 @@ int128_to_numeric(noise_i128 v)
 static Datum
 sum_result_numeric(DpState *state)
 {
-	noise_i128	r = consistent_integer(state, release_integer(state));
+	noise_i128	r = release_integer(state);
 	int			k = state->params.grid_exp;
 	Numeric		result = int128_to_numeric(r);
 	Numeric		factor = int64_to_numeric(k >= 0 ? 2 : 5);
@@ -1369,7 +1371,7 @@ dp_sum_final_numeric(PG_FUNCTION_ARGS)
 static Datum
 sum_result_float8(DpState *state)
 {
-	noise_i128	r = consistent_integer(state, release_integer(state));
+	noise_i128	r = release_integer(state);
 
 	return Float8GetDatum(ldexp((double) r, state->params.grid_exp));
 }
