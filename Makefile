@@ -22,7 +22,8 @@ OBJS = \
 	src/policy/session.o \
 	src/policy/excerpt.o \
 	src/retention.o \
-	src/audit.o
+	src/audit.o \
+	src/release_cache.o
 
 EXTENSION = privstat
 DATA = $(wildcard sql/install/privstat--*.sql)
@@ -31,7 +32,7 @@ PGFILEDESC = "privstat - pseudonyms, differential privacy and privacy budgets"
 # pg_regress suites (sql/ + expected/).  The test runner (test/run.sh) runs
 # these, the isolation specs and the TAP tests against throw-away clusters.
 REGRESS = types pseudonym sealed opclass rotation copy dp_agg budget retention policy row_policy user_level user_level_random audit \
-	one_pass \
+	one_pass release_cache \
 	restricted_total \
 	attack_rules attack_budget attack_privilege attack_found
 REGRESS_OPTS = --temp-config=$(srcdir)/test/privstat.conf

@@ -7,6 +7,9 @@ CREATE EXTENSION IF NOT EXISTS privstat;
 RESET client_min_messages;
 SET search_path = public, privstat;
 SET max_parallel_workers_per_gather = 0;
+-- every run of a repeated query is charged here: the release cache, which
+-- answers it again for free (sql/release_cache.sql), is off for this session
+SET privstat.release_cache_ttl = 0;
 
 CREATE TABLE t AS SELECT g AS i FROM generate_series(1, 1000) g;
 CREATE FUNCTION plan_json(q text) RETURNS json LANGUAGE plpgsql AS $$

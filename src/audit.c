@@ -123,6 +123,7 @@ typedef enum AuditType
 	AR_BUDGET_SET = 12,
 	AR_BUDGET_RESET = 13,
 	AR_BUDGET_ADOPT = 14,
+	AR_CACHED_RELEASE = 15,		/* an answer released again, without a charge */
 	AR_POLICY = 20,
 	AR_ACCESS = 21,
 	AR_RETENTION = 22,
@@ -1377,6 +1378,24 @@ privstat_audit_refusal(Oid role, double epsilon, double delta, const char *reaso
 	query_len = 0;
 }
 
+/*
+ * An answer already released to role returned again from the release
+ * cache: no charge; epsilon and delta are what a new run would have cost.
+ * Written like a refusal, not flushed.
+ */
+void
+privstat_audit_cached_release(Oid role, double epsilon, double delta)
+{
+	AuditRecord r;
+
+	event_init(&r, AR_CACHED_RELEASE);
+	r.u.ev.role = role;
+	r.u.ev.epsilon = epsilon;
+	r.u.ev.delta = delta;
+	record_event(&r, query_buf, query_len, false);
+	query_len = 0;
+}
+
 /* a transactional event to record at commit; text is copied (truncated to fit) */
 static PendingEvent *
 pending_add(AuditType type, const char *text)
@@ -1757,6 +1776,8 @@ type_name(int type)
 			return "charge";
 		case AR_REFUSAL:
 			return "refusal";
+		case AR_CACHED_RELEASE:
+			return "cached_release";
 		case AR_BUDGET_SET:
 			return "budget_set";
 		case AR_BUDGET_RESET:
@@ -1790,7 +1811,8 @@ emit_event(ReturnSetInfo *rsinfo, const AuditRecord *r, const char *text, int te
 {
 	Datum		values[LOG_COLS];
 	bool		nulls[LOG_COLS];
-	bool		query_text = (r->type == AR_CHARGE || r->type == AR_REFUSAL || r->type == AR_UNSEAL);
+	bool		query_text = (r->type == AR_CHARGE || r->type == AR_REFUSAL ||
+							  r->type == AR_CACHED_RELEASE || r->type == AR_UNSEAL);
 
 	memset(nulls, true, sizeof(nulls));
 	values[0] = Int64GetDatum(r->seq);
@@ -1829,7 +1851,8 @@ emit_event(ReturnSetInfo *rsinfo, const AuditRecord *r, const char *text, int te
 		values[6] = CStringGetTextDatum(rel);
 		nulls[6] = false;
 	}
-	if (r->type == AR_CHARGE || r->type == AR_REFUSAL || r->type == AR_BUDGET_SET)
+	if (r->type == AR_CHARGE || r->type == AR_REFUSAL || r->type == AR_CACHED_RELEASE ||
+		r->type == AR_BUDGET_SET)
 	{
 		values[7] = Float8GetDatum(r->u.ev.epsilon);
 		values[8] = Float8GetDatum(r->u.ev.delta);

@@ -98,6 +98,7 @@
 #include "privstat/dp_agg.h"
 #include "privstat/keys.h"
 #include "privstat/privstat.h"
+#include "privstat/release_cache.h"
 
 #define JOURNAL_DIR			"privstat"
 #define JOURNAL_FILE		"privstat/budget.journal"
@@ -1210,7 +1211,10 @@ budget_ExecutorStart(QueryDesc *queryDesc, int eflags)
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("DP aggregates cannot run inside a parallel worker"),
 						 errhint("Mark functions that run DP queries PARALLEL RESTRICTED or UNSAFE.")));
-			privstat_budget_charge(GetUserId(), epsilon, delta);
+			if (privstat_release_cache_lookup(queryDesc, eflags, epsilon, delta))
+				privstat_audit_cached_release(GetUserId(), epsilon, delta);
+			else
+				privstat_budget_charge(GetUserId(), epsilon, delta);
 		}
 	}
 }

@@ -28,6 +28,7 @@
 #include "privstat/keys.h"
 #include "privstat/policy.h"
 #include "privstat/privstat.h"
+#include "privstat/release_cache.h"
 #include "privstat/retention.h"
 #include "utils/acl.h"
 #include "utils/rel.h"
@@ -55,6 +56,7 @@ _PG_init(void)
 	privstat_audit_init();	/* after the budget: its startup follows the journal's replay */
 	privstat_policy_init();
 	privstat_retention_init();
+	privstat_release_cache_init();	/* last: its executor hooks wrap the budget's */
 
 	privstat_preloaded = true;
 }

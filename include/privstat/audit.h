@@ -44,6 +44,9 @@ extern void privstat_audit_budget_event(const PrivstatBudgetEvent *ev, bool live
 /* a refused charge (reason: "no budget", "exhausted"), before the error is raised */
 extern void privstat_audit_refusal(Oid role, double epsilon, double delta, const char *reason);
 
+/* an answer returned again from the release cache, without a charge */
+extern void privstat_audit_cached_release(Oid role, double epsilon, double delta);
+
 /* from the triggers of privstat's configuration tables: recorded at commit */
 extern void privstat_audit_config_change(TriggerData *trigdata);
 

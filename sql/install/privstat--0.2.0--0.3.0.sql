@@ -558,3 +558,26 @@ $fn$;
 -- queries call it as their role.
 CREATE FUNCTION privstat._nth_smallest(double precision[], integer) RETURNS double precision
 	AS 'MODULE_PATHNAME', 'privstat_nth_smallest' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+------------------------------------------------------------------------------
+-- The release cache (doc/budgets.md, "Answers released again"): per role,
+-- the runs answered from it (hits, with the epsilon and delta they would
+-- have cost), the runs charged (misses), the answers kept, and the entries
+-- and bytes it holds now.  Administrators and auditors see every role;
+-- everyone else, the roles whose privileges they have.
+CREATE FUNCTION privstat._release_cache_status(
+		OUT role regrole, OUT hits bigint, OUT misses bigint, OUT stored bigint,
+		OUT epsilon_saved double precision, OUT delta_saved double precision,
+		OUT entries bigint, OUT bytes bigint)
+	RETURNS SETOF record AS 'MODULE_PATHNAME', 'privstat_release_cache_status'
+	LANGUAGE C VOLATILE STRICT;
+
+CREATE VIEW privstat.release_cache_status AS
+	SELECT * FROM privstat._release_cache_status();
+GRANT SELECT ON privstat.release_cache_status TO PUBLIC;
+
+-- Drop every kept answer: the next run of each query is charged again.
+CREATE FUNCTION privstat.clear_release_cache()
+	RETURNS bigint AS 'MODULE_PATHNAME', 'privstat_clear_release_cache' LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION privstat.clear_release_cache() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privstat.clear_release_cache() TO privstat_admin;
