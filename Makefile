@@ -36,7 +36,7 @@ REGRESS = types pseudonym sealed opclass rotation copy dp_agg budget retention p
 	restricted_total \
 	attack_rules attack_budget attack_privilege attack_found
 REGRESS_OPTS = --temp-config=$(srcdir)/test/privstat.conf
-ISOLATION = key_rotation budget_race purge_concurrent scope_change
+ISOLATION = key_rotation budget_race purge_concurrent scope_change release_cache
 ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --temp-config=$(srcdir)/test/privstat.conf
 
 # -Wall -Wextra apply to privstat's own code; PostgreSQL's server headers are

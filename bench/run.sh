@@ -3,13 +3,14 @@
 # one run on one throw-away cluster.  Each query runs several times,
 # interleaved with its baseline, and the medians are compared.
 #
-# Usage: bash bench/run.sh [pseudonym|dp_agg|budget|retention|policy|row_policy|user_level|timeseries|bi|audit|all] [rows]
+# Usage: bash bench/run.sh [pseudonym|dp_agg|budget|retention|policy|row_policy|user_level|timeseries|bi|audit|dashboard|all] [rows]
 #   pseudonym: 1,000,000 rows by default; dp_agg: 10,000,000 rows by default;
 #   budget: pgbench, BENCH_SECONDS (default 10) per run; retention: 2,000,000 rows;
 #   policy: 10,000,000 rows; row_policy: 10,000,000 rows (ROW_POLICY_RUNS, default 7, runs per query);
 #   user_level: 10,000,000 rows from 100,000 users in 1,000 groups; audit: 20,000 events per run;
 #   timeseries: 1,000,000 rows from 100,000 people; bi: the BI corpus (test/bi) through four drivers,
-#   its median restricted/owner latency ratio per driver
+#   its median restricted/owner latency ratio per driver; dashboard: 4 panels over 200,000 rows replayed
+#   for an hour of 30-s refreshes with and without the release cache, and a hit's latency
 set -u
 cd "$(dirname "$0")/.."
 . test/common.sh
@@ -55,4 +56,7 @@ if [ "$WHAT" = audit ] || [ "$WHAT" = all ]; then
 fi
 if [ "$WHAT" = budget ] || [ "$WHAT" = all ]; then
 	. bench/budget.sh
+fi
+if [ "$WHAT" = dashboard ] || [ "$WHAT" = all ]; then
+	. bench/dashboard.sh
 fi

@@ -194,5 +194,4 @@ privstat_guc_init(void)
 							 0,
 							 NULL, NULL, NULL);
 
-	MarkGUCPrefixReserved("privstat");
 }

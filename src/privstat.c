@@ -58,6 +58,13 @@ _PG_init(void)
 	privstat_retention_init();
 	privstat_release_cache_init();	/* last: its executor hooks wrap the budget's */
 
+	/*
+	 * Only now that every module defined its settings: this removes the
+	 * placeholders of privstat.* names still undefined, so a setting
+	 * defined after it would lose its value from postgresql.conf.
+	 */
+	MarkGUCPrefixReserved("privstat");
+
 	privstat_preloaded = true;
 }
 

@@ -32,8 +32,11 @@ make_workdir
 # log_statement and a prefix naming user and application let corpus.py check,
 # in the server log, which protocol each driver used; pgjdbc cannot reach a
 # Unix socket without an extra library, so the cluster listens on 127.0.0.1 too
+# Every execution must be charged once here: the release cache, which answers
+# a repeated query again for free (sql/release_cache.sql), is off.
 start_cluster "log_statement = 'all'" "log_line_prefix = '%m [%p] %u %a '" \
-	"listen_addresses = '127.0.0.1'" "privstat.max_epsilon = $BI_EPSILON"
+	"listen_addresses = '127.0.0.1'" "privstat.max_epsilon = $BI_EPSILON" \
+	"privstat.release_cache_ttl = 0"
 
 log "creating the BI database as superuser"
 cluster_psql -q -v ON_ERROR_STOP=1 -d postgres >"$WORKDIR/setup.log" 2>&1 <<EOF || { cat "$WORKDIR/setup.log"; harness_fail "setting up the database"; }

@@ -23,7 +23,8 @@ ensure_installed
 make_workdir
 # log_statement and a prefix naming the user let the client check, in the
 # server log, that its statements arrived over the extended protocol
-start_cluster "log_statement = 'all'" "log_line_prefix = '%m [%p] %u '"
+# (and every execution is charged once: the release cache is off)
+start_cluster "log_statement = 'all'" "log_line_prefix = '%m [%p] %u '" "privstat.release_cache_ttl = 0"
 
 log "creating the BI database as superuser"
 cluster_psql -q -v ON_ERROR_STOP=1 -d postgres >"$WORKDIR/setup.log" 2>&1 <<EOF || { cat "$WORKDIR/setup.log"; harness_fail "setting up the database"; }

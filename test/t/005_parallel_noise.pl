@@ -11,7 +11,8 @@ use Test::More;
 
 my $node = PostgreSQL::Test::Cluster->new('parallel');
 $node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'privstat'");
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'privstat'\n"
+	  . "privstat.release_cache_ttl = 0    # every repeated query is a new charge here");
 $node->append_conf('postgresql.conf', "max_worker_processes = 8\nmax_parallel_workers = 8");
 $node->start;
 $node->safe_psql('postgres', q{

@@ -20,7 +20,8 @@ become_subreaper();
 
 my $node = PostgreSQL::Test::Cluster->new('budget');
 $node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'privstat'");
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'privstat'\n"
+	  . "privstat.release_cache_ttl = 0    # every repeated query is a new charge here");
 $node->start;
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION privstat;

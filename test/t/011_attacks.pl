@@ -16,6 +16,8 @@ my $node = PostgreSQL::Test::Cluster->new('attacks');
 $node->init;
 $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'privstat'
+# every repeated query is a new charge here (the release cache: 013_release_cache.pl)
+privstat.release_cache_ttl = 0
 max_prepared_transactions = 5
 log_statement = 'all'
 log_min_messages = debug1
