@@ -312,6 +312,45 @@ SELECT on_.count_mean_error < off_.count_mean_error AS closer_to_the_truth
 	FROM consistent_on on_, consistent_off off_;
 SHOW privstat.consistent_answers;
 DROP FUNCTION consistent_runs(boolean, int);
+
+-- A sum released beside a count of the same rows stays within what the count
+-- allows: [count * 0, count * 100] for values in [0, 100] beside dp_count of
+-- the same value, [count * min(0, L), count * max(0, U)] beside dp_count(*)
+-- of every row (a row without a value adds 0).  12 rows, 10 with a value;
+-- counts at epsilon 10 or 1, sums at epsilon 0.001 (noise scale 1e5): raw, a
+-- sum falls within the allowed width (about 1,300 at most, unless a count's
+-- noise exceeds 90, probability below 1e-30) with probability below 0.007,
+-- so 30 runs all within below 1e-60; consistent, always.  The same
+-- releases, the same charge.
+CREATE TABLE sum_facts AS SELECT g AS i, CASE WHEN g > 2 THEN (g * 9)::float8 END AS v FROM generate_series(1, 12) g;
+CREATE FUNCTION sum_runs(consistent boolean, OUT within_exact int, OUT within_star int, OUT runs int)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+	ok boolean;
+BEGIN
+	PERFORM set_config('privstat.consistent_answers', consistent::text, true);
+	within_exact := 0;
+	within_star := 0;
+	runs := 30;
+	FOR r IN 1..runs LOOP
+		EXECUTE 'SELECT s BETWEEN c * 0 AND c * 100 FROM (SELECT dp_count(v, 10) AS c, dp_sum(v, 0, 100, 0.001) AS s FROM sum_facts) q'
+			INTO ok;
+		within_exact := within_exact + ok::int;
+		EXECUTE 'SELECT s BETWEEN c * -5 AND c * 100 FROM (SELECT dp_count(*) AS c, dp_sum(v - 50, -5, 100, 0.001) AS s FROM sum_facts) q'
+			INTO ok;
+		within_star := within_star + ok::int;
+	END LOOP;
+END
+$fn$;
+SELECT within_exact = runs AS all_within, within_star = runs AS all_within_star FROM sum_runs(true);
+SELECT within_exact < runs AS some_outside, within_star < runs AS some_outside_star FROM sum_runs(false);
+-- a count of another value, or with another filter, is no bound on the sum
+EXPLAIN (COSTS OFF, VERBOSE) SELECT dp_count(i, 10), dp_sum(v, 0, 100, 0.001),
+	dp_count(v, 10) FILTER (WHERE i > 5) FROM sum_facts;
+EXPLAIN (COSTS OFF, VERBOSE) SELECT dp_count(v, 10), dp_sum(v, 0, 100, 0.001) FROM sum_facts;
+SELECT epsilon, dp_aggregates FROM dp_cost('SELECT dp_count(v, 10), dp_sum(v, 0, 100, 0.001) FROM sum_facts');
+DROP FUNCTION sum_runs(boolean);
+DROP TABLE sum_facts;
 -- Percentiles of one column in one row come out in the order of their p.
 -- At epsilon 0.001 each answer is close to uniform over the 257 candidates:
 -- raw, four of them are in order with probability about 1/24, so 50 rows

@@ -145,6 +145,44 @@ SELECT negative_counts = 0 AS none, negative_sums = 0 AS none_summed FROM op_con
 SELECT negative_counts > 0 AS some, negative_sums > 0 AS some_summed FROM op_consistent(false);
 DROP FUNCTION op_consistent(boolean);
 
+-- == a sum beside a count of the same rows, bounded per person: within
+-- [count * 0, count * 100] (each person's total is its clamped amounts over
+-- the min(n, m) rows it counts).  Sums at epsilon 0.001 (noise scale 1e5
+-- ungrouped, 3e5 grouped with k = 3) over users u % 5 = 0 (day 1) and, grouped,
+-- u % 5 = 4 too (days 1 to 5, 3 kept): counts of about 360 to 900 per
+-- answer.  Raw, a sum lands within count * 100 with probability below 0.35
+-- per answer, so all 25 ungrouped answers, or all 25 grouped rows (5 days in
+-- each of 5 runs, each released but with probability below 1e-9), with
+-- probability below 1e-11; consistent, always ==
+CREATE FUNCTION op_sum_within(consistent boolean, OUT ungrouped int, OUT grouped int, OUT grouped_rows int)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+	ok boolean;
+BEGIN
+	PERFORM set_config('privstat.consistent_answers', consistent::text, true);
+	SET LOCAL ROLE op_analyst;
+	ungrouped := 0;
+	grouped := 0;
+	grouped_rows := 0;
+	FOR r IN 1..25 LOOP
+		EXECUTE 'SELECT s BETWEEN c * 0 AND c * 100 FROM (SELECT count(amount) AS c,
+			privstat.dp_sum(amount, 0, 100, 0.001) AS s FROM op_events WHERE uid % 5 = 0) q' INTO ok;
+		ungrouped := ungrouped + ok::int;
+	END LOOP;
+	FOR r IN 1..5 LOOP
+		SELECT grouped + count(*) FILTER (WHERE s BETWEEN c * 0 AND c * 100), grouped_rows + count(*)
+			INTO grouped, grouped_rows
+			FROM (SELECT day, count(amount) AS c, privstat.dp_sum(amount, 0, 100, 0.001) AS s
+				  FROM op_events WHERE uid % 5 = 0 OR uid % 5 = 4 GROUP BY day) q;
+	END LOOP;
+	RESET ROLE;
+END
+$fn$;
+SELECT ungrouped = 25 AS all_within, grouped = grouped_rows AS all_grouped_within, grouped_rows >= 5 AS groups_released
+	FROM op_sum_within(true);
+SELECT ungrouped < 25 AS some_outside, grouped < grouped_rows AS some_grouped_outside FROM op_sum_within(false);
+DROP FUNCTION op_sum_within(boolean);
+
 -- == error bounds in a bounded query describe its releases: k m = 3 here
 -- (grouped), 1 without GROUP BY; and the bounds a dashboard can show ==
 SELECT privstat.dp_count_error(1.0 / 3) AS count_pm, privstat.dp_sum_error(0, 300, 10) AS sum_pm,

@@ -50,6 +50,7 @@
 #include "nodes/nodeFuncs.h"
 #include "nodes/parsenodes.h"
 #include "optimizer/optimizer.h"
+#include "parser/parse_coerce.h"
 #include "parser/parse_func.h"
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
@@ -1645,6 +1646,198 @@ privstat_monotone_percentiles(Query *query)
 	ctx.nth = InvalidOid;
 	ctx.calls = NIL;
 	(void) monotone_query_walker((Node *) query, &ctx);
+}
+
+/* ---------------------------------------------------------------------------
+ * Sums within what their count allows (privstat.consistent_answers)
+ * ---------------------------------------------------------------------------
+ */
+
+/* a constant argument, as the planner will fold it; false if it is not one */
+static bool
+const_float8_arg(Node *arg, double *out)
+{
+	Node	   *c = eval_const_expressions(NULL, copyObject(arg));
+
+	if (!IsA(c, Const) || ((Const *) c)->consttype != FLOAT8OID || ((Const *) c)->constisnull)
+		return false;
+	*out = DatumGetFloat8(((Const *) c)->constvalue);
+	return true;
+}
+
+/*
+ * The count released beside a sum over the same rows: a dp_count of the
+ * sum's own value (exact: the sum lies in [count L, count U]) or dp_count(*)
+ * (rows without a value add 0: [count min(L, 0), count max(U, 0)]), with the
+ * same filter, among aggs (the Aggrefs of the sum's query level).  NULL if
+ * there is none, or the sum's bounds are not constants.
+ */
+Aggref *
+privstat_count_for_sum(Aggref *sum, List *aggs, bool *exact, double *lower, double *upper)
+{
+	ListCell   *lc;
+	Aggref	   *star = NULL;
+
+	if (dp_kind_of(sum->aggfnoid, NULL) != DP_SUM || sum->aggdistinct != NIL ||
+		sum->agglevelsup != 0 || list_length(sum->args) < 3 ||
+		!const_float8_arg((Node *) ((TargetEntry *) lsecond(sum->args))->expr, lower) ||
+		!const_float8_arg((Node *) ((TargetEntry *) lthird(sum->args))->expr, upper))
+		return NULL;
+	foreach(lc, aggs)
+	{
+		Aggref	   *c = lfirst(lc);
+
+		if (!IsA(c, Aggref) || dp_kind_of(c->aggfnoid, NULL) != DP_COUNT ||
+			c->aggdistinct != NIL || c->agglevelsup != 0 || !equal(c->aggfilter, sum->aggfilter))
+			continue;
+		if (c->args == NIL)
+			star = star ? star : c;
+		else if (equal(((TargetEntry *) linitial(c->args))->expr,
+					   ((TargetEntry *) linitial(sum->args))->expr))
+		{
+			*exact = true;
+			return c;
+		}
+	}
+	*exact = false;
+	return star;
+}
+
+/*
+ * sum, as privstat._consistent_sum(sum, count, lower, upper, exact) of the
+ * sum's own type; sum itself if the function is missing (an installation
+ * of 0.3.0 before it).
+ */
+Node *
+privstat_consistent_sum_expr(Node *sum, Node *count, double lower, double upper, bool exact)
+{
+	Oid			type = exprType(sum);
+	Oid			fn;
+	Node	   *call;
+
+	fn = LookupFuncName(list_make2(makeString("privstat"), makeString("_consistent_sum")), 5,
+							(Oid[]) {FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, BOOLOID}, true);
+	if (!OidIsValid(fn))
+		return sum;
+	call = (Node *) makeFuncExpr(fn, FLOAT8OID,
+								 list_make5(coerce_to_target_type(NULL, sum, type, FLOAT8OID, -1, COERCION_EXPLICIT,
+																  COERCE_IMPLICIT_CAST, -1),
+											coerce_to_target_type(NULL, count, exprType(count), FLOAT8OID, -1,
+																  COERCION_EXPLICIT, COERCE_IMPLICIT_CAST, -1),
+											makeConst(FLOAT8OID, -1, InvalidOid, 8, Float8GetDatum(lower), false, FLOAT8PASSBYVAL),
+											makeConst(FLOAT8OID, -1, InvalidOid, 8, Float8GetDatum(upper), false, FLOAT8PASSBYVAL),
+											makeBoolConst(exact, false)),
+								 InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
+	return coerce_to_target_type(NULL, call, FLOAT8OID, type, -1, COERCION_EXPLICIT,
+								 COERCE_IMPLICIT_CAST, -1);
+}
+
+static bool
+collect_aggrefs(Node *node, List **aggs)
+{
+	if (node == NULL || IsA(node, Query))
+		return false;
+	if (IsA(node, Aggref))
+	{
+		*aggs = lappend(*aggs, node);
+		return false;
+	}
+	return expression_tree_walker(node, collect_aggrefs, (void *) aggs);
+}
+
+static Node *
+consistent_sum_mutator(Node *node, List *aggs)
+{
+	if (node == NULL || IsA(node, Query))
+		return node;
+	if (IsA(node, Aggref))
+	{
+		bool		exact;
+		double		lower,
+					upper;
+		Aggref	   *count = privstat_count_for_sum((Aggref *) node, aggs, &exact, &lower, &upper);
+
+		if (count == NULL)
+			return node;
+		return privstat_consistent_sum_expr(node, copyObject((Node *) count), lower, upper, exact);
+	}
+	return expression_tree_mutator(node, consistent_sum_mutator, (void *) aggs);
+}
+
+static bool
+consistent_sum_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+	{
+		Query	   *q = (Query *) node;
+		List	   *aggs = NIL;
+
+		if (q->hasAggs && q->groupingSets == NIL)
+		{
+			(void) collect_aggrefs((Node *) q->targetList, &aggs);
+			(void) collect_aggrefs(q->havingQual, &aggs);
+			if (list_length(aggs) >= 2)
+			{
+				q->targetList = (List *) consistent_sum_mutator((Node *) q->targetList, aggs);
+				q->havingQual = consistent_sum_mutator(q->havingQual, aggs);
+			}
+		}
+		return query_tree_walker(q, consistent_sum_walker, context, 0);
+	}
+	return expression_tree_walker(node, consistent_sum_walker, context);
+}
+
+/*
+ * With privstat.consistent_answers, a dp_sum released in one row with a
+ * dp_count of the same rows is kept within what that count allows
+ * (privstat_count_for_sum).  The queries of restricted roles get the same
+ * from their rewrite (src/policy/bound.c), whose levels hold no dp_count.
+ */
+void
+privstat_consistent_sums(Query *query)
+{
+	if (privstat_consistent_answers)
+		(void) consistent_sum_walker((Node *) query, NULL);
+}
+
+PG_FUNCTION_INFO_V1(privstat_consistent_sum);
+
+/*
+ * privstat._consistent_sum(sum, count, lower, upper, exact): sum within
+ * [count lower, count upper] (exact) or [count min(lower, 0), count
+ * max(upper, 0)].  Both are released values: post-processing.
+ */
+Datum
+privstat_consistent_sum(PG_FUNCTION_ARGS)
+{
+	double		sum,
+				count,
+				lower,
+				upper,
+				lo,
+				hi;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	sum = PG_GETARG_FLOAT8(0);
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3) || PG_ARGISNULL(4) ||
+		!privstat_consistent_answers)
+		PG_RETURN_FLOAT8(sum);
+	count = Max(PG_GETARG_FLOAT8(1), 0.0);
+	lower = PG_GETARG_FLOAT8(2);
+	upper = PG_GETARG_FLOAT8(3);
+	if (!PG_GETARG_BOOL(4))
+	{
+		lower = Min(lower, 0.0);
+		upper = Max(upper, 0.0);
+	}
+	lo = count * lower;
+	hi = count * upper;
+	if (isnan(sum) || isnan(lo) || isnan(hi) || lo > hi)
+		PG_RETURN_FLOAT8(sum);
+	PG_RETURN_FLOAT8(Min(Max(sum, lo), hi));
 }
 
 PG_FUNCTION_INFO_V1(privstat_nth_smallest);

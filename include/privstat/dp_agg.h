@@ -54,4 +54,11 @@ extern double privstat_bounded_total_value(double total, int64 n, int32 m, doubl
 /* privstat.consistent_answers: percentiles of one column in one row monotone in p */
 extern void privstat_monotone_percentiles(Query *query);
 
+/* privstat.consistent_answers: a sum within what the count released beside it allows */
+extern void privstat_consistent_sums(Query *query);
+extern Aggref *privstat_count_for_sum(Aggref *sum, List *aggs, bool *exact,
+									  double *lower, double *upper);
+extern Node *privstat_consistent_sum_expr(Node *sum, Node *count, double lower, double upper,
+										  bool exact);
+
 #endif							/* PRIVSTAT_DP_AGG_H */

@@ -581,3 +581,12 @@ CREATE FUNCTION privstat.clear_release_cache()
 	RETURNS bigint AS 'MODULE_PATHNAME', 'privstat_clear_release_cache' LANGUAGE C VOLATILE;
 REVOKE ALL ON FUNCTION privstat.clear_release_cache() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION privstat.clear_release_cache() TO privstat_admin;
+
+-- privstat.consistent_answers: a sum released beside a count of the same rows
+-- kept within [count * lower, count * upper] (src/dp_agg.c,
+-- privstat_consistent_sums).  Executable by everyone: the rewritten queries
+-- call it as their role.
+CREATE FUNCTION privstat._consistent_sum(sum double precision, count double precision,
+		lower double precision, upper double precision, exact boolean)
+	RETURNS double precision
+	AS 'MODULE_PATHNAME', 'privstat_consistent_sum' LANGUAGE C STABLE PARALLEL SAFE;

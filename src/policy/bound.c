@@ -494,6 +494,7 @@ typedef struct BoundCtx
 	bool		custom;			/* a parameter has no value yet: leave the level as is */
 	List	   *done_aggs;		/* aggregates replaced so far ... */
 	List	   *done_repl;		/* ... and their replacements */
+	List	   *level_aggs;		/* the level's DP aggregates, before replacement */
 	bool		fused;			/* one level, bounded by privstat's node (fused.c) */
 } BoundCtx;
 
@@ -854,6 +855,8 @@ replace_keys_mutator(Node *node, BoundCtx *ctx)
 	return expression_tree_mutator(node, replace_keys_mutator, (void *) ctx);
 }
 
+static Node *consistent_sum(BoundCtx *ctx, Aggref *sum, Node *repl);
+
 static Node *
 replace_aggrefs_mutator(Node *node, BoundCtx *ctx)
 {
@@ -872,11 +875,46 @@ replace_aggrefs_mutator(Node *node, BoundCtx *ctx)
 				return copyObject(lfirst(r));
 		}
 		repl = bound_aggref(ctx, (Aggref *) node);
+		repl = consistent_sum(ctx, (Aggref *) node, repl);
 		ctx->done_aggs = lappend(ctx->done_aggs, node);
 		ctx->done_repl = lappend(ctx->done_repl, repl);
 		return copyObject(repl);
 	}
 	return expression_tree_mutator(node, replace_aggrefs_mutator, (void *) ctx);
+}
+
+/*
+ * privstat.consistent_answers: a sum released beside a count of the same
+ * rows stays within what the count allows.  Bounding keeps that true: a
+ * unit's total in a group is its clamped values scaled to the min(n, m)
+ * rows it counts there, so it lies in min(n, m) [L, U].
+ */
+static Node *
+consistent_sum(BoundCtx *ctx, Aggref *sum, Node *repl)
+{
+	bool		exact;
+	double		lower,
+				upper;
+	Aggref	   *count;
+
+	if (!privstat_consistent_answers || repl == (Node *) sum ||
+		(count = privstat_count_for_sum(sum, ctx->level_aggs, &exact, &lower, &upper)) == NULL)
+		return repl;
+	return privstat_consistent_sum_expr(repl, replace_aggrefs_mutator((Node *) count, ctx),
+										lower, upper, exact);
+}
+
+static bool
+level_aggs_walker(Node *node, List **aggs)
+{
+	if (node == NULL || IsA(node, Query))
+		return false;
+	if (IsA(node, Aggref))
+	{
+		*aggs = lappend(*aggs, node);
+		return false;
+	}
+	return expression_tree_walker(node, level_aggs_walker, (void *) aggs);
 }
 
 /*
@@ -1241,6 +1279,8 @@ bound_level(Level *lev)
 	 */
 	tlist = (List *) bounded_error_mutator((Node *) tlist, &ctx);
 	having = bounded_error_mutator(having, &ctx);
+	(void) level_aggs_walker((Node *) tlist, &ctx.level_aggs);
+	(void) level_aggs_walker(having, &ctx.level_aggs);
 	ctx.fused = grouped && !all_public && fused_level(&ctx, groups, tlist, having);
 	if (ctx.fused)
 	{

@@ -273,9 +273,12 @@ policy_planner(Query *parse, const char *query_string, int cursorOptions,
 			unmark_reader((Node *) parse);
 	}
 
-	/* percentiles of one column in one row answered in the order of their p */
+	/* percentiles in the order of their p, sums within what their count allows */
 	if (policy_cache.installed)
+	{
 		privstat_monotone_percentiles(parse);
+		privstat_consistent_sums(parse);
+	}
 
 	PG_TRY();
 	{
