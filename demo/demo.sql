@@ -180,6 +180,10 @@ EXPLAIN ANALYZE SELECT count(*) FROM events;
 \set ON_ERROR_STOP 1
 \echo '    and the budget went down by the epsilon of each answered aggregate:'
 SELECT epsilon_limit, epsilon_spent, epsilon_remaining, charges FROM budget_status;
+\echo '    the dashboard refreshes: over unchanged data the same query is the same answer, and free'
+SELECT count(*) AS events, '± ' || dp_count_error(1.0) AS "95%" FROM events;
+SELECT epsilon_spent, charges FROM budget_status;
+SELECT hits, misses, epsilon_saved FROM release_cache_status;
 RESET ROLE;
 
 \echo

@@ -170,7 +170,7 @@ SELECT rc_spent('rc_analyst') > :s0 + 1.5 AS own_write_charged_twice, :'w1_v' <>
 -- EXPLAIN ANALYZE runs (and charges) the query: a DP query of a role with
 -- direct access (restricted roles may not EXPLAIN ANALYZE), kept like anyone's
 CREATE ROLE rc_direct;
-GRANT SELECT ON rc_events TO rc_direct;
+GRANT SELECT ON rc_events, rc_dim TO rc_direct;
 SELECT privstat.set_budget('rc_direct', 1000, 1);
 SET ROLE rc_direct;
 SELECT privstat.dp_avg(amount, 0, 100) AS v FROM rc_events \gset x1_
@@ -179,6 +179,52 @@ SELECT rc_spent('rc_direct') AS s0 \gset
 EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT privstat.dp_avg(amount, 0, 100) FROM rc_events;
 RESET ROLE;
 SELECT :'x1_v' = :'x2_v' AS direct_identical, rc_spent('rc_direct') > :s0 AS explain_analyze_charged;
+-- a query that reads a table through a function (here in WHERE) depends on
+-- more than its plan shows: charged every time
+CREATE FUNCTION rc_maxday() RETURNS int LANGUAGE plpgsql STABLE AS
+	$$BEGIN RETURN (SELECT max(day) FROM rc_dim); END$$;
+SET ROLE rc_direct;
+SELECT rc_spent('rc_direct') AS s0 \gset
+SELECT privstat.dp_avg(amount, 0, 100) AS v FROM rc_events WHERE day < rc_maxday() \gset n1_
+SELECT privstat.dp_avg(amount, 0, 100) AS v FROM rc_events WHERE day < rc_maxday() \gset n2_
+RESET ROLE;
+SELECT rc_spent('rc_direct') - :s0 AS function_reading_a_table_charged, :'n1_v' <> :'n2_v' AS new_answers;
+-- a setting a query reads (current_setting, as row security policies of
+-- pooled multi-tenant applications do) is part of the key
+SET ROLE rc_direct;
+SET app.maxday = 3;
+SELECT rc_spent('rc_direct') AS s0 \gset
+SELECT privstat.dp_avg(amount, 0, 100) AS v FROM rc_events WHERE day < current_setting('app.maxday')::int \gset m1_
+SET app.maxday = 5;
+SELECT privstat.dp_avg(amount, 0, 100) AS v FROM rc_events WHERE day < current_setting('app.maxday')::int \gset m2_
+SET app.maxday = 3;
+SELECT privstat.dp_avg(amount, 0, 100) AS v FROM rc_events WHERE day < current_setting('app.maxday')::int \gset m3_
+RESET app.maxday;
+RESET ROLE;
+SELECT rc_spent('rc_direct') - :s0 AS spent_for_three_runs, :'m1_v' <> :'m2_v' AS other_setting_new,
+	   :'m1_v' = :'m3_v' AS same_setting_identical;
+-- parameters are compared exactly (not as text, which extra_float_digits rounds)
+SET ROLE rc_direct;
+SET extra_float_digits = -15;
+PREPARE rc_f(float8) AS SELECT privstat.dp_avg(amount, 0, 100) AS v FROM rc_events WHERE amount < $1 * 10;
+SELECT rc_spent('rc_direct') AS s0 \gset
+EXECUTE rc_f(1.2) \gset f12_
+EXECUTE rc_f(1.4) \gset f14_
+RESET extra_float_digits;
+RESET ROLE;
+SELECT rc_spent('rc_direct') - :s0 AS two_parameters_two_charges;
+-- SERIALIZABLE transactions read (and take their predicate locks) every time
+SET ROLE rc_direct;
+BEGIN ISOLATION LEVEL SERIALIZABLE;
+SELECT rc_spent('rc_direct') AS s0 \gset
+SELECT privstat.dp_avg(amount, 0, 100) AS v FROM rc_events \gset y1_
+SELECT privstat.dp_avg(amount, 0, 100) AS v FROM rc_events \gset y2_
+COMMIT;
+RESET ROLE;
+SELECT rc_spent('rc_direct') - :s0 AS serializable_charged_twice;
+-- DROP INDEX CONCURRENTLY (which must get no transaction id) still works
+CREATE INDEX rc_events_day ON rc_events (day);
+DROP INDEX CONCURRENTLY rc_events_day;
 -- a cursor read in parts is kept and replayed in parts
 SET ROLE rc_analyst;
 BEGIN;
@@ -196,6 +242,21 @@ CLOSE c2;
 COMMIT;
 RESET ROLE;
 SELECT :'f1_count' = :'f2_count' AND :'f1b_count' = :'f2b_count' AS cursor_identical, rc_spent('rc_analyst') = :s0 AS cursor_free;
+-- a cursor WITH HOLD is not (its transaction's end runs it again from the start)
+SET ROLE rc_analyst;
+BEGIN;
+DECLARE h1 NO SCROLL CURSOR WITH HOLD FOR SELECT avg(amount) FROM rc_events WHERE day < 4;
+FETCH ALL FROM h1 \g /dev/null
+COMMIT;
+SELECT rc_spent('rc_analyst') AS s0 \gset
+BEGIN;
+DECLARE h2 NO SCROLL CURSOR WITH HOLD FOR SELECT avg(amount) FROM rc_events WHERE day < 4;
+COMMIT;
+FETCH ALL FROM h2 \g /dev/null
+CLOSE h1;
+CLOSE h2;
+RESET ROLE;
+SELECT rc_spent('rc_analyst') > :s0 AS hold_cursor_charged;
 -- a scrollable cursor is not
 SET ROLE rc_analyst;
 BEGIN;

@@ -24,9 +24,9 @@
  * generation number, and so has the whole cluster (slot 0): every
  * statement that may change a relation's rows bumps its slot before the
  * first row changes (INSERT, UPDATE, DELETE, MERGE at executor start, COPY
- * FROM, TRUNCATE, REFRESH MATERIALIZED VIEW in the utility hook), and any
- * other utility statement, or a change to privstat's own tables (policies,
- * row rules, keys), bumps slot 0.  An entry records the generations it
+ * FROM and REFRESH MATERIALIZED VIEW in the utility hook), and any other
+ * utility statement (TRUNCATE among them), or a change to privstat's own
+ * tables (policies, row rules, keys), bumps slot 0.  An entry records the generations it
  * was computed at, and is served only while they are all unchanged.
  *
  * A generation alone does not say whether the writer's rows are in a
@@ -67,6 +67,7 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/detoast.h"
 #include "access/parallel.h"
 #include "access/table.h"
 #include "access/transam.h"
@@ -89,15 +90,18 @@
 #include "storage/procarray.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
+#include "tcop/pquery.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/dsa.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/guc_tables.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/portal.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -151,8 +155,6 @@ typedef struct RcEntry
 	Size		size;
 	TimestampTz created;
 	TimestampTz last_used;
-	double		epsilon;		/* what a run of the query is charged */
-	double		delta;
 } RcEntry;
 
 /* an entry's rows and what they depend on, in the area */
@@ -203,8 +205,7 @@ typedef struct RcQuery
 	RcKey		key;
 	int			ndeps;
 	RcDep	   *deps;
-	double		epsilon;
-	double		delta;
+	TimestampTz started;		/* the answer's age counts from here */
 	List	   *tuples;			/* MinimalTuples, in cxt */
 	Size		bytes;
 	MemoryContext cxt;
@@ -233,14 +234,15 @@ static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 static ExecutorRun_hook_type prev_ExecutorRun = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
-/* the settings a plan's answer depends on beyond the plan itself */
+/*
+ * PostgreSQL's settings an answer may depend on beyond its plan (besides
+ * every setting with a dotted name: privstat's, and the ones row security
+ * policies read with current_setting, such as app.tenant)
+ */
 static const char *const key_settings[] = {
-	"privstat.purpose", "privstat.epsilon", "privstat.consistent_answers",
-	"privstat.one_pass_bounding", "privstat.max_groups_contributed",
-	"privstat.max_rows_contributed", "privstat.selection_epsilon",
-	"privstat.selection_delta", "privstat.min_query_epsilon", "privstat.max_epsilon",
 	"TimeZone", "DateStyle", "IntervalStyle", "search_path", "lc_monetary",
 	"lc_numeric", "lc_time", "default_text_search_config", "row_security",
+	"extra_float_digits", "bytea_output", "session_authorization", "role",
 };
 
 static Size
@@ -306,15 +308,15 @@ rc_shmem_startup(void)
 	info.keysize = sizeof(RcTableKey);
 	info.entrysize = sizeof(RcTable);
 	rc_tables = ShmemInitHash("privstat release cache tables", RC_TABLES, RC_TABLES,
-							  &info, HASH_ELEM | HASH_BLOBS);
+							  &info, HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
 	info.keysize = sizeof(RcKey);
 	info.entrysize = sizeof(RcEntry);
 	rc_entries = ShmemInitHash("privstat release cache entries", rc_max_entries, rc_max_entries,
-							   &info, HASH_ELEM | HASH_BLOBS);
+							   &info, HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
 	info.keysize = sizeof(Oid);
 	info.entrysize = sizeof(RcStats);
 	rc_stats = ShmemInitHash("privstat release cache statistics", privstat_max_roles,
-							 privstat_max_roles, &info, HASH_ELEM | HASH_BLOBS);
+							 privstat_max_roles, &info, HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -426,16 +428,26 @@ mark_written(Oid relid)
 		key.dbid = MyDatabaseId;
 		key.relid = root_of(relid);
 	}
+
+	/*
+	 * The writer's id, before the slot is looked up: a slot made after this
+	 * has a settle_xid past it, so it distrusts this writer until it ends.
+	 * (Taken after the lookup, a slot made in between could trust a
+	 * snapshot in which this writer is still running.)  Before the lock:
+	 * assigning it may extend pg_xact.
+	 */
 	xid = GetTopTransactionId();
 
 	LWLockAcquire(rc->tables_lock, LW_SHARED);
 	t = hash_search(rc_tables, &key, HASH_FIND, NULL);
 	if (t != NULL)
 	{
+		uint64		gen = next_gen();
+
 		if (t->nxids == RC_XIDS)	/* read without the mutex: only a hint */
 			horizon = GetOldestNonRemovableTransactionId(NULL);
 		SpinLockAcquire(&t->mutex);
-		t->gen = next_gen();
+		t->gen = gen;
 		slot_add_writer(t, xid, horizon);
 		SpinLockRelease(&t->mutex);
 	}
@@ -490,6 +502,7 @@ read_generations(RcDep *deps, int ndeps, Snapshot snap)
 	{
 		bool		found;
 		RcTable    *t = hash_search(rc_tables, &deps[i].key, HASH_ENTER_NULL, &found);
+		RcTable		copy;
 		int			j;
 
 		if (t == NULL && evict_slot())
@@ -507,21 +520,24 @@ read_generations(RcDep *deps, int ndeps, Snapshot snap)
 			t->overflow_xid = InvalidTransactionId;
 			t->nxids = 0;
 		}
+		/* copied out: the checks below may take locks (subtrans) and raise */
 		SpinLockAcquire(&t->mutex);
 		t->last_used = now;
 		slot_prune(t, horizon);
-		if (TransactionIdIsValid(t->settle_xid) &&
-			TransactionIdFollows(t->settle_xid, snap->xmin))
-			ok = false;
-		if (TransactionIdIsValid(t->overflow_xid) &&
-			!TransactionIdPrecedes(t->overflow_xid, snap->xmin))
-			ok = false;
-		for (j = 0; j < t->nxids && ok; j++)
-			if (TransactionIdIsCurrentTransactionId(t->xids[j]) ||
-				XidInMVCCSnapshot(t->xids[j], snap))
-				ok = false;
-		deps[i].gen = t->gen;
+		copy = *t;
 		SpinLockRelease(&t->mutex);
+
+		deps[i].gen = copy.gen;
+		if (TransactionIdIsValid(copy.settle_xid) &&
+			TransactionIdFollows(copy.settle_xid, snap->xmin))
+			ok = false;
+		if (TransactionIdIsValid(copy.overflow_xid) &&
+			!TransactionIdPrecedes(copy.overflow_xid, snap->xmin))
+			ok = false;
+		for (j = 0; j < copy.nxids && ok; j++)
+			if (TransactionIdIsCurrentTransactionId(copy.xids[j]) ||
+				XidInMVCCSnapshot(copy.xids[j], snap))
+				ok = false;
 	}
 	LWLockRelease(rc->tables_lock);
 	return ok;
@@ -614,10 +630,20 @@ hash_text(pg_cryptohash_ctx *ctx, const char *s)
 }
 
 static void
+hash_bytes_into(pg_cryptohash_ctx *ctx, const char *p, uint32 len)
+{
+	pg_cryptohash_update(ctx, (const uint8 *) &len, sizeof(len));
+	pg_cryptohash_update(ctx, (const uint8 *) p, len);
+}
+
+static void
 make_key(QueryDesc *qd, RcKey *key)
 {
 	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
 	ParamListInfo params = qd->params;
+	struct config_generic **gucs = get_guc_variables();
+	int			nguc = GetNumConfigOptions();
+	Oid			session;
 	int			i;
 
 	memset(key, 0, sizeof(*key));
@@ -625,27 +651,42 @@ make_key(QueryDesc *qd, RcKey *key)
 	key->role = GetUserId();
 	if (ctx == NULL || pg_cryptohash_init(ctx) < 0)
 		elog(ERROR, "could not initialize SHA-256: %s", pg_cryptohash_error(ctx));
-	hash_text(ctx, "privstat release cache 1");
+	hash_text(ctx, "privstat release cache 2");
 	pg_cryptohash_update(ctx, (const uint8 *) key, offsetof(RcKey, digest));
+	session = GetSessionUserId();
+	pg_cryptohash_update(ctx, (const uint8 *) &session, sizeof(session));
 	hash_text(ctx, nodeToString(qd->plannedstmt));
 	for (i = 0; params != NULL && i < params->numParams; i++)
 	{
 		ParamExternData *p = &params->params[i];
 
-		hash_text(ctx, format_type_extended(p->ptype, -1, FORMAT_TYPE_ALLOW_INVALID));
+		pg_cryptohash_update(ctx, (const uint8 *) &p->ptype, sizeof(p->ptype));
 		if (p->isnull || !OidIsValid(p->ptype))
 			hash_text(ctx, NULL);
 		else
 		{
-			Oid			typout;
+			/* the binary form: exact, whatever extra_float_digits says */
+			Oid			typsend;
 			bool		varlena;
+			bytea	   *bin;
 
-			getTypeOutputInfo(p->ptype, &typout, &varlena);
-			hash_text(ctx, OidOutputFunctionCall(typout, p->value));
+			getTypeBinaryOutputInfo(p->ptype, &typsend, &varlena);
+			bin = OidSendFunctionCall(typsend, p->value);
+			hash_bytes_into(ctx, VARDATA(bin), VARSIZE(bin) - VARHDRSZ);
 		}
 	}
 	for (i = 0; i < (int) lengthof(key_settings); i++)
 		hash_text(ctx, GetConfigOption(key_settings[i], true, false));
+	for (i = 0; i < nguc; i++)
+	{
+		const char *name = gucs[i]->name;
+
+		if (strchr(name, '.') != NULL && strncmp(name, "privstat.release_cache_", 23) != 0)
+		{
+			hash_text(ctx, name);
+			hash_text(ctx, GetConfigOption(name, true, false));
+		}
+	}
 	if (pg_cryptohash_final(ctx, key->digest, sizeof(key->digest)) < 0)
 		elog(ERROR, "could not finish SHA-256: %s", pg_cryptohash_error(ctx));
 	pg_cryptohash_free(ctx);
@@ -758,6 +799,12 @@ cacheable(QueryDesc *qd, int eflags)
 	if ((eflags & (EXEC_FLAG_BACKWARD | EXEC_FLAG_MARK | EXEC_FLAG_REWIND)) != 0 ||
 		qd->instrument_options != 0 || run_depth > 0)
 		return false;
+	/* SERIALIZABLE needs the scans' predicate locks; FOR UPDATE, its row locks */
+	if (IsolationIsSerializable() || stmt->rowMarks != NIL)
+		return false;
+	/* a cursor WITH HOLD is run again from the start when its transaction commits */
+	if (ActivePortal != NULL && (ActivePortal->cursorOptions & CURSOR_OPT_HOLD) != 0)
+		return false;
 	if (qd->snapshot == NULL || !IsMVCCSnapshot(qd->snapshot) || RecoveryInProgress())
 		return false;
 	if (qd->params != NULL && (qd->params->paramFetch != NULL || qd->params->paramCompile != NULL))
@@ -830,10 +877,10 @@ privstat_release_cache_lookup(QueryDesc *qd, int eflags, double epsilon, double 
 	}
 	q->keep = true;
 	q->key = key;
-	q->deps = deps;
+	q->deps = MemoryContextAlloc(qd->estate->es_query_cxt, sizeof(RcDep) * ndeps);
+	memcpy(q->deps, deps, sizeof(RcDep) * ndeps);
 	q->ndeps = ndeps;
-	q->epsilon = epsilon;
-	q->delta = delta;
+	q->started = now;
 	q->cxt = qd->estate->es_query_cxt;
 	return false;
 }
@@ -896,9 +943,8 @@ store(RcQuery *q)
 	}
 	e->blob = p;
 	e->size = size;
-	e->created = e->last_used = GetCurrentTimestamp();
-	e->epsilon = q->epsilon;
-	e->delta = q->delta;
+	e->created = q->started;
+	e->last_used = GetCurrentTimestamp();
 	rc->bytes += size;
 	if ((s = stats_of(q->key.role)) != NULL)
 		s->stored++;
@@ -910,17 +956,37 @@ store(RcQuery *q)
  * ---------------------------------------------------------------------------
  */
 
+/* a copy of the slot's row with every value in line (no pointer into a TOAST table) */
+static MinimalTuple
+flat_copy(TupleTableSlot *slot)
+{
+	TupleDesc	desc = slot->tts_tupleDescriptor;
+	Datum	   *values = palloc(sizeof(Datum) * Max(desc->natts, 1));
+	int			i;
+
+	slot_getallattrs(slot);
+	for (i = 0; i < desc->natts; i++)
+	{
+		values[i] = slot->tts_values[i];
+		if (!slot->tts_isnull[i] && TupleDescAttr(desc, i)->attlen == -1 &&
+			VARATT_IS_EXTENDED(DatumGetPointer(values[i])))
+			values[i] = PointerGetDatum(detoast_attr((struct varlena *) DatumGetPointer(values[i])));
+	}
+	return heap_form_minimal_tuple(desc, values, slot->tts_isnull);
+}
+
 static bool
 tee_receive(TupleTableSlot *slot, DestReceiver *self)
 {
 	TeeReceiver *t = (TeeReceiver *) self;
 	RcQuery    *q = t->q;
+	bool		more;
 
 	t->received++;
 	if (!q->too_big)
 	{
 		MemoryContext old = MemoryContextSwitchTo(q->cxt);
-		MinimalTuple mt = ExecCopySlotMinimalTuple(slot);
+		MinimalTuple mt = flat_copy(slot);
 
 		q->bytes += MAXALIGN(mt->t_len);
 		if (q->bytes > rc->dsa_size / 4)
@@ -934,7 +1000,10 @@ tee_receive(TupleTableSlot *slot, DestReceiver *self)
 			q->tuples = lappend(q->tuples, mt);
 		MemoryContextSwitchTo(old);
 	}
-	return t->inner->receiveSlot(slot, t->inner);
+	more = t->inner->receiveSlot(slot, t->inner);
+	if (!more)
+		q->too_big = true;		/* the run stops short: not the whole answer */
+	return more;
 }
 
 static void
@@ -980,9 +1049,9 @@ replay(QueryDesc *qd, RcQuery *q, ScanDirection direction, uint64 count)
 			ExecStoreMinimalTuple(t, slot, false);
 			q->pos++;
 			q->off += MAXALIGN(t->t_len);
-			sent++;
 			if (!dest->receiveSlot(slot, dest))
 				break;
+			sent++;
 		}
 		ExecDropSingleTupleTableSlot(slot);
 	}
@@ -1064,6 +1133,19 @@ rc_ExecutorStart(QueryDesc *qd, int eflags)
 	else
 		standard_ExecutorStart(qd, eflags);
 
+	/*
+	 * A query started while another runs (a function reading a table, in a
+	 * select list, a WHERE or a row security policy): the running answers
+	 * depend on relations their plans do not show, and are not kept.
+	 */
+	if (run_depth > 0)
+	{
+		RcQuery    *q;
+
+		for (q = active; q != NULL; q = q->next)
+			q->keep = false;
+	}
+
 	if (rc != NULL && !(eflags & EXEC_FLAG_EXPLAIN_ONLY) &&
 		(qd->operation != CMD_SELECT || qd->plannedstmt->hasModifyingCTE))
 	{
@@ -1113,6 +1195,9 @@ harmless_utility(Node *stmt)
 		case T_CopyStmt:		/* COPY FROM: marked by its caller */
 		case T_RefreshMatViewStmt:	/* marked by its caller */
 			return true;
+		case T_DropStmt:
+			/* an index holds no rows (and DROP INDEX CONCURRENTLY must not get an xid) */
+			return ((DropStmt *) stmt)->removeType == OBJECT_INDEX;
 		default:
 			return false;
 	}
@@ -1205,6 +1290,11 @@ privstat_release_cache_status(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	HASH_SEQ_STATUS seq;
 	RcStats    *s;
+	RcStats    *rows;
+	int64	   *entries;
+	int64	   *bytes;
+	int			n = 0;
+	int			i;
 	bool		all;
 
 	privstat_require_preload();
@@ -1213,34 +1303,47 @@ privstat_release_cache_status(PG_FUNCTION_ARGS)
 		PG_RETURN_VOID();
 	all = privstat_has_role("privstat_admin") || privstat_has_role("privstat_auditor");
 
+	/* copied under the lock; rights checked and rows written after it */
+	rows = palloc(sizeof(RcStats) * privstat_max_roles);
+	entries = palloc0(sizeof(int64) * privstat_max_roles);
+	bytes = palloc0(sizeof(int64) * privstat_max_roles);
 	LWLockAcquire(rc->entries_lock, LW_SHARED);
 	hash_seq_init(&seq, rc_stats);
 	while ((s = hash_seq_search(&seq)) != NULL)
+		if (n < privstat_max_roles)
+			rows[n++] = *s;
+	{
+		RcEntry    *e;
+
+		hash_seq_init(&seq, rc_entries);
+		while ((e = hash_seq_search(&seq)) != NULL)
+			for (i = 0; i < n; i++)
+				if (rows[i].role == e->key.role)
+				{
+					entries[i]++;
+					bytes[i] += e->size;
+					break;
+				}
+	}
+	LWLockRelease(rc->entries_lock);
+
+	for (i = 0; i < n; i++)
 	{
 		Datum		values[8];
 		bool		nulls[8] = {false};
-		HASH_SEQ_STATUS eseq;
-		RcEntry    *e;
-		int64		entries = 0,
-					bytes = 0;
 
-		if (!all && !has_privs_of_role(GetUserId(), s->role))
+		if (!all && !has_privs_of_role(GetUserId(), rows[i].role))
 			continue;
-		hash_seq_init(&eseq, rc_entries);
-		while ((e = hash_seq_search(&eseq)) != NULL)
-			if (e->key.role == s->role)
-				entries++, bytes += e->size;
-		values[0] = ObjectIdGetDatum(s->role);
-		values[1] = Int64GetDatum(s->hits);
-		values[2] = Int64GetDatum(s->misses);
-		values[3] = Int64GetDatum(s->stored);
-		values[4] = Float8GetDatum(s->epsilon_saved);
-		values[5] = Float8GetDatum(s->delta_saved);
-		values[6] = Int64GetDatum(entries);
-		values[7] = Int64GetDatum(bytes);
+		values[0] = ObjectIdGetDatum(rows[i].role);
+		values[1] = Int64GetDatum(rows[i].hits);
+		values[2] = Int64GetDatum(rows[i].misses);
+		values[3] = Int64GetDatum(rows[i].stored);
+		values[4] = Float8GetDatum(rows[i].epsilon_saved);
+		values[5] = Float8GetDatum(rows[i].delta_saved);
+		values[6] = Int64GetDatum(entries[i]);
+		values[7] = Int64GetDatum(bytes[i]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	LWLockRelease(rc->entries_lock);
 	PG_RETURN_VOID();
 }
 

@@ -17,7 +17,8 @@
 // 42501 for the refused ones, in the clients and in the server log; no
 // sample with epsilon_spent > epsilon_limit; a replay of the audit trail
 // (budget_set, budget_reset, charge, in seq order) never charges past the
-// limit in force; per role, answered queries = charges in the trail =
+// limit in force; per role, answered queries = charges + answers returned
+// again from the release cache (cached_release) in the trail, charges =
 // budget_status.charges, and refusals = the trail's refusals; rows inserted
 // = rows purged (the trail's purge records) + rows left; verify_audit_log()
 // is ok; each backend's memory grows between the warm-up sample and the end
@@ -207,10 +208,10 @@ async function main() {
 	// the audit trail: replay the soak roles' budget events in order
 	const trail = (await admin.query(`SELECT seq, event, role::text AS role, epsilon, operation
 		FROM privstat.audit_log WHERE role::text LIKE 'soak_a%'
-		  AND event IN ('budget_set', 'budget_reset', 'charge', 'refusal') ORDER BY seq`)).rows;
+		  AND event IN ('budget_set', 'budget_reset', 'charge', 'refusal', 'cached_release') ORDER BY seq`)).rows;
 	const replay = {};
 	const overcharged = [];
-	for (const r of ROLES) replay[r] = { limit: 0, spent: 0, charges: 0, refusals: 0, sets: 0, lowered: 0 };
+	for (const r of ROLES) replay[r] = { limit: 0, spent: 0, charges: 0, cached: 0, refusals: 0, sets: 0, lowered: 0 };
 	for (const e of trail) {
 		const s = replay[e.role];
 		if (e.event === 'budget_set') {
@@ -218,6 +219,7 @@ async function main() {
 			s.limit = e.epsilon; s.sets++;
 		} else if (e.event === 'budget_reset') s.spent = 0;
 		else if (e.event === 'refusal') s.refusals++;
+		else if (e.event === 'cached_release') s.cached++;	// answered again from the release cache: free
 		else {
 			s.spent += e.epsilon; s.charges++;
 			if (s.spent > s.limit + TOLERANCE)
@@ -280,9 +282,11 @@ async function main() {
 	tap(overspent.length === 0, `no budget_status sample with epsilon_spent > epsilon_limit (${samples} samples)`, overspent);
 	tap(overcharged.length === 0, `replay of the audit trail (${trail.length} budget events): no charge past the limit in force`,
 		overcharged);
-	tap(ROLES.every((r) => answered[r] === replay[r].charges && answered[r] === Number(status[r].charges)),
-		'per role, answered DP queries = charges in the audit trail = budget_status.charges',
-		ROLES.map((r) => `${r}: ${answered[r]} answered, ${replay[r].charges} in trail, ${status[r].charges} in budget_status`));
+	tap(ROLES.every((r) => answered[r] === replay[r].charges + replay[r].cached &&
+						  replay[r].charges === Number(status[r].charges)),
+		'per role, answered DP queries = charges + releases from the cache in the audit trail, charges = budget_status.charges',
+		ROLES.map((r) => `${r}: ${answered[r]} answered, ${replay[r].charges} charges + ${replay[r].cached} cached in trail, ` +
+			`${status[r].charges} in budget_status`));
 	tap(ROLES.every((r) => Math.abs(replay[r].spent - status[r].epsilon_spent) < 1e-4 &&
 		Math.abs(replay[r].limit - status[r].epsilon_limit) < 1e-4),
 		"per role, the trail's replay ends at budget_status's spent and limit",
