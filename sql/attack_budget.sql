@@ -115,6 +115,28 @@ DECLARE c CURSOR FOR SELECT privstat.dp_count(id, 0.25) FROM bud_orders;
 CLOSE c;
 ROLLBACK;
 SELECT epsilon_spent, charges FROM bud_status;
+-- a cursor WITH HOLD is run again from the start when its transaction
+-- commits (to keep its rows): read in part, that would release its answers a
+-- second time with new noise under the same charge, so the COMMIT fails
+BEGIN;
+DECLARE h1 NO SCROLL CURSOR WITH HOLD FOR SELECT privstat.dp_count(id, 0.25) IS NOT NULL AS answered FROM bud_orders;
+FETCH 1 FROM h1;
+COMMIT;
+SELECT epsilon_spent, charges FROM bud_status;
+-- read to its end, nothing is left to read, and the second run sends nothing
+BEGIN;
+DECLARE h2 NO SCROLL CURSOR WITH HOLD FOR SELECT privstat.dp_count(id, 0.25) IS NOT NULL AS answered FROM bud_orders;
+FETCH ALL FROM h2;
+COMMIT;
+FETCH ALL FROM h2;
+CLOSE h2;
+-- committed before its first FETCH, it runs once, after the COMMIT
+BEGIN;
+DECLARE h3 NO SCROLL CURSOR WITH HOLD FOR SELECT privstat.dp_count(id, 0.25) IS NOT NULL AS answered FROM bud_orders;
+COMMIT;
+FETCH ALL FROM h3;
+CLOSE h3;
+SELECT epsilon_spent, charges FROM bud_status;
 -- a query that fails before it starts costs nothing (so no budget is lost to refusals)
 SELECT privstat.dp_count(id, 0.25), max(amount) FROM bud_orders;
 SELECT epsilon_spent, charges FROM bud_status;

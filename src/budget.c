@@ -194,6 +194,21 @@ static File journal_fd = -1;
 static bool await_pending = false;
 static uint64 await_seq = 0;
 
+/*
+ * The charged DP queries whose executor is open, and whether it has run.
+ * A run of such a plan after a rewind would draw new noise under the same
+ * charge: PostgreSQL rewinds and runs again a cursor WITH HOLD when its
+ * transaction commits (PersistHoldablePortal, into a tuplestore).
+ */
+typedef struct ChargedRun
+{
+	QueryDesc  *qd;
+	bool		ran;
+	bool		done;			/* ran to its end */
+	struct ChargedRun *next;
+} ChargedRun;
+static ChargedRun *charged_runs = NULL;
+
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
@@ -207,6 +222,7 @@ static void budget_ExecutorStart(QueryDesc *queryDesc, int eflags);
 static void budget_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction,
 							   uint64 count, bool execute_once);
 static void budget_emit_log(ErrorData *edata);
+static void charged_run_remember(QueryDesc *queryDesc);
 static void budget_ExplainOneQuery(Query *query, int cursorOptions,
 								   IntoClause *into, ExplainState *es,
 								   const char *queryString, ParamListInfo params,
@@ -1214,24 +1230,86 @@ budget_ExecutorStart(QueryDesc *queryDesc, int eflags)
 			if (privstat_release_cache_lookup(queryDesc, eflags, epsilon, delta))
 				privstat_audit_cached_release(GetUserId(), epsilon, delta);
 			else
+			{
 				privstat_budget_charge(GetUserId(), epsilon, delta);
+				charged_run_remember(queryDesc);
+			}
 		}
 	}
+}
+
+static void
+charged_run_forget(void *arg)
+{
+	ChargedRun **p;
+
+	for (p = &charged_runs; *p != NULL; p = &(*p)->next)
+		if (*p == (ChargedRun *) arg)
+		{
+			*p = (*p)->next;
+			break;
+		}
+}
+
+/* remember a charged plan until its executor state goes */
+static void
+charged_run_remember(QueryDesc *queryDesc)
+{
+	MemoryContext cxt = queryDesc->estate->es_query_cxt;
+	ChargedRun *r = MemoryContextAllocZero(cxt, sizeof(ChargedRun));
+	MemoryContextCallback *cb = MemoryContextAllocZero(cxt, sizeof(MemoryContextCallback));
+
+	r->qd = queryDesc;
+	r->next = charged_runs;
+	charged_runs = r;
+	cb->func = charged_run_forget;
+	cb->arg = r;
+	MemoryContextRegisterResetCallback(cxt, cb);
 }
 
 /*
  * Rows a DP aggregate produced passed privstat_budget_await when it drew
  * its noise; what the statement says when it ends (a row count, "no rows"
  * from a grouped query with no groups) waits here.
+ *
+ * A charged plan that has run is never run again into a tuplestore: that
+ * is a cursor WITH HOLD persisted at COMMIT, run again from the start,
+ * which would release its groups a second time with new noise (another
+ * order, other groups selected) under one charge.  Read to its end, it
+ * keeps nothing more to read, and the second run sends no row; read in
+ * part, the COMMIT fails.
  */
 static void
 budget_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 				   bool execute_once)
 {
+	ChargedRun *r;
+
+	for (r = charged_runs; r != NULL; r = r->next)
+		if (r->qd == queryDesc)
+		{
+			if (r->ran && queryDesc->dest->mydest == DestTuplestore)
+			{
+				if (!r->done)
+					ereport(ERROR,
+							(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+							 errmsg("a cursor WITH HOLD over DP aggregates cannot be kept after it was read in part"),
+							 errdetail("Keeping it would run its query again and release its answers a second time."),
+							 errhint("Fetch all of it, or none of it, before COMMIT, or declare it without HOLD.")));
+				queryDesc->estate->es_processed = 0;
+				queryDesc->dest->rStartup(queryDesc->dest, queryDesc->operation, queryDesc->tupDesc);
+				queryDesc->dest->rShutdown(queryDesc->dest);
+				return;
+			}
+			r->ran = true;
+			break;
+		}
 	if (prev_ExecutorRun)
 		prev_ExecutorRun(queryDesc, direction, count, execute_once);
 	else
 		standard_ExecutorRun(queryDesc, direction, count, execute_once);
+	if (r != NULL && (count == 0 || queryDesc->estate->es_processed < count))
+		r->done = true;
 	privstat_budget_await();
 }
 
