@@ -86,11 +86,13 @@
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
+#include "tcop/pquery.h"
 #include "tcop/tcopprot.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/hsearch.h"
+#include "utils/portal.h"
 #include "utils/timestamp.h"
 
 #include "privstat/audit.h"
@@ -202,12 +204,11 @@ static uint64 await_seq = 0;
  */
 typedef struct ChargedRun
 {
-	QueryDesc  *qd;
+	PrivstatQueryState link;
 	bool		ran;
 	bool		done;			/* ran to its end */
-	struct ChargedRun *next;
 } ChargedRun;
-static ChargedRun *charged_runs = NULL;
+static PrivstatQueryState *charged_runs = NULL;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -222,7 +223,6 @@ static void budget_ExecutorStart(QueryDesc *queryDesc, int eflags);
 static void budget_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction,
 							   uint64 count, bool execute_once);
 static void budget_emit_log(ErrorData *edata);
-static void charged_run_remember(QueryDesc *queryDesc);
 static void budget_ExplainOneQuery(Query *query, int cursorOptions,
 								   IntoClause *into, ExplainState *es,
 								   const char *queryString, ParamListInfo params,
@@ -1232,39 +1232,10 @@ budget_ExecutorStart(QueryDesc *queryDesc, int eflags)
 			else
 			{
 				privstat_budget_charge(GetUserId(), epsilon, delta);
-				charged_run_remember(queryDesc);
+				(void) privstat_query_state_new(queryDesc, sizeof(ChargedRun), &charged_runs);
 			}
 		}
 	}
-}
-
-static void
-charged_run_forget(void *arg)
-{
-	ChargedRun **p;
-
-	for (p = &charged_runs; *p != NULL; p = &(*p)->next)
-		if (*p == (ChargedRun *) arg)
-		{
-			*p = (*p)->next;
-			break;
-		}
-}
-
-/* remember a charged plan until its executor state goes */
-static void
-charged_run_remember(QueryDesc *queryDesc)
-{
-	MemoryContext cxt = queryDesc->estate->es_query_cxt;
-	ChargedRun *r = MemoryContextAllocZero(cxt, sizeof(ChargedRun));
-	MemoryContextCallback *cb = MemoryContextAllocZero(cxt, sizeof(MemoryContextCallback));
-
-	r->qd = queryDesc;
-	r->next = charged_runs;
-	charged_runs = r;
-	cb->func = charged_run_forget;
-	cb->arg = r;
-	MemoryContextRegisterResetCallback(cxt, cb);
 }
 
 /*
@@ -1272,38 +1243,44 @@ charged_run_remember(QueryDesc *queryDesc)
  * its noise; what the statement says when it ends (a row count, "no rows"
  * from a grouped query with no groups) waits here.
  *
- * A charged plan that has run is never run again into a tuplestore: that
- * is a cursor WITH HOLD persisted at COMMIT, run again from the start,
+ * A charged plan that has run is never run again to keep a cursor WITH
+ * HOLD at COMMIT (PersistHoldablePortal rewinds it and runs it from the start),
  * which would release its groups a second time with new noise (another
  * order, other groups selected) under one charge.  Read to its end, it
  * keeps nothing more to read, and the second run sends no row; read in
  * part, the COMMIT fails.
  */
+/* a cursor WITH HOLD being kept at COMMIT (PersistHoldablePortal) */
+static bool
+persisting(QueryDesc *queryDesc)
+{
+	return ActivePortal != NULL && ActivePortal->queryDesc == queryDesc &&
+		ActivePortal->holdStore != NULL;
+}
+
 static void
 budget_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 				   bool execute_once)
 {
-	ChargedRun *r;
+	ChargedRun *r = privstat_query_state_find(queryDesc, charged_runs);
 
-	for (r = charged_runs; r != NULL; r = r->next)
-		if (r->qd == queryDesc)
+	if (r != NULL)
+	{
+		if (r->ran && persisting(queryDesc))
 		{
-			if (r->ran && queryDesc->dest->mydest == DestTuplestore)
-			{
-				if (!r->done)
-					ereport(ERROR,
-							(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-							 errmsg("a cursor WITH HOLD over DP aggregates cannot be kept after it was read in part"),
-							 errdetail("Keeping it would run its query again and release its answers a second time."),
-							 errhint("Fetch all of it, or none of it, before COMMIT, or declare it without HOLD.")));
-				queryDesc->estate->es_processed = 0;
-				queryDesc->dest->rStartup(queryDesc->dest, queryDesc->operation, queryDesc->tupDesc);
-				queryDesc->dest->rShutdown(queryDesc->dest);
-				return;
-			}
-			r->ran = true;
-			break;
+			if (!r->done)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("a cursor WITH HOLD over DP aggregates cannot be kept after it was read in part"),
+						 errdetail("Keeping it would run its query again and release its answers a second time."),
+						 errhint("Fetch all of it, or none of it, before COMMIT, or declare it without HOLD.")));
+			queryDesc->estate->es_processed = 0;
+			queryDesc->dest->rStartup(queryDesc->dest, queryDesc->operation, queryDesc->tupDesc);
+			queryDesc->dest->rShutdown(queryDesc->dest);
+			return;
 		}
+		r->ran = true;
+	}
 	if (prev_ExecutorRun)
 		prev_ExecutorRun(queryDesc, direction, count, execute_once);
 	else

@@ -1732,8 +1732,8 @@ privstat_consistent_sum_expr(Node *sum, Node *count, double lower, double upper,
 								 COERCE_IMPLICIT_CAST, -1);
 }
 
-static bool
-collect_aggrefs(Node *node, List **aggs)
+bool
+privstat_collect_aggrefs(Node *node, List **aggs)
 {
 	if (node == NULL || IsA(node, Query))
 		return false;
@@ -1742,7 +1742,7 @@ collect_aggrefs(Node *node, List **aggs)
 		*aggs = lappend(*aggs, node);
 		return false;
 	}
-	return expression_tree_walker(node, collect_aggrefs, (void *) aggs);
+	return expression_tree_walker(node, privstat_collect_aggrefs, (void *) aggs);
 }
 
 static Node *
@@ -1776,8 +1776,8 @@ consistent_sum_walker(Node *node, void *context)
 
 		if (q->hasAggs && q->groupingSets == NIL)
 		{
-			(void) collect_aggrefs((Node *) q->targetList, &aggs);
-			(void) collect_aggrefs(q->havingQual, &aggs);
+			(void) privstat_collect_aggrefs((Node *) q->targetList, &aggs);
+			(void) privstat_collect_aggrefs(q->havingQual, &aggs);
 			if (list_length(aggs) >= 2)
 			{
 				q->targetList = (List *) consistent_sum_mutator((Node *) q->targetList, aggs);

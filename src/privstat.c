@@ -17,6 +17,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "commands/trigger.h"
+#include "executor/execdesc.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
@@ -160,4 +161,45 @@ privstat_assert_preloaded(PG_FUNCTION_ARGS)
 {
 	privstat_require_preload();
 	PG_RETURN_VOID();
+}
+
+static void
+query_state_unlink(void *arg)
+{
+	PrivstatQueryState *state = (PrivstatQueryState *) arg;
+	PrivstatQueryState **p;
+
+	for (p = state->list; *p != NULL; p = &(*p)->next)
+		if (*p == state)
+		{
+			*p = state->next;
+			break;
+		}
+}
+
+void *
+privstat_query_state_new(QueryDesc *qd, Size size, PrivstatQueryState **list)
+{
+	MemoryContext cxt = qd->estate->es_query_cxt;
+	PrivstatQueryState *state = MemoryContextAllocZero(cxt, size);
+	MemoryContextCallback *cb = MemoryContextAllocZero(cxt, sizeof(MemoryContextCallback));
+
+	Assert(size >= sizeof(PrivstatQueryState));
+	state->qd = qd;
+	state->list = list;
+	state->next = *list;
+	*list = state;
+	cb->func = query_state_unlink;
+	cb->arg = state;
+	MemoryContextRegisterResetCallback(cxt, cb);
+	return state;
+}
+
+void *
+privstat_query_state_find(QueryDesc *qd, PrivstatQueryState *list)
+{
+	for (; list != NULL; list = list->next)
+		if (list->qd == qd)
+			return list;
+	return NULL;
 }

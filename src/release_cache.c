@@ -190,8 +190,7 @@ typedef struct RcShared
 /* one DP query's dealings with the cache, for the life of its executor */
 typedef struct RcQuery
 {
-	QueryDesc  *qd;
-	struct RcQuery *next;
+	PrivstatQueryState link;
 	bool		hit;
 	/* a hit: the rows to replay */
 	char	   *rows;
@@ -225,7 +224,7 @@ static HTAB *rc_entries = NULL;
 static HTAB *rc_stats = NULL;
 static dsa_area *rc_dsa = NULL;
 static int	rc_max_entries = 0;
-static RcQuery *active = NULL;
+static PrivstatQueryState *active = NULL;
 static int	run_depth = 0;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
@@ -747,46 +746,6 @@ entry_fresh(RcEntry *e, const RcDep *deps, int ndeps, TimestampTz now)
 	return b->ndeps == ndeps && memcmp(b->deps, deps, sizeof(RcDep) * ndeps) == 0;
 }
 
-static void
-unlink_query(void *arg)
-{
-	RcQuery   **p;
-
-	for (p = &active; *p != NULL; p = &(*p)->next)
-		if (*p == (RcQuery *) arg)
-		{
-			*p = (*p)->next;
-			break;
-		}
-}
-
-static RcQuery *
-attach_query(QueryDesc *qd)
-{
-	MemoryContext cxt = qd->estate->es_query_cxt;
-	RcQuery    *q = MemoryContextAllocZero(cxt, sizeof(RcQuery));
-	MemoryContextCallback *cb = MemoryContextAllocZero(cxt, sizeof(MemoryContextCallback));
-
-	q->qd = qd;
-	q->next = active;
-	active = q;
-	cb->func = unlink_query;
-	cb->arg = q;
-	MemoryContextRegisterResetCallback(cxt, cb);
-	return q;
-}
-
-static RcQuery *
-query_of(QueryDesc *qd)
-{
-	RcQuery    *q;
-
-	for (q = active; q != NULL; q = q->next)
-		if (q->qd == qd)
-			return q;
-	return NULL;
-}
-
 /* a query whose rows may be kept and replayed */
 static bool
 cacheable(QueryDesc *qd, int eflags)
@@ -867,7 +826,7 @@ privstat_release_cache_lookup(QueryDesc *qd, int eflags, double epsilon, double 
 	}
 	LWLockRelease(rc->entries_lock);
 
-	q = attach_query(qd);
+	q = privstat_query_state_new(qd, sizeof(RcQuery), &active);
 	if (hit)
 	{
 		q->hit = true;
@@ -1084,7 +1043,7 @@ run_nested(QueryDesc *qd, ScanDirection direction, uint64 count, bool execute_on
 static void
 rc_ExecutorRun(QueryDesc *qd, ScanDirection direction, uint64 count, bool execute_once)
 {
-	RcQuery    *q = active ? query_of(qd) : NULL;
+	RcQuery    *q = privstat_query_state_find(qd, active);
 	TeeReceiver tee;
 	DestReceiver *saved = qd->dest;
 
@@ -1140,10 +1099,10 @@ rc_ExecutorStart(QueryDesc *qd, int eflags)
 	 */
 	if (run_depth > 0)
 	{
-		RcQuery    *q;
+		PrivstatQueryState *l;
 
-		for (q = active; q != NULL; q = q->next)
-			q->keep = false;
+		for (l = active; l != NULL; l = l->next)
+			((RcQuery *) l)->keep = false;
 	}
 
 	if (rc != NULL && !(eflags & EXEC_FLAG_EXPLAIN_ONLY) &&

@@ -58,6 +58,8 @@ extern void privstat_monotone_percentiles(Query *query);
 extern void privstat_consistent_sums(Query *query);
 extern Aggref *privstat_count_for_sum(Aggref *sum, List *aggs, bool *exact,
 									  double *lower, double *upper);
+/* append the Aggrefs of node (not those of subqueries) to *aggs; a walker */
+extern bool privstat_collect_aggrefs(Node *node, List **aggs);
 extern Node *privstat_consistent_sum_expr(Node *sum, Node *count, double lower, double upper,
 										  bool exact);
 

@@ -50,4 +50,21 @@ extern void privstat_register_worker(const char *name, const char *function, int
 extern void privstat_exec_as_superuser(const char *sql, int nargs, Oid *types,
 									   Datum *values, const char *nulls);
 
+/*
+ * State a module keeps for one executor run, found by its QueryDesc and
+ * gone with the executor's memory (es_query_cxt), after an error too.  The
+ * module's struct starts with a PrivstatQueryState; each module keeps its
+ * own list.
+ */
+struct QueryDesc;
+typedef struct PrivstatQueryState
+{
+	struct QueryDesc *qd;
+	struct PrivstatQueryState *next;
+	struct PrivstatQueryState **list;
+} PrivstatQueryState;
+
+extern void *privstat_query_state_new(struct QueryDesc *qd, Size size, PrivstatQueryState **list);
+extern void *privstat_query_state_find(struct QueryDesc *qd, PrivstatQueryState *list);
+
 #endif							/* PRIVSTAT_H */

@@ -904,18 +904,6 @@ consistent_sum(BoundCtx *ctx, Aggref *sum, Node *repl)
 										lower, upper, exact);
 }
 
-static bool
-level_aggs_walker(Node *node, List **aggs)
-{
-	if (node == NULL || IsA(node, Query))
-		return false;
-	if (IsA(node, Aggref))
-	{
-		*aggs = lappend(*aggs, node);
-		return false;
-	}
-	return expression_tree_walker(node, level_aggs_walker, (void *) aggs);
-}
 
 /*
  * The public keys of a group key, when it is a column with declared public
@@ -1279,8 +1267,8 @@ bound_level(Level *lev)
 	 */
 	tlist = (List *) bounded_error_mutator((Node *) tlist, &ctx);
 	having = bounded_error_mutator(having, &ctx);
-	(void) level_aggs_walker((Node *) tlist, &ctx.level_aggs);
-	(void) level_aggs_walker(having, &ctx.level_aggs);
+	(void) privstat_collect_aggrefs((Node *) tlist, &ctx.level_aggs);
+	(void) privstat_collect_aggrefs(having, &ctx.level_aggs);
 	ctx.fused = grouped && !all_public && fused_level(&ctx, groups, tlist, having);
 	if (ctx.fused)
 	{
