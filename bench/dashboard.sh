@@ -12,7 +12,7 @@
 ROWS=${ROWS:-}
 DASH_ROWS=${ROWS:-200000}
 DASH_TX=${DASH_TX:-200}
-cluster_psql -q -d bench -v ON_ERROR_STOP=1 -v rows="$DASH_ROWS" <<'SQL'
+cluster_psql -q -d bench -v ON_ERROR_STOP=1 -v rows="$DASH_ROWS" >/dev/null <<'SQL'
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS privstat;
 DROP TABLE IF EXISTS dash_orders;
