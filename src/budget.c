@@ -77,6 +77,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "optimizer/planner.h"
 #include "pgstat.h"
 #include "port/atomics.h"
 #include "port/pg_crc32c.h"
@@ -215,6 +216,14 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 static ExecutorRun_hook_type prev_ExecutorRun = NULL;
 static ExplainOneQuery_hook_type prev_ExplainOneQuery = NULL;
+static planner_hook_type prev_planner = NULL;
+
+/*
+ * EXPLAIN through another module's ExplainOneQuery hook (Citus's): the plan
+ * it made, caught by the planner hook, for the privacy lines after it.
+ */
+static int	explain_depth = 0;
+static PlannedStmt *explained_plan = NULL;
 static emit_log_hook_type prev_emit_log_hook = NULL;
 
 static void budget_shmem_request(void);
@@ -223,6 +232,8 @@ static void budget_ExecutorStart(QueryDesc *queryDesc, int eflags);
 static void budget_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction,
 							   uint64 count, bool execute_once);
 static void budget_emit_log(ErrorData *edata);
+static PlannedStmt *budget_planner(Query *parse, const char *query_string, int cursorOptions,
+									ParamListInfo boundParams);
 static void budget_ExplainOneQuery(Query *query, int cursorOptions,
 								   IntoClause *into, ExplainState *es,
 								   const char *queryString, ParamListInfo params,
@@ -1136,6 +1147,8 @@ privstat_budget_init(void)
 	ExecutorRun_hook = budget_ExecutorRun;
 	prev_ExplainOneQuery = ExplainOneQuery_hook;
 	ExplainOneQuery_hook = budget_ExplainOneQuery;
+	prev_planner = planner_hook;
+	planner_hook = budget_planner;
 	prev_emit_log_hook = emit_log_hook;
 	emit_log_hook = budget_emit_log;
 	privstat_register_worker("privstat journal flusher", "privstat_journal_flusher_main",
@@ -1379,6 +1392,89 @@ explain_remaining(const char *label, bool unlimited, double remaining, ExplainSt
  * left.  Charges nothing.  In the structured formats the privacy figures are
  * a sibling group of the plan.
  */
+/* the privacy lines after a plan: its cost, and what the role has left */
+static void
+explain_privacy(PlannedStmt *plan, ExplainState *es)
+{
+	double		epsilon;
+	double		delta;
+	BudgetEntry *e;
+	Oid			role = GetUserId();
+
+	if (privstat_plan_cost(plan, &epsilon, &delta) == 0 || shared == NULL)
+		return;
+
+	/*
+	 * An object of its own, a sibling of the plan's in the outer list: in
+	 * JSON {"Privacy Cost Epsilon": ...}, in YAML a "- " item, in XML a
+	 * <Privacy> element.
+	 */
+	ExplainOpenGroup("Privacy", NULL, true, es);
+	ExplainPropertyFloat("Privacy Cost Epsilon", NULL, epsilon, 6, es);
+	/* a delta below 1e-6 (privstat.selection_delta 1e-9) must not show as 0 */
+	ExplainPropertyFloat("Privacy Cost Delta", NULL, delta,
+						 delta > 0.0 && delta < 5e-7 ? 2 - (int) floor(log10(delta)) : 6, es);
+	LWLockAcquire(shared->lock, LW_SHARED);
+	e = hash_search(ledger, &role, HASH_FIND, NULL);
+	if (e != NULL && e->has_budget)
+	{
+		int64		eps_spent;
+		int64		delta_spent;
+
+		spent(e, GetCurrentTimestamp(), &eps_spent, &delta_spent);
+		explain_remaining("Privacy Budget Epsilon Remaining", e->eps_unlimited,
+						  Max(e->eps_limit - eps_spent, 0) / EPS_UNIT, es);
+		explain_remaining("Privacy Budget Delta Remaining", e->delta_unlimited,
+						  Max(e->delta_limit - delta_spent, 0) / DELTA_UNIT, es);
+	}
+	else
+		ExplainPropertyText("Privacy Budget", "none (the query would be refused)", es);
+	LWLockRelease(shared->lock);
+	ExplainCloseGroup("Privacy", NULL, true, es);
+}
+
+/* remembers the plan an EXPLAIN made through another module's hook */
+static PlannedStmt *
+budget_planner(Query *parse, const char *query_string, int cursorOptions,
+			   ParamListInfo boundParams)
+{
+	PlannedStmt *result;
+
+	if (prev_planner)
+		result = prev_planner(parse, query_string, cursorOptions, boundParams);
+	else
+		result = standard_planner(parse, query_string, cursorOptions, boundParams);
+	/* the last one: a query planned while planning it (a function folded) comes first */
+	if (explain_depth > 0)
+		explained_plan = result;
+	return result;
+}
+
+/* run the ExplainOneQuery hook before ours, catching the plan it makes */
+static PlannedStmt *
+explain_through_prev(Query *query, int cursorOptions, IntoClause *into,
+					 ExplainState *es, const char *queryString,
+					 ParamListInfo params, QueryEnvironment *queryEnv)
+{
+	PlannedStmt *saved = explained_plan;
+	PlannedStmt *plan;
+
+	explained_plan = NULL;
+	explain_depth++;
+	PG_TRY();
+	{
+		prev_ExplainOneQuery(query, cursorOptions, into, es, queryString, params, queryEnv);
+	}
+	PG_FINALLY();
+	{
+		explain_depth--;
+	}
+	PG_END_TRY();
+	plan = explained_plan;
+	explained_plan = saved;
+	return plan;
+}
+
 static void
 budget_ExplainOneQuery(Query *query, int cursorOptions, IntoClause *into,
 					   ExplainState *es, const char *queryString,
@@ -1389,13 +1485,12 @@ budget_ExplainOneQuery(Query *query, int cursorOptions, IntoClause *into,
 				planduration;
 	BufferUsage bufusage_start,
 				bufusage;
-	double		epsilon;
-	double		delta;
-	int			n;
 
 	if (prev_ExplainOneQuery)
 	{
-		prev_ExplainOneQuery(query, cursorOptions, into, es, queryString, params, queryEnv);
+		plan = explain_through_prev(query, cursorOptions, into, es, queryString, params, queryEnv);
+		if (plan != NULL)
+			explain_privacy(plan, es);
 		return;
 	}
 
@@ -1410,44 +1505,9 @@ budget_ExplainOneQuery(Query *query, int cursorOptions, IntoClause *into,
 		memset(&bufusage, 0, sizeof(BufferUsage));
 		BufferUsageAccumDiff(&bufusage, &pgBufferUsage, &bufusage_start);
 	}
-	n = privstat_plan_cost(plan, &epsilon, &delta);
 	ExplainOnePlan(plan, into, es, queryString, params, queryEnv, &planduration,
 				   es->buffers ? &bufusage : NULL);
-	if (n == 0 || shared == NULL)
-		return;
-
-	/*
-	 * An object of its own, a sibling of the plan's in the outer list: in
-	 * JSON {"Privacy Cost Epsilon": ...}, in YAML a "- " item, in XML a
-	 * <Privacy> element.
-	 */
-	ExplainOpenGroup("Privacy", NULL, true, es);
-	ExplainPropertyFloat("Privacy Cost Epsilon", NULL, epsilon, 6, es);
-	/* a delta below 1e-6 (privstat.selection_delta 1e-9) must not show as 0 */
-	ExplainPropertyFloat("Privacy Cost Delta", NULL, delta,
-						 delta > 0.0 && delta < 5e-7 ? 2 - (int) floor(log10(delta)) : 6, es);
-	{
-		BudgetEntry *e;
-		Oid			role = GetUserId();
-
-		LWLockAcquire(shared->lock, LW_SHARED);
-		e = hash_search(ledger, &role, HASH_FIND, NULL);
-		if (e != NULL && e->has_budget)
-		{
-			int64		eps_spent;
-			int64		delta_spent;
-
-			spent(e, GetCurrentTimestamp(), &eps_spent, &delta_spent);
-			explain_remaining("Privacy Budget Epsilon Remaining", e->eps_unlimited,
-							  Max(e->eps_limit - eps_spent, 0) / EPS_UNIT, es);
-			explain_remaining("Privacy Budget Delta Remaining", e->delta_unlimited,
-							  Max(e->delta_limit - delta_spent, 0) / DELTA_UNIT, es);
-		}
-		else
-			ExplainPropertyText("Privacy Budget", "none (the query would be refused)", es);
-		LWLockRelease(shared->lock);
-	}
-	ExplainCloseGroup("Privacy", NULL, true, es);
+	explain_privacy(plan, es);
 }
 
 

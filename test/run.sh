@@ -2,9 +2,10 @@
 # privstat's whole test suite: installs what is missing (as root), builds,
 # installs, then runs pg_regress (the attack suite among them), the isolation
 # specs, the statistical tests of the noise and of the numeric conversion, the
-# TAP tests, the node-postgres client test (test/node), a short soak
-# (test/soak) and a bounded random-query run (test/sqlsmith), each on
-# throw-away clusters with privstat preloaded.  Ends with one line
+# TAP tests (Citus built once per machine for the Citus one), the
+# node-postgres client test (test/node), a short soak (test/soak) and a
+# bounded random-query run (test/sqlsmith), each on throw-away clusters with
+# privstat preloaded.  Ends with one line
 # "N passed, M failed" and exits non-zero on any failure.
 #
 # Usage: bash test/run.sh        (as root, or as a user with sudo)
@@ -98,9 +99,19 @@ log "fuzzing the readers (test/fuzz): pseudonym/sealed input, budget journal, au
 # libFuzzer targets built with clang's ASan/UBSan; FUZZ_SECONDS=3600 for a long run
 tap_runner fuzz env FUZZ_SECONDS=${PRIVSTAT_FUZZ_SECONDS:-8} FUZZ_WORK="$WORKDIR/fuzz" bash test/fuzz/run.sh
 
+log "Citus for t/014_citus.pl (test/citus/build.sh: once per machine, from the vendored tarball)"
+# the build's last line says what is installed, or why the test will skip
+bash test/citus/build.sh 2>&1 | tee "$WORKDIR/citus.out"
+if [ "${PIPESTATUS[0]}" -ne 0 ]; then
+	echo "not ok - building Citus from its tarball failed"
+	failed=$((failed + 1))
+fi
+PRIVSTAT_CITUS_STATUS=$(tail -1 "$WORKDIR/citus.out")
+
 log "TAP tests (prove)"
 mkdir -p "$WORKDIR/tap" && [ "$(id -u)" -eq 0 ] && chown postgres: "$WORKDIR/tap"
 (cd "$SRC/test" && as_test_user env TESTDIR="$WORKDIR/tap" PG_REGRESS="$PG_REGRESS" \
+	PRIVSTAT_CITUS_STATUS="$PRIVSTAT_CITUS_STATUS" \
 	PERL5LIB="$PGXS_DIR/src/test/perl" prove -v t/*.pl) 2>&1 | tee "$WORKDIR/tap.out"
 tap_pass=$(grep -cE '^ok [0-9]+' "$WORKDIR/tap.out")
 tap_fail=$(grep -cE '^not ok [0-9]+' "$WORKDIR/tap.out")
