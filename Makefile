@@ -3,15 +3,19 @@
 MODULE_big = privstat
 OBJS = \
 	src/privstat.o \
+	src/common.o \
 	src/guc.o \
 	src/keys.o \
 	src/pseudonym.o \
 	src/noise.o \
 	src/dp_mech.o \
 	src/dp_agg.o \
+	src/pricing.o \
 	src/numeric_float8.o \
+	src/records.o \
 	src/budget.o \
 	src/policy/catalog.o \
+	src/policy/level.o \
 	src/policy/validate.o \
 	src/policy/bound.o \
 	src/policy/fused.o \

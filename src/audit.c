@@ -93,8 +93,9 @@
 #include "utils/timestamp.h"
 
 #include "privstat/audit.h"
+#include "privstat/common.h"
 #include "privstat/keys.h"
-#include "privstat/privstat.h"
+#include "privstat/records.h"
 
 #define AUDIT_DIR			"privstat/audit"
 #define AUDIT_MAGIC			0x41545350	/* "PSTA" */
@@ -761,6 +762,15 @@ trail_prune(void)
  * ---------------------------------------------------------------------------
  */
 
+/* the budget journal's reader, registered by the budget module */
+static PrivstatBudgetScan budget_scan = NULL;
+
+void
+privstat_audit_set_budget_scan(PrivstatBudgetScan scan)
+{
+	budget_scan = scan;
+}
+
 static void
 recover_budget_event(const PrivstatBudgetEvent *ev)
 {
@@ -983,7 +993,7 @@ trail_catch_up(void)
 	uint64		before = shared->next_seq;
 	uint64		next;
 
-	next = privstat_budget_journal_scan(shared->budget_next, recover_budget_event);
+	next = budget_scan != NULL ? budget_scan(shared->budget_next, recover_budget_event) : 0;
 	if (next != 0 && next < shared->budget_next)
 	{
 		ereport(LOG,

@@ -99,8 +99,11 @@
 #include "privstat/audit.h"
 #include "privstat/budget.h"
 #include "privstat/dp_agg.h"
+#include "privstat/pricing.h"
+#include "privstat/guc.h"
+#include "privstat/common.h"
 #include "privstat/keys.h"
-#include "privstat/privstat.h"
+#include "privstat/records.h"
 #include "privstat/release_cache.h"
 
 #define JOURNAL_DIR			"privstat"
@@ -186,8 +189,6 @@ typedef struct BudgetShared
 	Latch	   *flusher_latch;	/* the journal flusher's, or NULL */
 	pid_t		flusher_pid;	/* its process id, or 0 */
 } BudgetShared;
-
-int			privstat_max_roles = 1000;
 
 static BudgetShared *shared = NULL;
 static HTAB *ledger = NULL;
@@ -446,184 +447,9 @@ apply_record(const JournalRecord *r)
  * ---------------------------------------------------------------------------
  */
 
-/*
- * Chained records: the budget journal and the audit trail (audit.c) share
- * one record shape, 128 bytes whose last 36 are a CRC-32C of the body and an
- * HMAC-SHA-256 of the previous record's HMAC and the body.  The helpers
- * below know nothing else about either file.
- */
+/* the record shape of src/records.c */
 StaticAssertDecl(offsetof(JournalRecord, crc) == PRIVSTAT_RECORD_BODY, "journal record body");
 StaticAssertDecl(offsetof(JournalRecord, mac) == PRIVSTAT_RECORD_BODY + sizeof(pg_crc32c), "journal record mac");
-
-static pg_crc32c
-body_crc(const void *rec)
-{
-	pg_crc32c	crc;
-
-	INIT_CRC32C(crc);
-	COMP_CRC32C(crc, rec, PRIVSTAT_RECORD_BODY);
-	FIN_CRC32C(crc);
-	return crc;
-}
-
-void
-privstat_record_seal(void *rec, const uint8 *prev_mac, const PrivstatKey *key)
-{
-	uint8	   *p = rec;
-	pg_crc32c	crc = body_crc(rec);
-	uint8		buf[32 + PRIVSTAT_RECORD_BODY];
-
-	memcpy(p + PRIVSTAT_RECORD_BODY, &crc, sizeof(crc));
-	memcpy(buf, prev_mac, 32);
-	memcpy(buf + 32, rec, PRIVSTAT_RECORD_BODY);
-	privstat_hmac_sha256(key, buf, sizeof(buf), p + PRIVSTAT_RECORD_MAC);
-}
-
-bool
-privstat_record_crc_ok(const void *rec)
-{
-	pg_crc32c	crc = body_crc(rec);
-
-	return memcmp(&crc, (const uint8 *) rec + PRIVSTAT_RECORD_BODY, sizeof(crc)) == 0;
-}
-
-bool
-privstat_record_mac_ok(const void *rec, const uint8 *prev_mac, const PrivstatKey *key)
-{
-	uint8		copy[PRIVSTAT_RECORD_SIZE];
-
-	memcpy(copy, rec, PRIVSTAT_RECORD_SIZE);
-	privstat_record_seal(copy, prev_mac, key);
-	return memcmp(copy + PRIVSTAT_RECORD_BODY, (const uint8 *) rec + PRIVSTAT_RECORD_BODY,
-				  PRIVSTAT_RECORD_SIZE - PRIVSTAT_RECORD_BODY) == 0;
-}
-
-bool
-privstat_record_is_zero(const void *rec)
-{
-	const uint8 *p = rec;
-	size_t		i;
-
-	for (i = 0; i < PRIVSTAT_RECORD_SIZE; i++)
-		if (p[i] != 0)
-			return false;
-	return true;
-}
-
-/*
- * Past the last good record (good records from the start of the file): the
- * end of a torn tail to cut, or -1 with *problem set.  Grouped flushes leave
- * up to one unflushed record per backend, and the OS may persist a later
- * page before an earlier one: a damaged record followed by intact ones
- * within MaxBackends records is such a tail.  (An intact record after a hole
- * was never acknowledged: the fdatasync that would have acknowledged it
- * persists the earlier record too.)  Farther on, it is damage or tampering.
- */
-off_t
-privstat_record_tail(int fd, uint64 good, off_t size, bool (*intact) (const void *rec),
-					 const char **problem)
-{
-	uint8		r[PRIVSTAT_RECORD_SIZE];
-	off_t		torn_end = good * PRIVSTAT_RECORD_SIZE;
-	uint64		m;
-
-	for (m = good; (off_t) (m * PRIVSTAT_RECORD_SIZE) < size; m++)
-	{
-		ssize_t		got = pg_pread(fd, r, sizeof(r), m * sizeof(r));
-
-		if (got <= 0)
-			break;
-		if (got < (ssize_t) sizeof(r))
-			memset(r + got, 0, sizeof(r) - got);
-		if (privstat_record_is_zero(r))
-			continue;
-		if (got == (ssize_t) sizeof(r) && intact(r) && m > good + MaxBackends)
-		{
-			*problem = "a damaged record is followed by intact ones";
-			return -1;
-		}
-		torn_end = m * sizeof(r) + got;
-	}
-	return torn_end;
-}
-
-/*
- * Make every record up to seq durable, sharing the flush with concurrent
- * writers as XLogFlush does: whoever holds flush_lock syncs every record
- * written so far (sync() is called with it held), and a backend whose
- * record is already covered returns without its own sync.  sync() returns
- * 0 or sets errno.
- */
-void
-privstat_record_flush(LWLock *flush_lock, pg_atomic_uint64 *written, pg_atomic_uint64 *flushed,
-					  uint64 seq, int (*sync) (void), const char *path)
-{
-	for (;;)
-	{
-		uint64		target;
-
-		if (pg_atomic_read_u64(flushed) > seq)
-		{
-			pg_read_barrier();
-			return;
-		}
-		/* false: someone else held the lock and has released it; look again */
-		if (!LWLockAcquireOrWait(flush_lock, LW_EXCLUSIVE))
-			continue;
-		if (pg_atomic_read_u64(flushed) > seq)
-		{
-			LWLockRelease(flush_lock);
-			return;
-		}
-		target = pg_atomic_read_u64(written);
-		pgstat_report_wait_start(WAIT_EVENT_DATA_FILE_SYNC);
-		if (sync() != 0)
-		{
-			pgstat_report_wait_end();
-			LWLockRelease(flush_lock);
-			ereport(data_sync_elevel(ERROR),
-					(errcode_for_file_access(),
-					 errmsg("could not fsync file \"%s\": %m", path)));
-		}
-		pgstat_report_wait_end();
-		privstat_record_flushed(flushed, target);
-		LWLockRelease(flush_lock);
-		return;
-	}
-}
-
-/*
- * Records below target are durable: raise *flushed to target, never lower
- * it (a sync made without flush_lock may finish after one made with it).
- */
-void
-privstat_record_flushed(pg_atomic_uint64 *flushed, uint64 target)
-{
-	uint64		cur = pg_atomic_read_u64(flushed);
-
-	while (cur < target && !pg_atomic_compare_exchange_u64(flushed, &cur, target))
-		;
-}
-
-/*
- * Grow a record file by chunk bytes of zeros at offset at, durably (size
- * and all).  False, with errno set, on failure.
- */
-bool
-privstat_record_file_extend(File file, off_t at, int chunk)
-{
-	char	   *zeros = palloc0(chunk);
-	int			written = FileWrite(file, zeros, chunk, at, WAIT_EVENT_DATA_FILE_EXTEND);
-
-	pfree(zeros);
-	if (written != chunk)
-	{
-		if (written >= 0)
-			errno = ENOSPC;
-		return false;
-	}
-	return FileSync(file, WAIT_EVENT_DATA_FILE_SYNC) == 0;
-}
 
 static PrivstatKey *
 journal_key(void)
@@ -933,8 +759,8 @@ record_event(const JournalRecord *r, PrivstatBudgetEvent *ev)
  * after journal_replay.  Returns the journal's next seq, or 0 when the
  * journal failed to replay (nothing is passed then).
  */
-uint64
-privstat_budget_journal_scan(uint64 from, void (*fn) (const PrivstatBudgetEvent *ev))
+static uint64
+budget_journal_scan(uint64 from, void (*fn) (const PrivstatBudgetEvent *ev))
 {
 	int			fd;
 	JournalRecord r;
@@ -1010,7 +836,7 @@ role_name(Oid role)
  * The audit record of a journal record, written (not flushed) under the
  * same hold of shared->lock, so the trail holds budget events in journal
  * order; after a crash, the trail catches up from the durable journal
- * (privstat_budget_journal_scan), so the journal's flush covers both.
+ * (budget_journal_scan), so the journal's flush covers both.
  */
 static void
 audit_record(const JournalRecord *r)
@@ -1151,6 +977,8 @@ privstat_budget_init(void)
 	planner_hook = budget_planner;
 	prev_emit_log_hook = emit_log_hook;
 	emit_log_hook = budget_emit_log;
+	privstat_audit_set_budget_scan(budget_journal_scan);
+	privstat_await_charge_hook = privstat_budget_await;
 	privstat_register_worker("privstat journal flusher", "privstat_journal_flusher_main",
 							 BGWORKER_SHMEM_ACCESS, 1);
 }

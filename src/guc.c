@@ -1,7 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * guc.c
- *	  All privstat.* settings.
+ *	  The privstat.* settings that no module's hooks depend on.
+ *
+ * A setting with check or assign hooks, or read by one module alone, is
+ * defined by that module's init function: privstat.purpose (policy/hooks.c),
+ * privstat.audit_* (audit.c), privstat.release_cache_* (release_cache.c).
+ * This file includes no other privstat header but its own.
  *
  * Anything that affects privacy is PGC_POSTMASTER or PGC_SUSET.  No setting
  * ever holds a secret: members of pg_monitor can read superuser-only
@@ -15,10 +20,7 @@
 
 #include "utils/guc.h"
 
-#include "privstat/budget.h"
 #include "privstat/guc.h"
-#include "privstat/policy.h"
-#include "privstat/retention.h"
 
 char	   *privstat_key_file = NULL;
 double		privstat_default_epsilon = 1.0;
@@ -30,6 +32,9 @@ double		privstat_selection_epsilon = 1.0;
 double		privstat_selection_delta = 1e-6;
 double		privstat_max_epsilon = 10.0;
 double		privstat_min_query_epsilon = 0.01;
+int			privstat_max_roles = 1000;
+int			privstat_purge_interval = 3600;
+int			privstat_purge_batch_size = 10000;
 char	   *privstat_purge_lock_timeout = NULL;
 char	   *privstat_purpose = NULL;
 
@@ -112,17 +117,6 @@ privstat_guc_init(void)
 							   PGC_SUSET,
 							   0,
 							   NULL, NULL, NULL);
-
-	DefineCustomStringVariable("privstat.purpose",
-							   gettext_noop("The purpose this session reads data for."),
-							   gettext_noop("Rows of tables with a consent column are visible only when their consent "
-											"includes it. A role may declare only a purpose it was granted "
-											"(privstat.grant_purpose)."),
-							   &privstat_purpose,
-							   "",
-							   PGC_USERSET,
-							   0,
-							   privstat_purpose_check, privstat_purpose_assign, NULL);
 
 	/*
 	 * User-level privacy (src/policy/bound.c).  Each value is written into the

@@ -64,7 +64,7 @@
 
 #include "privstat/guc.h"
 #include "privstat/keys.h"
-#include "privstat/privstat.h"
+#include "privstat/common.h"
 
 /* the key file holds exactly this many hex digits, then an optional newline */
 #define KEY_FILE_HEX_LEN	(2 * PRIVSTAT_MASTER_KEY_LEN)

@@ -43,7 +43,7 @@
 
 #include "privstat/audit.h"
 #include "privstat/keys.h"
-#include "privstat/privstat.h"
+#include "privstat/common.h"
 #include "privstat/pseudonym.h"
 
 #define PSEUDONYM_PREFIX		"pn:"

@@ -105,8 +105,8 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "privstat/budget.h"
-#include "privstat/privstat.h"
+#include "privstat/common.h"
+#include "privstat/guc.h"
 #include "privstat/release_cache.h"
 
 int			privstat_release_cache_size = 8192;

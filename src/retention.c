@@ -57,12 +57,11 @@
 #include "utils/syscache.h"
 
 #include "privstat/audit.h"
+#include "privstat/common.h"
+#include "privstat/guc.h"
 #include "privstat/policy.h"
-#include "privstat/privstat.h"
 #include "privstat/retention.h"
 
-int			privstat_purge_interval = 3600;
-int			privstat_purge_batch_size = 10000;
 
 PGDLLEXPORT void privstat_retention_launcher_main(Datum arg);
 PGDLLEXPORT void privstat_retention_worker_main(Datum arg);
@@ -338,9 +337,6 @@ privstat_retention_apply(PG_FUNCTION_ARGS)
 	privstat_policy_enable_rls(relid);
 	PG_RETURN_VOID();
 }
-
-/* the table whose purge batch runs in this backend, or InvalidOid */
-Oid			privstat_purging_relid = InvalidOid;
 
 PG_FUNCTION_INFO_V1(privstat_purge_batch);
 

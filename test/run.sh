@@ -95,6 +95,9 @@ tap_runner() {
 	failed=$((failed + fail))
 }
 
+log "module structure of src/ (test/structure)"
+tap_runner structure bash test/structure/check.sh
+
 log "fuzzing the readers (test/fuzz): pseudonym/sealed input, budget journal, audit trail"
 # libFuzzer targets built with clang's ASan/UBSan; FUZZ_SECONDS=3600 for a long run
 tap_runner fuzz env FUZZ_SECONDS=${PRIVSTAT_FUZZ_SECONDS:-8} FUZZ_WORK="$WORKDIR/fuzz" bash test/fuzz/run.sh

@@ -10,8 +10,7 @@
 #define PRIVSTAT_AUDIT_H
 
 #include "commands/trigger.h"
-
-#include "privstat/budget.h"
+#include "utils/timestamp.h"
 
 /* privstat.audit_segment_size (MB): a segment this large is rotated */
 extern int	privstat_audit_segment_size;
@@ -33,6 +32,37 @@ extern void privstat_audit_check_writable(void);
  * a backend buffer that the next budget event takes.  Call before charging.
  */
 extern void privstat_audit_set_query(const char *source, int location, int len);
+
+/* the budget journal's record types (never renumber: they are on disk) */
+#define PRIVSTAT_BUDGET_CHARGE	1
+#define PRIVSTAT_BUDGET_SET		2
+#define PRIVSTAT_BUDGET_RESET	3
+#define PRIVSTAT_BUDGET_ADOPT	4
+
+/* one budget journal record, as the audit trail records it */
+typedef struct PrivstatBudgetEvent
+{
+	uint64		seq;			/* position in the budget journal */
+	int			type;			/* PRIVSTAT_BUDGET_* */
+	TimestampTz ts;
+	Oid			role;			/* whose budget */
+	Oid			actor;			/* who ran the query or made the change */
+	Oid			dbid;
+	double		epsilon;		/* charge, or limit */
+	double		delta;
+	int64		period_us;
+} PrivstatBudgetEvent;
+
+/*
+ * The budget module's reader of its journal: passes every record from seq
+ * from on to fn, oldest first, and returns the journal's next seq (0 when
+ * the journal failed to replay).  Registered by privstat_budget_init, so
+ * that the trail catches up with the journal at startup without this
+ * module depending on the budget's.
+ */
+typedef uint64 (*PrivstatBudgetScan) (uint64 from, void (*fn) (const PrivstatBudgetEvent *ev));
+extern void privstat_audit_set_budget_scan(PrivstatBudgetScan scan);
+
 
 /*
  * A budget journal record, written in journal order: the caller holds the

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * dp_agg.h
- *	  privstat's DP aggregates, and the interface through which the budget
- *	  reads what a plan will spend.
+ *	  privstat's DP aggregates: their parameters and price, their states,
+ *	  and the rewrites that keep answers consistent.
  *
  *-------------------------------------------------------------------------
  */
@@ -14,16 +14,18 @@
 #include "nodes/primnodes.h"
 
 /*
- * Sum the cost of every DP aggregate in a planned statement (all plan
- * nodes, init plans and subplans), from their constant arguments or
- * privstat.epsilon.  Sequential composition: epsilons and deltas add up.
- * Partial aggregates (the workers' half of a parallel aggregate) cost
- * nothing: noise is added once, when the leader finalizes.  Errors as the
- * aggregates would for invalid parameters, and refuses DP aggregates that
- * could be released more than once per execution, so a query is refused
- * before it runs.  Returns the number of DP aggregates found.
+ * The epsilon and delta one DP aggregate call spends when released, from
+ * its constant arguments or privstat.epsilon, checked as the aggregate
+ * checks them; plan is the node whose expressions hold aggref (a Finalize
+ * Agg's arguments live on in the partial Aggref below it).
  */
-extern int	privstat_plan_cost(PlannedStmt *stmt, double *epsilon, double *delta);
+extern void privstat_dp_aggref_price(Aggref *aggref, Plan *plan, double *epsilon, double *delta);
+
+/*
+ * Called before a DP aggregate draws noise, to wait until this backend's
+ * charge is durable: set by the budget module (privstat_budget_init).
+ */
+extern void (*privstat_await_charge_hook) (void);
 
 /* true if aggfnoid is one of privstat's DP aggregates (dp_count, dp_sum, ...) */
 extern bool privstat_is_dp_aggregate(Oid aggfnoid);

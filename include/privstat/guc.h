@@ -20,10 +20,20 @@ extern double privstat_max_epsilon;
 /* privstat.min_query_epsilon: the least epsilon a charging query is charged (PGC_SUSET) */
 extern double privstat_min_query_epsilon;
 
+/* privstat.max_roles: roles that can have a budget (PGC_POSTMASTER) */
+extern int	privstat_max_roles;
+
+/* privstat.purge_interval (seconds; 0 disables the workers) and batch size */
+extern int	privstat_purge_interval;
+extern int	privstat_purge_batch_size;
+
 /* privstat.purge_lock_timeout: lock_timeout of each purge batch */
 extern char *privstat_purge_lock_timeout;
 
-/* privstat.purpose: the purpose the session reads data for ('' for none) */
+/*
+ * privstat.purpose: the purpose the session reads data for ('' for none);
+ * defined by privstat_policy_init, whose hooks check and apply it
+ */
 extern char *privstat_purpose;
 
 /* privstat.max_groups_contributed, privstat.max_rows_contributed: 0 = the table's */

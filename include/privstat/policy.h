@@ -26,4 +26,10 @@ extern void privstat_purpose_assign(const char *newval, void *extra);
  */
 extern void privstat_policy_enable_rls(Oid relid);
 
+/*
+ * The table whose purge batch runs in this backend (set by retention.c), or
+ * InvalidOid: its expired rows stay visible to the purge that deletes them.
+ */
+extern Oid	privstat_purging_relid;
+
 #endif							/* PRIVSTAT_POLICY_H */

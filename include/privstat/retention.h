@@ -9,14 +9,7 @@
 #ifndef PRIVSTAT_RETENTION_H
 #define PRIVSTAT_RETENTION_H
 
-/* privstat.purge_interval (seconds; 0 disables the workers) and batch size */
-extern int	privstat_purge_interval;
-extern int	privstat_purge_batch_size;
-
 /* from _PG_init: register the launcher */
 extern void privstat_retention_init(void);
-
-/* the table whose purge batch runs in this backend, or InvalidOid */
-extern Oid	privstat_purging_relid;
 
 #endif							/* PRIVSTAT_RETENTION_H */

@@ -35,7 +35,7 @@
 
 #include "privstat/audit.h"
 #include "privstat/policy.h"
-#include "privstat/privstat.h"
+#include "privstat/common.h"
 
 #include "policy_internal.h"
 

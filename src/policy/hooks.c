@@ -37,11 +37,13 @@
 #include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/fmgrtab.h"
+#include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
 #include "privstat/dp_agg.h"
+#include "privstat/guc.h"
 #include "privstat/policy.h"
 
 #include "policy_internal.h"
@@ -572,6 +574,18 @@ policy_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 void
 privstat_policy_init(void)
 {
+	/* here, not in guc.c: its check and assign hooks are the row rules' */
+	DefineCustomStringVariable("privstat.purpose",
+							   gettext_noop("The purpose this session reads data for."),
+							   gettext_noop("Rows of tables with a consent column are visible only when their consent "
+											"includes it. A role may declare only a purpose it was granted "
+											"(privstat.grant_purpose)."),
+							   &privstat_purpose,
+							   "",
+							   PGC_USERSET,
+							   0,
+							   privstat_purpose_check, privstat_purpose_assign, NULL);
+
 	CacheRegisterRelcacheCallback(policy_relcache_callback, (Datum) 0);
 	CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, policy_syscache_callback, (Datum) 0);
 	CacheRegisterSyscacheCallback(AUTHOID, policy_syscache_callback, (Datum) 0);

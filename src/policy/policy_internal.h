@@ -234,22 +234,29 @@ extern bool user_holds_select(ProtectedRel *p, Oid relid);
 extern const char *level_name(AccessLevel level);
 extern void warn_restricted_readers(void);
 
-/* validate.c: the state of the statement being validated, then the walk */
+/* level.c: the state of the statement being validated, and helpers on its levels */
 extern ParamListInfo validating_params;
 extern bool needs_custom_plan;
 extern List *bounded_levels;
 extern Oid	first_protected;
-extern bool froze_mutable;
-extern int	row_calls;
-extern Level *validate_level(Query *q, Level *parent);
 extern const char *example_name(Level *lev);
+extern const char *table_phrase(Level *lev);
 extern void refuse(Level *lev, const char *rule, const char *hint);
 extern CteInfo *cte_info(Level *lev, RangeTblEntry *rte);
 extern Const *param_value(Param *p);
-extern void node_check(Node *node, Level *lev, const char *clause);
 extern bool trace_column(Level *lev, Node *expr, Oid *relid, AttrNumber *attno);
 extern Aggref *plain_aggref(Oid fnoid, List *args, Expr *filter);
 extern Node *coerce_to(Node *expr, Oid type);
+
+/* the hint of most refusals */
+#define ALLOWED_FORMS \
+	"Aggregate protected rows with count(*), count(col), sum(col), avg(col) or a privstat.dp_* aggregate, and use the total functions of doc/policy.md in WHERE, JOIN and GROUP BY."
+
+/* validate.c: the walk */
+extern bool froze_mutable;
+extern int	row_calls;
+extern Level *validate_level(Query *q, Level *parent);
+extern void node_check(Node *node, Level *lev, const char *clause);
 
 /* excerpt.c: the SQL of an expression as the user wrote it, for refusals */
 extern const char *validating_sql;

@@ -39,15 +39,20 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
+#include "privstat/common.h"
 #include "privstat/guc.h"
 #include "privstat/policy.h"
-#include "privstat/privstat.h"
-#include "privstat/retention.h"
 
 #include "policy_internal.h"
 #include "total.h"
 
 /* the row security hooks before privstat's, saved by privstat_policy_init */
+/*
+ * The table whose purge batch runs in this backend (retention.c sets it), or
+ * InvalidOid.
+ */
+Oid			privstat_purging_relid = InvalidOid;
+
 row_security_policy_hook_type prev_rls_permissive = NULL;
 row_security_policy_hook_type prev_rls_restrictive = NULL;
 

@@ -53,7 +53,7 @@ link_target() {
 
 # compile in parallel; any failure stops the build
 pids=""
-for src in test/fuzz/fuzz_shim.c test/fuzz/fuzz_keys.c src/budget.c \
+for src in test/fuzz/fuzz_shim.c test/fuzz/fuzz_keys.c src/records.c \
 	test/fuzz/fuzz_types.c test/fuzz/fuzz_journal.c test/fuzz/fuzz_audit.c; do
 	compile "$src" "$OUT/obj/$(basename "$src" .c).o" &
 	pids="$pids $!"
@@ -62,6 +62,6 @@ for p in $pids; do wait "$p" || exit 1; done
 nm -D --defined-only "$POSTGRES" >"$OUT/obj/postgres.syms"
 COMMON="$OUT/obj/fuzz_shim.o $OUT/obj/fuzz_keys.o"
 link_target fuzz_types "$OUT/obj/fuzz_types.o" $COMMON & p1=$!
-link_target fuzz_journal "$OUT/obj/fuzz_journal.o" $COMMON & p2=$!
-link_target fuzz_audit "$OUT/obj/fuzz_audit.o" "$OUT/obj/budget.o" $COMMON & p3=$!
+link_target fuzz_journal "$OUT/obj/fuzz_journal.o" "$OUT/obj/records.o" $COMMON & p2=$!
+link_target fuzz_audit "$OUT/obj/fuzz_audit.o" "$OUT/obj/records.o" $COMMON & p3=$!
 wait $p1 && wait $p2 && wait $p3

@@ -1,6 +1,6 @@
 /*
  * fuzz_audit: the audit trail's readers in src/audit.c (linked as is, with
- * src/budget.c for the shared record helpers): trail_replay() (startup:
+ * src/records.c for the shared record helpers): trail_replay() (startup:
  * the newest segment, torn tails, empty segments), verify_audit_log() (the
  * chain walk) and _audit_log() (events and their text records), on a
  * segment file made of the input (format: fuzz_records.h; mode bits 3-4

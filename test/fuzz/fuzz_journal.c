@@ -1,6 +1,6 @@
 /*
  * fuzz_journal: the budget journal's reader, journal_replay() of
- * src/budget.c (linked as is, with the shared record helpers), on a file
+ * src/budget.c (linked as is, with src/records.c), on a file
  * made of the input (format: fuzz_records.h).
  *
  * Besides ASan/UBSan, for every input:
@@ -10,7 +10,7 @@
  *	  record is zeros (a torn tail was cut), and a second replay of the file
  *	  as left is clean, cuts nothing, changes nothing and rebuilds the same
  *	  ledger, the same chain end and the same next seq;
- *	- privstat_budget_journal_scan() passes exactly the good records, in order;
+ *	- budget_journal_scan() passes exactly the good records, in order;
  *	- with WRITE_MORE, a record appended by journal_append() after the
  *	  replay is accepted by the next replay, with the ledger it implies.
  */
@@ -207,7 +207,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fuzz_fail("a clean replay left bytes after its last record %llu",
 					  (unsigned long long) first.next_seq);
 		scanned = 0;
-		if (privstat_budget_journal_scan(0, scan_cb) != first.next_seq || scanned != first.next_seq)
+		if (budget_journal_scan(0, scan_cb) != first.next_seq || scanned != first.next_seq)
 			fuzz_fail("the journal scan does not pass the replayed records");
 
 		replay(&second);

@@ -40,7 +40,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "privstat/privstat.h"
+#include "privstat/common.h"
 
 #include "fuzz_shim.h"
 
@@ -57,6 +57,7 @@ bool		fuzz_tuple_nulls[16];
 int			fuzz_tuple_rows = 0;
 
 bool		privstat_preloaded = true;
+int			privstat_max_roles = 1000;	/* a setting of src/guc.c, not linked */
 bool		IsUnderPostmaster = false;	/* the readers run in the postmaster */
 int			MaxBackends = 3;	/* small, so the torn-tail window is reachable */
 Oid			MyDatabaseId = 5;

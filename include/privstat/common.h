@@ -1,14 +1,15 @@
 /*-------------------------------------------------------------------------
  *
- * privstat.h
- *	  Declarations shared by all privstat modules.
+ * common.h
+ *	  The helpers of src/common.c, which every privstat module may use.
  *
+ * src/common.c is the bottom layer: it includes no other privstat header.
  * src/privstat.c owns _PG_init and only calls each module's init function.
  *
  *-------------------------------------------------------------------------
  */
-#ifndef PRIVSTAT_H
-#define PRIVSTAT_H
+#ifndef PRIVSTAT_COMMON_H
+#define PRIVSTAT_COMMON_H
 
 /* true once _PG_init ran from shared_preload_libraries */
 extern bool privstat_preloaded;
@@ -67,4 +68,8 @@ typedef struct PrivstatQueryState
 extern void *privstat_query_state_new(struct QueryDesc *qd, Size size, PrivstatQueryState **list);
 extern void *privstat_query_state_find(struct QueryDesc *qd, PrivstatQueryState *list);
 
-#endif							/* PRIVSTAT_H */
+/* the child plans of a plan node, besides lefttree and righttree */
+struct Plan;
+extern struct List *privstat_plan_children(struct Plan *plan);
+
+#endif							/* PRIVSTAT_COMMON_H */
