@@ -362,16 +362,22 @@ segment_extend(off_t at)
 
 	if (seg_file >= 0)
 		return privstat_record_file_extend(seg_file, at, AUDIT_CHUNK);
+	/* the postmaster, at startup: the same, on its transient file */
 	zeros = palloc0(AUDIT_CHUNK);
 	written = segment_pwrite(zeros, AUDIT_CHUNK, at);
 	pfree(zeros);
-	if (written != AUDIT_CHUNK)
+	if (written == AUDIT_CHUNK && pg_fsync(pm_fd) == 0)
+		return true;
 	{
-		if (written >= 0)
-			errno = ENOSPC;
-		return false;
+		int			save_errno = written >= 0 && written != AUDIT_CHUNK ? ENOSPC : errno;
+
+		if (ftruncate(pm_fd, at) != 0)
+			ereport(LOG,
+					(errcode_for_file_access(),
+					 errmsg("could not truncate privstat audit segment: %m")));
+		errno = save_errno;
 	}
-	return pg_fsync(pm_fd) == 0;
+	return false;
 }
 
 /*
@@ -522,6 +528,45 @@ trail_rotate(void)
 		LWLockRelease(shared->flush_lock);
 }
 
+/* records an event with textlen bytes of text takes */
+static int
+event_records(int textlen)
+{
+	return 1 + (textlen + AUDIT_TEXT_PER_RECORD - 1) / AUDIT_TEXT_PER_RECORD;
+}
+
+/*
+ * Make the current segment ready for n more records: rotated if they would
+ * take it past privstat.audit_segment_size, grown (durably) until they fit
+ * in its preallocated zeros.  After this, writing them cannot fail for want
+ * of space.  Caller holds lock exclusively (or is the postmaster).
+ */
+static void
+trail_reserve(int n)
+{
+	uint64		limit = (uint64) privstat_audit_segment_size * 1024 * 1024;
+	bool		rotate = (shared->next_seq + n - shared->seg_first) * sizeof(AuditRecord) > limit &&
+		shared->next_seq > shared->seg_first + 1;
+	char		path[MAXPGPATH];
+
+	/* all of the event's records (and a new segment's header), or none */
+	reserve_seqs((rotate ? 1 : 0) + n);
+	if (rotate)
+		trail_rotate();
+	segment_open();
+	while ((shared->next_seq + n - shared->seg_first) * sizeof(AuditRecord) > shared->allocated)
+	{
+		if (!segment_extend(shared->allocated))
+		{
+			segment_path(shared->segno, path);
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not extend privstat audit segment \"%s\": %m", path)));
+		}
+		shared->allocated += AUDIT_CHUNK;
+	}
+}
+
 /*
  * Write an event and its text records, all in one segment; caller holds
  * lock exclusively.  Returns the event's seq.
@@ -529,17 +574,10 @@ trail_rotate(void)
 static uint64
 trail_event(AuditRecord *r, const char *text, int textlen)
 {
-	int			ntext = (textlen + AUDIT_TEXT_PER_RECORD - 1) / AUDIT_TEXT_PER_RECORD;
+	int			ntext = event_records(textlen) - 1;
 	uint64		seq;
-	uint64		limit = (uint64) privstat_audit_segment_size * 1024 * 1024;
 
-	bool		rotate = (shared->next_seq + 1 + ntext - shared->seg_first) * sizeof(AuditRecord) > limit &&
-		shared->next_seq > shared->seg_first + 1;
-
-	/* all of the event's records (and a new segment's header), or none */
-	reserve_seqs((rotate ? 1 : 0) + 1 + ntext);
-	if (rotate)
-		trail_rotate();
+	trail_reserve(1 + ntext);
 	r->u.ev.textlen = textlen;
 	seq = trail_write(r);
 	for (int i = 0; i < ntext; i++)
@@ -1324,6 +1362,21 @@ privstat_audit_set_query(const char *source, int location, int len)
 										 query_buf, AUDIT_TEXT_MAX);
 }
 
+/*
+ * Before a budget event is journaled: take the trail's lock and make room
+ * for the event (with this backend's query text if it is a charge), so that
+ * a full disk fails the query before anything is debited, never between
+ * the debit and its audit event.  The lock is held until
+ * privstat_audit_budget_event writes the event (or an error releases it).
+ */
+void
+privstat_audit_budget_reserve(bool charge)
+{
+	privstat_audit_check_writable();
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	trail_reserve(event_records(charge ? query_len : 0));
+}
+
 void
 privstat_audit_budget_event(const PrivstatBudgetEvent *ev, bool live)
 {
@@ -1360,8 +1413,8 @@ privstat_audit_budget_event(const PrivstatBudgetEvent *ev, bool live)
 
 	if (live)
 	{
-		/* the caller checked privstat_audit_check_writable before journaling */
-		LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+		/* under the lock privstat_audit_budget_reserve took, into the room it made */
+		Assert(LWLockHeldByMeInMode(shared->lock, LW_EXCLUSIVE));
 		trail_event(&r, query_buf, textlen);
 		shared->budget_next = Max(shared->budget_next, ev->seq + 1);
 		LWLockRelease(shared->lock);

@@ -906,6 +906,8 @@ privstat_budget_charge(Oid role, double epsilon, double delta)
 	r.actor = GetUserId();
 	r.epsilon = epsilon;
 	r.delta = delta;
+	/* room in the trail first: a full disk fails here, before the debit */
+	privstat_audit_budget_reserve(true);
 	seq = journal_append(&r);
 	add_spend(e, r.ts, eps_u, delta_u);
 	audit_record(&r);
@@ -946,6 +948,7 @@ budget_change(JournalRecord *r)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("role \"%s\" has no privacy budget to reset", role_name(r->roleid))));
 	}
+	privstat_audit_budget_reserve(false);
 	seq = journal_append(r);
 	if (!apply_record(r))
 		elog(PANIC, "privstat budget ledger is full after a capacity check");

@@ -181,20 +181,22 @@ privstat_record_flushed(pg_atomic_uint64 *flushed, uint64 target)
 
 /*
  * Grow a record file by chunk bytes of zeros at offset at, durably (size
- * and all).  False, with errno set, on failure.
+ * and all).  False, with errno set, on failure; the file is then cut back
+ * to at, so a full disk keeps no partial chunk that would take the space
+ * freed later.
  */
 bool
 privstat_record_file_extend(File file, off_t at, int chunk)
 {
 	char	   *zeros = palloc0(chunk);
 	int			written = FileWrite(file, zeros, chunk, at, WAIT_EVENT_DATA_FILE_EXTEND);
+	int			save_errno;
 
 	pfree(zeros);
-	if (written != chunk)
-	{
-		if (written >= 0)
-			errno = ENOSPC;
-		return false;
-	}
-	return FileSync(file, WAIT_EVENT_DATA_FILE_SYNC) == 0;
+	if (written == chunk && FileSync(file, WAIT_EVENT_DATA_FILE_SYNC) == 0)
+		return true;
+	save_errno = written >= 0 && written != chunk ? ENOSPC : errno;
+	(void) FileTruncate(file, at, WAIT_EVENT_DATA_FILE_TRUNCATE);
+	errno = save_errno;
+	return false;
 }

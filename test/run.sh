@@ -113,8 +113,16 @@ PRIVSTAT_CITUS_STATUS=$(tail -1 "$WORKDIR/citus.out")
 
 log "TAP tests (prove)"
 mkdir -p "$WORKDIR/tap" && [ "$(id -u)" -eq 0 ] && chown postgres: "$WORKDIR/tap"
+# a small file system for t/015_disk_full.pl to fill (root only: mount)
+TINYFS=
+if [ "$(id -u)" -eq 0 ] && mkdir -p "$WORKDIR/tinyfs" &&
+	mount -t tmpfs -o size=8m,mode=0700 tmpfs "$WORKDIR/tinyfs" 2>/dev/null; then
+	chown postgres: "$WORKDIR/tinyfs"
+	TINYFS=$WORKDIR/tinyfs
+	trap 'umount "$WORKDIR/tinyfs"; rm -rf "$WORKDIR"' EXIT
+fi
 (cd "$SRC/test" && as_test_user env TESTDIR="$WORKDIR/tap" PG_REGRESS="$PG_REGRESS" \
-	PRIVSTAT_CITUS_STATUS="$PRIVSTAT_CITUS_STATUS" \
+	PRIVSTAT_CITUS_STATUS="$PRIVSTAT_CITUS_STATUS" PRIVSTAT_TINYFS="$TINYFS" \
 	PERL5LIB="$PGXS_DIR/src/test/perl" prove -v t/*.pl) 2>&1 | tee "$WORKDIR/tap.out"
 tap_pass=$(grep -cE '^ok [0-9]+' "$WORKDIR/tap.out")
 tap_fail=$(grep -cE '^not ok [0-9]+' "$WORKDIR/tap.out")

@@ -63,11 +63,19 @@ typedef struct PrivstatBudgetEvent
 typedef uint64 (*PrivstatBudgetScan) (uint64 from, void (*fn) (const PrivstatBudgetEvent *ev));
 extern void privstat_audit_set_budget_scan(PrivstatBudgetScan scan);
 
+/*
+ * Before journaling a budget event (the caller holds the budget ledger
+ * lock): take the trail's lock and make room for the event, so that a full
+ * disk fails before the debit.  privstat_audit_budget_event(ev, true)
+ * writes it and releases the lock.
+ */
+extern void privstat_audit_budget_reserve(bool charge);
 
 /*
  * A budget journal record, written in journal order: the caller holds the
- * budget ledger lock.  Not flushed: the journal's flush is the durable copy,
- * and the trail catches up from it at startup.
+ * budget ledger lock, and (live) the trail's lock from
+ * privstat_audit_budget_reserve.  Not flushed: the journal's flush is the
+ * durable copy, and the trail catches up from it at startup.
  */
 extern void privstat_audit_budget_event(const PrivstatBudgetEvent *ev, bool live);
 
