@@ -125,6 +125,7 @@ typedef enum AuditType
 	AR_BUDGET_RESET = 13,
 	AR_BUDGET_ADOPT = 14,
 	AR_CACHED_RELEASE = 15,		/* an answer released again, without a charge */
+	AR_BUDGET_LOST = 16,		/* budget journal records lost from journal and trail */
 	AR_POLICY = 20,
 	AR_ACCESS = 21,
 	AR_RETENTION = 22,
@@ -133,6 +134,14 @@ typedef enum AuditType
 	AR_REKEY = 31,
 	AR_PURGE = 32
 } AuditType;
+
+/* an event of a budget journal record: its ref is the record's seq */
+static inline bool
+is_budget_event(int type)
+{
+	return type == AR_CHARGE || type == AR_BUDGET_SET || type == AR_BUDGET_RESET ||
+		type == AR_BUDGET_ADOPT || type == AR_BUDGET_LOST;
+}
 
 typedef enum AuditOp
 {
@@ -800,13 +809,13 @@ trail_prune(void)
  * ---------------------------------------------------------------------------
  */
 
-/* the budget journal's reader, registered by the budget module */
-static PrivstatBudgetScan budget_scan = NULL;
+/* the budget journal, registered by the budget module */
+static const PrivstatBudgetJournal *budget_journal = NULL;
 
 void
-privstat_audit_set_budget_scan(PrivstatBudgetScan scan)
+privstat_audit_set_budget_journal(const PrivstatBudgetJournal *journal)
 {
-	budget_scan = scan;
+	budget_journal = journal;
 }
 
 static void
@@ -984,7 +993,7 @@ trail_replay(void)
 			problem = "a record's HMAC or position does not match the chain (changed, removed or reordered records)";
 			break;
 		}
-		if (r.type >= AR_CHARGE && r.type <= AR_BUDGET_ADOPT && r.type != AR_REFUSAL)
+		if (is_budget_event(r.type))
 			shared->budget_next = Max(shared->budget_next, r.u.ev.ref + 1);
 		memcpy(prev, r.mac, 32);
 		good = n + 1;
@@ -1024,6 +1033,8 @@ trail_replay(void)
 	pg_atomic_write_u64(&shared->flushed, shared->next_seq);
 }
 
+static void journal_restore(uint64 next);
+
 /* the budget journal's records the trail lacks (a crash came between them) */
 static void
 trail_catch_up(void)
@@ -1031,15 +1042,11 @@ trail_catch_up(void)
 	uint64		before = shared->next_seq;
 	uint64		next;
 
-	next = budget_scan != NULL ? budget_scan(shared->budget_next, recover_budget_event) : 0;
-	if (next != 0 && next < shared->budget_next)
+	if (budget_journal != NULL)
 	{
-		ereport(LOG,
-				(errmsg("privstat audit trail has budget events up to journal record %llu, but the budget journal ends at %llu",
-						(unsigned long long) shared->budget_next, (unsigned long long) next),
-				 errdetail("The budget journal was replaced; the trail records its events from record %llu on.",
-						   (unsigned long long) next)));
-		shared->budget_next = next;
+		next = budget_journal->scan(shared->budget_next, recover_budget_event);
+		if (next < shared->budget_next)
+			journal_restore(next);
 	}
 	if (shared->next_seq > before)
 	{
@@ -1395,6 +1402,9 @@ privstat_audit_budget_event(const PrivstatBudgetEvent *ev, bool live)
 			break;
 		case PRIVSTAT_BUDGET_RESET:
 			r.type = AR_BUDGET_RESET;
+			break;
+		case PRIVSTAT_BUDGET_LOST:
+			r.type = AR_BUDGET_LOST;
 			break;
 		default:
 			r.type = AR_BUDGET_ADOPT;
@@ -1756,6 +1766,139 @@ scan_end(TrailScan *s)
 	s->fd = -1;
 }
 
+/* the chain check of a walk over the trail from its oldest segment kept */
+typedef struct ChainCheck
+{
+	bool		started;
+	bool		bad;			/* stopped at a record that does not verify */
+	uint8		prev[32];		/* HMAC of the last record verified */
+	uint64		expect;			/* seq of the next record */
+	uint64		first;			/* seq of the first record */
+} ChainCheck;
+
+/*
+ * The next record of the trail whose chain verifies, from the HMAC the
+ * oldest segment's header carries; false at the end, or (c->bad) at the
+ * first record that does not verify.
+ */
+static bool
+scan_next_verified(TrailScan *s, AuditRecord *r, ChainCheck *c)
+{
+	bool		segstart;
+
+	if (!scan_next(s, r, &segstart))
+		return false;
+	if (!c->started)
+	{
+		if (!audit_crc_ok(r) || r->type != AR_SEGMENT)
+		{
+			c->bad = true;
+			return false;
+		}
+		memcpy(c->prev, r->u.seg.prev_mac, 32);
+		c->expect = c->first = r->seq;
+		c->started = true;
+	}
+	if (!audit_crc_ok(r) || r->seq != c->expect ||
+		segstart != (r->type == AR_SEGMENT) ||
+		(segstart && r->u.seg.segno != s->segno) ||
+		!privstat_record_mac_ok(r, c->prev, audit_key()))
+	{
+		c->bad = true;
+		return false;
+	}
+	memcpy(c->prev, r->mac, 32);
+	c->expect++;
+	return true;
+}
+
+/*
+ * The budget journal ends at record next, but the trail recorded budget
+ * events up to shared->budget_next: the journal lost records (cut, truncated
+ * or removed while the server was stopped).  Write them back from the trail,
+ * in order, from its records whose chain verifies, so no spend comes back;
+ * those the trail no longer holds either (its older segments removed) are
+ * marked lost in the journal, and the budget fails closed.  Postmaster, at
+ * startup.
+ */
+static void
+journal_restore(uint64 next)
+{
+	TrailScan	s;
+	AuditRecord r;
+	ChainCheck	c = {0};
+	uint64		want = next;
+	uint64		target = shared->budget_next;
+	uint64		restored = 0;
+	bool		failed = false;
+	bool		lost = false;
+
+	/* scan_begin without its lock: the postmaster is alone */
+	memset(&s, 0, sizeof(s));
+	s.end = shared->next_seq;
+	s.segs = list_segments();
+	s.cur = list_head(s.segs);
+	s.fd = -1;
+	while (want < target && !failed && scan_next_verified(&s, &r, &c))
+	{
+		PrivstatBudgetEvent ev;
+
+		if (!is_budget_event(r.type) || r.u.ev.ref < want || r.u.ev.ref >= target)
+			continue;		/* not a budget event, or one the journal holds */
+		if (r.u.ev.ref > want)
+		{
+			/* records the trail no longer holds either (older segments removed) */
+			budget_journal->lost(want, r.u.ev.ref);
+			want = r.u.ev.ref;
+			lost = true;
+		}
+		memset(&ev, 0, sizeof(ev));
+		ev.seq = r.u.ev.ref;
+		ev.type = r.type == AR_CHARGE ? PRIVSTAT_BUDGET_CHARGE :
+			r.type == AR_BUDGET_SET ? PRIVSTAT_BUDGET_SET :
+			r.type == AR_BUDGET_RESET ? PRIVSTAT_BUDGET_RESET :
+			r.type == AR_BUDGET_ADOPT ? PRIVSTAT_BUDGET_ADOPT : PRIVSTAT_BUDGET_LOST;
+		ev.ts = r.u.ev.ts;
+		ev.role = r.u.ev.role;
+		ev.actor = r.u.ev.actor;
+		ev.dbid = r.u.ev.dbid;
+		ev.epsilon = r.u.ev.epsilon;
+		ev.delta = r.u.ev.delta;
+		ev.period_us = r.type == AR_BUDGET_SET ? r.u.ev.count : 0;
+		if (budget_journal->restore(&ev))
+		{
+			want++;
+			restored++;
+		}
+		else
+			failed = true;
+	}
+	scan_end(&s);
+	if (!failed && !budget_journal->restore(NULL))
+		failed = true;
+	if (restored > 0)
+		ereport(LOG,
+				(errmsg("privstat budget journal ended at record %llu: restored %llu of its records up to %llu from the audit trail",
+						(unsigned long long) next, (unsigned long long) restored,
+						(unsigned long long) (want - 1)),
+				 errdetail("The journal lost records the audit trail holds (it was cut, truncated or removed while the server was stopped); no spend comes back.")));
+	if (want < target && !failed)
+	{
+		budget_journal->lost(want, target);
+		lost = true;
+	}
+	if (lost && !failed)
+	{
+		/*
+		 * A last mark after everything restored, so that an adoption
+		 * restored after the gap cannot end the refusal at the next replay;
+		 * and into the trail at once, like any journal record it lacks.
+		 */
+		budget_journal->lost(target, target);
+		(void) budget_journal->scan(target, recover_budget_event);
+	}
+}
+
 PG_FUNCTION_INFO_V1(privstat_verify_audit_log);
 
 /*
@@ -1773,56 +1916,28 @@ privstat_verify_audit_log(PG_FUNCTION_ARGS)
 	bool		nulls[4] = {false, false, false, false};
 	TrailScan	s;
 	AuditRecord r;
-	bool		segstart;
-	uint8		prev[32];
+	ChainCheck	c = {0};
 	uint8		last_mac[32];
-	uint64		expect = 0;
-	uint64		first = 0;
 	int64		records = 0;
-	bool		bad = false;
-	bool		started = false;
+	bool		bad;
 
 	check_reader();
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	scan_begin(&s);
 	s.end = trail_end(last_mac);
-	while (scan_next(&s, &r, &segstart))
-	{
-		if (!started)
-		{
-			if (!audit_crc_ok(&r) || r.type != AR_SEGMENT)
-			{
-				bad = true;
-				break;
-			}
-			memcpy(prev, r.u.seg.prev_mac, 32);
-			expect = first = r.seq;
-			started = true;
-		}
-		if (!audit_crc_ok(&r) || r.seq != expect ||
-			segstart != (r.type == AR_SEGMENT) ||
-			(segstart && r.u.seg.segno != s.segno) ||
-			!privstat_record_mac_ok(&r, prev, audit_key()))
-		{
-			bad = true;
-			break;
-		}
-		memcpy(prev, r.mac, 32);
-		expect++;
+	while (scan_next_verified(&s, &r, &c))
 		records++;
-	}
 	scan_end(&s);
 	/* records cut from the end: the chain stops short of what was written */
-	if (!bad && (expect != s.end || memcmp(prev, last_mac, 32) != 0))
-		bad = true;
+	bad = c.bad || c.expect != s.end || memcmp(c.prev, last_mac, 32) != 0;
 	values[0] = BoolGetDatum(!bad);
 	values[1] = Int64GetDatum(records);
 	if (bad)
-		values[2] = Int64GetDatum(expect);
+		values[2] = Int64GetDatum(c.expect);
 	else
 		nulls[2] = true;
-	values[3] = Int64GetDatum(first);
+	values[3] = Int64GetDatum(c.first);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
@@ -1847,6 +1962,8 @@ type_name(int type)
 			return "budget_reset";
 		case AR_BUDGET_ADOPT:
 			return "budget_adopt";
+		case AR_BUDGET_LOST:
+			return "budget_lost";
 		case AR_POLICY:
 			return "policy_change";
 		case AR_ACCESS:
@@ -1926,7 +2043,7 @@ emit_event(ReturnSetInfo *rsinfo, const AuditRecord *r, const char *text, int te
 		values[9] = Int64GetDatum(r->u.ev.count);
 		nulls[9] = false;
 	}
-	if (r->type >= AR_CHARGE && r->type <= AR_BUDGET_ADOPT && r->type != AR_REFUSAL)
+	if (is_budget_event(r->type))
 	{
 		values[10] = Int64GetDatum((int64) r->u.ev.ref);
 		nulls[10] = false;

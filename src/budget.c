@@ -131,7 +131,8 @@ typedef enum JournalType
 	JR_CHARGE = PRIVSTAT_BUDGET_CHARGE,	/* a query spent epsilon and delta */
 	JR_SET = PRIVSTAT_BUDGET_SET,	/* set_budget: limits and period */
 	JR_RESET = PRIVSTAT_BUDGET_RESET,	/* reset_budget: spends forgotten */
-	JR_ADOPT = PRIVSTAT_BUDGET_ADOPT	/* adopt_budget_journal: continue on a new timeline */
+	JR_ADOPT = PRIVSTAT_BUDGET_ADOPT,	/* adopt_budget_journal: continue anyway */
+	JR_LOST = PRIVSTAT_BUDGET_LOST	/* in place of a record lost from journal and trail */
 } JournalType;
 
 /* One journal record: 128 bytes, written and read as is. */
@@ -185,6 +186,7 @@ typedef struct BudgetShared
 	uint64		allocated;		/* under lock: bytes of the file (zeros past the end) */
 	pg_atomic_uint64 flushed;	/* records durable (only grows) */
 	bool		fail_closed;	/* journal corrupt: refuse to charge */
+	bool		lost;			/* a JR_LOST not yet adopted: refuse to charge */
 	uint32		timeline;		/* of the last record replayed or written */
 	Latch	   *flusher_latch;	/* the journal flusher's, or NULL */
 	pid_t		flusher_pid;	/* its process id, or 0 */
@@ -382,8 +384,12 @@ apply_record(const JournalRecord *r)
 	BudgetEntry *e;
 	bool		found;
 
-	if (r->type == JR_ADOPT)
+	/* records lost from journal and trail: no charge until a superuser adopts */
+	if (r->type == JR_LOST || r->type == JR_ADOPT)
+	{
+		shared->lost = (r->type == JR_LOST);
 		return true;
+	}
 	/* a shared hash grows past its size into memory others need: hold it to max_roles */
 	if (hash_search(ledger, &r->roleid, HASH_FIND, NULL) == NULL &&
 		hash_get_num_entries(ledger) >= privstat_max_roles)
@@ -436,6 +442,7 @@ apply_record(const JournalRecord *r)
 			clear_slots(e);
 			break;
 		case JR_ADOPT:
+		case JR_LOST:
 			break;
 	}
 	return true;
@@ -586,7 +593,7 @@ journal_replay(void)
 				(errmsg("privstat budget journal \"%s\" is corrupt at record " UINT64_FORMAT ": privstat refuses to charge privacy budgets",
 						JOURNAL_FILE, good),
 				 errdetail("%s.", problem),
-				 errhint("Restore the journal from a backup and restart; or, to start the budgets afresh, move the file away, restart, and set every budget again.")));
+				 errhint("Restore the journal from a backup and restart; or move the file away and restart: privstat rebuilds it from the audit trail, and marks lost what the trail no longer holds.")));
 	}
 	else if (torn_end > (off_t) (good * sizeof(r)))
 	{
@@ -756,8 +763,8 @@ record_event(const JournalRecord *r, PrivstatBudgetEvent *ev)
 /*
  * Pass every journal record from seq from on to fn, oldest first: the audit
  * trail catches up with the journal at startup (audit.c), in the postmaster,
- * after journal_replay.  Returns the journal's next seq, or 0 when the
- * journal failed to replay (nothing is passed then).
+ * after journal_replay.  Returns the journal's next seq, or PG_UINT64_MAX
+ * when the journal failed to replay (nothing is passed then).
  */
 static uint64
 budget_journal_scan(uint64 from, void (*fn) (const PrivstatBudgetEvent *ev))
@@ -767,12 +774,12 @@ budget_journal_scan(uint64 from, void (*fn) (const PrivstatBudgetEvent *ev))
 	PrivstatBudgetEvent ev;
 
 	if (shared == NULL || shared->fail_closed)
-		return 0;
+		return PG_UINT64_MAX;
 	if (from >= shared->next_seq)
 		return shared->next_seq;
 	fd = OpenTransientFile(JOURNAL_FILE, O_RDONLY | PG_BINARY);
 	if (fd < 0)
-		return 0;
+		return PG_UINT64_MAX;
 	for (uint64 n = from; n < shared->next_seq; n++)
 	{
 		if (pg_pread(fd, &r, sizeof(r), n * sizeof(r)) != sizeof(r))
@@ -783,6 +790,125 @@ budget_journal_scan(uint64 from, void (*fn) (const PrivstatBudgetEvent *ev))
 	CloseTransientFile(fd);
 	return shared->next_seq;
 }
+
+/* ---------------------------------------------------------------------------
+ * Records the journal lost: written back from the audit trail at startup
+ * ---------------------------------------------------------------------------
+ */
+
+static int	restore_fd = -1;
+
+/* append a record at startup (postmaster): no locks, a transient file */
+static bool
+journal_write_at_startup(JournalRecord *r)
+{
+	r->magic = JOURNAL_MAGIC;
+	r->format = JOURNAL_FORMAT;
+	r->seq = shared->next_seq;
+	r->timeline = shared->timeline;
+	record_seal(r, shared->last_mac);
+	if (restore_fd < 0)
+		restore_fd = OpenTransientFilePerm(JOURNAL_FILE, O_RDWR | PG_BINARY, S_IRUSR | S_IWUSR);
+	if (restore_fd < 0)
+	{
+		replay_failed("open privstat budget journal", JOURNAL_FILE);
+		return false;
+	}
+	if (pg_pwrite(restore_fd, r, sizeof(*r), r->seq * sizeof(*r)) != sizeof(*r))
+	{
+		if (errno == 0)
+			errno = ENOSPC;
+		replay_failed("write privstat budget journal", JOURNAL_FILE);
+		return false;
+	}
+	if (!apply_record(r))
+	{
+		shared->fail_closed = true;
+		ereport(LOG,
+				(errmsg("privstat budget journal \"%s\": restoring it needs more roles than privstat.max_roles: privstat refuses to charge privacy budgets",
+						JOURNAL_FILE),
+				 errhint("Raise privstat.max_roles and restart.")));
+		return false;
+	}
+	shared->next_seq++;
+	memcpy(shared->last_mac, r->mac, 32);
+	shared->allocated = Max(shared->allocated, shared->next_seq * sizeof(*r));
+	return true;
+}
+
+/* the audit trail's copy of a record the journal lost (audit.c) */
+static bool
+budget_journal_restore(const PrivstatBudgetEvent *ev)
+{
+	JournalRecord r;
+
+	if (ev == NULL)
+	{
+		bool		ok = true;
+
+		if (restore_fd >= 0)
+		{
+			ok = pg_fsync(restore_fd) == 0;
+			if (!ok)
+				replay_failed("fsync privstat budget journal", JOURNAL_FILE);
+			CloseTransientFile(restore_fd);
+			restore_fd = -1;
+		}
+		pg_atomic_write_u64(&shared->written, shared->next_seq);
+		pg_atomic_write_u64(&shared->flushed, shared->next_seq);
+		return ok;
+	}
+	if (shared->fail_closed || ev->seq != shared->next_seq)
+		return false;
+	memset(&r, 0, sizeof(r));
+	r.type = ev->type;
+	r.ts = ev->ts;
+	r.roleid = ev->role;
+	r.actor = ev->actor;
+	r.dbid = ev->dbid;
+	r.epsilon = ev->epsilon;
+	r.delta = ev->delta;
+	r.period_us = ev->period_us;
+	return journal_write_at_startup(&r);
+}
+
+/*
+ * Journal records from..to-1 are in neither the journal nor the trail:
+ * write a JR_LOST record in place of each, so both files stay aligned, and
+ * refuse to charge until a superuser adopts the journal (JR_ADOPT).  With
+ * from == to, one JR_LOST after the records restored past the gap: replay
+ * then ends refusing even if one of them was an older adoption.
+ */
+static void
+budget_journal_lost(uint64 from, uint64 to)
+{
+	JournalRecord r;
+
+	if (from == to)
+		to = from + 1;
+	else
+		ereport(LOG,
+				(errmsg("privstat budget journal records %llu to %llu are lost: privstat refuses to charge privacy budgets",
+						(unsigned long long) from, (unsigned long long) (to - 1)),
+				 errdetail("The journal lost them, and the audit trail no longer holds them (its older segments were removed or archived), so spends may be missing."),
+				 errhint("Restore privstat/budget.journal and privstat/audit from a backup and restart; or a superuser runs privstat.adopt_budget_journal() and records the spends known to be missing with privstat.record_spend().")));
+	for (uint64 n = from; n < to; n++)
+	{
+		memset(&r, 0, sizeof(r));
+		r.type = JR_LOST;
+		r.ts = GetCurrentTimestamp();
+		if (!journal_write_at_startup(&r))
+			break;
+	}
+	(void) budget_journal_restore(NULL);
+	shared->lost = true;
+}
+
+static const PrivstatBudgetJournal budget_journal = {
+	.scan = budget_journal_scan,
+	.restore = budget_journal_restore,
+	.lost = budget_journal_lost,
+};
 
 /*
  * A journal last written on another WAL timeline belongs to a server this
@@ -864,6 +990,15 @@ privstat_budget_charge(Oid role, double epsilon, double delta)
 
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	check_timeline();
+	if (shared->lost)
+	{
+		LWLockRelease(shared->lock);
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("privstat refuses to charge privacy budgets: budget journal records were lost"),
+				 errdetail("The budget journal and the audit trail both lack some budget events, so spends may be missing."),
+				 errhint("Restore privstat/budget.journal and privstat/audit from a backup and restart; or a superuser runs privstat.adopt_budget_journal() and records the spends known to be missing with privstat.record_spend().")));
+	}
 	e = hash_search(ledger, &role, HASH_FIND, NULL);
 	if (e == NULL || !e->has_budget)
 	{
@@ -932,7 +1067,7 @@ budget_change(JournalRecord *r)
 	if (r->type != JR_ADOPT)
 		check_timeline();
 	known = hash_search(ledger, &r->roleid, HASH_FIND, NULL) != NULL;
-	if (r->type == JR_SET && !known &&
+	if ((r->type == JR_SET || r->type == JR_CHARGE) && !known &&
 		hash_get_num_entries(ledger) >= privstat_max_roles)
 	{
 		LWLockRelease(shared->lock);
@@ -948,7 +1083,7 @@ budget_change(JournalRecord *r)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("role \"%s\" has no privacy budget to reset", role_name(r->roleid))));
 	}
-	privstat_audit_budget_reserve(false);
+	privstat_audit_budget_reserve(r->type == JR_CHARGE);
 	seq = journal_append(r);
 	if (!apply_record(r))
 		elog(PANIC, "privstat budget ledger is full after a capacity check");
@@ -980,7 +1115,7 @@ privstat_budget_init(void)
 	planner_hook = budget_planner;
 	prev_emit_log_hook = emit_log_hook;
 	emit_log_hook = budget_emit_log;
-	privstat_audit_set_budget_scan(budget_journal_scan);
+	privstat_audit_set_budget_journal(&budget_journal);
 	privstat_await_charge_hook = privstat_budget_await;
 	privstat_register_worker("privstat journal flusher", "privstat_journal_flusher_main",
 							 BGWORKER_SHMEM_ACCESS, 1);
@@ -1432,6 +1567,44 @@ privstat_set_budget(PG_FUNCTION_ARGS)
 	r.epsilon = epsilon;
 	r.delta = delta;
 	r.period_us = period_us;
+	budget_change(&r);
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(privstat_record_spend);
+
+/*
+ * privstat.record_spend(role, epsilon, delta): record a spend the ledger
+ * lacks (one lost with the journal, or made elsewhere), as a charge by the
+ * administrator.  It only adds: nothing can subtract a spend.  Unlike a
+ * query's charge it is recorded even beyond the role's budget (it happened).
+ */
+Datum
+privstat_record_spend(PG_FUNCTION_ARGS)
+{
+	JournalRecord r;
+	double		epsilon = PG_GETARG_FLOAT8(1);
+	double		delta = PG_GETARG_FLOAT8(2);
+
+	check_admin("record privacy spends");
+	if (isnan(epsilon) || epsilon < 0 || epsilon > 1e9)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("epsilon of a recorded spend must be between 0 and 1e9")));
+	if (isnan(delta) || delta < 0 || delta > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("delta of a recorded spend must be between 0 and 1")));
+	if (epsilon == 0 && delta == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a recorded spend must have an epsilon or a delta above 0")));
+	memset(&r, 0, sizeof(r));
+	r.type = JR_CHARGE;
+	r.roleid = checked_role(PG_GETARG_OID(0));
+	r.actor = GetUserId();
+	r.epsilon = epsilon;
+	r.delta = delta;
 	budget_change(&r);
 	PG_RETURN_VOID();
 }

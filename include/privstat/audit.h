@@ -38,6 +38,7 @@ extern void privstat_audit_set_query(const char *source, int location, int len);
 #define PRIVSTAT_BUDGET_SET		2
 #define PRIVSTAT_BUDGET_RESET	3
 #define PRIVSTAT_BUDGET_ADOPT	4
+#define PRIVSTAT_BUDGET_LOST	5	/* a record lost from journal and trail alike */
 
 /* one budget journal record, as the audit trail records it */
 typedef struct PrivstatBudgetEvent
@@ -54,14 +55,28 @@ typedef struct PrivstatBudgetEvent
 } PrivstatBudgetEvent;
 
 /*
- * The budget module's reader of its journal: passes every record from seq
- * from on to fn, oldest first, and returns the journal's next seq (0 when
- * the journal failed to replay).  Registered by privstat_budget_init, so
- * that the trail catches up with the journal at startup without this
- * module depending on the budget's.
+ * The budget journal as the trail reaches it at startup (in the postmaster),
+ * registered by privstat_budget_init so that this module does not depend on
+ * the budget's:
+ *	- scan passes every journal record from seq from on to fn, oldest first,
+ *	  and returns the journal's next seq (PG_UINT64_MAX when the journal
+ *	  failed to replay): the trail records what it lacks;
+ *	- restore appends an event the trail holds and the journal lost (cut,
+ *	  truncated or removed while the server was stopped), which must be the
+ *	  journal's next record; NULL after the last one, to make them durable.
+ *	  False if it could not;
+ *	- lost records that journal seqs from..to-1 are in neither file: the
+ *	  budget marks them lost in the journal and fails closed until a
+ *	  superuser adopts the journal; from == to adds one more mark, after
+ *	  the records restored past the gap.
  */
-typedef uint64 (*PrivstatBudgetScan) (uint64 from, void (*fn) (const PrivstatBudgetEvent *ev));
-extern void privstat_audit_set_budget_scan(PrivstatBudgetScan scan);
+typedef struct PrivstatBudgetJournal
+{
+	uint64		(*scan) (uint64 from, void (*fn) (const PrivstatBudgetEvent *ev));
+	bool		(*restore) (const PrivstatBudgetEvent *ev);
+	void		(*lost) (uint64 from, uint64 to);
+} PrivstatBudgetJournal;
+extern void privstat_audit_set_budget_journal(const PrivstatBudgetJournal *journal);
 
 /*
  * Before journaling a budget event (the caller holds the budget ledger

@@ -590,3 +590,12 @@ CREATE FUNCTION privstat._consistent_sum(sum double precision, count double prec
 		lower double precision, upper double precision, exact boolean)
 	RETURNS double precision
 	AS 'MODULE_PATHNAME', 'privstat_consistent_sum' LANGUAGE C STABLE PARALLEL SAFE;
+
+-- Record a spend the ledger lacks (lost with the budget journal, or made
+-- elsewhere), as a charge by the administrator: it only adds (src/budget.c,
+-- privstat_record_spend; doc/budgets.md).
+CREATE FUNCTION privstat.record_spend(role regrole, epsilon double precision,
+		delta double precision DEFAULT 0)
+	RETURNS void AS 'MODULE_PATHNAME', 'privstat_record_spend' LANGUAGE C VOLATILE STRICT;
+REVOKE ALL ON FUNCTION privstat.record_spend(regrole, double precision, double precision) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privstat.record_spend(regrole, double precision, double precision) TO privstat_admin;

@@ -20,18 +20,7 @@ use PrivstatTAP;
 # the postmaster is killed -9 below: reap it here (PrivstatTAP.pm)
 become_subreaper();
 
-my $node = PostgreSQL::Test::Cluster->new('audit');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'privstat'\n"
-	  . "privstat.release_cache_ttl = 0    # every repeated query is a new charge here");
-$node->start;
-$node->safe_psql('postgres', q{
-	CREATE EXTENSION privstat;
-	CREATE TABLE t AS SELECT g AS i FROM generate_series(1, 1000) g;
-	CREATE ROLE analyst LOGIN;
-	GRANT SELECT ON t TO analyst;
-	SELECT privstat.set_budget('analyst', 100);
-});
+my $node = analyst_node('audit', budget => 100);
 my $dir = $node->data_dir . '/privstat/audit';
 
 sub segments { opendir my $d, $dir or die; my @s = sort grep { /^[0-9A-F]{16}$/ } readdir $d; return @s; }

@@ -9,30 +9,23 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use PrivstatTAP;
 
 my $fs = $ENV{PRIVSTAT_TINYFS};
 plan skip_all => 'no small tmpfs to fill (test/run.sh mounts one as root: PRIVSTAT_TINYFS)'
   unless defined $fs && -d $fs && -w $fs;
 
-my $node = PostgreSQL::Test::Cluster->new('diskfull');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'privstat'\n"
-	  . "privstat.release_cache_ttl = 0    # every repeated query is a new charge here");
 # $PGDATA/privstat (journal and trail) on the small file system
-mkdir "$fs/privstat", 0700 or die "mkdir: $!";
-symlink "$fs/privstat", $node->data_dir . '/privstat' or die "symlink: $!";
-$node->start;
-$node->safe_psql('postgres', q{
-	CREATE EXTENSION privstat;
-	CREATE TABLE t AS SELECT g AS v FROM generate_series(1, 100) g;
-	CREATE ROLE analyst LOGIN;
-	GRANT SELECT ON t TO analyst;
-	SELECT privstat.set_budget('analyst', 100000);
+my $node = analyst_node('diskfull', budget => 100000, before_start => sub {
+	mkdir "$fs/privstat", 0700 or die "mkdir: $!";
+	symlink "$fs/privstat", $_[0]->data_dir . '/privstat' or die "symlink: $!";
 });
 
 # a query whose normalized text fills about 13 audit text records, so the
 # trail needs new space every ~150 queries
-my $query = 'SELECT privstat.dp_count(v, 0.01) FROM t WHERE ' . join(' AND ', ('v IS NOT NULL') x 60);
+my $query = 'SELECT privstat.dp_count(i, 0.01) FROM t WHERE ' . join(' AND ', ('i IS NOT NULL') x 60);
 # true if the query answered; dies on any error but a full disk's
 sub run_query
 {

@@ -5,8 +5,33 @@ package PrivstatTAP;
 use strict;
 use warnings;
 use Exporter 'import';
+use PostgreSQL::Test::Cluster;
 
-our @EXPORT = qw(become_subreaper);
+our @EXPORT = qw(become_subreaper analyst_node);
+
+# A started node with privstat preloaded (privstat.release_cache_ttl = 0:
+# every repeated query is a new charge) and, in database postgres, the
+# extension, a table t of 1000 rows (column i) and a role analyst that may
+# read it, with a budget of epsilon $opt{budget}.  $opt{before_start} is
+# called with the node between initdb and the first start.
+sub analyst_node
+{
+	my ($name, %opt) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	$node->append_conf('postgresql.conf', "shared_preload_libraries = 'privstat'\n"
+		  . "privstat.release_cache_ttl = 0    # every repeated query is a new charge here");
+	$opt{before_start}->($node) if $opt{before_start};
+	$node->start;
+	$node->safe_psql('postgres', qq{
+		CREATE EXTENSION privstat;
+		CREATE TABLE t AS SELECT g AS i FROM generate_series(1, 1000) g;
+		CREATE ROLE analyst LOGIN;
+		GRANT SELECT ON t TO analyst;
+		SELECT privstat.set_budget('analyst', $opt{budget});
+	});
+	return $node;
+}
 
 # Become a subreaper (prctl PR_SET_CHILD_SUBREAPER, x86_64 and aarch64
 # numbers), so that a postmaster a test kills -9 is reparented to the test
