@@ -904,6 +904,28 @@ budget_journal_lost(uint64 from, uint64 to)
 	shared->lost = true;
 }
 
+/*
+ * A first start from a base backup (backup_label is there until recovery
+ * renames it): the journal is as old as the copy, and the spends the source
+ * server made after it are missing.  A JR_LOST record says so for good (a
+ * later start has no backup_label), so privstat refuses to charge until a
+ * superuser decides, as after a promotion: never a silent refund.
+ * Postmaster, after journal_replay.
+ */
+static void
+check_base_backup(void)
+{
+	struct stat st;
+
+	if (shared->fail_closed || stat(BACKUP_LABEL_FILE, &st) != 0)
+		return;
+	ereport(LOG,
+			(errmsg("privstat: this server starts from a base backup: privstat refuses to charge privacy budgets"),
+			 errdetail("Its budget journal is as old as the backup; spends made on the source server after the backup are missing from it."),
+			 errhint("Copy the newest privstat/budget.journal and privstat/audit of the source server here and restart; or a superuser runs privstat.adopt_budget_journal() and records the spends known to be missing with privstat.record_spend().")));
+	budget_journal_lost(shared->next_seq, shared->next_seq);
+}
+
 static const PrivstatBudgetJournal budget_journal = {
 	.scan = budget_journal_scan,
 	.restore = budget_journal_restore,
@@ -995,8 +1017,8 @@ privstat_budget_charge(Oid role, double epsilon, double delta)
 		LWLockRelease(shared->lock);
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("privstat refuses to charge privacy budgets: budget journal records were lost"),
-				 errdetail("The budget journal and the audit trail both lack some budget events, so spends may be missing."),
+				 errmsg("privstat refuses to charge privacy budgets: spends may be missing from the budget journal"),
+				 errdetail("Budget journal records were lost from the journal and the audit trail alike, or this server was started from a base backup; the server log of that start says which."),
 				 errhint("Restore privstat/budget.journal and privstat/audit from a backup and restart; or a superuser runs privstat.adopt_budget_journal() and records the spends known to be missing with privstat.record_spend().")));
 	}
 	e = hash_search(ledger, &role, HASH_FIND, NULL);
@@ -1165,7 +1187,10 @@ budget_shmem_startup(void)
 
 	/* the postmaster replays; backends of EXEC_BACKEND builds attach only */
 	if (!found)
+	{
 		journal_replay();
+		check_base_backup();
+	}
 }
 
 /*

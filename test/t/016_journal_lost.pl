@@ -13,7 +13,7 @@ use FindBin;
 use lib $FindBin::RealBin;
 use PrivstatTAP;
 
-my $node = analyst_node('lost', budget => 1000);
+my $node = analyst_node('lost', budget => 1000, init => { allows_streaming => 1 });
 my $journal = $node->data_dir . '/privstat/budget.journal';
 my $audit = $node->data_dir . '/privstat/audit';
 
@@ -87,12 +87,13 @@ like($log, qr/restored 3 of its records up to 35/, 'those the trail still holds 
 my ($ret, $out, $err) = $node->psql('postgres', 'SELECT privstat.dp_count(i, 1) FROM t',
 	extra_params => [ '-U', 'analyst' ]);
 isnt($ret, 0, 'a DP query is refused');
-like($err, qr/privstat refuses to charge privacy budgets: budget journal records were lost/, '... saying why');
+like($err, qr/privstat refuses to charge privacy budgets: spends may be missing from the budget journal/,
+	'... saying why');
 like($err, qr/HINT:.*adopt_budget_journal\(\).*record_spend\(\)/, '... and what to do');
 $node->restart;
 ($ret, $out, $err) = $node->psql('postgres', 'SELECT privstat.dp_count(i, 1) FROM t',
 	extra_params => [ '-U', 'analyst' ]);
-like($err, qr/budget journal records were lost/, 'still refused after a restart (the loss is in the journal)');
+like($err, qr/spends may be missing from the budget journal/, 'still refused after a restart (the loss is in the journal)');
 
 $node->safe_psql('postgres', q{
 	SELECT privstat.adopt_budget_journal();
@@ -117,6 +118,33 @@ like($err, qr/must have an epsilon or a delta above 0/, 'an empty spend is refus
 ($ret, $out, $err) = $node->psql('postgres', q{SELECT privstat.record_spend('analyst', 1)},
 	extra_params => [ '-U', 'analyst' ]);
 like($err, qr/permission denied/, 'only administrators record spends');
+
+# a server started from a base backup: spends the source makes after the
+# copy are missing from its journal, which it says, refusing to charge
+$node->backup('copy');
+charge(2);
+my $restored = PostgreSQL::Test::Cluster->new('restored');
+$restored->init_from_backup($node, 'copy');
+chmod 0600, $restored->data_dir . '/privstat.key';    # the harness's copy loosens it
+$restored->start;
+like(slurp_file($restored->logfile), qr/privstat: this server starts from a base backup: privstat refuses to charge privacy budgets/,
+	'a start from a base backup is logged');
+($ret, $out, $err) = $restored->psql('postgres', 'SELECT privstat.dp_count(i, 1) FROM t',
+	extra_params => [ '-U', 'analyst' ]);
+like($err, qr/spends may be missing from the budget journal/, 'and charges are refused there');
+$restored->restart;
+($ret, $out, $err) = $restored->psql('postgres', 'SELECT privstat.dp_count(i, 1) FROM t',
+	extra_params => [ '-U', 'analyst' ]);
+like($err, qr/spends may be missing from the budget journal/, '... after a restart too (backup_label is gone by then)');
+$restored->safe_psql('postgres', q{
+	SELECT privstat.adopt_budget_journal();
+	SELECT privstat.record_spend('analyst', 2);
+});
+$restored->safe_psql('postgres', 'SELECT privstat.dp_count(i, 1) FROM t', extra_params => [ '-U', 'analyst' ]);
+is($restored->safe_psql('postgres',
+		q{SELECT epsilon_spent FROM privstat.budget_status WHERE role = 'analyst'::regrole}), '39',
+	'adopted, with the two spends made after the copy recorded: 36 + 2 + 1');
+$restored->stop;
 
 $node->stop;
 done_testing();

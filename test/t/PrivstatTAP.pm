@@ -12,13 +12,14 @@ our @EXPORT = qw(become_subreaper analyst_node);
 # A started node with privstat preloaded (privstat.release_cache_ttl = 0:
 # every repeated query is a new charge) and, in database postgres, the
 # extension, a table t of 1000 rows (column i) and a role analyst that may
-# read it, with a budget of epsilon $opt{budget}.  $opt{before_start} is
-# called with the node between initdb and the first start.
+# read it, with a budget of epsilon $opt{budget}.  $opt{init} holds options
+# of init (allows_streaming ...); $opt{before_start} is called with the node
+# between initdb and the first start.
 sub analyst_node
 {
 	my ($name, %opt) = @_;
 	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init;
+	$node->init(%{ $opt{init} // {} });
 	$node->append_conf('postgresql.conf', "shared_preload_libraries = 'privstat'\n"
 		  . "privstat.release_cache_ttl = 0    # every repeated query is a new charge here");
 	$opt{before_start}->($node) if $opt{before_start};
