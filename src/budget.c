@@ -958,11 +958,17 @@ check_can_write(void)
 	if (shared == NULL)
 		elog(ERROR, "privstat budget ledger is not initialized");
 	if (RecoveryInProgress())
+	{
+		char	   *primary = privstat_standby_primary();
+
 		ereport(ERROR,
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
 				 errmsg("privacy budgets cannot be charged or changed on a hot standby"),
 				 errdetail("The budget journal lives on the primary; a standby cannot record spends."),
+				 primary ?
+				 errhint("Run DP queries and budget changes on the primary, %s (where this standby receives its WAL from).", primary) :
 				 errhint("Run DP queries and budget changes on the primary.")));
+	}
 	if (shared->fail_closed)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),

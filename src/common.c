@@ -21,6 +21,8 @@
 #include "nodes/plannodes.h"
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
+#include "replication/walreceiver.h"
+#include "storage/spin.h"
 #include "utils/acl.h"
 #include "utils/guc.h"
 #include "utils/rel.h"
@@ -186,4 +188,27 @@ privstat_plan_children(Plan *plan)
 		default:
 			return NIL;
 	}
+}
+
+/*
+ * On a hot standby, where its primary is as this standby's WAL receiver
+ * sees it: "host:port", or NULL (no WAL receiver connected: a standby fed
+ * from an archive).  Never the connection string, which may hold a
+ * password.
+ */
+char *
+privstat_standby_primary(void)
+{
+	char		host[NI_MAXHOST];
+	int			port;
+
+	if (WalRcv == NULL)
+		return NULL;
+	SpinLockAcquire(&WalRcv->mutex);
+	strlcpy(host, WalRcv->sender_host, sizeof(host));
+	port = WalRcv->sender_port;
+	SpinLockRelease(&WalRcv->mutex);
+	if (host[0] == '\0')
+		return NULL;
+	return psprintf("%s:%d", host, port);
 }

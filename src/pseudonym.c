@@ -30,6 +30,7 @@
 #include <openssl/evp.h>
 
 #include "access/hash.h"
+#include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "fmgr.h"
@@ -837,6 +838,19 @@ privstat_unseal(PG_FUNCTION_ARGS)
 	text	   *result;
 
 	check_unsealer();
+	/* the audit trail of a standby is its own, seen by nobody on the primary */
+	if (RecoveryInProgress())
+	{
+		char	   *primary = privstat_standby_primary();
+
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("values cannot be unsealed on a hot standby"),
+				 errdetail("Every unseal is recorded in the audit trail, which a standby cannot add to the primary's."),
+				 primary ?
+				 errhint("Unseal on the primary, %s (where this standby receives its WAL from).", primary) :
+				 errhint("Unseal on the primary.")));
+	}
 	plain = unseal_bytes(fcinfo, PG_GETARG_SEALED_P(0), &len);
 	privstat_audit_count_unseal();
 	result = cstring_to_text_with_len(plain, len);

@@ -68,6 +68,9 @@ typedef struct PrivstatQueryState
 extern void *privstat_query_state_new(struct QueryDesc *qd, Size size, PrivstatQueryState **list);
 extern void *privstat_query_state_find(struct QueryDesc *qd, PrivstatQueryState *list);
 
+/* on a hot standby: "host:port" of its primary as its WAL receiver sees it, or NULL */
+extern char *privstat_standby_primary(void);
+
 /* the child plans of a plan node, besides lefttree and righttree */
 struct Plan;
 extern struct List *privstat_plan_children(struct Plan *plan);

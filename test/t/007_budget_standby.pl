@@ -1,5 +1,6 @@
 # Budgets and replication: a hot standby refuses DP queries (the journal
-# lives on the primary), and a promoted standby refuses to charge until a
+# lives on the primary) and unseals (so is the audit trail), naming the
+# primary, and a promoted standby refuses to charge until a
 # superuser adopts its journal, so spends the old primary recorded after the
 # base backup can never silently come back.
 use strict;
@@ -31,7 +32,12 @@ $primary->wait_for_catchup($standby);
 
 my ($ret, $out, $err) = $standby->psql('postgres', 'SELECT privstat.dp_count(i, 1) FROM t');
 like($err, qr/privacy budgets cannot be charged or changed on a hot standby/, 'a hot standby refuses DP queries');
-like($err, qr/HINT:  Run DP queries and budget changes on the primary/, 'and says where to run them');
+my $primary_at = $primary->host . ':' . $primary->port;
+like($err, qr/HINT:  Run DP queries and budget changes on the primary, \Q$primary_at\E \(where this standby receives its WAL from\)/,
+	'and says where to run them: the primary, as its WAL receiver sees it');
+($ret, $out, $err) = $standby->psql('postgres', q{SELECT privstat.unseal(privstat.seal('ann@example.com'))});
+like($err, qr/values cannot be unsealed on a hot standby/, 'a hot standby refuses to unseal (its audit trail is its own)');
+like($err, qr/HINT:  Unseal on the primary, \Q$primary_at\E/, '... and names the primary');
 is($standby->safe_psql('postgres', 'SELECT count(*) FROM t'), '100', 'other queries run on the standby');
 
 $standby->promote;
