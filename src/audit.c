@@ -993,6 +993,12 @@ trail_replay(void)
 			problem = "a record's HMAC or position does not match the chain (changed, removed or reordered records)";
 			break;
 		}
+		if ((n == 0 && r.u.seg.budget_next > PRIVSTAT_BUDGET_SEQ_LIMIT) ||
+			(is_budget_event(r.type) && r.u.ev.ref >= PRIVSTAT_BUDGET_SEQ_LIMIT))
+		{
+			problem = "a budget journal record number is out of range";
+			break;
+		}
 		if (is_budget_event(r.type))
 			shared->budget_next = Max(shared->budget_next, r.u.ev.ref + 1);
 		memcpy(prev, r.mac, 32);

@@ -884,6 +884,17 @@ budget_journal_lost(uint64 from, uint64 to)
 {
 	JournalRecord r;
 
+	/* placeholders for more than a journal of 2 GB: restoring from a backup is the way */
+	if (to - from > (1 << 24))
+	{
+		shared->fail_closed = true;
+		ereport(LOG,
+				(errmsg("privstat budget journal records %llu to %llu are lost: privstat refuses to charge privacy budgets",
+						(unsigned long long) from, (unsigned long long) (to - 1)),
+				 errdetail("Too many to mark lost one by one."),
+				 errhint("Restore privstat/budget.journal and privstat/audit from a backup and restart.")));
+		return;
+	}
 	if (from == to)
 		to = from + 1;
 	else

@@ -40,6 +40,9 @@ extern void privstat_audit_set_query(const char *source, int location, int len);
 #define PRIVSTAT_BUDGET_ADOPT	4
 #define PRIVSTAT_BUDGET_LOST	5	/* a record lost from journal and trail alike */
 
+/* no budget journal reaches this many records (128 TiB): a seq beyond is forged */
+#define PRIVSTAT_BUDGET_SEQ_LIMIT	(UINT64CONST(1) << 40)
+
 /* one budget journal record, as the audit trail records it */
 typedef struct PrivstatBudgetEvent
 {

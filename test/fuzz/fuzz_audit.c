@@ -13,7 +13,12 @@
  *	  trail is intact, with every record from the segment's header to the
  *	  end, and a second replay is clean and reaches the same end;
  *	- with WRITE_MORE, an event (with text records) written after the
- *	  replay verifies too, and the next replay ends after it.
+ *	  replay verifies too, and the next replay ends after it;
+ *	- journal_restore() (the journal lost records the trail holds), against
+ *	  a journal that ends at a seq taken from the input: every journal seq
+ *	  from there to the trail's budget_next is either restored or marked
+ *	  lost, in order, once; the restored ones come from records whose chain
+ *	  verifies.
  */
 #include "../../src/audit.c"
 
@@ -30,6 +35,53 @@ static const uint8 master[32] = {
 static const uint64 segnos[4] = {1, 2, 3, 16};
 
 static AuditShared ashared;
+
+/* a budget journal that ends at fake_next and takes what journal_restore gives back */
+static uint64 fake_next;
+static uint64 fake_expect;
+static bool fake_lost_final;
+
+/* after the final mark: the journal's end (the mark is not passed on) */
+static uint64
+fake_scan(uint64 from, void (*fn) (const PrivstatBudgetEvent *ev))
+{
+	(void) from;
+	(void) fn;
+	return fake_expect;
+}
+
+static bool
+fake_restore(const PrivstatBudgetEvent *ev)
+{
+	if (ev == NULL)
+		return true;
+	if (ev->seq != fake_expect)
+		fuzz_fail("journal_restore gave back record %llu, expected %llu",
+				  (unsigned long long) ev->seq, (unsigned long long) fake_expect);
+	fake_expect++;
+	return true;
+}
+
+static void
+fake_lost(uint64 from, uint64 to)
+{
+	if (from != fake_expect || to < from)
+		fuzz_fail("journal_restore marked %llu..%llu lost, expected from %llu",
+				  (unsigned long long) from, (unsigned long long) to,
+				  (unsigned long long) fake_expect);
+	if (from == to)
+	{
+		fake_lost_final = true;
+		to = from + 1;
+	}
+	fake_expect = to;
+}
+
+static const PrivstatBudgetJournal fake_journal = {
+	.scan = fake_scan,
+	.restore = fake_restore,
+	.lost = fake_lost,
+};
 
 /* remove every file of the trail's directory */
 static void
@@ -249,6 +301,30 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			second.segno != first.segno ||
 			memcmp(second.last_mac, first.last_mac, 32) != 0)
 			fuzz_fail("a second replay disagrees with the first");
+
+		/* a journal that ends before the trail's budget events: restore from the trail */
+		if (second.budget_next > 0)
+		{
+			uint64		target = second.budget_next;
+
+			fake_next = fake_expect = (uint64) fix % target;
+			fake_lost_final = false;
+			budget_journal = &fake_journal;
+			if (FUZZ_TRY())
+			{
+				journal_restore(fake_next);
+				FUZZ_END();
+				if (fake_expect < target)
+					fuzz_fail("journal_restore left records %llu..%llu neither restored nor lost",
+							  (unsigned long long) fake_expect, (unsigned long long) target);
+				if (fake_lost_final != (fake_expect == target + 1))
+					fuzz_fail("journal_restore's final mark does not match its losses");
+			}
+			else
+				FUZZ_END();		/* a segment that cannot be read: caught at startup */
+			budget_journal = NULL;
+			replay(&second);
+		}
 
 		if (mode & WRITE_MORE)
 		{
