@@ -1390,6 +1390,13 @@ privstat_audit_budget_reserve(bool charge)
 	trail_reserve(event_records(charge ? query_len : 0));
 }
 
+const char *
+privstat_audit_query_text(int *len)
+{
+	*len = query_len;
+	return query_buf;
+}
+
 void
 privstat_audit_budget_event(const PrivstatBudgetEvent *ev, bool live)
 {

@@ -33,6 +33,9 @@ extern void privstat_audit_check_writable(void);
  */
 extern void privstat_audit_set_query(const char *source, int location, int len);
 
+/* that normalized text (*len 0: none), which the budget's WAL record carries */
+extern const char *privstat_audit_query_text(int *len);
+
 /* the budget journal's record types (never renumber: they are on disk) */
 #define PRIVSTAT_BUDGET_CHARGE	1
 #define PRIVSTAT_BUDGET_SET		2

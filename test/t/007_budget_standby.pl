@@ -1,8 +1,9 @@
-# Budgets and replication: a hot standby refuses DP queries (the journal
-# lives on the primary) and unseals (so is the audit trail), naming the
-# primary, and a promoted standby refuses to charge until a
-# superuser adopts its journal, so spends the old primary recorded after the
-# base backup can never silently come back.
+# Budgets and replication: every budget journal record is in the WAL, so a
+# hot standby's budget_status and audit trail are current (a spend made after
+# its base backup included), while it refuses DP queries and unseals, naming
+# the primary; with synchronous replication an answer leaves only once the
+# standby has its charge; and a promoted standby charges at once, from the
+# same figures.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -11,7 +12,8 @@ use Test::More;
 
 my $primary = PostgreSQL::Test::Cluster->new('primary');
 $primary->init(allows_streaming => 1);
-$primary->append_conf('postgresql.conf', "shared_preload_libraries = 'privstat'");
+$primary->append_conf('postgresql.conf', "shared_preload_libraries = 'privstat'\n"
+	  . "privstat.release_cache_ttl = 0    # every repeated query is a new charge here");
 $primary->start;
 $primary->safe_psql('postgres', q{
 	CREATE EXTENSION privstat;
@@ -20,15 +22,24 @@ $primary->safe_psql('postgres', q{
 	SELECT privstat.dp_count(i, 1) FROM t;
 });
 $primary->backup('base');
-# a spend after the backup: the standby's copy of the journal lacks it
+# a spend after the backup: the standby gets it from the WAL
 $primary->safe_psql('postgres', 'SELECT privstat.dp_count(i, 2) FROM t');
 
 my $standby = PostgreSQL::Test::Cluster->new('standby');
 $standby->init_from_backup($primary, 'base', has_streaming => 1);
 # the test harness copies the backup without its file modes; pg_basebackup keeps 0600
 chmod 0600, $standby->data_dir . '/privstat.key';
+# a charge's WAL record is written by the WAL writer (no commit flushes it):
+# wait for the standby to replay up to where WAL was inserted
+sub catch_up
+{
+	my $lsn = $primary->safe_psql('postgres', 'SELECT pg_current_wal_insert_lsn()');
+	$primary->wait_for_catchup($standby, 'replay', $lsn);
+	return;
+}
+
 $standby->start;
-$primary->wait_for_catchup($standby);
+catch_up();
 
 my ($ret, $out, $err) = $standby->psql('postgres', 'SELECT privstat.dp_count(i, 1) FROM t');
 like($err, qr/privacy budgets cannot be charged or changed on a hot standby/, 'a hot standby refuses DP queries');
@@ -40,31 +51,55 @@ like($err, qr/values cannot be unsealed on a hot standby/, 'a hot standby refuse
 like($err, qr/HINT:  Unseal on the primary, \Q$primary_at\E/, '... and names the primary');
 is($standby->safe_psql('postgres', 'SELECT count(*) FROM t'), '100', 'other queries run on the standby');
 
-$standby->promote;
-($ret, $out, $err) = $standby->psql('postgres', 'SELECT privstat.dp_count(i, 1) FROM t');
-like($err, qr/the privacy budget journal was written on timeline 1, but this server is on timeline 2/,
-	'a promoted standby refuses to charge with a journal from the old timeline');
-like($err, qr/HINT:  Copy the newest privstat\/budget\.journal of the old server/, 'and says what to do');
-($ret, $out, $err) = $standby->psql('postgres', q{SELECT privstat.set_budget(current_user::regrole, 100)});
-like($err, qr/written on timeline 1/, 'budget changes are refused too');
+# the journal in the WAL: the standby is current
+is($standby->safe_psql('postgres',
+		q{SELECT epsilon_spent || '/' || charges FROM privstat.budget_status WHERE role::text = current_user}),
+	'3/2', 'the standby\'s budget_status has the spend made after its base backup (replayed from the WAL)');
+$primary->safe_psql('postgres', 'SELECT privstat.dp_count(i, 0.5) FROM t');
+catch_up();
+is($standby->safe_psql('postgres',
+		q{SELECT epsilon_spent || '/' || charges FROM privstat.budget_status WHERE role::text = current_user}),
+	'3.5/3', '... and each new charge as it is replayed');
+is($standby->safe_psql('postgres',
+		q{SELECT count(*) || '/' || count(*) FILTER (WHERE query LIKE '%dp_count%') FROM privstat.audit_log WHERE event = 'charge' AND operation IS NULL}),
+	'3/3', 'the standby\'s audit trail has every charge, with its query text');
+is($standby->safe_psql('postgres', 'SELECT ok FROM privstat.verify_audit_log()'), 't', 'and verifies');
 
-# the fix the hint gives first: copy the old primary's journal
+# synchronous replication: an answer leaves only once the standby has its charge
+$primary->append_conf('postgresql.conf', "synchronous_standby_names = 'standby'");
+$primary->reload;
+$primary->poll_query_until('postgres', q{SELECT sync_state = 'sync' FROM pg_stat_replication})
+  or die 'the standby did not become synchronous';
+is($primary->safe_psql('postgres', 'SELECT privstat.dp_count(i, 0.5) IS NOT NULL FROM t'), 't',
+	'with a synchronous standby connected, a DP query answers');
 $standby->stop;
-$primary->stop;
-system('cp', $primary->data_dir . '/privstat/budget.journal', $standby->data_dir . '/privstat/budget.journal') == 0
-  or die 'copy failed';
+($ret, $out, $err) = $primary->psql('postgres',
+	"SET statement_timeout = '2s'; SELECT privstat.dp_count(i, 0.5) FROM t");
+isnt($ret, 0, 'with the synchronous standby gone, a DP query does not answer');
+like($err, qr/the answer is withheld: its privacy budget charge was not confirmed by the synchronous standby/,
+	'... it waits for the standby, as a commit does, and withholds the answer when the wait ends first');
+is($primary->safe_psql('postgres',
+		q{SELECT epsilon_spent FROM privstat.budget_status WHERE role::text = current_user}),
+	'4.5', '... while the charge stands');
 $standby->start;
+catch_up();
 is($standby->safe_psql('postgres',
 		q{SELECT epsilon_spent FROM privstat.budget_status WHERE role::text = current_user}),
-	'3', 'with the old primary\'s journal, every spend is back in the ledger');
-$standby->safe_psql('postgres', 'SELECT privstat.adopt_budget_journal()');
+	'4.5', 'the standby, back, has that charge too');
+$primary->append_conf('postgresql.conf', "synchronous_standby_names = ''");
+$primary->reload;
+
+# failover needs nobody: the promoted standby charges at once, from the same figures
+$standby->promote;
 $standby->safe_psql('postgres', 'SELECT privstat.dp_count(i, 1) FROM t');
 is($standby->safe_psql('postgres',
-		q{SELECT epsilon_spent FROM privstat.budget_status WHERE role::text = current_user}),
-	'4', 'after adopting, charging resumes on the new timeline');
+		q{SELECT epsilon_spent || '/' || charges FROM privstat.budget_status WHERE role::text = current_user}),
+	'5.5/6', 'a promoted standby answers DP queries at once, with every spend the old primary made');
 $standby->restart;
 is($standby->safe_psql('postgres',
 		q{SELECT epsilon_spent FROM privstat.budget_status WHERE role::text = current_user}),
-	'4', 'and the adoption is in the journal');
+	'5.5', 'and keeps them across a restart');
+is($standby->safe_psql('postgres', 'SELECT ok FROM privstat.verify_audit_log()'), 't',
+	'its audit trail verifies');
 
 done_testing();
