@@ -203,6 +203,7 @@ typedef struct BudgetShared
 	pg_atomic_uint64 flushed;	/* records durable (only grows) */
 	bool		fail_closed;	/* journal corrupt: refuse to charge */
 	bool		lost;			/* a JR_LOST not yet adopted: refuse to charge */
+	bool		from_backup;	/* started from a base backup, not as a standby */
 	uint32		timeline;		/* of the last record replayed or written */
 	Latch	   *flusher_latch;	/* the journal flusher's, or NULL */
 	pid_t		flusher_pid;	/* its process id, or 0 */
@@ -230,12 +231,14 @@ static XLogRecPtr await_lsn = InvalidXLogRecPtr;	/* its WAL record */
 static void privstat_rmgr_redo(XLogReaderState *record);
 static void privstat_rmgr_desc(StringInfo buf, XLogReaderState *record);
 static const char *privstat_rmgr_identify(uint8 info);
+static void privstat_rmgr_cleanup(void);
 
 static RmgrData privstat_rmgr = {
 	.rm_name = "privstat",
 	.rm_redo = privstat_rmgr_redo,
 	.rm_desc = privstat_rmgr_desc,
 	.rm_identify = privstat_rmgr_identify,
+	.rm_cleanup = privstat_rmgr_cleanup,
 };
 
 /*
@@ -1011,26 +1014,23 @@ budget_journal_lost(uint64 from, uint64 to)
 
 /*
  * A first start from a base backup (backup_label is there until recovery
- * renames it): the journal is as old as the copy, and the spends the source
- * server made after it are missing.  A JR_LOST record says so for good (a
- * later start has no backup_label), so privstat refuses to charge until a
- * superuser decides: never a silent refund.
- * Postmaster, after journal_replay.
+ * renames it) that is not a standby's: once recovery ends, the journal is
+ * as of the recovery's end, and the spends the source server made after it
+ * are missing.  A JR_LOST record then says so for good (a later start has no
+ * backup_label), so privstat refuses to charge until a superuser decides:
+ * never a silent refund.  Postmaster, after journal_replay.
  */
 static void
 check_base_backup(void)
 {
 	struct stat st;
 
-	/* a standby: the WAL it replays brings the journal up to date (redo below) */
+	/* a standby: the WAL it replays keeps the journal up to date (redo below) */
 	if (shared->fail_closed || stat(BACKUP_LABEL_FILE, &st) != 0 ||
 		stat(STANDBY_SIGNAL_FILE, &st) == 0)
 		return;
-	ereport(LOG,
-			(errmsg("privstat: this server starts from a base backup: privstat refuses to charge privacy budgets"),
-			 errdetail("Its budget journal is as old as the backup; spends made on the source server after the backup are missing from it."),
-			 errhint("Copy the newest privstat/budget.journal and privstat/audit of the source server here and restart; or a superuser runs privstat.adopt_budget_journal() and records the spends known to be missing with privstat.record_spend().")));
-	budget_journal_lost(shared->next_seq, shared->next_seq);
+	/* marked when recovery ends (privstat_rmgr_cleanup): the WAL first brings it forward */
+	shared->from_backup = true;
 }
 
 /* ---------------------------------------------------------------------------
@@ -1049,12 +1049,51 @@ check_base_backup(void)
  * marked lost.  Nothing here raises an error, which would stop recovery:
  * what cannot be written is logged and makes privstat fail closed.
  */
+/*
+ * Append a record in recovery (the startup process), durably, to the journal
+ * and the ledger, and its event to the audit trail.
+ */
+static void
+recovery_append(JournalRecord *r, const char *text, int textlen)
+{
+	PrivstatBudgetEvent ev;
+	bool		ok;
+
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	ok = !shared->fail_closed && journal_write_at_startup(r);
+	if (ok)
+		ok = budget_journal_restore(NULL);
+	LWLockRelease(shared->lock);
+	if (!ok)
+		return;
+
+	record_event(r, &ev);
+	PG_TRY();
+	{
+		/* the WAL's text has no terminating zero: never read it without a length */
+		privstat_audit_set_query(textlen > 0 ? text : NULL, 0, textlen);
+		privstat_audit_budget_reserve(r->type == JR_CHARGE);
+		privstat_audit_budget_event(&ev, true);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		/* the journal has it: the trail catches up at the next start */
+		edata = CopyErrorData();
+		FlushErrorState();
+		LWLockReleaseAll();
+		ereport(LOG,
+				(errmsg("privstat could not record budget journal record " UINT64_FORMAT " in the audit trail during recovery: %s",
+						r->seq, edata->message)));
+	}
+	PG_END_TRY();
+}
+
 static void
 journal_redo(const JournalRecord *wal, const char *text, int textlen)
 {
 	JournalRecord r = *wal;
-	PrivstatBudgetEvent ev;
-	bool		ok;
 
 	if (shared == NULL || shared->fail_closed)
 		return;
@@ -1068,33 +1107,54 @@ journal_redo(const JournalRecord *wal, const char *text, int textlen)
 		budget_journal_lost(shared->next_seq, r.seq);
 	/* the primary's timeline, which the record's body (and so its HMAC) holds */
 	shared->timeline = wal->timeline;
-	ok = !shared->fail_closed && journal_write_at_startup(&r);
-	if (ok)
-		ok = budget_journal_restore(NULL);
 	LWLockRelease(shared->lock);
-	if (!ok)
+	recovery_append(&r, text, textlen);
+}
+
+/* was this recovery given a target (point-in-time recovery)? */
+static bool
+recovery_target_set(void)
+{
+	static const char *const names[] = {"recovery_target", "recovery_target_lsn",
+	"recovery_target_name", "recovery_target_time", "recovery_target_xid"};
+
+	for (int i = 0; i < (int) lengthof(names); i++)
+	{
+		const char *v = GetConfigOption(names[i], true, false);
+
+		if (v != NULL && v[0] != '\0')
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The end of redo.  A recovery that went back in time (to a recovery
+ * target), or a server started from a base backup other than as a standby,
+ * has a journal as of the end of recovery, without the spends recorded
+ * after it: it says so and marks the journal, so privstat refuses to charge
+ * until a superuser decides.  A standby promoted at the end of its WAL does
+ * neither: its journal is as current as its data.
+ */
+static void
+privstat_rmgr_cleanup(void)
+{
+	JournalRecord r;
+	bool		target = recovery_target_set();
+
+	if (shared == NULL || (!shared->from_backup && !target))
 		return;
-
-	record_event(&r, &ev);
-	PG_TRY();
-	{
-		privstat_audit_set_query(text, 0, textlen);
-		privstat_audit_budget_reserve(r.type == JR_CHARGE);
-		privstat_audit_budget_event(&ev, true);
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		/* the journal has it: the trail catches up at the next start */
-		edata = CopyErrorData();
-		FlushErrorState();
-		LWLockReleaseAll();
-		ereport(LOG,
-				(errmsg("privstat could not record budget journal record " UINT64_FORMAT " in the audit trail during recovery: %s",
-						r.seq, edata->message)));
-	}
-	PG_END_TRY();
+	shared->from_backup = false;
+	ereport(LOG,
+			(target ?
+			 errmsg("privstat: recovery stopped at its target: privstat refuses to charge privacy budgets") :
+			 errmsg("privstat: this server starts from a base backup: privstat refuses to charge privacy budgets"),
+			 errdetail("Its budget journal is as of the end of recovery; spends recorded after that are not in it."),
+			 errhint("Copy the newest privstat/budget.journal and privstat/audit of the source server here and restart; or a superuser runs privstat.adopt_budget_journal() and records the spends known to be missing with privstat.record_spend().")));
+	memset(&r, 0, sizeof(r));
+	r.type = JR_LOST;
+	r.ts = GetCurrentTimestamp();
+	recovery_append(&r, NULL, 0);
 }
 
 static void
