@@ -385,16 +385,18 @@ test_timing(void)
 		  naive.sum[0] / naive.n[0], naive.sum[1] / naive.n[1], z);
 
 	/*
-	 * Wall time, for the record and as a coarse check: the medians of the
-	 * two buckets, measured interleaved, within 15% of each other.
+	 * Wall time, for the record only: the medians of the two buckets,
+	 * measured interleaved.  Not a test: on a loaded machine they drifted
+	 * 31% apart once in a full run (2026-12-06), with the draws above equal;
+	 * the draw count is what the sampler controls, and timed checks belong
+	 * in bench/ (doc/testing.md).
 	 */
 	qsort(w.times[0], w.ntimes[0], sizeof(double), cmp_double);
 	qsort(w.times[1], w.ntimes[1], sizeof(double), cmp_double);
 	med0 = w.times[0][w.ntimes[0] / 2];
 	med1 = w.times[1][w.ntimes[1] / 2];
-	check(fabs(med1 - med0) <= 0.15 * med0,
-		  "discrete Laplace: median sampling time %.2f us for |z|<=1, %.2f us for |z|>=5",
-		  med0 / 1000, med1 / 1000);
+	printf("# discrete Laplace: median sampling time %.2f us for |z|<=1, %.2f us for |z|>=5 (not a test)\n",
+		   med0 / 1000, med1 / 1000);
 }
 
 /* ---------------------------------------------------------------------- */
