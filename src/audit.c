@@ -68,6 +68,8 @@
 #include "access/htup_details.h"
 #include "access/parallel.h"
 #include "access/xact.h"
+#include "access/xlog.h"
+#include "access/xloginsert.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "executor/executor.h"
@@ -96,6 +98,7 @@
 #include "privstat/common.h"
 #include "privstat/keys.h"
 #include "privstat/records.h"
+#include "privstat/wal.h"
 
 #define AUDIT_DIR			"privstat/audit"
 #define AUDIT_MAGIC			0x41545350	/* "PSTA" */
@@ -183,7 +186,8 @@ typedef struct AuditRecord
 			uint64		segno;
 			uint64		budget_next;	/* budget journal seq the trail expects next */
 			uint8		prev_mac[32];	/* HMAC of the previous segment's last record */
-			uint8		zero[16];
+			uint64		audit_lsn;	/* WAL record of the last logged event before it */
+			uint8		zero[8];
 		}			seg;
 		char		text[AUDIT_TEXT_PER_RECORD];
 	}			u;
@@ -205,6 +209,7 @@ typedef struct AuditShared
 	uint64		seg_first;		/* seq of its header */
 	uint64		allocated;		/* bytes of its file */
 	uint64		budget_next;	/* next budget journal seq to record */
+	XLogRecPtr	audit_lsn;		/* under lock: WAL record of the last logged event in the trail */
 	pg_atomic_uint64 written;	/* records written (seq + 1) */
 	pg_atomic_uint64 flushed;	/* records durable (under flush_lock) */
 	pg_atomic_flag pruning;		/* a process is removing old segments */
@@ -493,6 +498,7 @@ trail_rotate(void)
 	h.u.seg.ts = GetCurrentTimestamp();
 	h.u.seg.segno = shared->segno + 1;
 	h.u.seg.budget_next = shared->budget_next;
+	h.u.seg.audit_lsn = shared->audit_lsn;
 	memcpy(h.u.seg.prev_mac, shared->last_mac, 32);
 	privstat_record_seal(&h, shared->last_mac, audit_key());
 
@@ -614,6 +620,74 @@ event_init(AuditRecord *r, AuditType type)
 }
 
 /* write (and optionally flush) one event, taking the lock */
+/*
+ * An event written live on a primary: room made in the trail, then into the
+ * WAL (under the trail's lock, so the WAL has the events in trail order),
+ * its WAL record's LSN kept in the event's ref, then into the trail.  A
+ * standby's redo (privstat_audit_redo) writes the same event into its own
+ * trail; crash recovery skips what the trail has by that LSN.  Budget events
+ * are not written here: their journal records carry them.  Caller holds
+ * lock exclusively.
+ */
+static uint64
+trail_event_logged(AuditRecord *r, const char *text, int textlen)
+{
+	if (IsUnderPostmaster && !RecoveryInProgress())
+	{
+		XLogRecPtr	last_end = XactLastRecEnd;
+
+		trail_reserve(event_records(textlen));
+		r->u.ev.textlen = textlen;
+		r->u.ev.ref = 0;
+		XLogBeginInsert();
+		XLogRegisterData((char *) r, sizeof(*r));
+		if (textlen > 0)
+			XLogRegisterData((char *) text, textlen);
+		(void) XLogInsert(PRIVSTAT_RMGR_ID, XLOG_PRIVSTAT_AUDIT);
+		/* not the transaction's WAL: the trail's flush makes the event durable here */
+		XactLastRecEnd = last_end;
+		r->u.ev.ref = ProcLastRecPtr;
+		shared->audit_lsn = Max(shared->audit_lsn, ProcLastRecPtr);
+	}
+	return trail_event(r, text, textlen);
+}
+
+void
+privstat_audit_redo(XLogRecPtr lsn, const char *data, Size len)
+{
+	AuditRecord r;
+	int			textlen;
+
+	if (shared == NULL || shared->fail_closed)
+		return;
+	if (len < sizeof(r) || len > sizeof(r) + AUDIT_TEXT_MAX)
+	{
+		ereport(LOG,
+				(errmsg("privstat: an audit WAL record of %zu bytes was skipped", len)));
+		return;
+	}
+	memcpy(&r, data, sizeof(r));
+	if (r.type < AR_CHARGE || is_budget_event(r.type))
+		return;
+	textlen = (int) (len - sizeof(r));
+	PG_TRY();
+	{
+		LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+		if (lsn > shared->audit_lsn)
+		{
+			r.u.ev.ref = lsn;
+			trail_event(&r, textlen > 0 ? data + sizeof(r) : NULL, textlen);
+			shared->audit_lsn = lsn;
+		}
+		LWLockRelease(shared->lock);
+	}
+	PG_CATCH();
+	{
+		privstat_error_to_log("privstat could not record an audit event during recovery");
+	}
+	PG_END_TRY();
+}
+
 static void
 record_event(AuditRecord *r, const char *text, int textlen, bool flush)
 {
@@ -621,7 +695,7 @@ record_event(AuditRecord *r, const char *text, int textlen, bool flush)
 
 	privstat_audit_check_writable();
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	seq = trail_event(r, text, textlen);
+	seq = trail_event_logged(r, text, textlen);
 	LWLockRelease(shared->lock);
 	if (flush)
 		trail_flush(seq);
@@ -985,6 +1059,7 @@ trail_replay(void)
 			memcpy(prev, r.u.seg.prev_mac, 32);
 			shared->seg_first = r.seq;
 			shared->budget_next = r.u.seg.budget_next;
+			shared->audit_lsn = r.u.seg.audit_lsn;
 		}
 		/* a header only at the start, as verify_audit_log() checks too */
 		if (r.seq != shared->seg_first + n || (n > 0 && r.type == AR_SEGMENT) ||
@@ -1001,6 +1076,8 @@ trail_replay(void)
 		}
 		if (is_budget_event(r.type))
 			shared->budget_next = Max(shared->budget_next, r.u.ev.ref + 1);
+		else if (r.type >= AR_CHARGE)
+			shared->audit_lsn = Max(shared->audit_lsn, r.u.ev.ref);
 		memcpy(prev, r.mac, 32);
 		good = n + 1;
 	}
@@ -1261,7 +1338,7 @@ write_pending(void)
 	{
 		PendingEvent *p = lfirst(lc);
 
-		seq = trail_event(&p->rec, p->text, strlen(p->text));
+		seq = trail_event_logged(&p->rec, p->text, strlen(p->text));
 	}
 	LWLockRelease(shared->lock);
 	pending = NIL;

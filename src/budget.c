@@ -120,6 +120,7 @@
 #include "privstat/common.h"
 #include "privstat/keys.h"
 #include "privstat/records.h"
+#include "privstat/wal.h"
 #include "privstat/release_cache.h"
 
 #define JOURNAL_DIR			"privstat"
@@ -225,8 +226,6 @@ static XLogRecPtr await_lsn = InvalidXLogRecPtr;	/* its WAL record */
  * current, and a promoted standby charges on at once.  (RM_EXPERIMENTAL_ID:
  * see doc/budgets.md, "The journal in the WAL".)
  */
-#define PRIVSTAT_RMGR_ID		RM_EXPERIMENTAL_ID
-#define XLOG_PRIVSTAT_JOURNAL	0x00
 
 static void privstat_rmgr_redo(XLogReaderState *record);
 static void privstat_rmgr_desc(StringInfo buf, XLogReaderState *record);
@@ -1077,15 +1076,9 @@ recovery_append(JournalRecord *r, const char *text, int textlen)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-
 		/* the journal has it: the trail catches up at the next start */
-		edata = CopyErrorData();
-		FlushErrorState();
-		LWLockReleaseAll();
-		ereport(LOG,
-				(errmsg("privstat could not record budget journal record " UINT64_FORMAT " in the audit trail during recovery: %s",
-						r->seq, edata->message)));
+		privstat_error_to_log(psprintf("privstat could not record budget journal record " UINT64_FORMAT " in the audit trail during recovery",
+									   r->seq));
 	}
 	PG_END_TRY();
 }
@@ -1165,6 +1158,11 @@ privstat_rmgr_redo(XLogReaderState *record)
 	Size		len = XLogRecGetDataLen(record);
 	JournalRecord r;
 
+	if (info == XLOG_PRIVSTAT_AUDIT)
+	{
+		privstat_audit_redo(record->ReadRecPtr, data, len);
+		return;
+	}
 	if (info != XLOG_PRIVSTAT_JOURNAL || len < sizeof(r) ||
 		len > sizeof(r) + PG_UINT16_MAX)
 	{
@@ -1181,6 +1179,11 @@ privstat_rmgr_desc(StringInfo buf, XLogReaderState *record)
 {
 	JournalRecord r;
 
+	if ((XLogRecGetInfo(record) & ~XLR_INFO_MASK) == XLOG_PRIVSTAT_AUDIT)
+	{
+		appendStringInfo(buf, "audit event, %u bytes", XLogRecGetDataLen(record));
+		return;
+	}
 	if (XLogRecGetDataLen(record) < sizeof(r))
 		return;
 	memcpy(&r, XLogRecGetData(record), sizeof(r));
@@ -1191,7 +1194,14 @@ privstat_rmgr_desc(StringInfo buf, XLogReaderState *record)
 static const char *
 privstat_rmgr_identify(uint8 info)
 {
-	return (info & ~XLR_INFO_MASK) == XLOG_PRIVSTAT_JOURNAL ? "JOURNAL" : NULL;
+	switch (info & ~XLR_INFO_MASK)
+	{
+		case XLOG_PRIVSTAT_JOURNAL:
+			return "JOURNAL";
+		case XLOG_PRIVSTAT_AUDIT:
+			return "AUDIT";
+	}
+	return NULL;
 }
 
 static const PrivstatBudgetJournal budget_journal = {

@@ -22,6 +22,7 @@
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
 #include "replication/walreceiver.h"
+#include "storage/lwlock.h"
 #include "storage/spin.h"
 #include "utils/acl.h"
 #include "utils/guc.h"
@@ -211,4 +212,20 @@ privstat_standby_primary(void)
 	if (host[0] == '\0')
 		return NULL;
 	return psprintf("%s:%d", host, port);
+}
+
+/*
+ * In a PG_CATCH of the startup process's redo, where an error would stop
+ * recovery: the error caught, written to the log after what, and cleared,
+ * with every LWLock released.
+ */
+void
+privstat_error_to_log(const char *what)
+{
+	ErrorData  *edata = CopyErrorData();
+
+	FlushErrorState();
+	LWLockReleaseAll();
+	ereport(LOG, (errmsg("%s: %s", what, edata->message)));
+	FreeErrorData(edata);
 }

@@ -9,6 +9,7 @@
 #ifndef PRIVSTAT_AUDIT_H
 #define PRIVSTAT_AUDIT_H
 
+#include "access/xlogdefs.h"
 #include "commands/trigger.h"
 #include "utils/timestamp.h"
 
@@ -99,6 +100,13 @@ extern void privstat_audit_budget_reserve(bool charge);
  * durable copy, and the trail catches up from it at startup.
  */
 extern void privstat_audit_budget_event(const PrivstatBudgetEvent *ev, bool live);
+
+/*
+ * Redo of an audit event's WAL record at lsn (the startup process): written
+ * into this server's trail unless it has it (events keep their WAL record's
+ * LSN).  Never raises an error.
+ */
+extern void privstat_audit_redo(XLogRecPtr lsn, const char *data, Size len);
 
 /* a refused charge (reason: "no budget", "exhausted"), before the error is raised */
 extern void privstat_audit_refusal(Oid role, double epsilon, double delta, const char *reason);

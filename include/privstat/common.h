@@ -68,6 +68,9 @@ typedef struct PrivstatQueryState
 extern void *privstat_query_state_new(struct QueryDesc *qd, Size size, PrivstatQueryState **list);
 extern void *privstat_query_state_find(struct QueryDesc *qd, PrivstatQueryState *list);
 
+/* in a PG_CATCH of redo: log the caught error after what, clear it, release LWLocks */
+extern void privstat_error_to_log(const char *what);
+
 /* on a hot standby: "host:port" of its primary as its WAL receiver sees it, or NULL */
 extern char *privstat_standby_primary(void);
 

@@ -65,6 +65,22 @@ is($standby->safe_psql('postgres',
 	'3/3', 'the standby\'s audit trail has every charge, with its query text');
 is($standby->safe_psql('postgres', 'SELECT ok FROM privstat.verify_audit_log()'), 't', 'and verifies');
 
+# the trail's other events too: an unseal, a key rotation (a configuration change)
+my $others = q{SELECT string_agg(event || ':' || coalesce(count::text, ''), ',' ORDER BY seq)
+	FROM privstat.audit_log WHERE event IN ('unseal', 'key_rotation', 'policy_change', 'purge', 'refusal')};
+$primary->safe_psql('postgres', q{
+	SELECT privstat.unseal(privstat.seal('ann@example.com'));
+	SELECT privstat.rotate_key('customer');
+});
+catch_up();
+my $on_primary = $primary->safe_psql('postgres', $others);
+like($on_primary, qr/unseal:1.*key_rotation/, 'the primary recorded an unseal and a key rotation');
+is($standby->safe_psql('postgres', $others), $on_primary,
+	'the standby\'s trail has the primary\'s other events, from the WAL');
+$standby->restart;
+catch_up();
+is($standby->safe_psql('postgres', $others), $on_primary, 'replayed again after a restart, none twice');
+
 # synchronous replication: an answer leaves only once the standby has its charge
 $primary->append_conf('postgresql.conf', "synchronous_standby_names = 'standby'");
 $primary->reload;
@@ -101,5 +117,7 @@ is($standby->safe_psql('postgres',
 	'5.5', 'and keeps them across a restart');
 is($standby->safe_psql('postgres', 'SELECT ok FROM privstat.verify_audit_log()'), 't',
 	'its audit trail verifies');
+is($standby->safe_psql('postgres', $others), $on_primary,
+	'the new primary\'s trail has the old primary\'s unseal and key rotation');
 
 done_testing();
