@@ -201,6 +201,29 @@ SELECT set_budget('no_such_role', 1);
 SELECT set_budget(0::oid::regrole, 1);
 SELECT reset_budget(NULL);
 
+-- record_spend: a spend the ledger lacks, added by an administrator, even
+-- beyond the limit (it happened); it only adds, and survives a ROLLBACK
+SELECT set_budget('privstat_test_analyst', 3);
+SELECT epsilon_spent, epsilon_remaining, charges FROM status;
+BEGIN;
+SELECT record_spend('privstat_test_analyst', 2.5, 1e-7);
+ROLLBACK;
+SELECT record_spend('privstat_test_analyst', 1);
+SELECT epsilon_spent, epsilon_remaining, delta_spent, charges FROM status;
+SELECT event, role, epsilon, delta FROM audit_log WHERE event = 'charge' AND actor = current_user::regrole ORDER BY seq DESC LIMIT 2;
+SELECT record_spend('privstat_test_analyst', -1);
+SELECT record_spend('privstat_test_analyst', 'NaN');
+SELECT record_spend('privstat_test_analyst', 'infinity');
+SELECT record_spend('privstat_test_analyst', 1e10);
+SELECT record_spend('privstat_test_analyst', 0, 2);
+SELECT record_spend('privstat_test_analyst', 0, 0);
+SELECT record_spend(0::oid::regrole, 1);
+SELECT record_spend(NULL, 1);
+SET ROLE privstat_test_analyst;
+SELECT record_spend('privstat_test_analyst', 1);
+RESET ROLE;
+SELECT epsilon_spent, charges FROM status;
+
 -- a budget change, like a charge, survives a ROLLBACK: it is in the journal at once
 BEGIN;
 SELECT set_budget('privstat_test_analyst', 3);

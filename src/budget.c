@@ -1338,15 +1338,26 @@ privstat_budget_charge(Oid role, double epsilon, double delta)
 }
 
 /*
- * Write a budget change (JR_SET, JR_RESET, JR_ADOPT), apply it and flush it.
+ * Write a budget change (JR_SET, JR_RESET, JR_ADOPT, or JR_CHARGE for a spend an
+ * administrator records) by the current user, apply it and flush it.
  * The checks against the ledger are made under the same lock hold as the
  * write, so a concurrent change cannot slip between them.
  */
 static void
-budget_change(JournalRecord *r)
+budget_change(JournalType type, Oid role, double epsilon, double delta, int64 period_us)
 {
+	JournalRecord rec;
+	JournalRecord *r = &rec;
 	uint64		seq;
 	bool		known;
+
+	memset(r, 0, sizeof(*r));
+	r->type = type;
+	r->roleid = role;
+	r->actor = GetUserId();
+	r->epsilon = epsilon;
+	r->delta = delta;
+	r->period_us = period_us;
 
 	check_can_write();
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
@@ -1797,7 +1808,6 @@ PG_FUNCTION_INFO_V1(privstat_set_budget);
 Datum
 privstat_set_budget(PG_FUNCTION_ARGS)
 {
-	JournalRecord r;
 	double		epsilon;
 	double		delta;
 	int64		period_us = 0;
@@ -1848,14 +1858,7 @@ privstat_set_budget(PG_FUNCTION_ARGS)
 					 errhint("Leave the period NULL for a lifetime budget.")));
 	}
 
-	memset(&r, 0, sizeof(r));
-	r.type = JR_SET;
-	r.roleid = checked_role(PG_GETARG_OID(0));
-	r.actor = GetUserId();
-	r.epsilon = epsilon;
-	r.delta = delta;
-	r.period_us = period_us;
-	budget_change(&r);
+	budget_change(JR_SET, checked_role(PG_GETARG_OID(0)), epsilon, delta, period_us);
 	PG_RETURN_VOID();
 }
 
@@ -1870,7 +1873,6 @@ PG_FUNCTION_INFO_V1(privstat_record_spend);
 Datum
 privstat_record_spend(PG_FUNCTION_ARGS)
 {
-	JournalRecord r;
 	double		epsilon = PG_GETARG_FLOAT8(1);
 	double		delta = PG_GETARG_FLOAT8(2);
 
@@ -1878,22 +1880,19 @@ privstat_record_spend(PG_FUNCTION_ARGS)
 	if (isnan(epsilon) || epsilon < 0 || epsilon > 1e9)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("epsilon of a recorded spend must be between 0 and 1e9")));
+				 errmsg("epsilon of a recorded spend must be between 0 and 1e9"),
+				 errhint("Record what was spent, as a finite epsilon; a spend can only be added.")));
 	if (isnan(delta) || delta < 0 || delta > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("delta of a recorded spend must be between 0 and 1")));
+				 errmsg("delta of a recorded spend must be between 0 and 1"),
+				 errhint("Record what was spent; leave delta out for a pure epsilon spend.")));
 	if (epsilon == 0 && delta == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a recorded spend must have an epsilon or a delta above 0")));
-	memset(&r, 0, sizeof(r));
-	r.type = JR_CHARGE;
-	r.roleid = checked_role(PG_GETARG_OID(0));
-	r.actor = GetUserId();
-	r.epsilon = epsilon;
-	r.delta = delta;
-	budget_change(&r);
+				 errmsg("a recorded spend must have an epsilon or a delta above 0"),
+				 errhint("There is nothing to record.")));
+	budget_change(JR_CHARGE, checked_role(PG_GETARG_OID(0)), epsilon, delta, 0);
 	PG_RETURN_VOID();
 }
 
@@ -1901,14 +1900,8 @@ PG_FUNCTION_INFO_V1(privstat_reset_budget);
 Datum
 privstat_reset_budget(PG_FUNCTION_ARGS)
 {
-	JournalRecord r;
-
 	check_admin("reset privacy budgets");
-	memset(&r, 0, sizeof(r));
-	r.type = JR_RESET;
-	r.roleid = checked_role(PG_GETARG_OID(0));
-	r.actor = GetUserId();
-	budget_change(&r);
+	budget_change(JR_RESET, checked_role(PG_GETARG_OID(0)), 0, 0, 0);
 	PG_RETURN_VOID();
 }
 
@@ -2024,17 +2017,11 @@ PG_FUNCTION_INFO_V1(privstat_adopt_budget_journal);
 Datum
 privstat_adopt_budget_journal(PG_FUNCTION_ARGS)
 {
-	JournalRecord r;
-
 	if (!superuser())
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to adopt the privacy budget journal"),
 				 errdetail("Only superusers may accept a journal that may lack spends.")));
-	memset(&r, 0, sizeof(r));
-	r.type = JR_ADOPT;
-	r.roleid = InvalidOid;
-	r.actor = GetUserId();
-	budget_change(&r);
+	budget_change(JR_ADOPT, InvalidOid, 0, 0, 0);
 	PG_RETURN_VOID();
 }
