@@ -9,26 +9,16 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use PrivstatTAP;
 
-my $primary = PostgreSQL::Test::Cluster->new('primary');
-$primary->init(allows_streaming => 1);
-$primary->append_conf('postgresql.conf', "shared_preload_libraries = 'privstat'\n"
-	  . "privstat.release_cache_ttl = 0    # every repeated query is a new charge here");
-$primary->start;
-$primary->safe_psql('postgres', q{
-	CREATE EXTENSION privstat;
-	CREATE TABLE t AS SELECT g AS i FROM generate_series(1, 100) g;
-	SELECT privstat.set_budget(current_user::regrole, 10);
-	SELECT privstat.dp_count(i, 1) FROM t;
-});
+my $primary = charged_node('primary', budget => 10, init => { allows_streaming => 1 });
 $primary->backup('base');
 # a spend after the backup: the standby gets it from the WAL
 $primary->safe_psql('postgres', 'SELECT privstat.dp_count(i, 2) FROM t');
 
-my $standby = PostgreSQL::Test::Cluster->new('standby');
-$standby->init_from_backup($primary, 'base', has_streaming => 1);
-# the test harness copies the backup without its file modes; pg_basebackup keeps 0600
-chmod 0600, $standby->data_dir . '/privstat.key';
+my $standby = node_from_backup('standby', $primary, 'base', has_streaming => 1);
 # a charge's WAL record is written by the WAL writer (no commit flushes it):
 # wait for the standby to replay up to where WAL was inserted
 sub catch_up

@@ -23,6 +23,14 @@ sub charge
 	$node->safe_psql('postgres', "SELECT privstat.dp_count(i, 1) FROM t", extra_params => [ '-U', 'analyst' ])
 	  for 1 .. $n;
 }
+# an analyst's DP query on $n, expected to be refused: its exit code and stderr
+sub try_charge
+{
+	my ($n) = @_;
+	my ($ret, $out, $err) = $n->psql('postgres', 'SELECT privstat.dp_count(i, 1) FROM t',
+		extra_params => [ '-U', 'analyst' ]);
+	return ($ret, $err);
+}
 sub spent
 {
 	return $node->safe_psql('postgres',
@@ -84,15 +92,13 @@ $log = restart_after(sub {
 like($log, qr/budget journal records 0 to 32 are lost: privstat refuses to charge privacy budgets/,
 	'records in neither file are reported lost');
 like($log, qr/restored 3 of its records up to 35/, 'those the trail still holds are restored');
-my ($ret, $out, $err) = $node->psql('postgres', 'SELECT privstat.dp_count(i, 1) FROM t',
-	extra_params => [ '-U', 'analyst' ]);
+my ($ret, $err) = try_charge($node);
 isnt($ret, 0, 'a DP query is refused');
 like($err, qr/privstat refuses to charge privacy budgets: spends may be missing from the budget journal/,
 	'... saying why');
 like($err, qr/HINT:.*adopt_budget_journal\(\).*record_spend\(\)/, '... and what to do');
 $node->restart;
-($ret, $out, $err) = $node->psql('postgres', 'SELECT privstat.dp_count(i, 1) FROM t',
-	extra_params => [ '-U', 'analyst' ]);
+($ret, $err) = try_charge($node);
 like($err, qr/spends may be missing from the budget journal/, 'still refused after a restart (the loss is in the journal)');
 
 $node->safe_psql('postgres', q{
@@ -111,6 +117,7 @@ is($node->safe_psql('postgres',
 is(verify(), 't', 'the trail verifies');
 
 # record_spend only adds, and only for administrators
+my $out;
 ($ret, $out, $err) = $node->psql('postgres', q{SELECT privstat.record_spend('analyst', -1)});
 like($err, qr/epsilon of a recorded spend must be between 0 and 1e9/, 'a negative spend is refused');
 ($ret, $out, $err) = $node->psql('postgres', q{SELECT privstat.record_spend('analyst', 0)});
@@ -123,18 +130,14 @@ like($err, qr/permission denied/, 'only administrators record spends');
 # copy are missing from its journal, which it says, refusing to charge
 $node->backup('copy');
 charge(2);
-my $restored = PostgreSQL::Test::Cluster->new('restored');
-$restored->init_from_backup($node, 'copy');
-chmod 0600, $restored->data_dir . '/privstat.key';    # the harness's copy loosens it
+my $restored = node_from_backup('restored', $node, 'copy');
 $restored->start;
 like(slurp_file($restored->logfile), qr/privstat: this server starts from a base backup: privstat refuses to charge privacy budgets/,
 	'a start from a base backup is logged');
-($ret, $out, $err) = $restored->psql('postgres', 'SELECT privstat.dp_count(i, 1) FROM t',
-	extra_params => [ '-U', 'analyst' ]);
+($ret, $err) = try_charge($restored);
 like($err, qr/spends may be missing from the budget journal/, 'and charges are refused there');
 $restored->restart;
-($ret, $out, $err) = $restored->psql('postgres', 'SELECT privstat.dp_count(i, 1) FROM t',
-	extra_params => [ '-U', 'analyst' ]);
+($ret, $err) = try_charge($restored);
 like($err, qr/spends may be missing from the budget journal/, '... after a restart too (backup_label is gone by then)');
 $restored->safe_psql('postgres', q{
 	SELECT privstat.adopt_budget_journal();

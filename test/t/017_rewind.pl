@@ -8,24 +8,15 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use PrivstatTAP;
 
-my $old = PostgreSQL::Test::Cluster->new('old');
-$old->init(allows_streaming => 1);
-$old->append_conf('postgresql.conf', "shared_preload_libraries = 'privstat'\n"
-	  . "wal_log_hints = on\n"
-	  . "wal_keep_size = '160MB'    # pg_rewind reads the WAL from the last common checkpoint\n"
-	  . "privstat.release_cache_ttl = 0    # every repeated query is a new charge here");
-$old->start;
-$old->safe_psql('postgres', q{
-	CREATE EXTENSION privstat;
-	CREATE TABLE t AS SELECT g AS i FROM generate_series(1, 100) g;
-	SELECT privstat.set_budget(current_user::regrole, 100);
-	SELECT privstat.dp_count(i, 1) FROM t;
-});
+my $old = charged_node('old', budget => 100, init => { allows_streaming => 1 },
+	conf => "wal_log_hints = on\n"
+	  . "wal_keep_size = '160MB'    # pg_rewind reads the WAL from the last common checkpoint\n");
 $old->backup('base');
-my $new = PostgreSQL::Test::Cluster->new('new');
-$new->init_from_backup($old, 'base', has_streaming => 1);
-chmod 0600, $new->data_dir . '/privstat.key';    # the harness's copy loosens it
+my $new = node_from_backup('new', $old, 'base', has_streaming => 1);
 $new->start;
 
 sub spent

@@ -8,18 +8,12 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use PrivstatTAP;
 
-my $primary = PostgreSQL::Test::Cluster->new('primary');
-$primary->init(has_archiving => 1, allows_streaming => 1);
-$primary->append_conf('postgresql.conf', "shared_preload_libraries = 'privstat'\n"
-	  . "privstat.release_cache_ttl = 0    # every repeated query is a new charge here");
-$primary->start;
-$primary->safe_psql('postgres', q{
-	CREATE EXTENSION privstat;
-	CREATE TABLE t AS SELECT g AS i FROM generate_series(1, 100) g;
-	SELECT privstat.set_budget(current_user::regrole, 100);
-	SELECT privstat.dp_count(i, 1) FROM t;
-});
+my $primary = charged_node('primary', budget => 100,
+	init => { has_archiving => 1, allows_streaming => 1 });
 $primary->backup('base');
 
 sub spent
@@ -43,9 +37,7 @@ $primary->poll_query_until('postgres',
   or die 'WAL was not archived';
 $primary->stop;
 
-my $restored = PostgreSQL::Test::Cluster->new('restored');
-$restored->init_from_backup($primary, 'base', has_restoring => 1);
-chmod 0600, $restored->data_dir . '/privstat.key';    # the harness's copy loosens it
+my $restored = node_from_backup('restored', $primary, 'base', has_restoring => 1);
 $restored->append_conf('postgresql.conf', "recovery_target_lsn = '$target'\n"
 	  . "recovery_target_inclusive = off    # stop before the record at the target, the later charge\n"
 	  . "recovery_target_action = 'promote'");
