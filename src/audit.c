@@ -69,7 +69,6 @@
 #include "access/parallel.h"
 #include "access/xact.h"
 #include "access/xlog.h"
-#include "access/xloginsert.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "executor/executor.h"
@@ -634,18 +633,11 @@ trail_event_logged(AuditRecord *r, const char *text, int textlen)
 {
 	if (IsUnderPostmaster && !RecoveryInProgress())
 	{
-		XLogRecPtr	last_end = XactLastRecEnd;
-
 		trail_reserve(event_records(textlen));
 		r->u.ev.textlen = textlen;
 		r->u.ev.ref = 0;
-		XLogBeginInsert();
-		XLogRegisterData((char *) r, sizeof(*r));
-		if (textlen > 0)
-			XLogRegisterData((char *) text, textlen);
-		(void) XLogInsert(PRIVSTAT_RMGR_ID, XLOG_PRIVSTAT_AUDIT);
-		/* not the transaction's WAL: the trail's flush makes the event durable here */
-		XactLastRecEnd = last_end;
+		(void) privstat_wal_insert(XLOG_PRIVSTAT_AUDIT, r, sizeof(*r), text, textlen);
+		/* where the record starts: what redo sees as its LSN */
 		r->u.ev.ref = ProcLastRecPtr;
 		shared->audit_lsn = Max(shared->audit_lsn, ProcLastRecPtr);
 	}

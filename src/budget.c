@@ -82,7 +82,6 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "access/xlog_internal.h"
-#include "access/xloginsert.h"
 #include "access/xlogreader.h"
 #include "catalog/pg_authid.h"
 #include "commands/explain.h"
@@ -822,22 +821,8 @@ journal_append(JournalRecord *r)
 	{
 		int			textlen = 0;
 		const char *text = r->type == JR_CHARGE ? privstat_audit_query_text(&textlen) : NULL;
-		XLogRecPtr	last_end = XactLastRecEnd;
 
-		XLogBeginInsert();
-		XLogRegisterData((char *) r, sizeof(*r));
-		if (textlen > 0)
-			XLogRegisterData((char *) text, textlen);
-		await_lsn = XLogInsert(PRIVSTAT_RMGR_ID, XLOG_PRIVSTAT_JOURNAL);
-
-		/*
-		 * Not the transaction's WAL: its end would have every read-only DP
-		 * query wake the WAL writer for a flush of its own, competing with
-		 * the journal's (12-19% of the throughput).  The journal is what
-		 * makes a charge durable here; the WAL writer sends the record on
-		 * within wal_writer_delay, and await_sync_rep flushes it itself.
-		 */
-		XactLastRecEnd = last_end;
+		await_lsn = privstat_wal_insert(XLOG_PRIVSTAT_JOURNAL, r, sizeof(*r), text, textlen);
 	}
 	return r->seq;
 }
