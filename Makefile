@@ -13,6 +13,7 @@ OBJS = \
 	src/pricing.o \
 	src/numeric_float8.o \
 	src/records.o \
+	src/journal.o \
 	src/budget.o \
 	src/policy/catalog.o \
 	src/policy/level.o \

@@ -7,63 +7,43 @@
  * cluster-wide, and so is this ledger): spending in one database spends
  * the same budget in every other.
  *
- * The journal.  Every charge, budget change and reset is a fixed-size
- * record appended to $PGDATA/privstat/budget.journal.  Each record carries
- * a CRC-32C of itself (to find a torn write) and an HMAC-SHA-256, under a
- * key derived from the master key, of the previous record's HMAC and its
- * own bytes (a hash chain: a changed, removed or reordered record breaks
- * it).  Ordinary tables cannot hold spends, because they roll back; the
- * journal does not.  It lives in the data directory, so base backups and
- * pg_upgrade carry it.
+ * The journal (src/journal.c) is the durable store: every charge, budget
+ * change and reset is a sealed, chained record appended to
+ * $PGDATA/privstat/budget.journal.  Ordinary tables cannot hold spends,
+ * because they roll back; the journal does not.
  *
  * The WAL.  Each record is also a WAL record of privstat's resource manager,
  * inserted under the ledger lock, so the WAL has them in journal order.
- * Redo (standbys, crash and point-in-time recovery) appends those the
+ * Redo (standbys, crash and point-in-time recovery; below) appends those the
  * journal lacks to the journal, the ledger and the audit trail: standbys are
  * current and a promoted one charges on at once.  With synchronous
  * replication a charge's answer waits for the standbys to confirm its WAL
- * record (await_sync_rep).  The journal file stays each server's durable
- * store: PostgreSQL 15 gives a custom resource manager no checkpoint hook.
+ * record (await_sync_rep).
  *
  * The ledger.  At startup (and after a crash restart) the journal is
  * replayed into a shared hash table, one entry per role; the ledger is a
- * cache of the journal.  A torn tail, the trace of a crash in the middle of
- * an append, is cut back to the last complete record and logged; a bad
- * record followed by good ones, or a record whose CRC is right but whose
- * HMAC is not, is corruption or tampering: privstat then refuses to charge
- * (fails closed) and says so in the log.
- *
- * The file grows in preallocated chunks of zeros (see JOURNAL_CHUNK), so a
- * charge's flush is an fdatasync that changes no metadata.
+ * cache of the journal.  A journal that cannot be read, or is corrupt,
+ * makes privstat refuse to charge (fails closed).
  *
  * Charging.  At executor start, after PostgreSQL's own permission checks
  * and before any row exists, the cost of the plan's DP aggregates
  * (privstat_plan_cost) is checked against the role's budget and debited
  * under one exclusive hold of the ledger lock, the record is written, and
- * the lock is released; then the query runs while the record is flushed.
- * The journal flusher (a background worker, woken by the charge) fdatasyncs
- * every record written so far; the backend waits for its record to be
- * durable (privstat_budget_await) before a DP aggregate draws noise, when
- * ExecutorRun returns, before its next charge, and (syncing by itself)
- * before an error is reported.  Nothing that depends on a charge leaves the
- * backend before it is durable, and a backend has at most one record not
- * yet durable.  Flushes are grouped, the way commits share WAL flushes:
- * whoever holds the flush lock fsyncs every record written so far, and a
- * backend whose record is already covered returns without its own fsync.
- * A ROLLBACK, an error later in the query, a cancel or a crash all come
- * after the debit, and nothing gives a charge back.
+ * the lock is released; then the query runs while the journal flusher makes
+ * the record durable.  The backend waits for that (privstat_budget_await)
+ * before a DP aggregate draws noise, when ExecutorRun returns, before its
+ * next charge, and (syncing by itself) before an error is reported.
+ * Nothing that depends on a charge leaves the backend before it is durable,
+ * and a backend has at most one record not yet durable.  A ROLLBACK, an
+ * error later in the query, a cancel or a crash all come after the debit,
+ * and nothing gives a charge back.
  *
  * Locking protocol:
- *	- lock (exclusive) covers the ledger hash, next record number, the last
- *	  HMAC of the chain, and the write of a record; (shared) for readers of
- *	  the ledger.
- *	- flush_lock (exclusive) covers the fdatasync of the journal; flushed
- *	  only grows (privstat_record_flushed), also after the lock-free sync of
- *	  the error path.  Waiters use LWLockAcquireOrWait, as XLogFlush does, so
- *	  all of them wake when a flush ends and most find their record covered.
- *	- A backend never holds both.
- *	- flusher_latch and flusher_pid are set by the flusher alone; a stale
- *	  latch only wakes some other process once.
+ *	- lock (exclusive) covers the ledger hash and the journal's writes
+ *	  (journal.c's protocol), so both change together; (shared) for readers
+ *	  of the ledger.
+ *	- lost and from_backup: written under lock, or by the postmaster and
+ *	  the startup process before any backend charges.
  *
  * Rolling windows.  A budget with a period counts the spends of the last
  * period.  Spends are kept in WINDOW_SLOTS + 1 slots of period/WINDOW_SLOTS;
@@ -117,62 +97,15 @@
 #include "privstat/pricing.h"
 #include "privstat/guc.h"
 #include "privstat/common.h"
-#include "privstat/keys.h"
-#include "privstat/records.h"
+#include "privstat/journal.h"
 #include "privstat/wal.h"
 #include "privstat/release_cache.h"
 
-#define JOURNAL_DIR			"privstat"
-#define JOURNAL_FILE		"privstat/budget.journal"
-#define JOURNAL_MAGIC		0x4a425350	/* "PSBJ" */
-#define JOURNAL_FORMAT		1
-#define JOURNAL_KEY_DOMAIN	"budget"
-
 #define WINDOW_SLOTS		64
-
-/*
- * The journal grows by this much at a time, written with zeros and synced
- * once, so that a charge's flush is an fdatasync that touches no file
- * metadata, like a WAL flush into a preallocated segment.  An all-zero
- * record marks the end of the journal.
- */
-#define JOURNAL_CHUNK		(1024 * 1024)
 
 /* amounts are kept as integers: nano-epsilon and femto-delta */
 #define EPS_UNIT			1e9
 #define DELTA_UNIT			1e15
-
-typedef enum JournalType
-{
-	JR_CHARGE = PRIVSTAT_BUDGET_CHARGE,	/* a query spent epsilon and delta */
-	JR_SET = PRIVSTAT_BUDGET_SET,	/* set_budget: limits and period */
-	JR_RESET = PRIVSTAT_BUDGET_RESET,	/* reset_budget: spends forgotten */
-	JR_ADOPT = PRIVSTAT_BUDGET_ADOPT,	/* adopt_budget_journal: continue anyway */
-	JR_LOST = PRIVSTAT_BUDGET_LOST	/* in place of a record lost from journal and trail */
-} JournalType;
-
-/* One journal record: 128 bytes, written and read as is. */
-typedef struct JournalRecord
-{
-	uint32		magic;
-	uint16		format;
-	uint16		type;			/* JournalType */
-	uint64		seq;			/* 0, 1, 2, ...: also its position */
-	int64		ts;				/* TimestampTz */
-	Oid			roleid;			/* whose budget */
-	Oid			dbid;			/* database it happened in */
-	double		epsilon;		/* charge, or limit (JR_SET) */
-	double		delta;
-	int64		period_us;		/* JR_SET: 0 = lifetime budget */
-	Oid			actor;			/* the role that ran the query or the admin */
-	uint32		timeline;		/* WAL timeline when written */
-	uint8		reserved[28];
-	pg_crc32c	crc;			/* of the bytes before it */
-	uint8		mac[32];		/* HMAC(key, previous mac || bytes before crc) */
-} JournalRecord;
-
-StaticAssertDecl(sizeof(JournalRecord) == 128, "journal records are 128 bytes");
-
 
 /* One role's budget in the ledger. */
 typedef struct BudgetEntry
@@ -194,24 +127,13 @@ typedef struct BudgetEntry
 
 typedef struct BudgetShared
 {
-	LWLock	   *lock;
-	LWLock	   *flush_lock;
-	uint64		next_seq;		/* under lock */
-	uint8		last_mac[32];	/* under lock */
-	pg_atomic_uint64 written;	/* records written to the file */
-	uint64		allocated;		/* under lock: bytes of the file (zeros past the end) */
-	pg_atomic_uint64 flushed;	/* records durable (only grows) */
-	bool		fail_closed;	/* journal corrupt: refuse to charge */
+	LWLock	   *lock;			/* the ledger's, and the journal's writes' */
 	bool		lost;			/* a JR_LOST not yet adopted: refuse to charge */
 	bool		from_backup;	/* started from a base backup, not as a standby */
-	uint32		timeline;		/* of the last record replayed or written */
-	Latch	   *flusher_latch;	/* the journal flusher's, or NULL */
-	pid_t		flusher_pid;	/* its process id, or 0 */
 } BudgetShared;
 
 static BudgetShared *shared = NULL;
 static HTAB *ledger = NULL;
-static File journal_fd = -1;
 
 /* this backend's last charge, written and maybe not yet durable */
 static bool await_pending = false;
@@ -489,238 +411,23 @@ apply_record(const JournalRecord *r)
 
 
 /* ---------------------------------------------------------------------------
- * The journal
+ * Writing to the journal (src/journal.c)
  * ---------------------------------------------------------------------------
  */
 
-/* the record shape of src/records.c */
-StaticAssertDecl(offsetof(JournalRecord, crc) == PRIVSTAT_RECORD_BODY, "journal record body");
-StaticAssertDecl(offsetof(JournalRecord, mac) == PRIVSTAT_RECORD_BODY + sizeof(pg_crc32c), "journal record mac");
-
-static PrivstatKey *
-journal_key(void)
-{
-	return privstat_get_key(KEY_PURPOSE_JOURNAL, JOURNAL_KEY_DOMAIN, 1);
-}
-
-static void
-record_seal(JournalRecord *r, const uint8 *prev_mac)
-{
-	privstat_record_seal(r, prev_mac, journal_key());
-}
-
-static bool
-record_crc_ok(const void *rec)
-{
-	const JournalRecord *r = rec;
-
-	return r->magic == JOURNAL_MAGIC && r->format == JOURNAL_FORMAT && privstat_record_crc_ok(r);
-}
-
-static bool
-record_mac_ok(const JournalRecord *r, const uint8 *prev_mac)
-{
-	return privstat_record_mac_ok(r, prev_mac, journal_key());
-}
-
-/* the journal cannot be read or repaired: log why and refuse to charge */
-static void
-replay_failed(const char *action, const char *path)
-{
-	int			save_errno = errno;
-
-	shared->fail_closed = true;
-	errno = save_errno;
-	ereport(LOG,
-			(errcode_for_file_access(),
-			 errmsg("could not %s \"%s\": %m", action, path),
-			 errdetail("privstat refuses to charge privacy budgets until this is fixed and the server restarted; other queries run.")));
-}
-
 /*
- * Replay the journal into the ledger: in the postmaster at startup, and
- * again after a crash restart.  The journal ends at its first all-zero
- * record (or the end of the file).  A damaged record there with nothing
- * intact after it is a torn tail: it is zeroed, which cuts it off, and
- * logged.  Anything else that is wrong makes privstat fail closed.
+ * Append a record (and its WAL record: a charge's carries its audit query
+ * text); caller holds shared->lock exclusively, which an error releases.
  */
-static void
-journal_replay(void)
+static uint64
+journal_append(JournalRecord *r)
 {
-	int			fd;
-	struct stat st;
-	JournalRecord r;
-	uint64		n;
-	uint64		good = 0;
-	uint8		prev[32];
-	off_t		size;
-	off_t		torn_end;
-	const char *problem = NULL;
+	int			textlen = 0;
+	const char *text = r->type == JR_CHARGE ? privstat_audit_query_text(&textlen) : NULL;
 
-	memset(prev, 0, sizeof(prev));
-	pg_atomic_init_u64(&shared->written, 0);
-	pg_atomic_init_u64(&shared->flushed, 0);
-
-	/*
-	 * Nothing here stops the server: a journal that cannot be read makes
-	 * privstat refuse to charge (fail closed), and the rest of PostgreSQL
-	 * runs on.
-	 */
-	if (MakePGDirectory(JOURNAL_DIR) < 0 && errno != EEXIST)
-	{
-		replay_failed("create privstat's directory", JOURNAL_DIR);
-		return;
-	}
-	fd = OpenTransientFilePerm(JOURNAL_FILE, O_RDWR | O_CREAT | PG_BINARY, S_IRUSR | S_IWUSR);
-	if (fd < 0 || fstat(fd, &st) != 0)
-	{
-		replay_failed("open privstat budget journal", JOURNAL_FILE);
-		if (fd >= 0)
-			CloseTransientFile(fd);
-		return;
-	}
-	size = st.st_size;
-	if (size == 0)
-	{
-		/* a new journal: make the file and its directory entries durable */
-		CloseTransientFile(fd);
-		fsync_fname(JOURNAL_FILE, false);
-		fsync_fname(JOURNAL_DIR, true);
-		fsync_fname(".", true);
-		fd = OpenTransientFilePerm(JOURNAL_FILE, O_RDWR | PG_BINARY, S_IRUSR | S_IWUSR);
-		if (fd < 0)
-		{
-			replay_failed("open privstat budget journal", JOURNAL_FILE);
-			return;
-		}
-	}
-
-	for (n = 0; (off_t) ((n + 1) * sizeof(r)) <= size; n++)
-	{
-		if (pg_pread(fd, &r, sizeof(r), n * sizeof(r)) != sizeof(r))
-		{
-			replay_failed("read privstat budget journal", JOURNAL_FILE);
-			CloseTransientFile(fd);
-			return;
-		}
-		if (privstat_record_is_zero(&r) || !record_crc_ok(&r))
-			break;
-		if (r.seq != n || !record_mac_ok(&r, prev))
-		{
-			problem = "a record's HMAC or position does not match the chain (changed, removed or reordered records)";
-			break;
-		}
-		if (!apply_record(&r))
-		{
-			problem = "the journal has more roles than privstat.max_roles; raise it and restart";
-			break;
-		}
-		memcpy(prev, r.mac, 32);
-		shared->timeline = r.timeline;
-		good = n + 1;
-	}
-
-	/* past the last good record: zeros to the end, or a torn tail, or worse */
-	torn_end = good * sizeof(r);
-	if (problem == NULL)
-		torn_end = privstat_record_tail(fd, good, size, record_crc_ok, &problem);
-
-	if (problem != NULL)
-	{
-		shared->fail_closed = true;
-		ereport(LOG,
-				(errmsg("privstat budget journal \"%s\" is corrupt at record " UINT64_FORMAT ": privstat refuses to charge privacy budgets",
-						JOURNAL_FILE, good),
-				 errdetail("%s.", problem),
-				 errhint("Restore the journal from a backup and restart; or move the file away and restart: privstat rebuilds it from the audit trail, and marks lost what the trail no longer holds.")));
-	}
-	else if (torn_end > (off_t) (good * sizeof(r)))
-	{
-		off_t		len = torn_end - good * sizeof(r);
-		char	   *zeros = palloc0(len);
-
-		if (pg_pwrite(fd, zeros, len, good * sizeof(r)) != len || pg_fsync(fd) != 0)
-		{
-			replay_failed("cut the torn tail of privstat budget journal", JOURNAL_FILE);
-			CloseTransientFile(fd);
-			return;
-		}
-		pfree(zeros);
-		ereport(LOG,
-				(errmsg("privstat budget journal \"%s\": cut a torn tail of %lld bytes after record " UINT64_FORMAT,
-						JOURNAL_FILE, (long long) len, good),
-				 errdetail("The server stopped in the middle of writing charges; their queries never ran.")));
-	}
-	CloseTransientFile(fd);
-
-	shared->next_seq = good;
-	shared->allocated = size - size % sizeof(r);
-	memcpy(shared->last_mac, prev, 32);
-	pg_atomic_write_u64(&shared->written, good);
-	pg_atomic_write_u64(&shared->flushed, good);
+	return privstat_journal_append(r, text, textlen, &await_lsn);
 }
 
-static void
-journal_open(void)
-{
-	if (journal_fd >= 0)
-		return;
-	journal_fd = PathNameOpenFilePerm(JOURNAL_FILE, O_RDWR | PG_BINARY, S_IRUSR | S_IWUSR);
-	if (journal_fd < 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not open privstat budget journal \"%s\": %m", JOURNAL_FILE)));
-}
-
-static int
-journal_sync(void)
-{
-	/* the VFD may have been closed by fd.c's LRU: FileSync reopens it */
-	if (FileGetRawDesc(journal_fd) >= 0)
-		return pg_fdatasync(FileGetRawDesc(journal_fd));
-	return FileSync(journal_fd, WAIT_EVENT_DATA_FILE_SYNC);
-}
-
-/* make every record up to seq durable, sharing the flush with concurrent writers */
-static void
-journal_flush(uint64 seq)
-{
-	privstat_record_flush(shared->flush_lock, &shared->written, &shared->flushed, seq,
-						  journal_sync, JOURNAL_FILE);
-}
-
-/*
- * A charge's record is written: start making it durable and let the query
- * run meanwhile.  The journal flusher fdatasyncs it (with every other
- * record written so far) while the executor scans; privstat_budget_await
- * waits for that flush before anything that depends on the charge can
- * leave the backend.  (Starting the page's writeback here with
- * sync_file_range made it slower: that call waits for the writeback of the
- * previous record in the same page.)
- */
-static void
-flush_start(uint64 seq)
-{
-	Latch	   *latch;
-
-	await_seq = seq;
-	await_pending = true;
-	if (!enableFsync)
-		return;
-	latch = shared->flusher_latch;
-	if (latch != NULL)
-		SetLatch(latch);
-}
-
-/*
- * Wait until this backend's last charge is durable.  Called before a DP
- * aggregate draws its noise (so no noisy value exists before its charge is
- * on disk), when ExecutorRun returns (so nothing a statement says about
- * its result, even "no rows", precedes it), and before the next charge (so
- * a backend has at most one record not yet durable, which the journal's
- * torn-tail rule relies on).  If the flusher is busy with the record, this
- * waits for its flush; if not, the backend flushes itself.
- */
 /*
  * With synchronous replication: wait, as a commit would, until the
  * synchronous standbys confirm the WAL record of this backend's last
@@ -751,80 +458,23 @@ await_sync_rep(XLogRecPtr lsn)
 				 errdetail("The charge stands (it is in this server's journal and WAL); the wait for the standby ended first.")));
 }
 
+/*
+ * Wait until this backend's last charge is durable.  Called before a DP
+ * aggregate draws its noise (so no noisy value exists before its charge is
+ * on disk), when ExecutorRun returns (so nothing a statement says about
+ * its result, even "no rows", precedes it), and before the next charge (so
+ * a backend has at most one record not yet durable, which the journal's
+ * torn-tail rule relies on).  If the flusher is busy with the record, this
+ * waits for its flush; if not, the backend flushes itself.
+ */
 void
 privstat_budget_await(void)
 {
 	if (!await_pending)
 		return;
-	journal_flush(await_seq);
+	privstat_journal_flush(await_seq);
 	await_sync_rep(await_lsn);
 	await_pending = false;
-}
-
-/*
- * Grow the journal by JOURNAL_CHUNK bytes of zeros, durably (size and
- * all); caller holds shared->lock exclusively.
- */
-static void
-journal_extend(void)
-{
-	if (!privstat_record_file_extend(journal_fd, shared->allocated, JOURNAL_CHUNK))
-	{
-		LWLockRelease(shared->lock);
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not extend privstat budget journal \"%s\": %m", JOURNAL_FILE)));
-	}
-	shared->allocated += JOURNAL_CHUNK;
-}
-
-/*
- * Append a record; caller holds shared->lock exclusively.  On a failed
- * write nothing changes (the next record takes the same position).
- */
-static uint64
-journal_append(JournalRecord *r)
-{
-	int			written;
-
-	r->magic = JOURNAL_MAGIC;
-	r->format = JOURNAL_FORMAT;
-	r->seq = shared->next_seq;
-	r->ts = GetCurrentTimestamp();
-	r->dbid = MyDatabaseId;
-	r->timeline = RecoveryInProgress() ? 0 : GetWALInsertionTimeLine();
-	record_seal(r, shared->last_mac);
-	if ((r->seq + 1) * sizeof(*r) > shared->allocated)
-		journal_extend();
-
-	written = FileWrite(journal_fd, (char *) r, sizeof(*r), r->seq * sizeof(*r),
-						WAIT_EVENT_DATA_FILE_WRITE);
-	if (written != sizeof(*r))
-	{
-		if (written >= 0)
-			errno = ENOSPC;
-		LWLockRelease(shared->lock);
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not write privstat budget journal \"%s\": %m", JOURNAL_FILE)));
-	}
-	shared->next_seq++;
-	memcpy(shared->last_mac, r->mac, 32);
-	shared->timeline = r->timeline;
-	pg_write_barrier();
-	pg_atomic_write_u64(&shared->written, shared->next_seq);
-
-	/*
-	 * Into the WAL too, under the same lock, so the WAL holds the records in
-	 * journal order: standbys and point-in-time recovery replay them.
-	 */
-	{
-		int			textlen = 0;
-		const char *text = r->type == JR_CHARGE ? privstat_audit_query_text(&textlen) : NULL;
-
-		await_lsn = privstat_wal_insert(XLOG_PRIVSTAT_JOURNAL, r, sizeof(*r), text, textlen);
-	}
-	return r->seq;
 }
 
 static void
@@ -841,35 +491,23 @@ record_event(const JournalRecord *r, PrivstatBudgetEvent *ev)
 	ev->period_us = r->period_us;
 }
 
-/*
- * Pass every journal record from seq from on to fn, oldest first: the audit
- * trail catches up with the journal at startup (audit.c), in the postmaster,
- * after journal_replay.  Returns the journal's next seq, or PG_UINT64_MAX
- * when the journal failed to replay (nothing is passed then).
- */
+/* the audit trail catches up with the journal at startup (audit.c) */
+static void (*scan_fn) (const PrivstatBudgetEvent *ev);
+
+static void
+scan_record(const JournalRecord *r)
+{
+	PrivstatBudgetEvent ev;
+
+	record_event(r, &ev);
+	scan_fn(&ev);
+}
+
 static uint64
 budget_journal_scan(uint64 from, void (*fn) (const PrivstatBudgetEvent *ev))
 {
-	int			fd;
-	JournalRecord r;
-	PrivstatBudgetEvent ev;
-
-	if (shared == NULL || shared->fail_closed)
-		return PG_UINT64_MAX;
-	if (from >= shared->next_seq)
-		return shared->next_seq;
-	fd = OpenTransientFile(JOURNAL_FILE, O_RDONLY | PG_BINARY);
-	if (fd < 0)
-		return PG_UINT64_MAX;
-	for (uint64 n = from; n < shared->next_seq; n++)
-	{
-		if (pg_pread(fd, &r, sizeof(r), n * sizeof(r)) != sizeof(r))
-			break;
-		record_event(&r, &ev);
-		fn(&ev);
-	}
-	CloseTransientFile(fd);
-	return shared->next_seq;
+	scan_fn = fn;
+	return privstat_journal_scan(from, scan_record);
 }
 
 /* ---------------------------------------------------------------------------
@@ -877,69 +515,16 @@ budget_journal_scan(uint64 from, void (*fn) (const PrivstatBudgetEvent *ev))
  * ---------------------------------------------------------------------------
  */
 
-static int	restore_fd = -1;
-
-/* append a record at startup (postmaster): no locks, a transient file */
-static bool
-journal_write_at_startup(JournalRecord *r)
-{
-	r->magic = JOURNAL_MAGIC;
-	r->format = JOURNAL_FORMAT;
-	r->seq = shared->next_seq;
-	r->timeline = shared->timeline;
-	record_seal(r, shared->last_mac);
-	if (restore_fd < 0)
-		restore_fd = OpenTransientFilePerm(JOURNAL_FILE, O_RDWR | PG_BINARY, S_IRUSR | S_IWUSR);
-	if (restore_fd < 0)
-	{
-		replay_failed("open privstat budget journal", JOURNAL_FILE);
-		return false;
-	}
-	if (pg_pwrite(restore_fd, r, sizeof(*r), r->seq * sizeof(*r)) != sizeof(*r))
-	{
-		if (errno == 0)
-			errno = ENOSPC;
-		replay_failed("write privstat budget journal", JOURNAL_FILE);
-		return false;
-	}
-	if (!apply_record(r))
-	{
-		shared->fail_closed = true;
-		ereport(LOG,
-				(errmsg("privstat budget journal \"%s\": restoring it needs more roles than privstat.max_roles: privstat refuses to charge privacy budgets",
-						JOURNAL_FILE),
-				 errhint("Raise privstat.max_roles and restart.")));
-		return false;
-	}
-	shared->next_seq++;
-	memcpy(shared->last_mac, r->mac, 32);
-	shared->allocated = Max(shared->allocated, shared->next_seq * sizeof(*r));
-	return true;
-}
-
 /* the audit trail's copy of a record the journal lost (audit.c) */
 static bool
 budget_journal_restore(const PrivstatBudgetEvent *ev)
 {
 	JournalRecord r;
 
+	/* the end of the restore: make what it wrote durable */
 	if (ev == NULL)
-	{
-		bool		ok = true;
-
-		if (restore_fd >= 0)
-		{
-			ok = pg_fsync(restore_fd) == 0;
-			if (!ok)
-				replay_failed("fsync privstat budget journal", JOURNAL_FILE);
-			CloseTransientFile(restore_fd);
-			restore_fd = -1;
-		}
-		pg_atomic_write_u64(&shared->written, shared->next_seq);
-		pg_atomic_write_u64(&shared->flushed, shared->next_seq);
-		return ok;
-	}
-	if (shared->fail_closed || ev->seq != shared->next_seq)
+		return privstat_journal_startup_done();
+	if (privstat_journal_failed() || ev->seq != privstat_journal_next_seq())
 		return false;
 	memset(&r, 0, sizeof(r));
 	r.type = ev->type;
@@ -950,7 +535,7 @@ budget_journal_restore(const PrivstatBudgetEvent *ev)
 	r.epsilon = ev->epsilon;
 	r.delta = ev->delta;
 	r.period_us = ev->period_us;
-	return journal_write_at_startup(&r);
+	return privstat_journal_write_at_startup(&r, apply_record);
 }
 
 /*
@@ -968,7 +553,7 @@ budget_journal_lost(uint64 from, uint64 to)
 	/* placeholders for more than a journal of 2 GB: restoring from a backup is the way */
 	if (to - from > (1 << 24))
 	{
-		shared->fail_closed = true;
+		privstat_journal_fail();
 		ereport(LOG,
 				(errmsg("privstat budget journal records %llu to %llu are lost: privstat refuses to charge privacy budgets",
 						(unsigned long long) from, (unsigned long long) (to - 1)),
@@ -989,7 +574,7 @@ budget_journal_lost(uint64 from, uint64 to)
 		memset(&r, 0, sizeof(r));
 		r.type = JR_LOST;
 		r.ts = GetCurrentTimestamp();
-		if (!journal_write_at_startup(&r))
+		if (!privstat_journal_write_at_startup(&r, apply_record))
 			break;
 	}
 	(void) budget_journal_restore(NULL);
@@ -1002,7 +587,7 @@ budget_journal_lost(uint64 from, uint64 to)
  * as of the recovery's end, and the spends the source server made after it
  * are missing.  A JR_LOST record then says so for good (a later start has no
  * backup_label), so privstat refuses to charge until a superuser decides:
- * never a silent refund.  Postmaster, after journal_replay.
+ * never a silent refund.  Postmaster, after the journal's replay.
  */
 static void
 check_base_backup(void)
@@ -1010,7 +595,7 @@ check_base_backup(void)
 	struct stat st;
 
 	/* a standby: the WAL it replays keeps the journal up to date (redo below) */
-	if (shared->fail_closed || stat(BACKUP_LABEL_FILE, &st) != 0 ||
+	if (privstat_journal_failed() || stat(BACKUP_LABEL_FILE, &st) != 0 ||
 		stat(STANDBY_SIGNAL_FILE, &st) == 0)
 		return;
 	/* marked when recovery ends (privstat_rmgr_cleanup): the WAL first brings it forward */
@@ -1044,7 +629,7 @@ recovery_append(JournalRecord *r, const char *text, int textlen)
 	bool		ok;
 
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	ok = !shared->fail_closed && journal_write_at_startup(r);
+	ok = privstat_journal_write_at_startup(r, apply_record);
 	if (ok)
 		ok = budget_journal_restore(NULL);
 	LWLockRelease(shared->lock);
@@ -1073,18 +658,18 @@ journal_redo(const JournalRecord *wal, const char *text, int textlen)
 {
 	JournalRecord r = *wal;
 
-	if (shared == NULL || shared->fail_closed)
+	if (shared == NULL || privstat_journal_failed())
 		return;
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	if (r.seq < shared->next_seq)
+	if (r.seq < privstat_journal_next_seq())
 	{
 		LWLockRelease(shared->lock);
 		return;
 	}
-	if (r.seq > shared->next_seq)
-		budget_journal_lost(shared->next_seq, r.seq);
+	if (r.seq > privstat_journal_next_seq())
+		budget_journal_lost(privstat_journal_next_seq(), r.seq);
 	/* the primary's timeline, which the record's body (and so its HMAC) holds */
-	shared->timeline = wal->timeline;
+	privstat_journal_set_timeline(wal->timeline);
 	LWLockRelease(shared->lock);
 	recovery_append(&r, text, textlen);
 }
@@ -1213,13 +798,13 @@ check_can_write(void)
 				 errhint("Run DP queries and budget changes on the primary, %s (where this standby receives its WAL from).", primary) :
 				 errhint("Run DP queries and budget changes on the primary.")));
 	}
-	if (shared->fail_closed)
+	if (privstat_journal_failed())
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("privstat refuses to charge privacy budgets: the budget journal is corrupt"),
 				 errhint("The server log, at the last start, says what was found and what to do.")));
 	privstat_audit_check_writable();
-	journal_open();
+	privstat_journal_open();
 }
 
 static char *
@@ -1319,7 +904,9 @@ privstat_budget_charge(Oid role, double epsilon, double delta)
 	audit_record(&r);
 	LWLockRelease(shared->lock);
 
-	flush_start(seq);
+	await_seq = seq;
+	await_pending = true;
+	privstat_journal_flush_start();
 }
 
 /*
@@ -1369,7 +956,7 @@ budget_change(JournalType type, Oid role, double epsilon, double delta, int64 pe
 		elog(PANIC, "privstat budget ledger is full after a capacity check");
 	audit_record(r);
 	LWLockRelease(shared->lock);
-	journal_flush(seq);
+	privstat_journal_flush(seq);
 }
 
 
@@ -1405,7 +992,7 @@ privstat_budget_init(void)
 static Size
 budget_shmem_size(void)
 {
-	return add_size(MAXALIGN(sizeof(BudgetShared)),
+	return add_size(add_size(MAXALIGN(sizeof(BudgetShared)), privstat_journal_shmem_size()),
 					hash_estimate_size(privstat_max_roles, sizeof(BudgetEntry)));
 }
 
@@ -1435,8 +1022,10 @@ budget_shmem_startup(void)
 
 		memset(shared, 0, sizeof(BudgetShared));
 		shared->lock = &locks[0].lock;
-		shared->flush_lock = &locks[1].lock;
+		(void) privstat_journal_shmem_init(&locks[0].lock, &locks[1].lock);
 	}
+	else
+		(void) privstat_journal_shmem_init(NULL, NULL);
 	memset(&info, 0, sizeof(info));
 	info.keysize = sizeof(Oid);
 	info.entrysize = sizeof(BudgetEntry);
@@ -1447,7 +1036,7 @@ budget_shmem_startup(void)
 	/* the postmaster replays; backends of EXEC_BACKEND builds attach only */
 	if (!found)
 	{
-		journal_replay();
+		privstat_journal_replay(apply_record);
 		check_base_backup();
 	}
 }
@@ -1560,71 +1149,18 @@ budget_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
  * includes every error unless log_min_messages is raised above ERROR.  A
  * message never carries a noisy value drawn before the wait: the noise is
  * drawn only after privstat_budget_await.
- * No locks and no ereport here: journal_sync covers the record.  If it
+ * No locks and no ereport here (privstat_journal_sync_written).  If the sync
  * fails the journal flusher still syncs the record; the report carries no
  * DP value.
  */
 static void
 budget_emit_log(ErrorData *edata)
 {
-	/* a pending charge was written through journal_fd, which is open */
-	if (await_pending && edata->elevel >= ERROR)
-	{
-		uint64		target = pg_atomic_read_u64(&shared->written);
-
-		if (journal_sync() == 0)
-		{
-			privstat_record_flushed(&shared->flushed, target);
-			await_pending = false;
-		}
-	}
+	/* a pending charge was written through the journal's descriptor, which is open */
+	if (await_pending && edata->elevel >= ERROR && privstat_journal_sync_written())
+		await_pending = false;
 	if (prev_emit_log_hook)
 		prev_emit_log_hook(edata);
-}
-
-/* detach from shared memory: backends stop waking a flusher that is gone */
-static void
-flusher_detach(int code pg_attribute_unused(), Datum arg pg_attribute_unused())
-{
-	shared->flusher_latch = NULL;
-	shared->flusher_pid = 0;
-}
-
-/*
- * The journal flusher, a background worker: woken by each charge, it
- * fdatasyncs every record written so far while the charging backends run
- * their queries, the way the WAL writer flushes for asynchronous commits.
- * Backends never depend on it for correctness: one that finds its record
- * not yet durable when it must be flushes the journal itself.
- */
-void
-privstat_journal_flusher_main(Datum arg pg_attribute_unused())
-{
-	pqsignal(SIGTERM, die);
-	pqsignal(SIGHUP, SIG_IGN);
-	BackgroundWorkerUnblockSignals();
-
-	before_shmem_exit(flusher_detach, 0);
-	shared->flusher_pid = MyProcPid;
-	shared->flusher_latch = MyLatch;
-
-	for (;;)
-	{
-		uint64		written;
-
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-		written = pg_atomic_read_u64(&shared->written);
-		if (written > pg_atomic_read_u64(&shared->flushed))
-		{
-			/* opened on first use: a journal that failed closed is never written */
-			journal_open();
-			journal_flush(written - 1);
-		}
-		else
-			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1L,
-							 PG_WAIT_EXTENSION);
-	}
 }
 
 /* JSON has no number for infinity: an unlimited budget is the string "Infinity" */
@@ -1903,14 +1439,16 @@ privstat_budget_journal_status(PG_FUNCTION_ARGS)
 	TupleDesc	tupdesc;
 	Datum		values[3];
 	bool		nulls[3] = {false, false, false};
-	pid_t		pid;
+	uint64		written;
+	uint64		flushed;
+	int			pid;
 
 	privstat_require_preload();
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	pid = shared != NULL ? shared->flusher_pid : 0;
-	values[0] = Int64GetDatum(shared != NULL ? (int64) pg_atomic_read_u64(&shared->written) : 0);
-	values[1] = Int64GetDatum(shared != NULL ? (int64) pg_atomic_read_u64(&shared->flushed) : 0);
+	privstat_journal_status(&written, &flushed, &pid);
+	values[0] = Int64GetDatum((int64) written);
+	values[1] = Int64GetDatum((int64) flushed);
 	values[2] = Int32GetDatum((int32) pid);
 	nulls[2] = pid == 0;
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));

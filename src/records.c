@@ -2,7 +2,7 @@
  *
  * records.c
  *	  Files of chained, fixed-size records: the storage that the budget
- *	  journal (budget.c) and the audit trail (audit.c) share.
+ *	  journal (journal.c) and the audit trail (audit.c) share.
  *
  * A record is PRIVSTAT_RECORD_SIZE bytes: a body, a CRC-32C of the body (to
  * find a torn write) and an HMAC-SHA-256 of the previous record's HMAC and

@@ -22,7 +22,4 @@ extern void privstat_budget_charge(Oid role, double epsilon, double delta);
 /* wait until this backend's last charge is on disk (before any noisy value) */
 extern void privstat_budget_await(void);
 
-/* the journal flusher background worker */
-extern PGDLLEXPORT void privstat_journal_flusher_main(Datum arg);
-
 #endif							/* PRIVSTAT_BUDGET_H */

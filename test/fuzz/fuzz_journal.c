@@ -1,7 +1,8 @@
 /*
- * fuzz_journal: the budget journal's reader, journal_replay() of
- * src/budget.c (linked as is, with src/records.c), on a file
- * made of the input (format: fuzz_records.h).
+ * fuzz_journal: the budget journal's reader, privstat_journal_replay() of
+ * src/journal.c into the ledger of src/budget.c (both compiled in as they
+ * are, with src/records.c linked), on a file made of the input (format:
+ * fuzz_records.h).
  *
  * Besides ASan/UBSan, for every input:
  *	- the replay never raises an ERROR (it runs in the postmaster, where an
@@ -11,9 +12,10 @@
  *	  as left is clean, cuts nothing, changes nothing and rebuilds the same
  *	  ledger, the same chain end and the same next seq;
  *	- budget_journal_scan() passes exactly the good records, in order;
- *	- with WRITE_MORE, a record appended by journal_append() after the
+ *	- with WRITE_MORE, a record appended by budget.c's journal_append() after the
  *	  replay is accepted by the next replay, with the ledger it implies.
  */
+#include "../../src/journal.c"
 #include "../../src/budget.c"
 
 #include <stdlib.h>
@@ -27,6 +29,7 @@ static const uint8 master[32] = {
 };
 
 static BudgetShared fshared;
+static JournalShared fjournal;
 
 typedef struct LedgerState
 {
@@ -58,6 +61,8 @@ fresh_shared(void)
 		hash_destroy(ledger);
 	memset(&fshared, 0, sizeof(fshared));
 	shared = &fshared;
+	memset(&fjournal, 0, sizeof(fjournal));
+	js = &fjournal;
 	memset(&info, 0, sizeof(info));
 	info.keysize = sizeof(Oid);
 	info.entrysize = sizeof(BudgetEntry);
@@ -78,19 +83,19 @@ replay(LedgerState *s)
 	fresh_shared();
 	if (FUZZ_TRY())
 	{
-		journal_replay();
+		privstat_journal_replay(apply_record);
 		FUZZ_END();
 	}
 	else
 	{
 		FUZZ_END();
-		fuzz_fail("journal_replay raised an ERROR: %s", fuzz_last_message);
+		fuzz_fail("the journal's replay raised an ERROR: %s", fuzz_last_message);
 	}
 	memset(s, 0, sizeof(*s));
-	s->fail_closed = shared->fail_closed;
-	s->next_seq = shared->next_seq;
-	memcpy(s->last_mac, shared->last_mac, 32);
-	s->timeline = shared->timeline;
+	s->fail_closed = js->fail_closed;
+	s->next_seq = js->next_seq;
+	memcpy(s->last_mac, js->last_mac, 32);
+	s->timeline = js->timeline;
 	hash_seq_init(&st, ledger);
 	while ((e = hash_seq_search(&st)) != NULL)
 	{
@@ -142,7 +147,7 @@ fix_chain(uint8 *file, size_t len, int mode, int fix)
 			break;
 		if (mode & FIX_SEQ)
 			r.seq = i;
-		record_seal(&r, prev);
+		privstat_record_seal(&r, prev, journal_key());
 		memcpy(prev, r.mac, 32);
 		memcpy(file + i * sizeof(r), &r, sizeof(r));
 	}
@@ -238,7 +243,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			r.delta = 1e-9;
 			if (FUZZ_TRY())
 			{
-				journal_open();
+				privstat_journal_open();
 				journal_append(&r);
 				FUZZ_END();
 			}
@@ -296,7 +301,7 @@ write_seeds(const char *dir)
 	replay(&s);
 	if (FUZZ_TRY())
 	{
-		journal_open();
+		privstat_journal_open();
 		for (size_t i = 0; i < lengthof(events); i++)
 		{
 			memset(&r, 0, sizeof(r));
