@@ -15,6 +15,7 @@ OBJS = \
 	src/records.o \
 	src/journal.o \
 	src/budget.o \
+	src/citus.o \
 	src/policy/catalog.o \
 	src/policy/level.o \
 	src/policy/validate.o \

@@ -93,6 +93,7 @@
 
 #include "privstat/audit.h"
 #include "privstat/budget.h"
+#include "privstat/citus.h"
 #include "privstat/dp_agg.h"
 #include "privstat/pricing.h"
 #include "privstat/guc.h"
@@ -803,6 +804,7 @@ check_can_write(void)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("privstat refuses to charge privacy budgets: the budget journal is corrupt"),
 				 errhint("The server log, at the last start, says what was found and what to do.")));
+	privstat_citus_refuse_on_worker("privacy budget charges and changes");
 	privstat_audit_check_writable();
 	privstat_journal_open();
 }
@@ -1079,6 +1081,7 @@ budget_ExecutorStart(QueryDesc *queryDesc, int eflags)
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("DP aggregates cannot run inside a parallel worker"),
 						 errhint("Mark functions that run DP queries PARALLEL RESTRICTED or UNSAFE.")));
+			privstat_citus_refuse_on_worker("DP queries");
 			if (privstat_release_cache_lookup(queryDesc, eflags, epsilon, delta))
 				privstat_audit_cached_release(GetUserId(), epsilon, delta);
 			else

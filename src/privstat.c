@@ -19,6 +19,7 @@
 
 #include "privstat/audit.h"
 #include "privstat/budget.h"
+#include "privstat/citus.h"
 #include "privstat/common.h"
 #include "privstat/guc.h"
 #include "privstat/keys.h"
@@ -45,6 +46,7 @@ _PG_init(void)
 	privstat_keys_init();
 	privstat_budget_init();
 	privstat_audit_init();	/* after the budget: its startup follows the journal's replay */
+	privstat_citus_init();		/* its planner hook runs after the policy's, before Citus's */
 	privstat_policy_init();
 	privstat_retention_init();
 	privstat_release_cache_init();	/* last: its executor hooks wrap the budget's */

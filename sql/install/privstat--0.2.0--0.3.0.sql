@@ -599,3 +599,13 @@ CREATE FUNCTION privstat.record_spend(role regrole, epsilon double precision,
 	RETURNS void AS 'MODULE_PATHNAME', 'privstat_record_spend' LANGUAGE C VOLATILE STRICT;
 REVOKE ALL ON FUNCTION privstat.record_spend(regrole, double precision, double precision) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION privstat.record_spend(regrole, double precision, double precision) TO privstat_admin;
+
+-- Citus: before Citus plans a statement with DP aggregates, each Citus table
+-- it reads is replaced by a call of this function, so the statement, and its
+-- DP aggregates, run and are charged on the coordinator (src/citus.c;
+-- doc/citus.md).  It runs SELECT <columns> FROM the table as its caller, so
+-- it reads nothing the caller could not; executable by everyone, as the
+-- rewritten statements call it as their role.
+CREATE FUNCTION privstat._citus_rows(rel regclass, columns smallint[], only_table boolean)
+	RETURNS SETOF record AS 'MODULE_PATHNAME', 'privstat_citus_rows'
+	LANGUAGE C VOLATILE STRICT;

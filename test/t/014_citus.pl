@@ -1,9 +1,12 @@
 # privstat with Citus (issue "Citus", in progress; doc/citus.md): a
 # coordinator and two workers, shared_preload_libraries = 'citus,privstat'
 # and the same key file on every node.  Checked so far: everything starts in
-# that order, and EXPLAIN of a DP query over a distributed table shows
-# privstat's privacy lines (they vanished when Citus's ExplainOneQuery hook
-# ran instead of privstat's).  Skipped, saying so, where Citus is not
+# that order; EXPLAIN of a DP query over a distributed table shows privstat's
+# privacy lines (they vanished when Citus's ExplainOneQuery hook ran instead
+# of privstat's); DP queries over distributed tables, grouped or not, answer
+# on the coordinator, charged exactly once there (not once per shard on the
+# workers) and priced by dp_cost(); workers refuse DP queries and budget
+# changes.  Skipped, saying so, where Citus is not
 # installed (test/citus/build.sh installs it from the vendored tarball).
 use strict;
 use warnings;
@@ -26,6 +29,7 @@ for my $name (qw(coordinator worker1 worker2))
 shared_preload_libraries = 'citus,privstat'
 max_worker_processes = 16
 citus.shard_count = 8
+privstat.max_epsilon = 100
 });
 	push @nodes, $node;
 }
@@ -59,7 +63,8 @@ $coord->safe_psql('postgres', q{
 });
 
 my $plan = $coord->safe_psql('postgres', 'EXPLAIN (COSTS OFF) SELECT privstat.dp_count(*) FROM events');
-like($plan, qr/Custom Scan \(Citus/, 'EXPLAIN goes through Citus');
+like($plan, qr/Function Scan on _citus_rows events/,
+	'EXPLAIN: the DP query reads the distributed table through privstat._citus_rows, on the coordinator');
 like($plan, qr/Privacy Cost Epsilon: 1\.000000/, 'EXPLAIN shows the privacy cost with Citus loaded');
 like($plan, qr/Privacy Budget Epsilon Remaining: 1000\.000000/, '... and what the role has left');
 my $json = $coord->safe_psql('postgres',
@@ -68,6 +73,137 @@ like($json, qr/"Privacy Cost Epsilon": 1\.000000/, 'and in JSON');
 is($coord->safe_psql('postgres',
 		q{SELECT epsilon_spent FROM privstat.budget_status WHERE role = current_user::regrole}),
 	'0', 'EXPLAIN charged nothing');
+
+# One budget for the cluster: DP queries run on the coordinator, charged once.
+sub spent
+{
+	my ($role) = @_;
+	return $coord->safe_psql('postgres',
+		qq{SELECT epsilon_spent || ' ' || charges FROM privstat.budget_status WHERE role = '$role'::regrole});
+}
+sub journal_written
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres', 'SELECT records FROM privstat.budget_journal_status()');
+}
+$coord->safe_psql('postgres', q{
+	CREATE ROLE citus_analyst LOGIN;
+	GRANT USAGE ON SCHEMA privstat TO citus_analyst;
+	GRANT SELECT ON events TO citus_analyst;
+	CREATE TABLE visits (uid int, page int);
+	SELECT create_distributed_table('visits', 'uid');
+	INSERT INTO visits SELECT g % 10, g FROM generate_series(1, 400) g;
+	GRANT SELECT ON visits TO citus_analyst;
+	SELECT privstat.set_budget('citus_analyst', 10000);
+});
+my @worker_written = map { journal_written($_) } @workers;
+
+my %queries = (
+	'dp_count(*)' => ['SELECT privstat.dp_count(*) FROM events', 100],
+	'dp_count(x)' => ['SELECT privstat.dp_count(v, 100) FROM events', 100],
+	'dp_sum' => ['SELECT round(privstat.dp_sum(v, 0, 49, 100)) FROM events', 100],
+	'dp_avg' => ['SELECT round(privstat.dp_avg(v, 0, 49, 100)) FROM events', 100],
+	'dp_median' => ['SELECT round(privstat.dp_median(v, 0, 49, 100)) FROM events', 100],
+	'two aggregates, one with constant bounds' =>
+	  ['SELECT privstat.dp_count(uid, 50), round(privstat.dp_sum(v, 0, 49, 50)) FROM events', 100],
+	'GROUP BY the distribution column' =>
+	  ['SELECT count(*), min(n), max(n) FROM (SELECT uid, privstat.dp_count(uid, 100) AS n FROM visits GROUP BY uid) s', 100],
+	'GROUP BY another column' =>
+	  ['SELECT count(*), min(n), max(n) FROM (SELECT v, privstat.dp_count(uid, 100) AS n FROM events GROUP BY v) s', 100],
+);
+my %expect = (
+	'dp_count(*)' => qr/^(1999|2000|2001)$/,
+	'dp_count(x)' => qr/^(1999|2000|2001)$/,
+	'dp_sum' => qr/^4[89]\d\d\d$/,
+	'dp_avg' => qr/^2[345]$/,
+	'dp_median' => qr/^\d+$/,
+	'two aggregates, one with constant bounds' => qr/^(1999|2000|2001)\|4[89]\d\d\d$/,
+	'GROUP BY the distribution column' => qr/^10\|(39|40|41)\|(39|40|41)$/,
+	'GROUP BY another column' => qr/^50\|(39|40|41)\|(39|40|41)$/,
+);
+my ($eps, $charges) = split / /, spent('citus_analyst');
+for my $name (sort keys %queries)
+{
+	my ($sql, $cost) = @{ $queries{$name} };
+	my ($out, $err);
+	$coord->psql('postgres', "SET privstat.epsilon = 100; SET ROLE citus_analyst; $sql", stdout => \$out, stderr => \$err);
+	like($out, $expect{$name}, "$name over a distributed table answers on the coordinator")
+	  or diag($err);
+	my ($eps2, $charges2) = split / /, spent('citus_analyst');
+	is($charges2 - $charges, 1, "$name: one charge on the coordinator");
+	is($eps2 - $eps, $cost, "$name: charged its epsilon once, not once per shard");
+	($eps, $charges) = ($eps2, $charges2);
+	is($coord->safe_psql('postgres', "SET privstat.epsilon = 100; SELECT epsilon FROM privstat.dp_cost(\$q\$$sql\$q\$)"),
+		$cost, "$name: dp_cost prices it on the coordinator");
+}
+# statements of other shapes: each answers and is charged once per run
+$coord->safe_psql('postgres', q{
+	CREATE TABLE pages (page int, kind text);
+	INSERT INTO pages SELECT g, CASE WHEN g % 2 = 0 THEN 'even' ELSE 'odd' END FROM generate_series(1, 400) g;
+	CREATE TABLE kinds (v int, name text);
+	SELECT create_reference_table('kinds');
+	INSERT INTO kinds SELECT g, 'k' || g FROM generate_series(0, 49) g;
+	CREATE TABLE results (n bigint);
+	GRANT SELECT ON pages, kinds TO citus_analyst;
+	GRANT INSERT, SELECT ON results TO citus_analyst;
+});
+my @shapes = (
+	[ 'a join with a local table',
+	  q{SELECT kind, privstat.dp_count(p.page, 100) FROM visits v JOIN pages p USING (page) GROUP BY kind ORDER BY kind},
+	  qr/^even\|(199|200|201)
+odd\|(199|200|201)$/, 1 ],
+	[ 'a reference table',
+	  q{SELECT privstat.dp_count(name, 100) FROM kinds}, qr/^(49|50|51)$/, 1 ],
+	[ 'a subquery and a CTE over distributed tables',
+	  q{WITH w AS (SELECT uid FROM visits WHERE page > 200) SELECT privstat.dp_count(uid, 100) FROM events WHERE uid IN (SELECT uid FROM w)},
+	  qr/^(8|9|10|11|12)$/, 1 ],
+	[ 'INSERT ... SELECT into a local table',
+	  q{INSERT INTO results SELECT privstat.dp_count(uid, 100) FROM events; SELECT n FROM results},
+	  qr/^(1999|2000|2001)$/, 1 ],
+	[ 'a prepared statement run 7 times (a generic plan from the 6th)',
+	  q{PREPARE p AS SELECT privstat.dp_count(uid, 100) FROM visits; }
+	  . join(' ', ('EXECUTE p;') x 7),
+	  qr/^((399|400|401)
+){6}(399|400|401)$/, 7 ],
+);
+for my $shape (@shapes)
+{
+	my ($name, $sql, $expect, $runs) = @$shape;
+	my ($out, $err);
+	$coord->psql('postgres', "SET ROLE citus_analyst; $sql", stdout => \$out, stderr => \$err);
+	like($out, $expect, "$name: answers") or diag($err);
+	my ($eps2, $charges2) = split / /, spent('citus_analyst');
+	is($charges2 - $charges, $runs, "$name: charged once per run");
+	($eps, $charges) = ($eps2, $charges2);
+}
+
+is(join(',', map { journal_written($_) } @workers), join(',', @worker_written),
+	'the workers wrote no journal record');
+
+my $explain = $coord->safe_psql('postgres',
+	'EXPLAIN (COSTS OFF) SELECT uid, privstat.dp_count(*) FROM events GROUP BY uid');
+like($explain, qr/Function Scan on _citus_rows events/, 'EXPLAIN: the rows are gathered by privstat._citus_rows');
+like($explain, qr/Privacy Cost Epsilon: 1\.000000/, 'EXPLAIN: priced on the coordinator');
+unlike($explain, qr/dp_count.*events_\d+|events_\d+.*dp_count/s,
+	'no shard query carries the DP aggregate');
+
+my ($out, $err);
+$coord->psql('postgres', 'SELECT privstat.dp_count(e.*) FROM events e', stdout => \$out, stderr => \$err);
+like($err, qr/a DP query cannot read whole rows, system columns or a sample of Citus table "events"/,
+	'whole rows of a distributed table are refused, by name');
+
+# the workers never charge, release or change a budget
+$workers[0]->psql('postgres', 'SELECT privstat.dp_count(*) FROM generate_series(1, 10)',
+	stdout => \$out, stderr => \$err);
+like($err, qr/DP queries are refused on a Citus worker/, 'a DP query on a worker is refused');
+like($err, qr/HINT:  Run it on the coordinator/, '... with a hint');
+$workers[0]->psql('postgres', q{SELECT privstat.set_budget(current_user::regrole, 5)},
+	stdout => \$out, stderr => \$err);
+like($err, qr/privacy budget charges and changes are refused on a Citus worker/,
+	'set_budget on a worker is refused');
+$workers[0]->psql('postgres', q{SELECT privstat.record_spend(current_user::regrole, 5, 0)},
+	stdout => \$out, stderr => \$err);
+like($err, qr/refused on a Citus worker/, 'record_spend on a worker is refused');
 
 $_->stop for @nodes;
 done_testing();
