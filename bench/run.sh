@@ -3,14 +3,16 @@
 # one run on one throw-away cluster.  Each query runs several times,
 # interleaved with its baseline, and the medians are compared.
 #
-# Usage: bash bench/run.sh [pseudonym|dp_agg|budget|retention|policy|row_policy|user_level|timeseries|bi|audit|dashboard|all] [rows]
+# Usage: bash bench/run.sh [pseudonym|dp_agg|budget|retention|policy|row_policy|user_level|timeseries|bi|audit|dashboard|citus|all] [rows]
 #   pseudonym: 1,000,000 rows by default; dp_agg: 10,000,000 rows by default;
 #   budget: pgbench, BENCH_SECONDS (default 10) per run; retention: 2,000,000 rows;
 #   policy: 10,000,000 rows; row_policy: 10,000,000 rows (ROW_POLICY_RUNS, default 7, runs per query);
 #   user_level: 10,000,000 rows from 100,000 users in 1,000 groups; audit: 20,000 events per run;
 #   timeseries: 1,000,000 rows from 100,000 people; bi: the BI corpus (test/bi) through four drivers,
 #   its median restricted/owner latency ratio per driver; dashboard: 4 panels over 200,000 rows replayed
-#   for an hour of 30-s refreshes with and without the release cache, and a hit's latency
+#   for an hour of 30-s refreshes with and without the release cache, and a hit's latency;
+#   citus: DP aggregates over a distributed table of CITUS_ROWS (2,000,000) rows on a coordinator
+#   and two workers (bench/citus.sh; skipped where Citus is not installed)
 set -u
 cd "$(dirname "$0")/.."
 . test/common.sh
@@ -59,4 +61,7 @@ if [ "$WHAT" = budget ] || [ "$WHAT" = all ]; then
 fi
 if [ "$WHAT" = dashboard ] || [ "$WHAT" = all ]; then
 	. bench/dashboard.sh
+fi
+if [ "$WHAT" = citus ] || [ "$WHAT" = all ]; then
+	. bench/citus.sh
 fi

@@ -260,6 +260,12 @@ SELECT count(*) BETWEEN 5000 - 25 AND 5000 + 25 AS ok FROM tot_orders;
 SELECT count(*) BETWEEN 1000 - 25 AND 1000 + 25 AS ok FROM tot_events;
 RESET search_path;
 
+-- == privstat._citus_rows (executable by PUBLIC) reads as its caller: a restricted role gets no rows ==
+SET ROLE tot_analyst;
+SELECT * FROM privstat._citus_rows('tot_orders', '{1,2}', true) AS t(user_id int, amount numeric);
+SELECT privstat.dp_count(user_id, 1) FROM privstat._citus_rows('tot_orders', '{1}', true) AS t(user_id int);
+RESET ROLE;
+
 -- == internal trigger functions: not executable by PUBLIC, and only for privstat's tables ==
 CREATE TABLE tot_own.mine (x int);
 CREATE TRIGGER forge AFTER INSERT ON tot_own.mine FOR EACH ROW EXECUTE FUNCTION privstat._audit_changed();

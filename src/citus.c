@@ -44,6 +44,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/planner.h"
@@ -222,6 +223,20 @@ gather_rte(Query *query, int rti, GatherContext *ctx)
 	Datum	   *columns;
 	int			ncolumns = 0;
 	ArrayType  *array;
+
+	/*
+	 * The function's SELECT runs as the caller, and Citus's queries on the
+	 * workers too: a table read with another role's rights (a view owner's,
+	 * or privstat_reader's for a restricted role's validated query) would
+	 * lose them.  Refused here, before anything is charged.
+	 */
+	if (OidIsValid(rte->checkAsUser) && rte->checkAsUser != GetUserId())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a DP query cannot read Citus table \"%s\" with the rights of role \"%s\"",
+						get_rel_name(rte->relid), GetUserNameFromId(rte->checkAsUser, false)),
+				 errdetail("Through Citus the table is read with the rights of the role running the query; views over Citus tables and restricted roles' queries are not supported with DP aggregates yet."),
+				 errhint("Run the DP query over the table itself, as a role that may read it.")));
 
 	used.rti = rti;
 	used.levels_up = 0;

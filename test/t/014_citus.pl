@@ -192,6 +192,43 @@ $coord->psql('postgres', 'SELECT privstat.dp_count(e.*) FROM events e', stdout =
 like($err, qr/a DP query cannot read whole rows, system columns or a sample of Citus table "events"/,
 	'whole rows of a distributed table are refused, by name');
 
+# read with another role's rights: refused before anything is charged
+$coord->safe_psql('postgres', q{
+	CREATE VIEW events_view AS SELECT uid, v FROM events;
+	CREATE ROLE citus_viewer LOGIN;
+	GRANT USAGE ON SCHEMA privstat TO citus_viewer;
+	GRANT SELECT ON events_view TO citus_viewer;
+	SELECT privstat.set_budget('citus_viewer', 100);
+});
+$coord->psql('postgres', 'SET ROLE citus_viewer; SELECT privstat.dp_count(uid) FROM events_view',
+	stdout => \$out, stderr => \$err);
+like($err, qr/a DP query cannot read Citus table "events" with the rights of role "postgres"/,
+	'a view over a distributed table (read with its owner\'s rights) is refused');
+is($coord->safe_psql('postgres',
+		q{SELECT charges FROM privstat.budget_status WHERE role = 'citus_viewer'::regrole}),
+	'0', '... before anything is charged');
+
+$coord->safe_psql('postgres', q{
+	SELECT privstat.protect('events', 'uid');
+	CREATE ROLE citus_restricted LOGIN;
+	GRANT USAGE ON SCHEMA privstat TO citus_restricted;
+	SELECT privstat.set_access('citus_restricted', 'aggregate');
+	SELECT privstat.set_budget('citus_restricted', 100);
+});
+$coord->psql('postgres', 'SET ROLE citus_restricted; SELECT privstat.dp_count(uid) FROM events',
+	stdout => \$out, stderr => \$err);
+like($err, qr/a DP query cannot read Citus table "events" with the rights of role "privstat_reader"/,
+	'a restricted role\'s DP query over a distributed table is refused (not yet supported)');
+is($coord->safe_psql('postgres',
+		q{SELECT charges FROM privstat.budget_status WHERE role = 'citus_restricted'::regrole}),
+	'0', '... before anything is charged');
+my $shard = $coord->safe_psql('postgres', sprintf(q{
+	SELECT shard_name FROM citus_shards WHERE table_name = 'events'::regclass AND nodeport = %d
+	ORDER BY shardid LIMIT 1}, $workers[0]->port));
+$workers[0]->psql('postgres', "SET ROLE citus_restricted; SELECT count(*) FROM $shard",
+	stdout => \$out, stderr => \$err);
+like($err, qr/permission denied for table $shard/, 'the restricted role cannot read a shard on a worker');
+
 # the workers never charge, release or change a budget
 $workers[0]->psql('postgres', 'SELECT privstat.dp_count(*) FROM generate_series(1, 10)',
 	stdout => \$out, stderr => \$err);
