@@ -77,6 +77,7 @@
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "parser/parser.h"
 #include "parser/scanner.h"
 #include "parser/gram.h"
 #include "pgstat.h"
@@ -1432,6 +1433,19 @@ audit_subxact_callback(SubXactEvent event, SubTransactionId mySubid pg_attribute
  * ---------------------------------------------------------------------------
  */
 
+/*
+ * The last statement text normalized, and what it became: a prepared DP
+ * query is charged at every run, and re-lexing the same text each time cost
+ * a charging backend 1.5% of its time.  The lexer's result depends on
+ * standard_conforming_strings too.
+ */
+#define NORMALIZED_CACHE_MAX	8192
+static char *normalized_src = NULL;
+static int	normalized_src_len = -1;
+static bool normalized_scs;
+static char normalized_out[AUDIT_TEXT_MAX + 1];
+static int	normalized_out_len;
+
 void
 privstat_audit_set_query(const char *source, int location, int len)
 {
@@ -1440,8 +1454,29 @@ privstat_audit_set_query(const char *source, int location, int len)
 		return;
 	if (location > 0 && location < (int) strlen(source))
 		source += location;
-	query_len = privstat_normalize_query(source, len > 0 ? len : (int) strlen(source),
-										 query_buf, AUDIT_TEXT_MAX);
+	if (len <= 0)
+		len = (int) strlen(source);
+	if (len == normalized_src_len && normalized_scs == standard_conforming_strings &&
+		memcmp(source, normalized_src, len) == 0)
+	{
+		memcpy(query_buf, normalized_out, normalized_out_len + 1);
+		query_len = normalized_out_len;
+		return;
+	}
+	query_len = privstat_normalize_query(source, len, query_buf, AUDIT_TEXT_MAX);
+	if (len <= NORMALIZED_CACHE_MAX)
+	{
+		if (normalized_src == NULL)
+			normalized_src = MemoryContextAlloc(TopMemoryContext, NORMALIZED_CACHE_MAX);
+		memcpy(normalized_src, source, len);
+		normalized_src_len = len;
+		normalized_scs = standard_conforming_strings;
+		memcpy(normalized_out, query_buf, query_len);
+		normalized_out[query_len] = '\0';
+		normalized_out_len = query_len;
+	}
+	else
+		normalized_src_len = -1;
 }
 
 /*

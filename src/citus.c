@@ -62,11 +62,18 @@
 
 static planner_hook_type prev_planner = NULL;
 
-/* is Citus loaded in this backend?  (its library defines citus.version) */
+/*
+ * Is Citus loaded in this backend?  (Its library defines citus.version.)
+ * Citus loads only from shared_preload_libraries, so once known, it stays.
+ */
 static bool
 citus_loaded(void)
 {
-	return GetConfigOption("citus.version", true, false) != NULL;
+	static int	loaded = -1;
+
+	if (loaded < 0)
+		loaded = GetConfigOption("citus.version", true, false) != NULL;
+	return loaded;
 }
 
 /* a Citus catalog table (or index) of this database, or InvalidOid */

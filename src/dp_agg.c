@@ -56,9 +56,11 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
 #include "utils/regproc.h"
+#include "utils/syscache.h"
 
 #include "privstat/common.h"
 #include "privstat/dp_agg.h"
@@ -124,14 +126,13 @@ store128(uint8 *p, noise_i128 v)
  * *with_p, if given, says whether it takes p (dp_percentile, not dp_median).
  */
 static DpKind
-dp_kind_of(Oid aggfnoid, bool *with_p)
+dp_kind_lookup(Oid aggfnoid, bool *with_p)
 {
 	char	   *name;
 	Oid			nsp = get_func_namespace(aggfnoid);
 	DpKind		kind = 0;
 
-	if (with_p)
-		*with_p = false;
+	*with_p = false;
 	if (!OidIsValid(nsp) || nsp != get_namespace_oid("privstat", true))
 		return 0;
 	name = get_func_name(aggfnoid);
@@ -157,17 +158,82 @@ dp_kind_of(Oid aggfnoid, bool *with_p)
 	else if (strcmp(name, "_dp_percentile_units") == 0)
 	{
 		kind = DP_PERCENTILE;
-		if (with_p)
-			*with_p = true;
+		*with_p = true;
 	}
 	else if (strcmp(name, "dp_percentile") == 0 || strcmp(name, "dp_median") == 0)
 	{
 		kind = DP_PERCENTILE;
-		if (with_p)
-			*with_p = (strcmp(name, "dp_percentile") == 0);
+		*with_p = (strcmp(name, "dp_percentile") == 0);
 	}
 	pfree(name);
 	return kind;
+}
+
+/*
+ * The kinds looked up so far in this backend: every plan is priced, and
+ * every Aggref of it looked up, before it runs, so a prepared DP query
+ * would look up its aggregates' names and schema in the catalogs at each
+ * run.  Any change to a function or a schema empties the cache.
+ */
+#define KIND_CACHE_SIZE	32
+
+typedef struct KindCacheEntry
+{
+	Oid			aggfnoid;		/* InvalidOid: empty */
+	DpKind		kind;
+	bool		with_p;
+} KindCacheEntry;
+
+static KindCacheEntry kind_cache[KIND_CACHE_SIZE];
+static bool kind_cache_registered = false;
+static uint64 kind_cache_resets = 0;
+
+static void
+kind_cache_reset(Datum arg pg_attribute_unused(), int cacheid pg_attribute_unused(),
+				 uint32 hashvalue pg_attribute_unused())
+{
+	memset(kind_cache, 0, sizeof(kind_cache));
+	kind_cache_resets++;
+}
+
+static DpKind
+dp_kind_of(Oid aggfnoid, bool *with_p)
+{
+	KindCacheEntry *e = &kind_cache[aggfnoid % KIND_CACHE_SIZE];
+
+	if (!kind_cache_registered)
+	{
+		CacheRegisterSyscacheCallback(PROCOID, kind_cache_reset, (Datum) 0);
+		CacheRegisterSyscacheCallback(NAMESPACEOID, kind_cache_reset, (Datum) 0);
+		kind_cache_registered = true;
+		kind_cache_reset((Datum) 0, 0, 0);
+	}
+	if (!OidIsValid(aggfnoid))
+	{
+		if (with_p)
+			*with_p = false;
+		return 0;
+	}
+	if (e->aggfnoid != aggfnoid)
+	{
+		bool		p;
+		uint64		resets = kind_cache_resets;
+		DpKind		kind = dp_kind_lookup(aggfnoid, &p);
+
+		/* kept unless the catalogs changed during the lookup (or it failed) */
+		if (resets == kind_cache_resets)
+		{
+			e->kind = kind;
+			e->with_p = p;
+			e->aggfnoid = aggfnoid;
+		}
+		if (with_p)
+			*with_p = p;
+		return kind;
+	}
+	if (with_p)
+		*with_p = e->with_p;
+	return e->kind;
 }
 
 bool
