@@ -609,3 +609,87 @@ GRANT EXECUTE ON FUNCTION privstat.record_spend(regrole, double precision, doubl
 CREATE FUNCTION privstat._citus_rows(rel regclass, columns smallint[], only_table boolean)
 	RETURNS SETOF record AS 'MODULE_PATHNAME', 'privstat_citus_rows'
 	LANGUAGE C VOLATILE STRICT;
+
+-- Citus: a key rotation reaches every node.  rotate_key() on the coordinator
+-- sets the same version on every worker (run_command_on_workers), and fails,
+-- rolling back on the coordinator, if any worker does not take it; workers
+-- that took it keep it, and running rotate_key() again brings every node to
+-- the same version.  On a worker it is refused: the coordinator decides.
+-- _set_key_version only moves a domain's version forward (doc/citus.md).
+CREATE FUNCTION privstat._set_key_version(domain text, version integer) RETURNS integer
+	LANGUAGE plpgsql STRICT SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	v integer;
+BEGIN
+	PERFORM privstat._check_domain(domain);
+	IF version OPERATOR(pg_catalog.<) 1 OR version OPERATOR(pg_catalog.>) 65535 THEN
+		RAISE EXCEPTION 'key version % is out of range', version
+			USING ERRCODE = 'numeric_value_out_of_range',
+				  HINT = 'Key versions run from 1 to 65535.';
+	END IF;
+	INSERT INTO privstat.key_version AS k (domain, version)
+		VALUES (_set_key_version.domain, _set_key_version.version)
+		ON CONFLICT ON CONSTRAINT key_version_pkey
+		DO UPDATE SET version = excluded.version, rotated_at = pg_catalog.now()
+		WHERE k.version OPERATOR(pg_catalog.<) excluded.version;
+	SELECT k.version INTO v FROM privstat.key_version AS k
+		WHERE k.domain OPERATOR(pg_catalog.=) _set_key_version.domain;
+	RETURN v;
+END
+$fn$;
+REVOKE ALL ON FUNCTION privstat._set_key_version(text, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privstat._set_key_version(text, integer) TO privstat_admin;
+
+CREATE OR REPLACE FUNCTION privstat.rotate_key(domain text) RETURNS integer
+	LANGUAGE plpgsql STRICT SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	v integer;
+	citus boolean;
+	worker boolean := false;
+	w record;
+BEGIN
+	PERFORM privstat._check_domain(domain);
+	citus := pg_catalog.to_regclass('pg_catalog.pg_dist_local_group') IS NOT NULL;
+	-- (Citus's catalogs only exist where it is installed: read through EXECUTE)
+	IF citus THEN
+		EXECUTE 'SELECT pg_catalog.bool_or(groupid OPERATOR(pg_catalog.<>) 0) FROM pg_catalog.pg_dist_local_group'
+			INTO worker;
+	END IF;
+	IF worker THEN
+		RAISE EXCEPTION 'keys are rotated on the Citus coordinator, not on a worker'
+			USING ERRCODE = 'feature_not_supported',
+				  HINT = 'Run privstat.rotate_key() on the coordinator: it sets the new version on every worker.';
+	END IF;
+	SELECT k.version INTO v FROM privstat.key_version AS k
+		WHERE k.domain OPERATOR(pg_catalog.=) rotate_key.domain FOR UPDATE;
+	IF v OPERATOR(pg_catalog.>=) 65535 THEN
+		RAISE EXCEPTION 'domain has reached the last key version, 65535'
+			USING ERRCODE = 'program_limit_exceeded',
+				  HINT = 'Use a new domain name for new values.';
+	END IF;
+	INSERT INTO privstat.key_version AS k (domain, version)
+		VALUES (rotate_key.domain, 2)
+		ON CONFLICT ON CONSTRAINT key_version_pkey
+		DO UPDATE SET version = k.version OPERATOR(pg_catalog.+) 1,
+					  rotated_at = pg_catalog.now()
+		RETURNING k.version INTO v;
+	IF citus THEN
+		FOR w IN EXECUTE 'SELECT nodename, nodeport, success, result FROM pg_catalog.run_command_on_workers($1)'
+			USING pg_catalog.format('SELECT privstat._set_key_version(%L, %s)', domain, v)
+		LOOP
+			IF NOT w.success OR w.result IS DISTINCT FROM v::text THEN
+				RAISE EXCEPTION 'Citus worker %:% did not take key version % of domain "%"',
+						w.nodename, w.nodeport, v, domain
+					USING ERRCODE = 'connection_failure',
+						  DETAIL = pg_catalog.format('The worker said: %s', w.result),
+						  HINT = 'Run privstat.rotate_key() again once every worker is up: workers that took the version keep it, and the rotation brings every node to the same version.';
+			END IF;
+		END LOOP;
+	END IF;
+	RETURN v;
+END
+$fn$;

@@ -229,6 +229,40 @@ $workers[0]->psql('postgres', "SET ROLE citus_restricted; SELECT count(*) FROM $
 	stdout => \$out, stderr => \$err);
 like($err, qr/permission denied for table $shard/, 'the restricted role cannot read a shard on a worker');
 
+# a key rotation on the coordinator reaches every worker
+$coord->safe_psql('postgres', q{
+	CREATE TABLE accounts (uid privstat.pseudonym, plan text);
+	SELECT create_distributed_table('accounts', 'plan');
+	INSERT INTO accounts VALUES (privstat.pseudonymize('u1'), 'free'), (privstat.pseudonymize('u2'), 'paid');
+});
+is($coord->safe_psql('postgres', q{SELECT privstat.rotate_key('default')}), '2', 'rotate_key on the coordinator');
+is(join(',', map { $_->safe_psql('postgres',
+			q{SELECT version FROM privstat.key_version WHERE domain = 'default'}) } @workers),
+	'2,2', '... sets the new version on every worker');
+is($workers[1]->safe_psql('postgres', q{SELECT privstat.pseudonymize('u3')::text}),
+	$coord->safe_psql('postgres', q{SELECT privstat.pseudonymize('u3')::text}),
+	'a worker pseudonymizes with the new version, as the coordinator does');
+$coord->safe_psql('postgres', q{
+	INSERT INTO accounts VALUES (privstat.pseudonymize('u3'), 'free'), (privstat.pseudonymize('u4'), 'paid');
+});
+is($coord->safe_psql('postgres', q{
+	SELECT count(*) FROM accounts WHERE uid IN (privstat.pseudonymize('u3', 'default'), privstat.pseudonymize('u4'))}),
+	'2', 'rows written after the rotation are found by their pseudonyms on every shard');
+$workers[0]->psql('postgres', q{SELECT privstat.rotate_key('default')}, stdout => \$out, stderr => \$err);
+like($err, qr/keys are rotated on the Citus coordinator, not on a worker/, 'rotate_key on a worker is refused');
+$workers[1]->stop;
+$coord->psql('postgres', q{SELECT privstat.rotate_key('default')}, stdout => \$out, stderr => \$err);
+like($err, qr/Citus worker .* did not take key version 3 of domain "default"/,
+	'with a worker down, rotate_key fails, saying which worker');
+is($coord->safe_psql('postgres', q{SELECT version FROM privstat.key_version WHERE domain = 'default'}),
+	'2', '... and the coordinator keeps its version');
+$workers[1]->start;
+is($coord->safe_psql('postgres', q{SELECT privstat.rotate_key('default')}), '3',
+	'run again with every worker up, it rotates');
+is(join(',', map { $_->safe_psql('postgres',
+			q{SELECT version FROM privstat.key_version WHERE domain = 'default'}) } @workers),
+	'3,3', '... and every node has the same version');
+
 # the workers never charge, release or change a budget
 $workers[0]->psql('postgres', 'SELECT privstat.dp_count(*) FROM generate_series(1, 10)',
 	stdout => \$out, stderr => \$err);
