@@ -264,6 +264,12 @@ RESET search_path;
 SET ROLE tot_analyst;
 SELECT * FROM privstat._citus_rows('tot_orders', '{1,2}', true) AS t(user_id int, amount numeric);
 SELECT privstat.dp_count(user_id, 1) FROM privstat._citus_rows('tot_orders', '{1}', true) AS t(user_id int);
+-- nor do the Citus partial states and their merges (src/dp_agg.c) give it anything
+SELECT privstat._dp_partial(qty, 2, 0, 10, 1)::text FROM tot_orders;
+SELECT privstat._dp_partial_count(true)::text FROM tot_orders;
+SELECT privstat._dp_merge_count(s) FROM (SELECT privstat._dp_partial_count(true) AS s FROM tot_orders) p;
+SELECT * FROM privstat._citus_partials('SELECT privstat._dp_partial_count(true) FROM public.tot_orders', '\x00')
+	AS p(s privstat.dp_state);
 RESET ROLE;
 
 -- == internal trigger functions: not executable by PUBLIC, and only for privstat's tables ==

@@ -40,6 +40,8 @@
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_aggregate.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -56,9 +58,15 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/ruleutils.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/tlist.h"
 
 #include "privstat/citus.h"
 #include "privstat/dp_agg.h"
+#include "privstat/dp_mech.h"
+#include "privstat/guc.h"
+#include "privstat/keys.h"
 
 static planner_hook_type prev_planner = NULL;
 
@@ -315,6 +323,437 @@ gather_rte(Query *query, int rti, GatherContext *ctx)
 
 static bool gather_walker(Node *node, GatherContext *ctx);
 
+/* ---------------------------------------------------------------------------
+ * The coordinator, fast path: DP aggregates of one Citus table aggregated on
+ * the workers
+ *
+ *	SELECT g, dp_sum(x, 0, 10, 1) FROM t WHERE q GROUP BY g
+ * becomes
+ *	SELECT p.g_1, privstat._dp_merge_sum_int8(p.s_1, 0, 10, 1, 'integer')
+ *	FROM privstat._citus_partials('<the query below>', '<its HMAC>')
+ *		AS p(g_1 <type of g>, s_1 privstat.dp_state)
+ *	GROUP BY p.g_1
+ * where the query run through Citus is
+ *	SELECT g, privstat._dp_partial(x, 2, 0, 10, 1) FROM t WHERE q GROUP BY g
+ * Citus runs it on the workers (partial states, sent sealed, combined on
+ * the coordinator by its own aggregation), and the merge, a DP aggregate,
+ * is priced, charged and released on the coordinator as the call it
+ * replaces.  Statements of other shapes take the slow path (gather_rte).
+ * ---------------------------------------------------------------------------
+ */
+
+#define PARTIALS_VAR_MARK	(-31)	/* the location of the Vars this rewrite makes */
+
+typedef struct PartialsContext
+{
+	List	   *aggs;			/* the DP Aggrefs of the level */
+	List	   *merges;			/* their merges, in the same order */
+	List	   *keys;			/* the grouping expressions */
+	int			nkeys;
+	Oid			state_type;
+	bool		ok;
+} PartialsContext;
+
+static bool
+collect_aggrefs(Node *node, PartialsContext *pc)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Aggref))
+	{
+		pc->aggs = lappend(pc->aggs, node);
+		return false;			/* an aggregate inside one is refused by the parser */
+	}
+	if (IsA(node, Query))
+	{
+		pc->ok = false;
+		return true;
+	}
+	return expression_tree_walker(node, collect_aggrefs, pc);
+}
+
+static Oid
+privstat_function(const char *name, int nargs, const Oid *args)
+{
+	return LookupFuncName(list_make2(makeString("privstat"), makeString(pstrdup(name))), nargs, args, false);
+}
+
+static TargetEntry *
+arg_tle(Node *expr, int resno)
+{
+	return makeTargetEntry((Expr *) expr, resno, NULL, false);
+}
+
+static Aggref *
+make_aggref(Oid fn, Oid type, Oid transtype, List *args)
+{
+	Aggref	   *a = makeNode(Aggref);
+	ListCell   *lc;
+	int			resno = 0;
+
+	a->aggfnoid = fn;
+	a->aggtype = type;
+	a->aggtranstype = transtype;
+	foreach(lc, args)
+	{
+		a->aggargtypes = lappend_oid(a->aggargtypes, exprType(lfirst(lc)));
+		a->args = lappend(a->args, arg_tle(lfirst(lc), ++resno));
+	}
+	a->aggkind = AGGKIND_NORMAL;
+	a->aggsplit = AGGSPLIT_SIMPLE;
+	a->aggno = -1;
+	a->aggtransno = -1;
+	a->location = -1;
+	return a;
+}
+
+static Node *
+arg_expr(Aggref *a, int i)
+{
+	return (Node *) list_nth_node(TargetEntry, a->args, i)->expr;
+}
+
+/* a parameter argument, folded as the planner will fold it (1 is float8(1) until then) */
+static Node *
+param_expr(Aggref *a, int i)
+{
+	return eval_const_expressions(NULL, copyObject(arg_expr(a, i)));
+}
+
+static bool
+float8_const(Node *n)
+{
+	return IsA(n, Const) && ((Const *) n)->consttype == FLOAT8OID && !((Const *) n)->constisnull;
+}
+
+/*
+ * The partial of DP Aggref a (for the workers) and its merge (for the
+ * coordinator, over column state of the partials' function); false for a
+ * call the fast path does not take.
+ */
+static bool
+partial_and_merge(Aggref *a, Var *state, Oid state_type, Aggref **partial, Aggref **merge)
+{
+	int			kind = privstat_dp_aggregate_kind(a->aggfnoid);
+	int			nargs = list_length(a->args);
+
+	if (a->aggfilter != NULL || a->aggdistinct != NIL || a->aggorder != NIL ||
+		a->agglevelsup != 0 || a->aggkind != AGGKIND_NORMAL || a->aggdirectargs != NIL)
+		return false;
+	if (kind == DP_COUNT)
+	{
+		Node	   *counted;
+		Oid			bool_arg = BOOLOID;
+		List	   *margs = list_make1(state);
+		Oid			margtypes[2] = {state_type, FLOAT8OID};
+
+		if (nargs == 2 && !float8_const(param_expr(a, 1)))
+			return false;
+		/* "x IS NOT NULL" of a row reads as a test of each field once deparsed */
+		if (nargs > 0 && type_is_rowtype(exprType(arg_expr(a, 0))))
+			return false;
+		if (nargs == 0)
+			counted = (Node *) makeBoolConst(true, false);
+		else
+		{
+			NullTest   *nt = makeNode(NullTest);
+
+			nt->arg = (Expr *) copyObject(arg_expr(a, 0));
+			nt->nulltesttype = IS_NOT_NULL;
+			nt->argisrow = false;
+			nt->location = -1;
+			counted = (Node *) nt;
+		}
+		if (nargs == 2)
+			margs = lappend(margs, param_expr(a, 1));
+		*partial = make_aggref(privstat_function("_dp_partial_count", 1, &bool_arg),
+							   state_type, state_type, list_make1(counted));
+		*merge = make_aggref(privstat_function("_dp_merge_count", list_length(margs), margtypes),
+							 a->aggtype, state_type, margs);
+		return true;
+	}
+	if (kind == DP_SUM || kind == DP_AVG)
+	{
+		Node	   *value;
+		Oid			valtype;
+		Oid			pargtypes[5];
+		Oid			margtypes[5] = {state_type, FLOAT8OID, FLOAT8OID, FLOAT8OID, REGTYPEOID};
+		const char *merge_name;
+		Node	   *lower;
+		Node	   *upper;
+		Node	   *epsilon;
+
+		if (nargs != 3 && nargs != 4)
+			return false;
+		lower = param_expr(a, 1);
+		upper = param_expr(a, 2);
+		if (nargs == 4)
+			epsilon = param_expr(a, 3);
+		else
+		{
+			/*
+			 * privstat.epsilon, read when the statement runs: _citus_partials
+			 * passes it as $1, and the merge, without one, reads it too
+			 */
+			Param	   *p = makeNode(Param);
+
+			p->paramkind = PARAM_EXTERN;
+			p->paramid = 1;
+			p->paramtype = FLOAT8OID;
+			p->paramtypmod = -1;
+			p->paramcollid = InvalidOid;
+			p->location = -1;
+			epsilon = (Node *) p;
+		}
+		if (!float8_const(lower) || !float8_const(upper) || (nargs == 4 && !float8_const(epsilon)))
+			return false;
+		value = arg_expr(a, 0);
+		valtype = exprType(value);
+		if (valtype != INT2OID && valtype != INT4OID && valtype != INT8OID &&
+			valtype != NUMERICOID && valtype != FLOAT8OID)
+			return false;
+		if (kind == DP_AVG)
+			merge_name = "_dp_merge_avg";
+		else if (a->aggtype == INT8OID)
+			merge_name = "_dp_merge_sum_int8";
+		else if (a->aggtype == NUMERICOID)
+			merge_name = "_dp_merge_sum_numeric";
+		else if (a->aggtype == FLOAT8OID)
+			merge_name = "_dp_merge_sum_float8";
+		else
+			return false;
+		pargtypes[0] = valtype;
+		pargtypes[1] = INT4OID;
+		pargtypes[2] = pargtypes[3] = pargtypes[4] = FLOAT8OID;
+		*partial = make_aggref(privstat_function("_dp_partial", 5, pargtypes), state_type, state_type,
+							   list_make5(copyObject(value), makeConst(INT4OID, -1, InvalidOid, 4,
+																	   Int32GetDatum(kind), false, true),
+										  lower, upper, epsilon));
+		{
+			List	   *margs = list_make3(state, copyObject(lower), copyObject(upper));
+
+			if (nargs == 4)
+				margs = lappend(margs, copyObject(epsilon));
+			else
+				margtypes[3] = REGTYPEOID;
+			margs = lappend(margs, makeConst(REGTYPEOID, -1, InvalidOid, sizeof(Oid),
+											 ObjectIdGetDatum(valtype), false, true));
+			*merge = make_aggref(privstat_function(merge_name, list_length(margs), margtypes),
+								 a->aggtype, state_type, margs);
+		}
+		return true;
+	}
+	return false;
+}
+
+/* the DP Aggrefs by their merges, the grouping expressions by the partials' key columns */
+static Node *
+partials_mutator(Node *node, PartialsContext *pc)
+{
+	ListCell   *lc;
+	ListCell   *lc2;
+	int			i = 0;
+
+	if (node == NULL)
+		return NULL;
+	if (IsA(node, Aggref))
+	{
+		forboth(lc, pc->aggs, lc2, pc->merges)
+		{
+			if (lfirst(lc) == (void *) node)
+				return copyObject(lfirst(lc2));
+		}
+		pc->ok = false;
+		return node;
+	}
+	foreach(lc, pc->keys)
+	{
+		Node	   *key = lfirst(lc);
+
+		i++;
+		if (equal(node, key))
+		{
+			Var		   *v = makeVar(1, i, exprType(key), exprTypmod(key), exprCollation(key), 0);
+
+			v->location = PARTIALS_VAR_MARK;
+			return (Node *) v;
+		}
+	}
+	return expression_tree_mutator(node, partials_mutator, pc);
+}
+
+/* a Var of the table left after the rewrite: a column neither grouped nor aggregated */
+static bool
+leftover_var(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var))
+		return ((Var *) node)->varlevelsup == 0 && ((Var *) node)->location != PARTIALS_VAR_MARK;
+	return expression_tree_walker(node, leftover_var, context);
+}
+
+/* SQL text of query, with every name qualified (deparsed under search_path pg_catalog) */
+static char *
+deparse_qualified(Query *query)
+{
+	int			nest = NewGUCNestLevel();
+	char	   *sql;
+
+	(void) set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	sql = pg_get_querydef(query, false);
+	AtEOXact_GUC(true, nest);
+	return sql;
+}
+
+static bytea *
+partials_mac(const char *sql)
+{
+	bytea	   *mac = palloc(VARHDRSZ + 32);
+
+	SET_VARSIZE(mac, VARHDRSZ + 32);
+	privstat_hmac_sha256(privstat_get_key(KEY_PURPOSE_PSEUDONYM, "citus_partials", 1),
+						 sql, strlen(sql), (uint8 *) VARDATA(mac));
+	return mac;
+}
+
+/* rewrite this level the fast way if it has that shape; false (nothing changed) if not */
+static bool
+partials_query(Query *query, GatherContext *ctx)
+{
+	Query	   *q;
+	RangeTblEntry *rte;
+	PartialsContext pc;
+	Query	   *inner;
+	RangeTblEntry *frte;
+	RangeTblFunction *rtfunc;
+	FuncExpr   *call;
+	ListCell   *lc;
+	List	   *inner_tlist = NIL;
+	List	   *inner_group = NIL;
+	List	   *colnames = NIL;
+	char	   *sql;
+	int			resno = 0;
+	int			j = 0;
+	Oid			fnargs[2] = {TEXTOID, BYTEAOID};
+
+	if (query->commandType != CMD_SELECT || !query->hasAggs || query->hasWindowFuncs ||
+		query->hasTargetSRFs || query->hasSubLinks || query->hasDistinctOn ||
+		query->distinctClause != NIL || query->setOperations != NULL || query->cteList != NIL ||
+		query->groupingSets != NIL || query->rowMarks != NIL || query->utilityStmt != NULL ||
+		list_length(query->rtable) != 1 || list_length(query->jointree->fromlist) != 1 ||
+		!IsA(linitial(query->jointree->fromlist), RangeTblRef))
+		return false;
+	rte = linitial(query->rtable);
+	if (rte->rtekind != RTE_RELATION || rte->tablesample != NULL || rte->securityQuals != NIL ||
+		(OidIsValid(rte->checkAsUser) && rte->checkAsUser != GetUserId()) ||
+		!citus_table(rte->relid, ctx))
+		return false;
+
+	memset(&pc, 0, sizeof(pc));
+	pc.ok = true;
+	pc.state_type = privstat_dp_state_type();
+	(void) collect_aggrefs((Node *) query->targetList, &pc);
+	(void) collect_aggrefs(query->havingQual, &pc);
+	if (!pc.ok || pc.aggs == NIL)
+		return false;
+
+	/* the grouping expressions: the partials' key columns g_1 .. g_n */
+	foreach(lc, query->groupClause)
+	{
+		SortGroupClause *sgc = lfirst_node(SortGroupClause, lc);
+		TargetEntry *tle = get_sortgroupclause_tle(sgc, query->targetList);
+		SortGroupClause *isgc = copyObject(sgc);
+
+		if (contain_volatile_functions((Node *) tle->expr))
+			return false;
+		pc.keys = lappend(pc.keys, tle->expr);
+		resno++;
+		inner_tlist = lappend(inner_tlist, makeTargetEntry(copyObject(tle->expr), resno,
+															psprintf("g_%d", resno), false));
+		((TargetEntry *) llast(inner_tlist))->ressortgroupref = resno;
+		isgc->tleSortGroupRef = resno;
+		inner_group = lappend(inner_group, isgc);
+		colnames = lappend(colnames, makeString(psprintf("g_%d", resno)));
+	}
+	pc.nkeys = resno;
+
+	/* the DP aggregates: the partials' state columns s_1 .. s_m, and their merges */
+	foreach(lc, pc.aggs)
+	{
+		Aggref	   *partial;
+		Aggref	   *merge;
+		Var		   *state = makeVar(1, pc.nkeys + (++j), pc.state_type, -1, InvalidOid, 0);
+
+		state->location = PARTIALS_VAR_MARK;
+		if (!privstat_is_dp_aggregate(((Aggref *) lfirst(lc))->aggfnoid) ||
+			!partial_and_merge(lfirst(lc), state, pc.state_type, &partial, &merge))
+			return false;
+		pc.merges = lappend(pc.merges, merge);
+		resno++;
+		inner_tlist = lappend(inner_tlist, makeTargetEntry((Expr *) partial, resno,
+															psprintf("s_%d", j), false));
+		colnames = lappend(colnames, makeString(psprintf("s_%d", j)));
+	}
+
+	/* the outer level, on a copy until it proves complete */
+	q = copyObject(query);
+	q->targetList = (List *) partials_mutator((Node *) query->targetList, &pc);
+	q->havingQual = partials_mutator(query->havingQual, &pc);
+	if (!pc.ok || leftover_var((Node *) q->targetList, NULL) || leftover_var(q->havingQual, NULL))
+		return false;
+
+	/* the query Citus runs: the table, its quals, the keys and the partials */
+	inner = makeNode(Query);
+	inner->commandType = CMD_SELECT;
+	inner->querySource = QSRC_ORIGINAL;
+	inner->canSetTag = true;
+	inner->rtable = list_make1(copyObject(rte));
+	inner->jointree = copyObject(query->jointree);
+	inner->targetList = inner_tlist;
+	inner->groupClause = inner_group;
+	inner->hasAggs = true;
+	inner->stmt_location = -1;
+	sql = deparse_qualified(inner);
+
+	call = makeFuncExpr(privstat_function("_citus_partials", 2, fnargs), RECORDOID,
+						list_make2(makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1,
+											 PointerGetDatum(cstring_to_text(sql)), false, false),
+								   makeConst(BYTEAOID, -1, InvalidOid, -1,
+											 PointerGetDatum(partials_mac(sql)), false, false)),
+						InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
+	call->funcretset = true;
+	rtfunc = makeNode(RangeTblFunction);
+	rtfunc->funcexpr = (Node *) call;
+	rtfunc->funccolcount = list_length(colnames);
+	rtfunc->funccolnames = colnames;
+	foreach(lc, pc.keys)
+	{
+		rtfunc->funccoltypes = lappend_oid(rtfunc->funccoltypes, exprType(lfirst(lc)));
+		rtfunc->funccoltypmods = lappend_int(rtfunc->funccoltypmods, exprTypmod(lfirst(lc)));
+		rtfunc->funccolcollations = lappend_oid(rtfunc->funccolcollations, exprCollation(lfirst(lc)));
+	}
+	foreach(lc, pc.aggs)
+	{
+		rtfunc->funccoltypes = lappend_oid(rtfunc->funccoltypes, pc.state_type);
+		rtfunc->funccoltypmods = lappend_int(rtfunc->funccoltypmods, -1);
+		rtfunc->funccolcollations = lappend_oid(rtfunc->funccolcollations, InvalidOid);
+	}
+	frte = makeNode(RangeTblEntry);
+	frte->rtekind = RTE_FUNCTION;
+	frte->functions = list_make1(rtfunc);
+	frte->eref = makeAlias("privstat_partials", colnames);
+	frte->inFromCl = true;
+
+	q->rtable = list_make1(frte);
+	q->jointree = makeFromExpr(list_make1(linitial(query->jointree->fromlist)), NULL);
+	q->hasRowSecurity = false;
+	ctx->gathered = lappend_oid(ctx->gathered, rte->relid);
+	memcpy(query, q, sizeof(Query));
+	return true;
+}
+
 /* this level's Citus tables (not the one it writes), after the levels below */
 static void
 gather_query(Query *query, GatherContext *ctx)
@@ -323,6 +762,8 @@ gather_query(Query *query, GatherContext *ctx)
 	ListCell   *lc;
 
 	(void) query_tree_walker(query, gather_walker, ctx, 0);
+	if (partials_query(query, ctx))
+		return;
 	foreach(lc, query->rtable)
 	{
 		RangeTblEntry *rte = lfirst(lc);
@@ -482,5 +923,92 @@ privstat_citus_rows(PG_FUNCTION_ARGS)
 	}
 	SPI_cursor_close(portal);
 	SPI_finish();
+	return (Datum) 0;
+}
+
+/*
+ * privstat._citus_partials(query, mac): the rows of a query of partial
+ * states that the coordinator's rewrite wrote (partials_query), with each
+ * state stamped for its merge.  The query must carry its HMAC under a key
+ * derived from the master key, so no other query's states (states combined
+ * twice, say) can be stamped.  It runs through SPI as the caller, under
+ * search_path pg_catalog (its names are all qualified), so Citus sends it
+ * to the workers as any other query.  Its states arrive sealed from the
+ * workers and are opened here, in this backend, only.
+ */
+PG_FUNCTION_INFO_V1(privstat_citus_partials);
+Datum
+privstat_citus_partials(PG_FUNCTION_ARGS)
+{
+	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	bytea	   *mac = PG_GETARG_BYTEA_PP(1);
+	bytea	   *expect = partials_mac(sql);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TupleDesc	expected;
+	Oid			state_type = privstat_dp_state_type();
+	uint8		diff = 0;
+	int			nest;
+	Portal		portal;
+	bool		checked = false;
+
+	if (VARSIZE_ANY_EXHDR(mac) != 32)
+		diff = 1;
+	else
+		for (int i = 0; i < 32; i++)
+			diff |= ((uint8 *) VARDATA_ANY(mac))[i] ^ ((uint8 *) VARDATA(expect))[i];
+	if (diff != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("privstat._citus_partials runs only the queries privstat writes for it"),
+				 errhint("Write the DP query over the distributed table itself.")));
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	expected = rsinfo->setDesc;
+	nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	{
+		/* $1: privstat.epsilon now, for the partials of calls without an epsilon */
+		Oid			argtypes[1] = {FLOAT8OID};
+		Datum		args[1] = {Float8GetDatum(privstat_default_epsilon)};
+
+		portal = SPI_cursor_open_with_args(NULL, sql, 1, argtypes, args, NULL, true, 0);
+	}
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, 1000);
+		if (SPI_processed == 0)
+			break;
+		if (!checked)
+		{
+			TupleDesc	got = SPI_tuptable->tupdesc;
+
+			if (got->natts != expected->natts)
+				elog(ERROR, "privstat._citus_partials: %d columns, %d expected", got->natts, expected->natts);
+			for (int i = 0; i < got->natts; i++)
+				if (TupleDescAttr(got, i)->atttypid != TupleDescAttr(expected, i)->atttypid)
+					elog(ERROR, "privstat._citus_partials: column %d is of another type than expected", i + 1);
+			checked = true;
+		}
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			Datum	   *values = palloc(sizeof(Datum) * expected->natts);
+			bool	   *nulls = palloc(sizeof(bool) * expected->natts);
+
+			heap_deform_tuple(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, values, nulls);
+			for (int i = 0; i < expected->natts; i++)
+				if (!nulls[i] && TupleDescAttr(expected, i)->atttypid == state_type)
+					values[i] = privstat_dp_state_stamp(values[i]);
+			tuplestore_putvalues(rsinfo->setResult, expected, values, nulls);
+			pfree(values);
+			pfree(nulls);
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	SPI_finish();
+	AtEOXact_GUC(true, nest);
 	return (Datum) 0;
 }

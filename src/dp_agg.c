@@ -37,6 +37,8 @@
 
 #include <math.h>
 
+#include <openssl/evp.h>
+
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -67,6 +69,7 @@
 #include "privstat/numeric_float8.h"
 #include "privstat/dp_mech.h"
 #include "privstat/guc.h"
+#include "privstat/keys.h"
 
 
 /* State of dp_count, dp_sum, dp_avg, dp_variance, dp_stddev. */
@@ -150,6 +153,14 @@ dp_kind_lookup(Oid aggfnoid, bool *with_p)
 		kind = DP_STDDEV;
 	else if (strcmp(name, "dp_group_selected") == 0)
 		kind = DP_SELECT;
+	/* merges of Citus partial states, priced and released as the calls they replace */
+	else if (strcmp(name, "_dp_merge_count") == 0)
+		kind = DP_COUNT;
+	else if (strcmp(name, "_dp_merge_sum_int8") == 0 || strcmp(name, "_dp_merge_sum_numeric") == 0 ||
+			 strcmp(name, "_dp_merge_sum_float8") == 0)
+		kind = DP_SUM;
+	else if (strcmp(name, "_dp_merge_avg") == 0)
+		kind = DP_AVG;
 	/* the rewrite's versions over samples of each unit's values (src/policy/bound.c) */
 	else if (strcmp(name, "_dp_variance_units") == 0)
 		kind = DP_VARIANCE;
@@ -486,6 +497,23 @@ params_of_kind(Aggref *aggref, DpKind kind, bool with_p, DpParams *params)
 	if (nargs > 0)
 	{
 		Oid			valtype = linitial_oid(aggref->aggargtypes);
+
+		/*
+		 * A merge of Citus partial states (privstat._dp_merge_*, whose first
+		 * argument is a state): the values' type, which decides the grid, is
+		 * its last argument (src/citus.c writes the calls).
+		 */
+		if (valtype == aggref->aggtranstype && kind != DP_COUNT)
+		{
+			Node	   *t = (Node *) list_nth_node(TargetEntry, aggref->args, nargs - 1)->expr;
+
+			if (!IsA(t, Const) || ((Const *) t)->consttype != REGTYPEOID || ((Const *) t)->constisnull)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("the value type of a merge of DP partial states must be a constant")));
+			valtype = DatumGetObjectId(((Const *) t)->constvalue);
+			nargs--;
+		}
 
 		integer_input = (valtype == INT2OID || valtype == INT4OID || valtype == INT8OID);
 		/*
@@ -1001,26 +1029,32 @@ combine_prepare(FunctionCallInfo fcinfo, int size, void **other)
 	return s1;
 }
 
+/* s1 += s2: rows, sums and sums of squares */
+static void
+state_add(DpState *s1, const DpState *s2)
+{
+	noise_i128	a;
+
+	if (__builtin_add_overflow(s1->n, s2->n, &s1->n) ||
+		__builtin_add_overflow(load128(s1->sum), load128(s2->sum), &a))
+		out_of_range("sum");
+	store128(s1->sum, a);
+	if (__builtin_add_overflow(load128(s1->sum2), load128(s2->sum2), &a))
+		out_of_range("sum");
+	store128(s1->sum2, a);
+}
+
 PG_FUNCTION_INFO_V1(dp_state_combine);
 Datum
 dp_state_combine(PG_FUNCTION_ARGS)
 {
 	DpState    *s2;
 	DpState    *s1 = combine_prepare(fcinfo, DP_STATE_SIZE, (void **) &s2);
-	noise_i128	a;
 
 	if (s1 == NULL)
 		PG_RETURN_NULL();
 	if (s2 != NULL)
-	{
-		if (__builtin_add_overflow(s1->n, s2->n, &s1->n) ||
-			__builtin_add_overflow(load128(s1->sum), load128(s2->sum), &a))
-			out_of_range("sum");
-		store128(s1->sum, a);
-		if (__builtin_add_overflow(load128(s1->sum2), load128(s2->sum2), &a))
-			out_of_range("sum");
-		store128(s1->sum2, a);
-	}
+		state_add(s1, s2);
 	PG_RETURN_POINTER(s1);
 }
 
@@ -1931,57 +1965,340 @@ privstat_nth_smallest(PG_FUNCTION_ARGS)
 }
 
 /* ---------------------------------------------------------------------------
- * The state types' I/O: hex text, raw binary, both length-checked
+ * Citus: partial states on the workers, merged and released on the
+ * coordinator (src/citus.c writes the calls; doc/citus.md)
+ *
+ * privstat._dp_partial(value, kind, lower, upper, epsilon) and
+ * privstat._dp_partial_count(counted) are plain aggregates, not DP ones:
+ * their value is the exact state, which leaves a worker only sealed (the
+ * state types' I/O, below), and which nothing but a merge reads.  They take
+ * their parameters from their arguments, since Citus calls them through its
+ * own aggregates (worker_partial_agg, coord_combine_agg) with its own
+ * Aggref, and combine only states that were never stamped.
+ *
+ * privstat._citus_partials hands out the states its authenticated query
+ * returned, each stamped (pad = STAMP_MAGIC).  A merge,
+ * privstat._dp_merge_*(state, the original call's parameters), is a DP
+ * aggregate: priced and charged as the call it replaces, it takes exactly
+ * one stamped state per group, with the parameters of its own call, and
+ * releases it as that call would have.  A state used twice in a group, or
+ * states of several groups merged into one, is refused: no row can count
+ * more than once in a release.
  * ---------------------------------------------------------------------------
  */
+
+#define STAMP_MAGIC		0x50535453	/* "PSTS": handed out by _citus_partials */
+
+/* the group's partial state: made on its first row from the call's arguments */
+static DpState *
+partial_state(FunctionCallInfo fcinfo, DpKind kind, bool integer_input,
+			  double lower, double upper, double epsilon)
+{
+	MemoryContext aggcontext;
+	DpState    *state;
+	DpParams	params;
+
+	if (AggCheckCallContext(fcinfo, &aggcontext) != AGG_CONTEXT_AGGREGATE)
+		not_our_aggregate();
+	if (!PG_ARGISNULL(0))
+		return (DpState *) PG_GETARG_POINTER(0);
+	if (kind != DP_COUNT && kind != DP_SUM && kind != DP_AVG)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a DP partial state is of dp_count, dp_sum or dp_avg")));
+	check_epsilon(epsilon, kind);
+	if (kind != DP_COUNT)
+		check_bounds(lower, upper, kind);
+	dp_params_init(&params, kind, epsilon, lower, upper, 0.5, integer_input);
+	params.epsilon = epsilon;
+	if (params.upper_q > DP_MAX_GRID_STEPS || params.lower_q < -DP_MAX_GRID_STEPS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("bounds of %s are too far apart for its epsilon", dp_kind_name(kind)),
+				 errhint("Use bounds that fit the data.")));
+	state = MemoryContextAllocZero(aggcontext, DP_STATE_SIZE);
+	memcpy(state, &params, sizeof(DpParams));
+	return state;
+}
+
+PG_FUNCTION_INFO_V1(dp_partial_count_trans);
+
+/* _dp_partial_count(counted): the rows where counted is true (count's state needs no epsilon) */
+Datum
+dp_partial_count_trans(PG_FUNCTION_ARGS)
+{
+	DpState    *state = partial_state(fcinfo, DP_COUNT, false, 0.0, 0.0, 1.0);
+
+	if (!PG_ARGISNULL(1) && PG_GETARG_BOOL(1))
+		count_row(&state->n);
+	PG_RETURN_POINTER(state);
+}
+
+/* _dp_partial(value, kind, lower, upper, epsilon): as dp_trans_* would fill it */
+#define PARTIAL_TRANS(fname, is_int, getarg) \
+PG_FUNCTION_INFO_V1(fname); \
+Datum \
+fname(PG_FUNCTION_ARGS) \
+{ \
+	DpState    *state; \
+\
+	if (PG_ARGISNULL(2) || PG_ARGISNULL(3) || PG_ARGISNULL(4) || PG_ARGISNULL(5)) \
+		ereport(ERROR, \
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), \
+				 errmsg("the parameters of a DP partial state must not be null"))); \
+	state = partial_state(fcinfo, (DpKind) PG_GETARG_INT32(2), is_int, PG_GETARG_FLOAT8(3), \
+						  PG_GETARG_FLOAT8(4), PG_GETARG_FLOAT8(5)); \
+	if (!PG_ARGISNULL(1)) \
+		accumulate(state, is_int ? dp_quantize_int(&state->params, (int64) (getarg)) \
+				   : dp_quantize_float(&state->params, (double) (getarg))); \
+	PG_RETURN_POINTER(state); \
+}
+
+PARTIAL_TRANS(dp_partial_trans_int2, true, PG_GETARG_INT16(1))
+PARTIAL_TRANS(dp_partial_trans_int4, true, PG_GETARG_INT32(1))
+PARTIAL_TRANS(dp_partial_trans_int8, true, PG_GETARG_INT64(1))
+PARTIAL_TRANS(dp_partial_trans_numeric, false, numeric_arg_float8(fcinfo, 1))
+PARTIAL_TRANS(dp_partial_trans_float8, false, PG_GETARG_FLOAT8(1))
+
+/* a state a partial may combine: never stamped, never released, valid */
+static void
+check_partial(const DpState *state)
+{
+	check_state_params(&state->params);
+	if (state->pad != 0 || state->released != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("only partial states that were never handed out can be combined")));
+}
+
+PG_FUNCTION_INFO_V1(dp_partial_combine);
+Datum
+dp_partial_combine(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcontext;
+	DpState    *s1;
+	DpState    *s2;
+
+	if (AggCheckCallContext(fcinfo, &aggcontext) != AGG_CONTEXT_AGGREGATE)
+		not_our_aggregate();
+	if (PG_ARGISNULL(1))
+		PG_RETURN_DATUM(PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0));
+	s2 = (DpState *) PG_GETARG_POINTER(1);
+	check_partial(s2);
+	if (PG_ARGISNULL(0))
+	{
+		s1 = MemoryContextAlloc(aggcontext, DP_STATE_SIZE);
+		memcpy(s1, s2, DP_STATE_SIZE);
+		PG_RETURN_POINTER(s1);
+	}
+	s1 = (DpState *) PG_GETARG_POINTER(0);
+	check_partial(s1);
+	if (memcmp(&s1->params, &s2->params, sizeof(DpParams)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot combine DP partial states with different parameters")));
+	state_add(s1, s2);
+	PG_RETURN_POINTER(s1);
+}
+
+/*
+ * A state _citus_partials hands out: checked, copied and stamped.  The
+ * states of its query's result are partials, never stamped.
+ */
+Datum
+privstat_dp_state_stamp(Datum state)
+{
+	DpState    *copy = palloc(DP_STATE_SIZE);
+
+	memcpy(copy, DatumGetPointer(state), DP_STATE_SIZE);
+	check_partial(copy);
+	copy->pad = STAMP_MAGIC;
+	return PointerGetDatum(copy);
+}
+
+PG_FUNCTION_INFO_V1(dp_merge_trans);
+
+/*
+ * _dp_merge_*(state, parameters...): the group's state, made from the
+ * call's own parameters, takes the one stamped state of the group.
+ */
+Datum
+dp_merge_trans(PG_FUNCTION_ARGS)
+{
+	DpState    *state = get_state(fcinfo, false);
+	const DpState *in;
+
+	if (PG_ARGISNULL(1))
+		PG_RETURN_POINTER(state);
+	in = (const DpState *) PG_GETARG_POINTER(1);
+	check_state_params(&in->params);
+	if (in->pad != STAMP_MAGIC || in->released != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("a merge of DP partial states takes only the states privstat._citus_partials handed out")));
+	if (state->pad != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("a merge of DP partial states takes one state per group"),
+				 errdetail("A state used twice, or the states of several groups, would count rows more than once.")));
+	if (in->params.kind != state->params.kind ||
+		(state->params.kind != DP_COUNT && memcmp(&in->params, &state->params, sizeof(DpParams)) != 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a DP partial state was made for other parameters than its merge")));
+	state_add(state, in);
+	state->pad = 1;
+	PG_RETURN_POINTER(state);
+}
+
+/* the OID of privstat.dp_state */
+Oid
+privstat_dp_state_type(void)
+{
+	Oid			nsp = get_namespace_oid("privstat", false);
+
+	return GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid, CStringGetDatum("dp_state"),
+						   ObjectIdGetDatum(nsp));
+}
+
+/* ---------------------------------------------------------------------------
+ * The state types' I/O: sealed
+ *
+ * A state holds exact counts and sums.  Whatever leaves a backend as a value
+ * of the state types (a Citus worker's partial state, sent as text or
+ * binary to the coordinator) is sealed: AES-256-GCM under a key derived from
+ * the master key (so every node sharing the key file can open it), with a
+ * random nonce, the type's name as associated data:
+ *	text:	"ps1:" and hex of nonce (12) | ciphertext (the state) | tag (16)
+ *	binary:	the same bytes
+ * No SQL caller reads an exact state, and a changed one fails to open.
+ * ---------------------------------------------------------------------------
+ */
+
+#define SEAL_PREFIX			"ps1:"
+#define SEAL_NONCE_LEN		12
+#define SEAL_TAG_LEN		16
+#define SEALED_SIZE(size)	(SEAL_NONCE_LEN + (size) + SEAL_TAG_LEN)
+
+static const uint8 *
+seal_key(void)
+{
+	return privstat_get_key(KEY_PURPOSE_PSEUDONYM, "dp_state", 1)->key;
+}
+
+static pg_attribute_noreturn() void
+seal_failed(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INTERNAL_ERROR),
+			 errmsg("could not %s a DP aggregate state", what)));
+	pg_unreachable();
+}
+
+/* out: SEALED_SIZE(size) bytes */
+static void
+seal_state(const void *state, int size, const char *type, uint8 *out)
+{
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	int			len;
+	bool		ok;
+
+	if (ctx == NULL || !pg_strong_random(out, SEAL_NONCE_LEN))
+		seal_failed("seal");
+	ok = EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, seal_key(), out) == 1 &&
+		EVP_EncryptUpdate(ctx, NULL, &len, (const uint8 *) type, strlen(type)) == 1 &&
+		EVP_EncryptUpdate(ctx, out + SEAL_NONCE_LEN, &len, state, size) == 1 && len == size &&
+		EVP_EncryptFinal_ex(ctx, out + SEAL_NONCE_LEN + size, &len) == 1 &&
+		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, SEAL_TAG_LEN, out + SEAL_NONCE_LEN + size) == 1;
+	EVP_CIPHER_CTX_free(ctx);
+	if (!ok)
+		seal_failed("seal");
+}
+
+/* in: SEALED_SIZE(size) bytes; a palloc'd state, or an error if it does not open */
+static void *
+open_state(const uint8 *in, int size, const char *type)
+{
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	uint8	   *state = palloc(size);
+	uint8		tag[SEAL_TAG_LEN];
+	int			len;
+	bool		ok;
+
+	if (ctx == NULL)
+		seal_failed("open");
+	memcpy(tag, in + SEAL_NONCE_LEN + size, SEAL_TAG_LEN);
+	ok = EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, seal_key(), in) == 1 &&
+		EVP_DecryptUpdate(ctx, NULL, &len, (const uint8 *) type, strlen(type)) == 1 &&
+		EVP_DecryptUpdate(ctx, state, &len, in + SEAL_NONCE_LEN, size) == 1 && len == size &&
+		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, SEAL_TAG_LEN, tag) == 1 &&
+		EVP_DecryptFinal_ex(ctx, state + size, &len) == 1;
+	EVP_CIPHER_CTX_free(ctx);
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("invalid sealed %s", type),
+				 errdetail("It was changed, or sealed under another key.")));
+	check_state_params((DpParams *) state);
+	return state;
+}
 
 static Datum
 state_in(const char *str, int size, const char *type)
 {
-	uint8	   *state;
 	size_t		len = strlen(str);
+	size_t		prefix = strlen(SEAL_PREFIX);
+	uint8	   *sealed;
 
-	if (len != (size_t) size * 2)
+	if (len != prefix + 2 * (size_t) SEALED_SIZE(size) || strncmp(str, SEAL_PREFIX, prefix) != 0 ||
+		strspn(str + prefix, "0123456789abcdef") != len - prefix)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("invalid input syntax for type %s", type),
-				 errdetail("A %s is %d bytes written as hexadecimal digits.", type, size)));
-	state = palloc(size);
-	hex_decode(str, len, (char *) state);
-	PG_RETURN_POINTER(state);
+				 errdetail("A %s is sealed: \"%s\" and %d hexadecimal digits.", type, SEAL_PREFIX,
+						   2 * SEALED_SIZE(size))));
+	sealed = palloc(SEALED_SIZE(size));
+	hex_decode(str + prefix, len - prefix, (char *) sealed);
+	PG_RETURN_POINTER(open_state(sealed, size, type));
 }
 
 static Datum
-state_out(const void *state, int size)
+state_out(const void *state, int size, const char *type)
 {
-	char	   *result = palloc(size * 2 + 1);
+	size_t		prefix = strlen(SEAL_PREFIX);
+	uint8	   *sealed = palloc(SEALED_SIZE(size));
+	char	   *result = palloc(prefix + 2 * SEALED_SIZE(size) + 1);
 
-	hex_encode(state, size, result);
-	result[size * 2] = '\0';
+	seal_state(state, size, type, sealed);
+	memcpy(result, SEAL_PREFIX, prefix);
+	hex_encode((const char *) sealed, SEALED_SIZE(size), result + prefix);
+	result[prefix + 2 * SEALED_SIZE(size)] = '\0';
 	PG_RETURN_CSTRING(result);
 }
 
 static Datum
 state_recv(StringInfo buf, int size, const char *type)
 {
-	uint8	   *state;
+	uint8	   *sealed;
 
-	if (buf->len - buf->cursor != size)
+	if (buf->len - buf->cursor != SEALED_SIZE(size))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("invalid length in external %s value", type)));
-	state = palloc(size);
-	pq_copymsgbytes(buf, (char *) state, size);
-	PG_RETURN_POINTER(state);
+	sealed = palloc(SEALED_SIZE(size));
+	pq_copymsgbytes(buf, (char *) sealed, SEALED_SIZE(size));
+	PG_RETURN_POINTER(open_state(sealed, size, type));
 }
 
 static Datum
-state_send(const void *state, int size)
+state_send(const void *state, int size, const char *type)
 {
 	StringInfoData buf;
+	uint8	   *sealed = palloc(SEALED_SIZE(size));
 
+	seal_state(state, size, type, sealed);
 	pq_begintypsend(&buf);
-	pq_sendbytes(&buf, state, size);
+	pq_sendbytes(&buf, (char *) sealed, SEALED_SIZE(size));
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
@@ -1996,7 +2313,7 @@ PG_FUNCTION_INFO_V1(dp_state_out);
 Datum
 dp_state_out(PG_FUNCTION_ARGS)
 {
-	return state_out(PG_GETARG_POINTER(0), DP_STATE_SIZE);
+	return state_out(PG_GETARG_POINTER(0), DP_STATE_SIZE, "dp_state");
 }
 
 PG_FUNCTION_INFO_V1(dp_state_recv);
@@ -2010,7 +2327,7 @@ PG_FUNCTION_INFO_V1(dp_state_send);
 Datum
 dp_state_send(PG_FUNCTION_ARGS)
 {
-	return state_send(PG_GETARG_POINTER(0), DP_STATE_SIZE);
+	return state_send(PG_GETARG_POINTER(0), DP_STATE_SIZE, "dp_state");
 }
 
 PG_FUNCTION_INFO_V1(dp_hist_state_in);
@@ -2024,7 +2341,7 @@ PG_FUNCTION_INFO_V1(dp_hist_state_out);
 Datum
 dp_hist_state_out(PG_FUNCTION_ARGS)
 {
-	return state_out(PG_GETARG_POINTER(0), DP_HIST_STATE_SIZE);
+	return state_out(PG_GETARG_POINTER(0), DP_HIST_STATE_SIZE, "dp_hist_state");
 }
 
 PG_FUNCTION_INFO_V1(dp_hist_state_recv);
@@ -2038,7 +2355,7 @@ PG_FUNCTION_INFO_V1(dp_hist_state_send);
 Datum
 dp_hist_state_send(PG_FUNCTION_ARGS)
 {
-	return state_send(PG_GETARG_POINTER(0), DP_HIST_STATE_SIZE);
+	return state_send(PG_GETARG_POINTER(0), DP_HIST_STATE_SIZE, "dp_hist_state");
 }
 
 

@@ -693,3 +693,115 @@ BEGIN
 	RETURN v;
 END
 $fn$;
+
+-- Citus: DP aggregates over distributed tables aggregated on the workers
+-- (src/dp_agg.c, src/citus.c; doc/citus.md).  The partial aggregates are
+-- plain ones whose value is the exact state, which leaves a worker only
+-- sealed (the state types' I/O); _citus_partials runs the coordinator's
+-- authenticated query of them and stamps the states it hands out; a merge is
+-- a DP aggregate, priced and charged as the call it replaces, that takes one
+-- stamped state per group.  Executable by everyone: the rewritten statements
+-- call them as their role.
+CREATE FUNCTION privstat._dp_partial_count_trans(privstat.dp_state, boolean)
+	RETURNS privstat.dp_state AS 'MODULE_PATHNAME', 'dp_partial_count_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat._dp_partial_trans(privstat.dp_state, smallint, integer, double precision, double precision, double precision)
+	RETURNS privstat.dp_state AS 'MODULE_PATHNAME', 'dp_partial_trans_int2' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat._dp_partial_trans(privstat.dp_state, integer, integer, double precision, double precision, double precision)
+	RETURNS privstat.dp_state AS 'MODULE_PATHNAME', 'dp_partial_trans_int4' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat._dp_partial_trans(privstat.dp_state, bigint, integer, double precision, double precision, double precision)
+	RETURNS privstat.dp_state AS 'MODULE_PATHNAME', 'dp_partial_trans_int8' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat._dp_partial_trans(privstat.dp_state, numeric, integer, double precision, double precision, double precision)
+	RETURNS privstat.dp_state AS 'MODULE_PATHNAME', 'dp_partial_trans_numeric' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat._dp_partial_trans(privstat.dp_state, double precision, integer, double precision, double precision, double precision)
+	RETURNS privstat.dp_state AS 'MODULE_PATHNAME', 'dp_partial_trans_float8' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat._dp_partial_combine(privstat.dp_state, privstat.dp_state)
+	RETURNS privstat.dp_state AS 'MODULE_PATHNAME', 'dp_partial_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE AGGREGATE privstat._dp_partial_count(boolean) (
+	SFUNC = privstat._dp_partial_count_trans, STYPE = privstat.dp_state,
+	COMBINEFUNC = privstat._dp_partial_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat._dp_partial(smallint, integer, double precision, double precision, double precision) (
+	SFUNC = privstat._dp_partial_trans, STYPE = privstat.dp_state,
+	COMBINEFUNC = privstat._dp_partial_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat._dp_partial(integer, integer, double precision, double precision, double precision) (
+	SFUNC = privstat._dp_partial_trans, STYPE = privstat.dp_state,
+	COMBINEFUNC = privstat._dp_partial_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat._dp_partial(bigint, integer, double precision, double precision, double precision) (
+	SFUNC = privstat._dp_partial_trans, STYPE = privstat.dp_state,
+	COMBINEFUNC = privstat._dp_partial_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat._dp_partial(numeric, integer, double precision, double precision, double precision) (
+	SFUNC = privstat._dp_partial_trans, STYPE = privstat.dp_state,
+	COMBINEFUNC = privstat._dp_partial_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat._dp_partial(double precision, integer, double precision, double precision, double precision) (
+	SFUNC = privstat._dp_partial_trans, STYPE = privstat.dp_state,
+	COMBINEFUNC = privstat._dp_partial_combine, PARALLEL = SAFE
+);
+
+CREATE FUNCTION privstat._citus_partials(query text, mac bytea)
+	RETURNS SETOF record AS 'MODULE_PATHNAME', 'privstat_citus_partials'
+	LANGUAGE C VOLATILE STRICT;
+
+CREATE FUNCTION privstat._dp_merge_trans(privstat.dp_state, privstat.dp_state)
+	RETURNS privstat.dp_state AS 'MODULE_PATHNAME', 'dp_merge_trans' LANGUAGE C IMMUTABLE;
+CREATE FUNCTION privstat._dp_merge_trans(privstat.dp_state, privstat.dp_state, double precision)
+	RETURNS privstat.dp_state AS 'MODULE_PATHNAME', 'dp_merge_trans' LANGUAGE C IMMUTABLE;
+CREATE FUNCTION privstat._dp_merge_trans(privstat.dp_state, privstat.dp_state, double precision,
+		double precision, double precision, regtype)
+	RETURNS privstat.dp_state AS 'MODULE_PATHNAME', 'dp_merge_trans' LANGUAGE C IMMUTABLE;
+
+CREATE AGGREGATE privstat._dp_merge_count(privstat.dp_state) (
+	SFUNC = privstat._dp_merge_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_count_final, FINALFUNC_MODIFY = READ_WRITE
+);
+CREATE AGGREGATE privstat._dp_merge_count(privstat.dp_state, epsilon double precision) (
+	SFUNC = privstat._dp_merge_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_count_final, FINALFUNC_MODIFY = READ_WRITE
+);
+CREATE AGGREGATE privstat._dp_merge_sum_int8(privstat.dp_state, lower double precision,
+		upper double precision, epsilon double precision, value_type regtype) (
+	SFUNC = privstat._dp_merge_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_sum_final_int8, FINALFUNC_MODIFY = READ_WRITE
+);
+CREATE AGGREGATE privstat._dp_merge_sum_numeric(privstat.dp_state, lower double precision,
+		upper double precision, epsilon double precision, value_type regtype) (
+	SFUNC = privstat._dp_merge_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_sum_final_numeric, FINALFUNC_MODIFY = READ_WRITE
+);
+CREATE AGGREGATE privstat._dp_merge_sum_float8(privstat.dp_state, lower double precision,
+		upper double precision, epsilon double precision, value_type regtype) (
+	SFUNC = privstat._dp_merge_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_sum_final_float8, FINALFUNC_MODIFY = READ_WRITE
+);
+CREATE AGGREGATE privstat._dp_merge_avg(privstat.dp_state, lower double precision,
+		upper double precision, epsilon double precision, value_type regtype) (
+	SFUNC = privstat._dp_merge_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_double_final, FINALFUNC_MODIFY = READ_WRITE
+);
+CREATE FUNCTION privstat._dp_merge_trans(privstat.dp_state, privstat.dp_state, double precision,
+		double precision, regtype)
+	RETURNS privstat.dp_state AS 'MODULE_PATHNAME', 'dp_merge_trans' LANGUAGE C IMMUTABLE;
+CREATE AGGREGATE privstat._dp_merge_sum_int8(privstat.dp_state, lower double precision,
+		upper double precision, value_type regtype) (
+	SFUNC = privstat._dp_merge_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_sum_final_int8, FINALFUNC_MODIFY = READ_WRITE
+);
+CREATE AGGREGATE privstat._dp_merge_sum_numeric(privstat.dp_state, lower double precision,
+		upper double precision, value_type regtype) (
+	SFUNC = privstat._dp_merge_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_sum_final_numeric, FINALFUNC_MODIFY = READ_WRITE
+);
+CREATE AGGREGATE privstat._dp_merge_sum_float8(privstat.dp_state, lower double precision,
+		upper double precision, value_type regtype) (
+	SFUNC = privstat._dp_merge_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_sum_final_float8, FINALFUNC_MODIFY = READ_WRITE
+);
+CREATE AGGREGATE privstat._dp_merge_avg(privstat.dp_state, lower double precision,
+		upper double precision, value_type regtype) (
+	SFUNC = privstat._dp_merge_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_double_final, FINALFUNC_MODIFY = READ_WRITE
+);

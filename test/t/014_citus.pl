@@ -63,8 +63,8 @@ $coord->safe_psql('postgres', q{
 });
 
 my $plan = $coord->safe_psql('postgres', 'EXPLAIN (COSTS OFF) SELECT privstat.dp_count(*) FROM events');
-like($plan, qr/Function Scan on _citus_rows events/,
-	'EXPLAIN: the DP query reads the distributed table through privstat._citus_rows, on the coordinator');
+like($plan, qr/Function Scan on _citus_partials privstat_partials/,
+	'EXPLAIN: the DP query merges partial states from the workers, on the coordinator');
 like($plan, qr/Privacy Cost Epsilon: 1\.000000/, 'EXPLAIN shows the privacy cost with Citus loaded');
 like($plan, qr/Privacy Budget Epsilon Remaining: 1000\.000000/, '... and what the role has left');
 my $json = $coord->safe_psql('postgres',
@@ -181,9 +181,14 @@ is(join(',', map { journal_written($_) } @workers), join(',', @worker_written),
 	'the workers wrote no journal record');
 
 my $explain = $coord->safe_psql('postgres',
-	'EXPLAIN (COSTS OFF) SELECT uid, privstat.dp_count(*) FROM events GROUP BY uid');
-like($explain, qr/Function Scan on _citus_rows events/, 'EXPLAIN: the rows are gathered by privstat._citus_rows');
+	'EXPLAIN (COSTS OFF) SELECT v, privstat.dp_median(v, 0, 49) FROM events GROUP BY v');
+like($explain, qr/Function Scan on _citus_rows events/,
+	'EXPLAIN: a percentile (no partial state) gathers the rows through privstat._citus_rows');
 like($explain, qr/Privacy Cost Epsilon: 1\.000000/, 'EXPLAIN: priced on the coordinator');
+$explain = $coord->safe_psql('postgres',
+	'EXPLAIN (VERBOSE, COSTS OFF) SELECT uid, privstat.dp_count(*) FROM events GROUP BY uid');
+like($explain, qr/privstat\._dp_merge_count\(s_1\)/, 'EXPLAIN VERBOSE: a grouped count merges partial states');
+like($explain, qr/privstat\._dp_partial_count\(true\)/, '... which the workers make with _dp_partial_count');
 unlike($explain, qr/dp_count.*events_\d+|events_\d+.*dp_count/s,
 	'no shard query carries the DP aggregate');
 
@@ -191,6 +196,38 @@ my ($out, $err);
 $coord->psql('postgres', 'SELECT privstat.dp_count(e.*) FROM events e', stdout => \$out, stderr => \$err);
 like($err, qr/a DP query cannot read whole rows, system columns or a sample of Citus table "events"/,
 	'whole rows of a distributed table are refused, by name');
+
+# the partial states: sealed outside the coordinator's merge, and merged once
+my $sealed1 = $coord->safe_psql('postgres', 'SELECT privstat._dp_partial_count(true)::text FROM events');
+my $sealed2 = $coord->safe_psql('postgres', 'SELECT privstat._dp_partial_count(true)::text FROM events');
+like($sealed1, qr/^ps1:[0-9a-f]{344}$/, 'a partial state reads as sealed text');
+isnt($sealed1, $sealed2, '... under a new nonce each time (equal states do not show as equal)');
+unlike($sealed1, qr/d007/, '... and not as the exact count (2000 = 0x7d0)');
+my $tampered = $sealed1;
+substr($tampered, 40, 1) = substr($tampered, 40, 1) eq '0' ? '1' : '0';
+$coord->psql('postgres', "SELECT '$tampered'::privstat.dp_state", stdout => \$out, stderr => \$err);
+like($err, qr/invalid sealed dp_state/, 'a changed sealed state does not open');
+$coord->psql('postgres', q{SELECT 'abcd'::privstat.dp_state}, stdout => \$out, stderr => \$err);
+like($err, qr/A dp_state is sealed/, 'a state that is not sealed is refused');
+$coord->psql('postgres',
+	q{SELECT privstat._dp_merge_count(s) FROM (SELECT privstat._dp_partial_count(true) AS s FROM events) x},
+	stdout => \$out, stderr => \$err);
+like($err, qr/takes only the states privstat._citus_partials handed out/,
+	'a merge refuses a state _citus_partials did not hand out');
+$coord->psql('postgres',
+	q{SELECT * FROM privstat._citus_partials('SELECT privstat._dp_partial_count(true) FROM public.events', '\x00') AS p(s privstat.dp_state)},
+	stdout => \$out, stderr => \$err);
+like($err, qr/runs only the queries privstat writes for it/, '_citus_partials refuses a query without its HMAC');
+$explain = $coord->safe_psql('postgres', 'EXPLAIN (VERBOSE, COSTS OFF) SELECT privstat.dp_count(v, 1) FROM events');
+my ($call) = $explain =~ /(privstat\._citus_partials\('.*?'::text, '\\x[0-9a-f]+'::bytea\))/s;
+ok(defined $call, 'EXPLAIN VERBOSE shows the authenticated query of partial states') or diag($explain);
+$coord->psql('postgres', "SET ROLE citus_analyst; SELECT privstat._dp_merge_count(s, 1) FROM (
+		SELECT s FROM $call AS p(s privstat.dp_state) UNION ALL
+		SELECT s FROM $call AS p(s privstat.dp_state)) twice",
+	stdout => \$out, stderr => \$err);
+like($err, qr/takes one state per group/, 'a merge of the same partial states twice is refused (no row counts twice)');
+my $one = $coord->safe_psql('postgres', "SET privstat.epsilon = 100; SELECT privstat._dp_merge_count(s) FROM $call AS p(s privstat.dp_state)");
+like($one, qr/^(1999|2000|2001)$/, 'the authenticated query, merged once, is one DP release');
 
 # read with another role's rights: refused before anything is charged
 $coord->safe_psql('postgres', q{
