@@ -63,6 +63,7 @@
 #include "optimizer/tlist.h"
 
 #include "privstat/citus.h"
+#include "privstat/common.h"
 #include "privstat/dp_agg.h"
 #include "privstat/dp_mech.h"
 #include "privstat/guc.h"
@@ -378,33 +379,11 @@ privstat_function(const char *name, int nargs, const Oid *args)
 	return LookupFuncName(list_make2(makeString("privstat"), makeString(pstrdup(name))), nargs, args, false);
 }
 
-static TargetEntry *
-arg_tle(Node *expr, int resno)
-{
-	return makeTargetEntry((Expr *) expr, resno, NULL, false);
-}
-
+/* an Aggref of aggregate fn (the planner fills in its transition type) */
 static Aggref *
-make_aggref(Oid fn, Oid type, Oid transtype, List *args)
+make_aggref(Oid fn, List *args)
 {
-	Aggref	   *a = makeNode(Aggref);
-	ListCell   *lc;
-	int			resno = 0;
-
-	a->aggfnoid = fn;
-	a->aggtype = type;
-	a->aggtranstype = transtype;
-	foreach(lc, args)
-	{
-		a->aggargtypes = lappend_oid(a->aggargtypes, exprType(lfirst(lc)));
-		a->args = lappend(a->args, arg_tle(lfirst(lc), ++resno));
-	}
-	a->aggkind = AGGKIND_NORMAL;
-	a->aggsplit = AGGSPLIT_SIMPLE;
-	a->aggno = -1;
-	a->aggtransno = -1;
-	a->location = -1;
-	return a;
+	return privstat_plain_aggref(fn, args, NULL);
 }
 
 static Node *
@@ -466,10 +445,9 @@ partial_and_merge(Aggref *a, Var *state, Oid state_type, Aggref **partial, Aggre
 		}
 		if (nargs == 2)
 			margs = lappend(margs, param_expr(a, 1));
-		*partial = make_aggref(privstat_function("_dp_partial_count", 1, &bool_arg),
-							   state_type, state_type, list_make1(counted));
+		*partial = make_aggref(privstat_function("_dp_partial_count", 1, &bool_arg), list_make1(counted));
 		*merge = make_aggref(privstat_function("_dp_merge_count", list_length(margs), margtypes),
-							 a->aggtype, state_type, margs);
+							 margs);
 		return true;
 	}
 	if (kind == DP_SUM || kind == DP_AVG)
@@ -525,9 +503,9 @@ partial_and_merge(Aggref *a, Var *state, Oid state_type, Aggref **partial, Aggre
 		pargtypes[0] = valtype;
 		pargtypes[1] = INT4OID;
 		pargtypes[2] = pargtypes[3] = pargtypes[4] = FLOAT8OID;
-		*partial = make_aggref(privstat_function("_dp_partial", 5, pargtypes), state_type, state_type,
-							   list_make5(copyObject(value), makeConst(INT4OID, -1, InvalidOid, 4,
-																	   Int32GetDatum(kind), false, true),
+		*partial = make_aggref(privstat_function("_dp_partial", 5, pargtypes),
+							   list_make5(copyObject(value),
+										  makeConst(INT4OID, -1, InvalidOid, 4, Int32GetDatum(kind), false, true),
 										  lower, upper, epsilon));
 		{
 			List	   *margs = list_make3(state, copyObject(lower), copyObject(upper));
@@ -539,7 +517,7 @@ partial_and_merge(Aggref *a, Var *state, Oid state_type, Aggref **partial, Aggre
 			margs = lappend(margs, makeConst(REGTYPEOID, -1, InvalidOid, sizeof(Oid),
 											 ObjectIdGetDatum(valtype), false, true));
 			*merge = make_aggref(privstat_function(merge_name, list_length(margs), margtypes),
-								 a->aggtype, state_type, margs);
+								 margs);
 		}
 		return true;
 	}

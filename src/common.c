@@ -14,10 +14,13 @@
 
 #include "fmgr.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_aggregate.h"
 #include "catalog/pg_authid.h"
 #include "commands/trigger.h"
 #include "executor/execdesc.h"
 #include "executor/spi.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
 #include "nodes/plannodes.h"
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
@@ -26,6 +29,7 @@
 #include "storage/spin.h"
 #include "utils/acl.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
 
 #include "privstat/common.h"
@@ -228,4 +232,36 @@ privstat_error_to_log(const char *what)
 	LWLockReleaseAll();
 	ereport(LOG, (errmsg("%s: %s", what, edata->message)));
 	FreeErrorData(edata);
+}
+
+/* a new Aggref of an aggregate (of privstat's: an error if it is missing) */
+Aggref *
+privstat_plain_aggref(Oid fnoid, List *args, Expr *filter)
+{
+	Aggref	   *a = makeNode(Aggref);
+	ListCell   *lc;
+	int			resno = 0;
+
+	if (!OidIsValid(fnoid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("privstat's DP aggregates are missing from schema privstat"),
+				 errhint("ALTER EXTENSION privstat UPDATE.")));
+	a->aggfnoid = fnoid;
+	a->aggtype = get_func_rettype(fnoid);
+	a->aggcollid = InvalidOid;
+	a->inputcollid = args != NIL ? exprCollation(linitial(args)) : InvalidOid;
+	foreach(lc, args)
+	{
+		a->aggargtypes = lappend_oid(a->aggargtypes, exprType(lfirst(lc)));
+		a->args = lappend(a->args, makeTargetEntry(lfirst(lc), ++resno, NULL, false));
+	}
+	a->aggfilter = (Expr *) copyObject(filter);
+	a->aggstar = (args == NIL);
+	a->aggkind = AGGKIND_NORMAL;
+	a->aggsplit = AGGSPLIT_SIMPLE;
+	a->aggno = -1;
+	a->aggtransno = -1;
+	a->location = -1;
+	return a;
 }

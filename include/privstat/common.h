@@ -78,4 +78,9 @@ extern char *privstat_standby_primary(void);
 struct Plan;
 extern struct List *privstat_plan_children(struct Plan *plan);
 
+/* a new Aggref of an aggregate (of privstat's: an error if fnoid is invalid) */
+struct Aggref;
+struct Expr;
+extern struct Aggref *privstat_plain_aggref(Oid fnoid, struct List *args, struct Expr *filter);
+
 #endif							/* PRIVSTAT_COMMON_H */

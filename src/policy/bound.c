@@ -50,6 +50,7 @@
 #include "utils/regproc.h"
 #include "utils/syscache.h"
 
+#include "privstat/common.h"
 #include "privstat/dp_agg.h"
 #include "privstat/dp_mech.h"
 #include "privstat/guc.h"
@@ -585,8 +586,8 @@ bounded_count(BoundCtx *ctx, Node *arg, Expr *filter, int64 limit)
 		return func_call(policy_cache.bounded_count_input, INT8OID,
 						 list_make4(int4_const(ctx->k), int4_const((int32) limit),
 									copyObject(ctx->lev->unit), counted_rows(arg, filter)));
-	count = arg ? plain_aggref(F_COUNT_ANY, list_make1(copyObject(arg)), filter)
-		: plain_aggref(F_COUNT_, NIL, filter);
+	count = arg ? privstat_plain_aggref(F_COUNT_ANY, list_make1(copyObject(arg)), filter)
+		: privstat_plain_aggref(F_COUNT_, NIL, filter);
 	return add_contribution(ctx, minmax(IS_LEAST, INT8OID, (Node *) count, int8_const(limit)));
 }
 
@@ -611,8 +612,8 @@ bounded_total(BoundCtx *ctx, Node *arg, Expr *filter, double lower, double upper
 	 * LEAST and GREATEST skip a NULL: the clamp of a NULL value is the upper
 	 * bound, so the sum takes only the rows with a value (as n does).
 	 */
-	sum = plain_aggref(F_SUM_FLOAT8, list_make1(clamped), (Expr *) counted_rows(arg, filter));
-	n = plain_aggref(F_COUNT_ANY, list_make1(copyObject(arg)), filter);
+	sum = privstat_plain_aggref(F_SUM_FLOAT8, list_make1(clamped), (Expr *) counted_rows(arg, filter));
+	n = privstat_plain_aggref(F_COUNT_ANY, list_make1(copyObject(arg)), filter);
 
 	return add_contribution(ctx, func_call(policy_cache.bounded_total, FLOAT8OID,
 										   list_make4(sum, n,
@@ -624,7 +625,7 @@ bounded_total(BoundCtx *ctx, Node *arg, Expr *filter, double lower, double upper
 static Node *
 outer_sum(Node *contrib, double lower, double upper, double epsilon)
 {
-	return (Node *) plain_aggref(exprType(contrib) == INT8OID ? policy_cache.dp_sum_int8_eps : policy_cache.dp_sum_float8_eps,
+	return (Node *) privstat_plain_aggref(exprType(contrib) == INT8OID ? policy_cache.dp_sum_int8_eps : policy_cache.dp_sum_float8_eps,
 								 list_make4(contrib, float8_const(lower), float8_const(upper),
 											float8_const(epsilon)),
 								 NULL);
@@ -732,7 +733,7 @@ bound_aggref(BoundCtx *ctx, Aggref *agg)
 					return (Node *) agg;
 				privstat_check_dp_params(kind, epsilon, lower, upper);
 				/* a uniform sample of at most m of the unit's values in the group */
-				sample = add_contribution(ctx, (Node *) plain_aggref(policy_cache.sample_rows,
+				sample = add_contribution(ctx, (Node *) privstat_plain_aggref(policy_cache.sample_rows,
 																	 list_make2(value_float8((Node *) copyObject(linitial(args))),
 																				makeConst(INT4OID, -1, InvalidOid, 4,
 																						  Int32GetDatum(ctx->m), false, true)),
@@ -744,7 +745,7 @@ bound_aggref(BoundCtx *ctx, Aggref *agg)
 				else
 					outer = list_make4(sample, float8_const(lower), float8_const(upper), float8_const(epsilon));
 				outer = lappend(outer, weight);
-				result = (Node *) plain_aggref(kind == DP_PERCENTILE ? policy_cache.dp_percentile_units :
+				result = (Node *) privstat_plain_aggref(kind == DP_PERCENTILE ? policy_cache.dp_percentile_units :
 											   kind == DP_VARIANCE ? policy_cache.dp_variance_units : policy_cache.dp_stddev_units,
 											   outer, NULL);
 				return coerce_to(result, agg->aggtype);
@@ -1116,7 +1117,7 @@ fused_level(BoundCtx *ctx, List *groups, List *tlist, Node *having)
 static Node *
 with_group_selection(BoundCtx *ctx, Node *having)
 {
-	Node	   *select = (Node *) plain_aggref(policy_cache.dp_group_selected,
+	Node	   *select = (Node *) privstat_plain_aggref(policy_cache.dp_group_selected,
 											   list_make3(float8_const(privstat_selection_epsilon),
 														  float8_const(privstat_selection_delta),
 														  int4_const(ctx->k)),

@@ -164,38 +164,6 @@ trace_column(Level *lev, Node *expr, Oid *relid, AttrNumber *attno)
 	}
 }
 
-/* a new Aggref of an aggregate (of privstat's: an error if it is missing) */
-Aggref *
-plain_aggref(Oid fnoid, List *args, Expr *filter)
-{
-	Aggref	   *a = makeNode(Aggref);
-	ListCell   *lc;
-	int			resno = 0;
-
-	if (!OidIsValid(fnoid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_FUNCTION),
-				 errmsg("privstat's DP aggregates are missing from schema privstat"),
-				 errhint("ALTER EXTENSION privstat UPDATE.")));
-	a->aggfnoid = fnoid;
-	a->aggtype = get_func_rettype(fnoid);
-	a->aggcollid = InvalidOid;
-	a->inputcollid = args != NIL ? exprCollation(linitial(args)) : InvalidOid;
-	foreach(lc, args)
-	{
-		a->aggargtypes = lappend_oid(a->aggargtypes, exprType(lfirst(lc)));
-		a->args = lappend(a->args, makeTargetEntry(lfirst(lc), ++resno, NULL, false));
-	}
-	a->aggfilter = (Expr *) copyObject(filter);
-	a->aggstar = (args == NIL);
-	a->aggkind = AGGKIND_NORMAL;
-	a->aggsplit = AGGSPLIT_SIMPLE;
-	a->aggno = -1;
-	a->aggtransno = -1;
-	a->location = -1;
-	return a;
-}
-
 Node *
 coerce_to(Node *expr, Oid type)
 {

@@ -245,7 +245,6 @@ extern void refuse(Level *lev, const char *rule, const char *hint);
 extern CteInfo *cte_info(Level *lev, RangeTblEntry *rte);
 extern Const *param_value(Param *p);
 extern bool trace_column(Level *lev, Node *expr, Oid *relid, AttrNumber *attno);
-extern Aggref *plain_aggref(Oid fnoid, List *args, Expr *filter);
 extern Node *coerce_to(Node *expr, Oid type);
 
 /* the hint of most refusals */

@@ -40,6 +40,7 @@
 #include "utils/regproc.h"
 #include "utils/typcache.h"
 
+#include "privstat/common.h"
 #include "privstat/dp_agg.h"
 
 #include "policy_internal.h"
@@ -1024,7 +1025,7 @@ numtype_index(Oid type)
 static Node *
 make_dp_aggref(Aggref *orig, Oid fnoid, List *args)
 {
-	Aggref	   *a = plain_aggref(fnoid, args, orig->aggfilter);
+	Aggref	   *a = privstat_plain_aggref(fnoid, args, orig->aggfilter);
 
 	a->inputcollid = orig->inputcollid;
 	a->location = orig->location;
