@@ -571,6 +571,26 @@ leftover_var(Node *node, void *context)
 	return expression_tree_walker(node, leftover_var, context);
 }
 
+/*
+ * Something the partials' query, run on its own, could not mean: a
+ * parameter of the statement ($n) or a reference to an outer query level.
+ */
+static bool
+not_standalone(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Param))
+		return true;
+	if (IsA(node, Var) && ((Var *) node)->varlevelsup > 0)
+		return true;
+	if (IsA(node, Aggref) && ((Aggref *) node)->agglevelsup > 0)
+		return true;
+	if (IsA(node, PlaceHolderVar) && ((PlaceHolderVar *) node)->phlevelsup > 0)
+		return true;
+	return expression_tree_walker(node, not_standalone, context);
+}
+
 /* SQL text of query, with every name qualified (deparsed under search_path pg_catalog) */
 static char *
 deparse_qualified(Query *query)
@@ -624,6 +644,9 @@ partials_query(Query *query, GatherContext *ctx)
 		!IsA(linitial(query->jointree->fromlist), RangeTblRef))
 		return false;
 	rte = linitial(query->rtable);
+	if (not_standalone((Node *) query->jointree, NULL) || not_standalone((Node *) query->targetList, NULL) ||
+		not_standalone(query->havingQual, NULL))
+		return false;
 	if (rte->rtekind != RTE_RELATION || rte->tablesample != NULL || rte->securityQuals != NIL ||
 		(OidIsValid(rte->checkAsUser) && rte->checkAsUser != GetUserId()) ||
 		!citus_table(rte->relid, ctx))

@@ -160,6 +160,10 @@ odd\|(199|200|201)$/, 1 ],
 	[ 'INSERT ... SELECT into a local table',
 	  q{INSERT INTO results SELECT privstat.dp_count(uid, 100) FROM events; SELECT n FROM results},
 	  qr/^(1999|2000|2001)$/, 1 ],
+	[ 'a prepared statement with a parameter, run 7 times (a generic plan from the 6th)',
+	  q{PREPARE q(int) AS SELECT privstat.dp_count(uid, 100) FROM events WHERE v < $1; }
+	  . join(' ', ('EXECUTE q(25);') x 7),
+	  qr/^((999|1000|1001)\n){6}(999|1000|1001)$/, 7 ],
 	[ 'a prepared statement run 7 times (a generic plan from the 6th)',
 	  q{PREPARE p AS SELECT privstat.dp_count(uid, 100) FROM visits; }
 	  . join(' ', ('EXECUTE p;') x 7),
@@ -177,6 +181,15 @@ for my $shape (@shapes)
 	($eps, $charges) = ($eps2, $charges2);
 }
 
+{
+	my ($out, $err);
+	$coord->psql('postgres', q{SET ROLE citus_analyst;
+		SELECT k.name, (SELECT privstat.dp_count(e.uid, 100) FROM events e WHERE e.v = k.v) FROM kinds k},
+		stdout => \$out, stderr => \$err);
+	like($err, qr/DP aggregates cannot run in a part of the query that may release them more than once/,
+		'a DP aggregate in a correlated subquery over a distributed table is refused, as over any table');
+	is((split / /, spent('citus_analyst'))[1], $charges, '... and not charged');
+}
 is(join(',', map { journal_written($_) } @workers), join(',', @worker_written),
 	'the workers wrote no journal record');
 
