@@ -362,7 +362,9 @@ collect_aggrefs(Node *node, PartialsContext *pc)
 		return false;
 	if (IsA(node, Aggref))
 	{
-		pc->aggs = lappend(pc->aggs, node);
+		/* one partial for equal calls, as PostgreSQL keeps one state for them */
+		if (!list_member(pc->aggs, node))
+			pc->aggs = lappend(pc->aggs, node);
 		return false;			/* an aggregate inside one is refused by the parser */
 	}
 	if (IsA(node, Query))
@@ -538,7 +540,7 @@ partials_mutator(Node *node, PartialsContext *pc)
 	{
 		forboth(lc, pc->aggs, lc2, pc->merges)
 		{
-			if (lfirst(lc) == (void *) node)
+			if (equal(lfirst(lc), node))
 				return copyObject(lfirst(lc2));
 		}
 		pc->ok = false;

@@ -152,6 +152,10 @@ my @shapes = (
 	  q{SELECT kind, privstat.dp_count(p.page, 100) FROM visits v JOIN pages p USING (page) GROUP BY kind ORDER BY kind},
 	  qr/^even\|(199|200|201)
 odd\|(199|200|201)$/, 1 ],
+	[ 'the same DP aggregate in the select list, HAVING and ORDER BY (one release)',
+	  q{SELECT v, privstat.dp_count(uid, 100) FROM events GROUP BY v HAVING privstat.dp_count(uid, 100) > 0
+	    ORDER BY privstat.dp_count(uid, 100) DESC, v LIMIT 2},
+	  qr/^\d+\|(39|40|41)\n\d+\|(39|40|41)$/, 1 ],
 	[ 'a reference table',
 	  q{SELECT privstat.dp_count(name, 100) FROM kinds}, qr/^(49|50|51)$/, 1 ],
 	[ 'a subquery and a CTE over distributed tables',
@@ -178,6 +182,7 @@ for my $shape (@shapes)
 	like($out, $expect, "$name: answers") or diag($err);
 	my ($eps2, $charges2) = split / /, spent('citus_analyst');
 	is($charges2 - $charges, $runs, "$name: charged once per run");
+	is($eps2 - $eps, 100 * $runs, "$name: epsilon 100 per run (each DP aggregate released once)");
 	($eps, $charges) = ($eps2, $charges2);
 }
 
