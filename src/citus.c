@@ -11,7 +11,12 @@
  * and price the query at epsilon 0.  So:
  *
  *	- On the coordinator, before Citus plans a statement with DP
- *	  aggregates, each Citus table it reads is replaced by a call of
+ *	  aggregates, a query level that reads one Citus table and aggregates it
+ *	  only with dp_count, dp_sum or dp_avg is split in two (partials_query):
+ *	  partial aggregates that Citus runs on the workers, whose exact states
+ *	  leave them only sealed, and a merge on the coordinator, a DP aggregate
+ *	  priced, charged and noised as the call it replaces.
+ *	- Otherwise each Citus table the statement reads is replaced by a call of
  *	  privstat._citus_rows(), a set-returning function that selects the
  *	  columns the statement uses from the table (gather_rte).  Citus then
  *	  sees no distributed table in the statement and leaves it to
@@ -26,6 +31,9 @@
  *	  charges, releases an answer or changes a budget: a DP query or a
  *	  budget change there is refused (privstat_citus_refuse_on_worker), so
  *	  no role can spend a second budget by connecting to a worker.
+ *
+ *	- rotate_key (SQL, privstat--0.2.0--0.3.0.sql) sets a new key version on
+ *	  every worker.
  *
  * This module reads Citus's catalog tables (pg_dist_partition,
  * pg_dist_local_group) directly and calls nothing of Citus's, so it needs
