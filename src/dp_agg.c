@@ -2082,7 +2082,11 @@ dp_partial_combine(PG_FUNCTION_ARGS)
 	if (AggCheckCallContext(fcinfo, &aggcontext) != AGG_CONTEXT_AGGREGATE)
 		not_our_aggregate();
 	if (PG_ARGISNULL(1))
-		PG_RETURN_DATUM(PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0));
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
 	s2 = (DpState *) PG_GETARG_POINTER(1);
 	check_partial(s2);
 	if (PG_ARGISNULL(0))

@@ -144,6 +144,13 @@ $coord->safe_psql('postgres', q{
 	SELECT create_reference_table('kinds');
 	INSERT INTO kinds SELECT g, 'k' || g FROM generate_series(0, 49) g;
 	CREATE TABLE results (n bigint);
+	CREATE TABLE nothing (k int, x int);
+	SELECT create_distributed_table('nothing', 'k');
+	CREATE TABLE sparse (id int, k int, x int);
+	SELECT create_distributed_table('sparse', 'id');
+	INSERT INTO sparse SELECT g, 1, 0 FROM generate_series(1, 100) g;
+	INSERT INTO sparse SELECT g, NULL, NULL FROM generate_series(101, 200) g;
+	GRANT SELECT ON nothing, sparse TO citus_analyst;
 	GRANT SELECT ON pages, kinds TO citus_analyst;
 	GRANT INSERT, SELECT ON results TO citus_analyst;
 });
@@ -156,6 +163,16 @@ odd\|(199|200|201)$/, 1 ],
 	  q{SELECT v, privstat.dp_count(uid, 100) FROM events GROUP BY v HAVING privstat.dp_count(uid, 100) > 0
 	    ORDER BY privstat.dp_count(uid, 100) DESC, v LIMIT 2},
 	  qr/^\d+\|(39|40|41)\n\d+\|(39|40|41)$/, 1 ],
+	[ 'dp_sum of numeric and of double precision, and dp_avg, on partial states',
+	  q{SELECT round(privstat.dp_sum(v::numeric, 0, 49, 50)), round(privstat.dp_sum(v::float8 / 2, 0, 25, 25)),
+	    round(privstat.dp_avg(v::float8, 0, 49, 25)) FROM events},
+	  qr/^4[89]\d\d\d\|2[45]\d\d\d\|2[345]$/, 1 ],
+	[ 'an empty distributed table',
+	  q{SELECT privstat.dp_count(x, 50) BETWEEN -1 AND 1, abs(privstat.dp_sum(x, 0, 1, 50)) <= 1 FROM nothing},
+	  qr/^t\|t$/, 1 ],
+	[ 'groups with a NULL key, and a group whose values are all NULL',
+	  q{SELECT k IS NULL, privstat.dp_count(x, 50), abs(privstat.dp_sum(x, 0, 1, 50)) <= 1 FROM sparse GROUP BY k ORDER BY 1},
+	  qr/^f\|(99|100|101)\|t\nt\|(0|1|-1)\|t$/, 1 ],
 	[ 'a reference table',
 	  q{SELECT privstat.dp_count(name, 100) FROM kinds}, qr/^(49|50|51)$/, 1 ],
 	[ 'a subquery and a CTE over distributed tables',
