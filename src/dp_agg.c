@@ -2226,6 +2226,7 @@ open_state(const uint8 *in, int size, const char *type)
 	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
 	uint8	   *state = palloc(size);
 	uint8		tag[SEAL_TAG_LEN];
+	uint8		rest[SEAL_TAG_LEN];	/* what the final call writes: nothing, for GCM */
 	int			len;
 	bool		ok;
 
@@ -2236,7 +2237,7 @@ open_state(const uint8 *in, int size, const char *type)
 		EVP_DecryptUpdate(ctx, NULL, &len, (const uint8 *) type, strlen(type)) == 1 &&
 		EVP_DecryptUpdate(ctx, state, &len, in + SEAL_NONCE_LEN, size) == 1 && len == size &&
 		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, SEAL_TAG_LEN, tag) == 1 &&
-		EVP_DecryptFinal_ex(ctx, state + size, &len) == 1;
+		EVP_DecryptFinal_ex(ctx, rest, &len) == 1 && len == 0;
 	EVP_CIPHER_CTX_free(ctx);
 	if (!ok)
 		ereport(ERROR,
