@@ -180,6 +180,17 @@ SELECT leak(i, 0, 10000) FROM facts;
 DROP AGGREGATE leak(int, float8, float8);
 -- the state types' text form is checked
 SELECT 'abcd'::dp_state;
+-- and sealed: no SQL caller reads an exact state (the Citus partial states, doc/citus.md)
+SELECT _dp_partial_count(true)::text ~ '^ps1:[0-9a-f]+$' AND length(_dp_partial_count(true)::text) = 348 AS sealed,
+       _dp_partial_count(true)::text <> _dp_partial_count(true)::text AS new_nonce_each_time
+FROM facts;
+SELECT (_dp_partial(i, 2, 0, 10, 1)::text)::dp_state IS NOT NULL AS opens FROM facts;
+SELECT ('ps1:' || repeat('0', 344))::dp_state;
+-- a merge takes only the states privstat._citus_partials handed out, whose query privstat wrote
+SELECT _dp_merge_count(s) FROM (SELECT _dp_partial_count(true) AS s FROM facts) p;
+SELECT * FROM _citus_partials('SELECT privstat._dp_partial_count(true) FROM public.facts', '\x00')
+	AS p(s dp_state);
+SELECT _dp_partial(i, 6, 0, 10, 1) FROM facts;
 
 -- privstat.epsilon and privstat.max_epsilon
 SET privstat.epsilon = 0.25;
