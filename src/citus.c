@@ -12,7 +12,8 @@
  *
  *	- On the coordinator, before Citus plans a statement with DP
  *	  aggregates, a query level that reads one Citus table and aggregates it
- *	  only with dp_count, dp_sum or dp_avg is split in two (partials_query):
+ *	  only with dp_count, dp_sum, dp_avg, dp_variance or dp_stddev is split
+ *	  in two (partials_query):
  *	  partial aggregates that Citus runs on the workers, whose exact states
  *	  leave them only sealed, and a merge on the coordinator, a DP aggregate
  *	  priced, charged and noised as the call it replaces.
@@ -460,7 +461,7 @@ partial_and_merge(Aggref *a, Var *state, Oid state_type, Aggref **partial, Aggre
 							 margs);
 		return true;
 	}
-	if (kind == DP_SUM || kind == DP_AVG)
+	if (kind == DP_SUM || kind == DP_AVG || kind == DP_VARIANCE || kind == DP_STDDEV)
 	{
 		Node	   *value;
 		Oid			valtype;
@@ -502,6 +503,10 @@ partial_and_merge(Aggref *a, Var *state, Oid state_type, Aggref **partial, Aggre
 			return false;
 		if (kind == DP_AVG)
 			merge_name = "_dp_merge_avg";
+		else if (kind == DP_VARIANCE)
+			merge_name = "_dp_merge_variance";
+		else if (kind == DP_STDDEV)
+			merge_name = "_dp_merge_stddev";
 		else if (a->aggtype == INT8OID)
 			merge_name = "_dp_merge_sum_int8";
 		else if (a->aggtype == NUMERICOID)

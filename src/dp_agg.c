@@ -161,6 +161,10 @@ dp_kind_lookup(Oid aggfnoid, bool *with_p)
 		kind = DP_SUM;
 	else if (strcmp(name, "_dp_merge_avg") == 0)
 		kind = DP_AVG;
+	else if (strcmp(name, "_dp_merge_variance") == 0)
+		kind = DP_VARIANCE;
+	else if (strcmp(name, "_dp_merge_stddev") == 0)
+		kind = DP_STDDEV;
 	/* the rewrite's versions over samples of each unit's values (src/policy/bound.c) */
 	else if (strcmp(name, "_dp_variance_units") == 0)
 		kind = DP_VARIANCE;
@@ -1968,8 +1972,9 @@ privstat_nth_smallest(PG_FUNCTION_ARGS)
  * Citus: partial states on the workers, merged and released on the
  * coordinator (src/citus.c writes the calls; doc/citus.md)
  *
- * privstat._dp_partial(value, kind, lower, upper, epsilon) and
- * privstat._dp_partial_count(counted) are plain aggregates, not DP ones:
+ * privstat._dp_partial(value, kind, lower, upper, epsilon) (of dp_sum,
+ * dp_avg, dp_variance, dp_stddev) and privstat._dp_partial_count(counted)
+ * are plain aggregates, not DP ones:
  * their value is the exact state, which leaves a worker only sealed (the
  * state types' I/O, below), and which nothing but a merge reads.  They take
  * their parameters from their arguments, since Citus calls them through its
@@ -2002,10 +2007,11 @@ partial_state(FunctionCallInfo fcinfo, DpKind kind, bool integer_input,
 		not_our_aggregate();
 	if (!PG_ARGISNULL(0))
 		return (DpState *) PG_GETARG_POINTER(0);
-	if (kind != DP_COUNT && kind != DP_SUM && kind != DP_AVG)
+	if (kind != DP_COUNT && kind != DP_SUM && kind != DP_AVG && kind != DP_VARIANCE &&
+		kind != DP_STDDEV)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a DP partial state is of dp_count, dp_sum or dp_avg")));
+				 errmsg("a DP partial state is of dp_count, dp_sum, dp_avg, dp_variance or dp_stddev")));
 	check_epsilon(epsilon, kind);
 	if (kind != DP_COUNT)
 		check_bounds(lower, upper, kind);

@@ -805,3 +805,23 @@ CREATE AGGREGATE privstat._dp_merge_avg(privstat.dp_state, lower double precisio
 	SFUNC = privstat._dp_merge_trans, STYPE = privstat.dp_state,
 	FINALFUNC = privstat.dp_double_final, FINALFUNC_MODIFY = READ_WRITE
 );
+CREATE AGGREGATE privstat._dp_merge_variance(privstat.dp_state, lower double precision,
+		upper double precision, epsilon double precision, value_type regtype) (
+	SFUNC = privstat._dp_merge_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_double_final, FINALFUNC_MODIFY = READ_WRITE
+);
+CREATE AGGREGATE privstat._dp_merge_variance(privstat.dp_state, lower double precision,
+		upper double precision, value_type regtype) (
+	SFUNC = privstat._dp_merge_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_double_final, FINALFUNC_MODIFY = READ_WRITE
+);
+CREATE AGGREGATE privstat._dp_merge_stddev(privstat.dp_state, lower double precision,
+		upper double precision, epsilon double precision, value_type regtype) (
+	SFUNC = privstat._dp_merge_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_double_final, FINALFUNC_MODIFY = READ_WRITE
+);
+CREATE AGGREGATE privstat._dp_merge_stddev(privstat.dp_state, lower double precision,
+		upper double precision, value_type regtype) (
+	SFUNC = privstat._dp_merge_trans, STYPE = privstat.dp_state,
+	FINALFUNC = privstat.dp_double_final, FINALFUNC_MODIFY = READ_WRITE
+);

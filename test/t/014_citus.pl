@@ -167,6 +167,9 @@ odd\|(199|200|201)$/, 1 ],
 	  q{SELECT round(privstat.dp_sum(v::numeric, 0, 49, 50)), round(privstat.dp_sum(v::float8 / 2, 0, 25, 25)),
 	    round(privstat.dp_avg(v::float8, 0, 49, 25)) FROM events},
 	  qr/^4[89]\d\d\d\|2[45]\d\d\d\|2[345]$/, 1 ],
+	[ 'dp_variance and dp_stddev on partial states',
+	  q{SELECT round(privstat.dp_variance(v, 0, 49, 50)), round(privstat.dp_stddev(v, 0, 49, 50)) FROM events},
+	  qr/^(19[0-9]|20[0-9]|21[0-9])\|1[345]$/, 1 ],
 	[ 'an empty distributed table',
 	  q{SELECT privstat.dp_count(x, 50) BETWEEN -1 AND 1, abs(privstat.dp_sum(x, 0, 1, 50)) <= 1 FROM nothing},
 	  qr/^t\|t$/, 1 ],
@@ -224,6 +227,11 @@ $explain = $coord->safe_psql('postgres',
 	'EXPLAIN (VERBOSE, COSTS OFF) SELECT uid, privstat.dp_count(*) FROM events GROUP BY uid');
 like($explain, qr/privstat\._dp_merge_count\(s_1\)/, 'EXPLAIN VERBOSE: a grouped count merges partial states');
 like($explain, qr/privstat\._dp_partial_count\(true\)/, '... which the workers make with _dp_partial_count');
+$explain = $coord->safe_psql('postgres',
+	'EXPLAIN (VERBOSE, COSTS OFF) SELECT privstat.dp_stddev(v, 0, 49), privstat.dp_variance(v, 0, 49, 2) FROM events');
+like($explain, qr/_dp_merge_stddev\(s_1, .*_dp_merge_variance\(s_2, /s,
+	'EXPLAIN VERBOSE: dp_stddev and dp_variance merge partial states too');
+like($explain, qr/Privacy Cost Epsilon: 3\.000000/, '... priced as the calls they replace');
 unlike($explain, qr/dp_count.*events_\d+|events_\d+.*dp_count/s,
 	'no shard query carries the DP aggregate');
 
