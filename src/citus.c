@@ -12,8 +12,7 @@
  *
  *	- On the coordinator, before Citus plans a statement with DP
  *	  aggregates, a query level that reads one Citus table and aggregates it
- *	  only with dp_count, dp_sum, dp_avg, dp_variance or dp_stddev is split
- *	  in two (partials_query):
+ *	  only with DP aggregates is split in two (partials_query):
  *	  partial aggregates that Citus runs on the workers, whose exact states
  *	  leave them only sealed, and a merge on the coordinator, a DP aggregate
  *	  priced, charged and noised as the call it replaces.
@@ -360,7 +359,9 @@ typedef struct PartialsContext
 	List	   *merges;			/* their merges, in the same order */
 	List	   *keys;			/* the grouping expressions */
 	int			nkeys;
-	Oid			state_type;
+	Oid			state_type;		/* privstat.dp_state */
+	Oid			hist_type;		/* privstat.dp_hist_state, of percentiles */
+	List	   *state_types;	/* of each partial, in the order of aggs */
 	bool		ok;
 } PartialsContext;
 
@@ -414,6 +415,24 @@ static bool
 float8_const(Node *n)
 {
 	return IsA(n, Const) && ((Const *) n)->consttype == FLOAT8OID && !((Const *) n)->constisnull;
+}
+
+/*
+ * privstat.epsilon, read when the statement runs: _citus_partials passes it
+ * as $1, and a merge without an epsilon reads it too.
+ */
+static Param *
+epsilon_param(void)
+{
+	Param	   *p = makeNode(Param);
+
+	p->paramkind = PARAM_EXTERN;
+	p->paramid = 1;
+	p->paramtype = FLOAT8OID;
+	p->paramtypmod = -1;
+	p->paramcollid = InvalidOid;
+	p->location = -1;
+	return p;
 }
 
 /*
@@ -479,21 +498,7 @@ partial_and_merge(Aggref *a, Var *state, Oid state_type, Aggref **partial, Aggre
 		if (nargs == 4)
 			epsilon = param_expr(a, 3);
 		else
-		{
-			/*
-			 * privstat.epsilon, read when the statement runs: _citus_partials
-			 * passes it as $1, and the merge, without one, reads it too
-			 */
-			Param	   *p = makeNode(Param);
-
-			p->paramkind = PARAM_EXTERN;
-			p->paramid = 1;
-			p->paramtype = FLOAT8OID;
-			p->paramtypmod = -1;
-			p->paramcollid = InvalidOid;
-			p->location = -1;
-			epsilon = (Node *) p;
-		}
+			epsilon = (Node *) epsilon_param();
 		if (!float8_const(lower) || !float8_const(upper) || (nargs == 4 && !float8_const(epsilon)))
 			return false;
 		value = arg_expr(a, 0);
@@ -534,6 +539,64 @@ partial_and_merge(Aggref *a, Var *state, Oid state_type, Aggref **partial, Aggre
 			*merge = make_aggref(privstat_function(merge_name, list_length(margs), margtypes),
 								 margs);
 		}
+		return true;
+	}
+	if (kind == DP_PERCENTILE)
+	{
+		/* dp_percentile(x, p, lower, upper [, epsilon]), dp_median(x, lower, upper [, epsilon]) */
+		char	   *name = get_func_name(a->aggfnoid);
+		bool		with_p = strcmp(name, "dp_percentile") == 0;
+		int			first = with_p ? 2 : 1;
+		Node	   *value;
+		Oid			valtype;
+		Node	   *p;
+		Node	   *lower;
+		Node	   *upper;
+		Node	   *epsilon;
+		Oid			pargtypes[5] = {InvalidOid, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID};
+		Oid			margtypes[6];
+		List	   *margs = list_make1(state);
+		int			m = 0;
+
+		if (!with_p && strcmp(name, "dp_median") != 0)
+			return false;		/* the policy's _dp_percentile_units */
+		if (nargs != first + 2 && nargs != first + 3)
+			return false;
+		value = arg_expr(a, 0);
+		valtype = exprType(value);
+		if (valtype != INT2OID && valtype != INT4OID && valtype != INT8OID &&
+			valtype != NUMERICOID && valtype != FLOAT8OID)
+			return false;
+		p = with_p ? param_expr(a, 1) : (Node *) makeConst(FLOAT8OID, -1, InvalidOid, 8,
+														   Float8GetDatum(0.5), false, FLOAT8PASSBYVAL);
+		lower = param_expr(a, first);
+		upper = param_expr(a, first + 1);
+		epsilon = nargs == first + 3 ? param_expr(a, first + 2) : (Node *) epsilon_param();
+		if (!float8_const(p) || !float8_const(lower) || !float8_const(upper) ||
+			(nargs == first + 3 && !float8_const(epsilon)))
+			return false;
+		pargtypes[0] = valtype;
+		*partial = make_aggref(privstat_function("_dp_partial_hist", 5, pargtypes),
+							   list_make5(copyObject(value), p, lower, upper, epsilon));
+		margtypes[m++] = state_type;
+		if (with_p)
+		{
+			margs = lappend(margs, copyObject(p));
+			margtypes[m++] = FLOAT8OID;
+		}
+		margs = lappend(lappend(margs, copyObject(lower)), copyObject(upper));
+		margtypes[m++] = FLOAT8OID;
+		margtypes[m++] = FLOAT8OID;
+		if (nargs == first + 3)
+		{
+			margs = lappend(margs, copyObject(epsilon));
+			margtypes[m++] = FLOAT8OID;
+		}
+		margs = lappend(margs, makeConst(REGTYPEOID, -1, InvalidOid, sizeof(Oid),
+										 ObjectIdGetDatum(valtype), false, true));
+		margtypes[m++] = REGTYPEOID;
+		*merge = make_aggref(privstat_function(with_p ? "_dp_merge_percentile" : "_dp_merge_median",
+											   m, margtypes), margs);
 		return true;
 	}
 	return false;
@@ -669,7 +732,8 @@ partials_query(Query *query, GatherContext *ctx)
 
 	memset(&pc, 0, sizeof(pc));
 	pc.ok = true;
-	pc.state_type = privstat_dp_state_type();
+	pc.state_type = privstat_dp_state_type(false);
+	pc.hist_type = privstat_dp_state_type(true);
 	(void) collect_aggrefs((Node *) query->targetList, &pc);
 	(void) collect_aggrefs(query->havingQual, &pc);
 	if (!pc.ok || pc.aggs == NIL)
@@ -700,13 +764,16 @@ partials_query(Query *query, GatherContext *ctx)
 	{
 		Aggref	   *partial;
 		Aggref	   *merge;
-		Var		   *state = makeVar(1, pc.nkeys + (++j), pc.state_type, -1, InvalidOid, 0);
+		Oid			type = privstat_dp_aggregate_kind(((Aggref *) lfirst(lc))->aggfnoid) == DP_PERCENTILE ?
+			pc.hist_type : pc.state_type;
+		Var		   *state = makeVar(1, pc.nkeys + (++j), type, -1, InvalidOid, 0);
 
 		state->location = PARTIALS_VAR_MARK;
 		if (!privstat_is_dp_aggregate(((Aggref *) lfirst(lc))->aggfnoid) ||
-			!partial_and_merge(lfirst(lc), state, pc.state_type, &partial, &merge))
+			!partial_and_merge(lfirst(lc), state, type, &partial, &merge))
 			return false;
 		pc.merges = lappend(pc.merges, merge);
+		pc.state_types = lappend_oid(pc.state_types, type);
 		resno++;
 		inner_tlist = lappend(inner_tlist, makeTargetEntry((Expr *) partial, resno,
 															psprintf("s_%d", j), false));
@@ -750,9 +817,9 @@ partials_query(Query *query, GatherContext *ctx)
 		rtfunc->funccoltypmods = lappend_int(rtfunc->funccoltypmods, exprTypmod(lfirst(lc)));
 		rtfunc->funccolcollations = lappend_oid(rtfunc->funccolcollations, exprCollation(lfirst(lc)));
 	}
-	foreach(lc, pc.aggs)
+	foreach(lc, pc.state_types)
 	{
-		rtfunc->funccoltypes = lappend_oid(rtfunc->funccoltypes, pc.state_type);
+		rtfunc->funccoltypes = lappend_oid(rtfunc->funccoltypes, lfirst_oid(lc));
 		rtfunc->funccoltypmods = lappend_int(rtfunc->funccoltypmods, -1);
 		rtfunc->funccolcollations = lappend_oid(rtfunc->funccolcollations, InvalidOid);
 	}
@@ -961,7 +1028,8 @@ privstat_citus_partials(PG_FUNCTION_ARGS)
 	bytea	   *expect = partials_mac(sql);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	TupleDesc	expected;
-	Oid			state_type = privstat_dp_state_type();
+	Oid			state_type = privstat_dp_state_type(false);
+	Oid			hist_type = privstat_dp_state_type(true);
 	uint8		diff = 0;
 	int			nest;
 	Portal		portal;
@@ -1015,8 +1083,10 @@ privstat_citus_partials(PG_FUNCTION_ARGS)
 
 			heap_deform_tuple(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, values, nulls);
 			for (int i = 0; i < expected->natts; i++)
-				if (!nulls[i] && TupleDescAttr(expected, i)->atttypid == state_type)
-					values[i] = privstat_dp_state_stamp(values[i]);
+				if (!nulls[i] && (TupleDescAttr(expected, i)->atttypid == state_type ||
+								  TupleDescAttr(expected, i)->atttypid == hist_type))
+					values[i] = privstat_dp_state_stamp(values[i],
+														TupleDescAttr(expected, i)->atttypid == hist_type);
 			tuplestore_putvalues(rsinfo->setResult, expected, values, nulls);
 			pfree(values);
 			pfree(nulls);

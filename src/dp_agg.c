@@ -161,6 +161,13 @@ dp_kind_lookup(Oid aggfnoid, bool *with_p)
 		kind = DP_SUM;
 	else if (strcmp(name, "_dp_merge_avg") == 0)
 		kind = DP_AVG;
+	else if (strcmp(name, "_dp_merge_percentile") == 0)
+	{
+		kind = DP_PERCENTILE;
+		*with_p = true;
+	}
+	else if (strcmp(name, "_dp_merge_median") == 0)
+		kind = DP_PERCENTILE;
 	else if (strcmp(name, "_dp_merge_variance") == 0)
 		kind = DP_VARIANCE;
 	else if (strcmp(name, "_dp_merge_stddev") == 0)
@@ -1062,23 +1069,27 @@ dp_state_combine(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(s1);
 }
 
+/* s1 += s2: rows and the histogram */
+static void
+hist_state_add(DpHistState *s1, const DpHistState *s2)
+{
+	if (__builtin_add_overflow(s1->n, s2->n, &s1->n))
+		out_of_range("row count");
+	for (int i = 0; i < DP_HIST_BINS; i++)
+		s1->hist[i] += s2->hist[i];
+}
+
 PG_FUNCTION_INFO_V1(dp_hist_state_combine);
 Datum
 dp_hist_state_combine(PG_FUNCTION_ARGS)
 {
 	DpHistState *s2;
 	DpHistState *s1 = combine_prepare(fcinfo, DP_HIST_STATE_SIZE, (void **) &s2);
-	int			i;
 
 	if (s1 == NULL)
 		PG_RETURN_NULL();
 	if (s2 != NULL)
-	{
-		if (__builtin_add_overflow(s1->n, s2->n, &s1->n))
-			out_of_range("row count");
-		for (i = 0; i < DP_HIST_BINS; i++)
-			s1->hist[i] += s2->hist[i];
-	}
+		hist_state_add(s1, s2);
 	PG_RETURN_POINTER(s1);
 }
 
@@ -1973,8 +1984,9 @@ privstat_nth_smallest(PG_FUNCTION_ARGS)
  * coordinator (src/citus.c writes the calls; doc/citus.md)
  *
  * privstat._dp_partial(value, kind, lower, upper, epsilon) (of dp_sum,
- * dp_avg, dp_variance, dp_stddev) and privstat._dp_partial_count(counted)
- * are plain aggregates, not DP ones:
+ * dp_avg, dp_variance, dp_stddev), privstat._dp_partial_hist(value, p,
+ * lower, upper, epsilon) (of percentiles) and
+ * privstat._dp_partial_count(counted) are plain aggregates, not DP ones:
  * their value is the exact state, which leaves a worker only sealed (the
  * state types' I/O, below), and which nothing but a merge reads.  They take
  * their parameters from their arguments, since Citus calls them through its
@@ -1994,35 +2006,42 @@ privstat_nth_smallest(PG_FUNCTION_ARGS)
 
 #define STAMP_MAGIC		0x50535453	/* "PSTS": handed out by _citus_partials */
 
-/* the group's partial state: made on its first row from the call's arguments */
-static DpState *
+/*
+ * The group's partial state (a DpHistState for percentiles): made on its
+ * first row from the call's arguments.
+ */
+static void *
 partial_state(FunctionCallInfo fcinfo, DpKind kind, bool integer_input,
-			  double lower, double upper, double epsilon)
+			  double lower, double upper, double epsilon, double p)
 {
 	MemoryContext aggcontext;
-	DpState    *state;
+	void	   *state;
 	DpParams	params;
 
 	if (AggCheckCallContext(fcinfo, &aggcontext) != AGG_CONTEXT_AGGREGATE)
 		not_our_aggregate();
 	if (!PG_ARGISNULL(0))
-		return (DpState *) PG_GETARG_POINTER(0);
+		return PG_GETARG_POINTER(0);
 	if (kind != DP_COUNT && kind != DP_SUM && kind != DP_AVG && kind != DP_VARIANCE &&
-		kind != DP_STDDEV)
+		kind != DP_STDDEV && kind != DP_PERCENTILE)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a DP partial state is of dp_count, dp_sum, dp_avg, dp_variance or dp_stddev")));
+				 errmsg("a DP partial state is of dp_count, dp_sum, dp_avg, dp_variance, dp_stddev or a percentile")));
 	check_epsilon(epsilon, kind);
 	if (kind != DP_COUNT)
 		check_bounds(lower, upper, kind);
-	dp_params_init(&params, kind, epsilon, lower, upper, 0.5, integer_input);
+	if (isnan(p) || p < 0.0 || p > 1.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("p of dp_percentile must be between 0 and 1")));
+	dp_params_init(&params, kind, epsilon, lower, upper, p, integer_input);
 	params.epsilon = epsilon;
 	if (params.upper_q > DP_MAX_GRID_STEPS || params.lower_q < -DP_MAX_GRID_STEPS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("bounds of %s are too far apart for its epsilon", dp_kind_name(kind)),
 				 errhint("Use bounds that fit the data.")));
-	state = MemoryContextAllocZero(aggcontext, DP_STATE_SIZE);
+	state = MemoryContextAllocZero(aggcontext, kind == DP_PERCENTILE ? DP_HIST_STATE_SIZE : DP_STATE_SIZE);
 	memcpy(state, &params, sizeof(DpParams));
 	return state;
 }
@@ -2033,7 +2052,7 @@ PG_FUNCTION_INFO_V1(dp_partial_count_trans);
 Datum
 dp_partial_count_trans(PG_FUNCTION_ARGS)
 {
-	DpState    *state = partial_state(fcinfo, DP_COUNT, false, 0.0, 0.0, 1.0);
+	DpState    *state = partial_state(fcinfo, DP_COUNT, false, 0.0, 0.0, 1.0, 0.5);
 
 	if (!PG_ARGISNULL(1) && PG_GETARG_BOOL(1))
 		count_row(&state->n);
@@ -2052,8 +2071,12 @@ fname(PG_FUNCTION_ARGS) \
 		ereport(ERROR, \
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), \
 				 errmsg("the parameters of a DP partial state must not be null"))); \
+	if (PG_GETARG_INT32(2) == DP_PERCENTILE) \
+		ereport(ERROR, \
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE), \
+				 errmsg("the partial state of a percentile is _dp_partial_hist's"))); \
 	state = partial_state(fcinfo, (DpKind) PG_GETARG_INT32(2), is_int, PG_GETARG_FLOAT8(3), \
-						  PG_GETARG_FLOAT8(4), PG_GETARG_FLOAT8(5)); \
+						  PG_GETARG_FLOAT8(4), PG_GETARG_FLOAT8(5), 0.5); \
 	if (!PG_ARGISNULL(1)) \
 		accumulate(state, is_int ? dp_quantize_int(&state->params, (int64) (getarg)) \
 				   : dp_quantize_float(&state->params, (double) (getarg))); \
@@ -2065,6 +2088,31 @@ PARTIAL_TRANS(dp_partial_trans_int4, true, PG_GETARG_INT32(1))
 PARTIAL_TRANS(dp_partial_trans_int8, true, PG_GETARG_INT64(1))
 PARTIAL_TRANS(dp_partial_trans_numeric, false, numeric_arg_float8(fcinfo, 1))
 PARTIAL_TRANS(dp_partial_trans_float8, false, PG_GETARG_FLOAT8(1))
+
+/* _dp_partial_hist(value, p, lower, upper, epsilon): as dp_hist_trans_* would fill it */
+#define PARTIAL_HIST_TRANS(fname, is_int, getarg) \
+PG_FUNCTION_INFO_V1(fname); \
+Datum \
+fname(PG_FUNCTION_ARGS) \
+{ \
+	DpHistState *state; \
+\
+	if (PG_ARGISNULL(2) || PG_ARGISNULL(3) || PG_ARGISNULL(4) || PG_ARGISNULL(5)) \
+		ereport(ERROR, \
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), \
+				 errmsg("the parameters of a DP partial state must not be null"))); \
+	state = partial_state(fcinfo, DP_PERCENTILE, is_int, PG_GETARG_FLOAT8(3), PG_GETARG_FLOAT8(4), \
+						  PG_GETARG_FLOAT8(5), PG_GETARG_FLOAT8(2)); \
+	if (!PG_ARGISNULL(1)) \
+		hist_add(state, (double) (getarg)); \
+	PG_RETURN_POINTER(state); \
+}
+
+PARTIAL_HIST_TRANS(dp_partial_hist_trans_int2, true, PG_GETARG_INT16(1))
+PARTIAL_HIST_TRANS(dp_partial_hist_trans_int4, true, PG_GETARG_INT32(1))
+PARTIAL_HIST_TRANS(dp_partial_hist_trans_int8, true, PG_GETARG_INT64(1))
+PARTIAL_HIST_TRANS(dp_partial_hist_trans_numeric, false, numeric_arg_float8(fcinfo, 1))
+PARTIAL_HIST_TRANS(dp_partial_hist_trans_float8, false, PG_GETARG_FLOAT8(1))
 
 /* a state a partial may combine: never stamped, never released, valid */
 static void
@@ -2111,19 +2159,75 @@ dp_partial_combine(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(s1);
 }
 
+static void
+check_partial_hist(const DpHistState *state)
+{
+	check_state_params(&state->params);
+	if (state->pad != 0 || state->released != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("only partial states that were never handed out can be combined")));
+}
+
+PG_FUNCTION_INFO_V1(dp_partial_hist_combine);
+Datum
+dp_partial_hist_combine(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcontext;
+	DpHistState *s1;
+	DpHistState *s2;
+
+	if (AggCheckCallContext(fcinfo, &aggcontext) != AGG_CONTEXT_AGGREGATE)
+		not_our_aggregate();
+	if (PG_ARGISNULL(1))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+	s2 = (DpHistState *) PG_GETARG_POINTER(1);
+	check_partial_hist(s2);
+	if (PG_ARGISNULL(0))
+	{
+		s1 = MemoryContextAlloc(aggcontext, DP_HIST_STATE_SIZE);
+		memcpy(s1, s2, DP_HIST_STATE_SIZE);
+		PG_RETURN_POINTER(s1);
+	}
+	s1 = (DpHistState *) PG_GETARG_POINTER(0);
+	check_partial_hist(s1);
+	if (memcmp(&s1->params, &s2->params, sizeof(DpParams)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot combine DP partial states with different parameters")));
+	hist_state_add(s1, s2);
+	PG_RETURN_POINTER(s1);
+}
+
 /*
  * A state _citus_partials hands out: checked, copied and stamped.  The
  * states of its query's result are partials, never stamped.
  */
 Datum
-privstat_dp_state_stamp(Datum state)
+privstat_dp_state_stamp(Datum state, bool hist)
 {
-	DpState    *copy = palloc(DP_STATE_SIZE);
+	if (hist)
+	{
+		DpHistState *copy = palloc(DP_HIST_STATE_SIZE);
 
-	memcpy(copy, DatumGetPointer(state), DP_STATE_SIZE);
-	check_partial(copy);
-	copy->pad = STAMP_MAGIC;
-	return PointerGetDatum(copy);
+		memcpy(copy, DatumGetPointer(state), DP_HIST_STATE_SIZE);
+		check_partial_hist(copy);
+		copy->pad = STAMP_MAGIC;
+		return PointerGetDatum(copy);
+	}
+	else
+	{
+		DpState    *copy = palloc(DP_STATE_SIZE);
+
+		memcpy(copy, DatumGetPointer(state), DP_STATE_SIZE);
+		check_partial(copy);
+		copy->pad = STAMP_MAGIC;
+		return PointerGetDatum(copy);
+	}
 }
 
 PG_FUNCTION_INFO_V1(dp_merge_trans);
@@ -2161,13 +2265,45 @@ dp_merge_trans(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(state);
 }
 
-/* the OID of privstat.dp_state */
+PG_FUNCTION_INFO_V1(dp_merge_hist_trans);
+
+/* _dp_merge_percentile, _dp_merge_median: as dp_merge_trans, for histograms */
+Datum
+dp_merge_hist_trans(PG_FUNCTION_ARGS)
+{
+	DpHistState *state = get_state(fcinfo, true);
+	const DpHistState *in;
+
+	if (PG_ARGISNULL(1))
+		PG_RETURN_POINTER(state);
+	in = (const DpHistState *) PG_GETARG_POINTER(1);
+	check_state_params(&in->params);
+	if (in->pad != STAMP_MAGIC || in->released != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("a merge of DP partial states takes only the states privstat._citus_partials handed out")));
+	if (state->pad != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("a merge of DP partial states takes one state per group"),
+				 errdetail("A state used twice, or the states of several groups, would count rows more than once.")));
+	if (memcmp(&in->params, &state->params, sizeof(DpParams)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a DP partial state was made for other parameters than its merge")));
+	hist_state_add(state, in);
+	state->pad = 1;
+	PG_RETURN_POINTER(state);
+}
+
+/* the OID of privstat.dp_state, or of privstat.dp_hist_state */
 Oid
-privstat_dp_state_type(void)
+privstat_dp_state_type(bool hist)
 {
 	Oid			nsp = get_namespace_oid("privstat", false);
 
-	return GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid, CStringGetDatum("dp_state"),
+	return GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
+						   CStringGetDatum(hist ? "dp_hist_state" : "dp_state"),
 						   ObjectIdGetDatum(nsp));
 }
 

@@ -65,8 +65,8 @@ extern bool privstat_collect_aggrefs(Node *node, List **aggs);
 extern Node *privstat_consistent_sum_expr(Node *sum, Node *count, double lower, double upper,
 										  bool exact);
 
-/* Citus (src/citus.c): the state type, and a partial state stamped for a merge */
-extern Oid	privstat_dp_state_type(void);
-extern Datum privstat_dp_state_stamp(Datum state);
+/* Citus (src/citus.c): the state types, and a partial state stamped for a merge */
+extern Oid	privstat_dp_state_type(bool hist);
+extern Datum privstat_dp_state_stamp(Datum state, bool hist);
 
 #endif							/* PRIVSTAT_DP_AGG_H */

@@ -825,3 +825,67 @@ CREATE AGGREGATE privstat._dp_merge_stddev(privstat.dp_state, lower double preci
 	SFUNC = privstat._dp_merge_trans, STYPE = privstat.dp_state,
 	FINALFUNC = privstat.dp_double_final, FINALFUNC_MODIFY = READ_WRITE
 );
+
+-- Percentiles: histograms as partial states (dp_hist_state), merged the same way.
+CREATE FUNCTION privstat._dp_partial_hist_trans(privstat.dp_hist_state, smallint, double precision, double precision, double precision, double precision)
+	RETURNS privstat.dp_hist_state AS 'MODULE_PATHNAME', 'dp_partial_hist_trans_int2' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat._dp_partial_hist_trans(privstat.dp_hist_state, integer, double precision, double precision, double precision, double precision)
+	RETURNS privstat.dp_hist_state AS 'MODULE_PATHNAME', 'dp_partial_hist_trans_int4' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat._dp_partial_hist_trans(privstat.dp_hist_state, bigint, double precision, double precision, double precision, double precision)
+	RETURNS privstat.dp_hist_state AS 'MODULE_PATHNAME', 'dp_partial_hist_trans_int8' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat._dp_partial_hist_trans(privstat.dp_hist_state, numeric, double precision, double precision, double precision, double precision)
+	RETURNS privstat.dp_hist_state AS 'MODULE_PATHNAME', 'dp_partial_hist_trans_numeric' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat._dp_partial_hist_trans(privstat.dp_hist_state, double precision, double precision, double precision, double precision, double precision)
+	RETURNS privstat.dp_hist_state AS 'MODULE_PATHNAME', 'dp_partial_hist_trans_float8' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat._dp_partial_hist_combine(privstat.dp_hist_state, privstat.dp_hist_state)
+	RETURNS privstat.dp_hist_state AS 'MODULE_PATHNAME', 'dp_partial_hist_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE AGGREGATE privstat._dp_partial_hist(smallint, double precision, double precision, double precision, double precision) (
+	SFUNC = privstat._dp_partial_hist_trans, STYPE = privstat.dp_hist_state,
+	COMBINEFUNC = privstat._dp_partial_hist_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat._dp_partial_hist(integer, double precision, double precision, double precision, double precision) (
+	SFUNC = privstat._dp_partial_hist_trans, STYPE = privstat.dp_hist_state,
+	COMBINEFUNC = privstat._dp_partial_hist_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat._dp_partial_hist(bigint, double precision, double precision, double precision, double precision) (
+	SFUNC = privstat._dp_partial_hist_trans, STYPE = privstat.dp_hist_state,
+	COMBINEFUNC = privstat._dp_partial_hist_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat._dp_partial_hist(numeric, double precision, double precision, double precision, double precision) (
+	SFUNC = privstat._dp_partial_hist_trans, STYPE = privstat.dp_hist_state,
+	COMBINEFUNC = privstat._dp_partial_hist_combine, PARALLEL = SAFE
+);
+CREATE AGGREGATE privstat._dp_partial_hist(double precision, double precision, double precision, double precision, double precision) (
+	SFUNC = privstat._dp_partial_hist_trans, STYPE = privstat.dp_hist_state,
+	COMBINEFUNC = privstat._dp_partial_hist_combine, PARALLEL = SAFE
+);
+
+CREATE FUNCTION privstat._dp_merge_hist_trans(privstat.dp_hist_state, privstat.dp_hist_state, double precision,
+		double precision, regtype)
+	RETURNS privstat.dp_hist_state AS 'MODULE_PATHNAME', 'dp_merge_hist_trans' LANGUAGE C IMMUTABLE;
+CREATE FUNCTION privstat._dp_merge_hist_trans(privstat.dp_hist_state, privstat.dp_hist_state, double precision,
+		double precision, double precision, regtype)
+	RETURNS privstat.dp_hist_state AS 'MODULE_PATHNAME', 'dp_merge_hist_trans' LANGUAGE C IMMUTABLE;
+CREATE FUNCTION privstat._dp_merge_hist_trans(privstat.dp_hist_state, privstat.dp_hist_state, double precision,
+		double precision, double precision, double precision, regtype)
+	RETURNS privstat.dp_hist_state AS 'MODULE_PATHNAME', 'dp_merge_hist_trans' LANGUAGE C IMMUTABLE;
+CREATE AGGREGATE privstat._dp_merge_percentile(privstat.dp_hist_state, p double precision,
+		lower double precision, upper double precision, epsilon double precision, value_type regtype) (
+	SFUNC = privstat._dp_merge_hist_trans, STYPE = privstat.dp_hist_state,
+	FINALFUNC = privstat.dp_percentile_final, FINALFUNC_MODIFY = READ_WRITE
+);
+CREATE AGGREGATE privstat._dp_merge_percentile(privstat.dp_hist_state, p double precision,
+		lower double precision, upper double precision, value_type regtype) (
+	SFUNC = privstat._dp_merge_hist_trans, STYPE = privstat.dp_hist_state,
+	FINALFUNC = privstat.dp_percentile_final, FINALFUNC_MODIFY = READ_WRITE
+);
+CREATE AGGREGATE privstat._dp_merge_median(privstat.dp_hist_state, lower double precision,
+		upper double precision, epsilon double precision, value_type regtype) (
+	SFUNC = privstat._dp_merge_hist_trans, STYPE = privstat.dp_hist_state,
+	FINALFUNC = privstat.dp_percentile_final, FINALFUNC_MODIFY = READ_WRITE
+);
+CREATE AGGREGATE privstat._dp_merge_median(privstat.dp_hist_state, lower double precision,
+		upper double precision, value_type regtype) (
+	SFUNC = privstat._dp_merge_hist_trans, STYPE = privstat.dp_hist_state,
+	FINALFUNC = privstat.dp_percentile_final, FINALFUNC_MODIFY = READ_WRITE
+);

@@ -170,6 +170,9 @@ odd\|(199|200|201)$/, 1 ],
 	[ 'dp_variance and dp_stddev on partial states',
 	  q{SELECT round(privstat.dp_variance(v, 0, 49, 50)), round(privstat.dp_stddev(v, 0, 49, 50)) FROM events},
 	  qr/^(19[0-9]|20[0-9]|21[0-9])\|1[345]$/, 1 ],
+	[ 'dp_median and dp_percentile on partial histograms',
+	  q{SELECT round(privstat.dp_median(v, 0, 49, 50)), round(privstat.dp_percentile(v::float8, 0.9, 0, 49, 50)) FROM events},
+	  qr/^(2[2-7])\|(4[3-7])$/, 1 ],
 	[ 'an empty distributed table',
 	  q{SELECT privstat.dp_count(x, 50) BETWEEN -1 AND 1, abs(privstat.dp_sum(x, 0, 1, 50)) <= 1 FROM nothing},
 	  qr/^t\|t$/, 1 ],
@@ -219,10 +222,15 @@ is(join(',', map { journal_written($_) } @workers), join(',', @worker_written),
 	'the workers wrote no journal record');
 
 my $explain = $coord->safe_psql('postgres',
-	'EXPLAIN (COSTS OFF) SELECT v, privstat.dp_median(v, 0, 49) FROM events GROUP BY v');
-like($explain, qr/Function Scan on _citus_rows events/,
-	'EXPLAIN: a percentile (no partial state) gathers the rows through privstat._citus_rows');
+	'EXPLAIN (COSTS OFF) SELECT e.v, privstat.dp_count(*) FROM events e JOIN kinds k USING (v) GROUP BY e.v');
+like($explain, qr/Function Scan on _citus_rows e/,
+	'EXPLAIN: a join gathers the rows through privstat._citus_rows');
 like($explain, qr/Privacy Cost Epsilon: 1\.000000/, 'EXPLAIN: priced on the coordinator');
+$explain = $coord->safe_psql('postgres',
+	'EXPLAIN (VERBOSE, COSTS OFF) SELECT privstat.dp_median(v, 0, 49), privstat.dp_percentile(v, 0.9, 0, 49, 2) FROM events');
+like($explain, qr/_dp_merge_median\(s_1, .*_dp_merge_percentile\(s_2, /s,
+	'EXPLAIN VERBOSE: percentiles merge partial histograms');
+like($explain, qr/Privacy Cost Epsilon: 3\.000000/, '... priced as the calls they replace');
 $explain = $coord->safe_psql('postgres',
 	'EXPLAIN (VERBOSE, COSTS OFF) SELECT uid, privstat.dp_count(*) FROM events GROUP BY uid');
 like($explain, qr/privstat\._dp_merge_count\(s_1\)/, 'EXPLAIN VERBOSE: a grouped count merges partial states');
