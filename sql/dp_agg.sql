@@ -191,6 +191,8 @@ SELECT _dp_merge_count(s) FROM (SELECT _dp_partial_count(true) AS s FROM facts) 
 SELECT * FROM _citus_partials('SELECT privstat._dp_partial_count(true) FROM public.facts', '\x00')
 	AS p(s dp_state);
 SELECT _dp_partial(i, 6, 0, 10, 1) FROM facts;
+SELECT (_dp_partial_hist(i, 0.5, 0, 10, 1)::text)::dp_hist_state IS NOT NULL AS histogram_opens FROM facts;
+SELECT _dp_merge_median(s, 0, 10, 'integer') FROM (SELECT _dp_partial_hist(i, 0.5, 0, 10, 1) AS s FROM facts) p;
 
 -- privstat.epsilon and privstat.max_epsilon
 SET privstat.epsilon = 0.25;
