@@ -2114,93 +2114,94 @@ PARTIAL_HIST_TRANS(dp_partial_hist_trans_int8, true, PG_GETARG_INT64(1))
 PARTIAL_HIST_TRANS(dp_partial_hist_trans_numeric, false, numeric_arg_float8(fcinfo, 1))
 PARTIAL_HIST_TRANS(dp_partial_hist_trans_float8, false, PG_GETARG_FLOAT8(1))
 
+/*
+ * The two state types, seen alike here: their size, the fields a partial
+ * state's handling reads, and how one is added to another.
+ */
+static int
+state_size(bool hist)
+{
+	return hist ? DP_HIST_STATE_SIZE : DP_STATE_SIZE;
+}
+
+static int32 *
+state_pad(void *state, bool hist)
+{
+	return hist ? &((DpHistState *) state)->pad : &((DpState *) state)->pad;
+}
+
+static int32
+state_released(const void *state, bool hist)
+{
+	return hist ? ((const DpHistState *) state)->released : ((const DpState *) state)->released;
+}
+
+static void
+state_add_any(void *s1, const void *s2, bool hist)
+{
+	if (hist)
+		hist_state_add(s1, s2);
+	else
+		state_add(s1, s2);
+}
+
 /* a state a partial may combine: never stamped, never released, valid */
 static void
-check_partial(const DpState *state)
+check_partial(void *state, bool hist)
 {
-	check_state_params(&state->params);
-	if (state->pad != 0 || state->released != 0)
+	check_state_params((const DpParams *) state);
+	if (*state_pad(state, hist) != 0 || state_released(state, hist) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("only partial states that were never handed out can be combined")));
+}
+
+/* the combine function of the partial aggregates: partials only, of equal parameters */
+static Datum
+partial_combine(FunctionCallInfo fcinfo, bool hist)
+{
+	MemoryContext aggcontext;
+	void	   *s1;
+	void	   *s2;
+
+	if (AggCheckCallContext(fcinfo, &aggcontext) != AGG_CONTEXT_AGGREGATE)
+		not_our_aggregate();
+	if (PG_ARGISNULL(1))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+	s2 = PG_GETARG_POINTER(1);
+	check_partial(s2, hist);
+	if (PG_ARGISNULL(0))
+	{
+		s1 = MemoryContextAlloc(aggcontext, state_size(hist));
+		memcpy(s1, s2, state_size(hist));
+		PG_RETURN_POINTER(s1);
+	}
+	s1 = PG_GETARG_POINTER(0);
+	check_partial(s1, hist);
+	if (memcmp(s1, s2, sizeof(DpParams)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot combine DP partial states with different parameters")));
+	state_add_any(s1, s2, hist);
+	PG_RETURN_POINTER(s1);
 }
 
 PG_FUNCTION_INFO_V1(dp_partial_combine);
 Datum
 dp_partial_combine(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcontext;
-	DpState    *s1;
-	DpState    *s2;
-
-	if (AggCheckCallContext(fcinfo, &aggcontext) != AGG_CONTEXT_AGGREGATE)
-		not_our_aggregate();
-	if (PG_ARGISNULL(1))
-	{
-		if (PG_ARGISNULL(0))
-			PG_RETURN_NULL();
-		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
-	}
-	s2 = (DpState *) PG_GETARG_POINTER(1);
-	check_partial(s2);
-	if (PG_ARGISNULL(0))
-	{
-		s1 = MemoryContextAlloc(aggcontext, DP_STATE_SIZE);
-		memcpy(s1, s2, DP_STATE_SIZE);
-		PG_RETURN_POINTER(s1);
-	}
-	s1 = (DpState *) PG_GETARG_POINTER(0);
-	check_partial(s1);
-	if (memcmp(&s1->params, &s2->params, sizeof(DpParams)) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("cannot combine DP partial states with different parameters")));
-	state_add(s1, s2);
-	PG_RETURN_POINTER(s1);
-}
-
-static void
-check_partial_hist(const DpHistState *state)
-{
-	check_state_params(&state->params);
-	if (state->pad != 0 || state->released != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("only partial states that were never handed out can be combined")));
+	return partial_combine(fcinfo, false);
 }
 
 PG_FUNCTION_INFO_V1(dp_partial_hist_combine);
 Datum
 dp_partial_hist_combine(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcontext;
-	DpHistState *s1;
-	DpHistState *s2;
-
-	if (AggCheckCallContext(fcinfo, &aggcontext) != AGG_CONTEXT_AGGREGATE)
-		not_our_aggregate();
-	if (PG_ARGISNULL(1))
-	{
-		if (PG_ARGISNULL(0))
-			PG_RETURN_NULL();
-		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
-	}
-	s2 = (DpHistState *) PG_GETARG_POINTER(1);
-	check_partial_hist(s2);
-	if (PG_ARGISNULL(0))
-	{
-		s1 = MemoryContextAlloc(aggcontext, DP_HIST_STATE_SIZE);
-		memcpy(s1, s2, DP_HIST_STATE_SIZE);
-		PG_RETURN_POINTER(s1);
-	}
-	s1 = (DpHistState *) PG_GETARG_POINTER(0);
-	check_partial_hist(s1);
-	if (memcmp(&s1->params, &s2->params, sizeof(DpParams)) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("cannot combine DP partial states with different parameters")));
-	hist_state_add(s1, s2);
-	PG_RETURN_POINTER(s1);
+	return partial_combine(fcinfo, true);
 }
 
 /*
@@ -2210,90 +2211,61 @@ dp_partial_hist_combine(PG_FUNCTION_ARGS)
 Datum
 privstat_dp_state_stamp(Datum state, bool hist)
 {
-	if (hist)
-	{
-		DpHistState *copy = palloc(DP_HIST_STATE_SIZE);
+	void	   *copy = palloc(state_size(hist));
 
-		memcpy(copy, DatumGetPointer(state), DP_HIST_STATE_SIZE);
-		check_partial_hist(copy);
-		copy->pad = STAMP_MAGIC;
-		return PointerGetDatum(copy);
-	}
-	else
-	{
-		DpState    *copy = palloc(DP_STATE_SIZE);
-
-		memcpy(copy, DatumGetPointer(state), DP_STATE_SIZE);
-		check_partial(copy);
-		copy->pad = STAMP_MAGIC;
-		return PointerGetDatum(copy);
-	}
+	memcpy(copy, DatumGetPointer(state), state_size(hist));
+	check_partial(copy, hist);
+	*state_pad(copy, hist) = STAMP_MAGIC;
+	return PointerGetDatum(copy);
 }
-
-PG_FUNCTION_INFO_V1(dp_merge_trans);
 
 /*
  * _dp_merge_*(state, parameters...): the group's state, made from the
- * call's own parameters, takes the one stamped state of the group.
+ * call's own parameters, takes the one stamped state of the group.  A
+ * count's state holds no parameter but its kind.
  */
-Datum
-dp_merge_trans(PG_FUNCTION_ARGS)
+static Datum
+merge_trans(FunctionCallInfo fcinfo, bool hist)
 {
-	DpState    *state = get_state(fcinfo, false);
-	const DpState *in;
+	void	   *state = get_state(fcinfo, hist);
+	void	   *in;
+	DpParams   *params = (DpParams *) state;
 
 	if (PG_ARGISNULL(1))
 		PG_RETURN_POINTER(state);
-	in = (const DpState *) PG_GETARG_POINTER(1);
-	check_state_params(&in->params);
-	if (in->pad != STAMP_MAGIC || in->released != 0)
+	in = PG_GETARG_POINTER(1);
+	check_state_params((const DpParams *) in);
+	if (*state_pad(in, hist) != STAMP_MAGIC || state_released(in, hist) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("a merge of DP partial states takes only the states privstat._citus_partials handed out")));
-	if (state->pad != 0)
+	if (*state_pad(state, hist) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("a merge of DP partial states takes one state per group"),
 				 errdetail("A state used twice, or the states of several groups, would count rows more than once.")));
-	if (in->params.kind != state->params.kind ||
-		(state->params.kind != DP_COUNT && memcmp(&in->params, &state->params, sizeof(DpParams)) != 0))
+	if (((DpParams *) in)->kind != params->kind ||
+		(params->kind != DP_COUNT && memcmp(in, params, sizeof(DpParams)) != 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a DP partial state was made for other parameters than its merge")));
-	state_add(state, in);
-	state->pad = 1;
+	state_add_any(state, in, hist);
+	*state_pad(state, hist) = 1;
 	PG_RETURN_POINTER(state);
 }
 
-PG_FUNCTION_INFO_V1(dp_merge_hist_trans);
+PG_FUNCTION_INFO_V1(dp_merge_trans);
+Datum
+dp_merge_trans(PG_FUNCTION_ARGS)
+{
+	return merge_trans(fcinfo, false);
+}
 
-/* _dp_merge_percentile, _dp_merge_median: as dp_merge_trans, for histograms */
+PG_FUNCTION_INFO_V1(dp_merge_hist_trans);
 Datum
 dp_merge_hist_trans(PG_FUNCTION_ARGS)
 {
-	DpHistState *state = get_state(fcinfo, true);
-	const DpHistState *in;
-
-	if (PG_ARGISNULL(1))
-		PG_RETURN_POINTER(state);
-	in = (const DpHistState *) PG_GETARG_POINTER(1);
-	check_state_params(&in->params);
-	if (in->pad != STAMP_MAGIC || in->released != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("a merge of DP partial states takes only the states privstat._citus_partials handed out")));
-	if (state->pad != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("a merge of DP partial states takes one state per group"),
-				 errdetail("A state used twice, or the states of several groups, would count rows more than once.")));
-	if (memcmp(&in->params, &state->params, sizeof(DpParams)) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a DP partial state was made for other parameters than its merge")));
-	hist_state_add(state, in);
-	state->pad = 1;
-	PG_RETURN_POINTER(state);
+	return merge_trans(fcinfo, true);
 }
 
 /* the OID of privstat.dp_state, or of privstat.dp_hist_state */
