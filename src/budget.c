@@ -189,6 +189,8 @@ static planner_hook_type prev_planner = NULL;
  */
 static int	explain_depth = 0;
 static PlannedStmt *explained_plan = NULL;
+/* the explained statement has started running: later plans are of queries it runs */
+static bool explain_running = false;
 static emit_log_hook_type prev_emit_log_hook = NULL;
 
 static void budget_shmem_request(void);
@@ -1052,6 +1054,14 @@ budget_shmem_startup(void)
 static void
 budget_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
+	/*
+	 * Under an EXPLAIN through another module's hook (Citus's), the plan
+	 * kept for the privacy lines is the explained one: what is planned once
+	 * it runs (EXPLAIN ANALYZE of a query that runs queries) is not, and is
+	 * freed before the lines are printed.
+	 */
+	if (explain_depth > 0)
+		explain_running = true;
 	if (prev_ExecutorStart)
 		prev_ExecutorStart(queryDesc, eflags);
 	else
@@ -1234,7 +1244,7 @@ budget_planner(Query *parse, const char *query_string, int cursorOptions,
 	else
 		result = standard_planner(parse, query_string, cursorOptions, boundParams);
 	/* the last one: a query planned while planning it (a function folded) comes first */
-	if (explain_depth > 0)
+	if (explain_depth > 0 && !explain_running)
 		explained_plan = result;
 	return result;
 }
@@ -1246,9 +1256,11 @@ explain_through_prev(Query *query, int cursorOptions, IntoClause *into,
 					 ParamListInfo params, QueryEnvironment *queryEnv)
 {
 	PlannedStmt *saved = explained_plan;
+	bool		saved_running = explain_running;
 	PlannedStmt *plan;
 
 	explained_plan = NULL;
+	explain_running = false;
 	explain_depth++;
 	PG_TRY();
 	{
@@ -1257,6 +1269,7 @@ explain_through_prev(Query *query, int cursorOptions, IntoClause *into,
 	PG_FINALLY();
 	{
 		explain_depth--;
+		explain_running = saved_running;
 	}
 	PG_END_TRY();
 	plan = explained_plan;

@@ -52,6 +52,7 @@
 #include "catalog/pg_collation.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -78,6 +79,7 @@
 #include "privstat/keys.h"
 
 static planner_hook_type prev_planner = NULL;
+static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 
 /*
  * Is Citus loaded in this backend?  (Its library defines citus.version.)
@@ -153,6 +155,7 @@ typedef struct GatherContext
 	Oid			partition_index;	/* its index on logicalrelid */
 	Oid			rows_function;	/* privstat._citus_rows */
 	List	   *gathered;		/* the tables replaced */
+	List	   *marks;			/* of the _citus_partials calls written (mark_of) */
 } GatherContext;
 
 /* is relid in pg_dist_partition: a distributed, reference or Citus-local table? */
@@ -694,6 +697,46 @@ partials_mac(const char *sql)
 	return mac;
 }
 
+/*
+ * The plan of a statement this rewrite wrote _citus_partials calls into
+ * carries, for each call, a PlanInvalItem of a cache that does not exist
+ * (PARTIALS_MARK: PostgreSQL's plan cache compares cache ids and never
+ * matches it), holding the first bytes of the call's HMAC.  A plan is
+ * copied with it, but no SQL can put one into a plan of its own.  While a
+ * marked plan runs (marked_runs), the calls it marks may run; a call
+ * copied into another statement (from EXPLAIN VERBOSE, say) may not.
+ */
+#define PARTIALS_MARK	(-0x5053)
+
+static uint32
+mark_of(const bytea *mac)
+{
+	uint32		mark;
+
+	memcpy(&mark, VARDATA_ANY(mac), sizeof(mark));
+	return mark;
+}
+
+typedef struct MarkedRun
+{
+	PrivstatQueryState link;
+	List	   *marks;			/* in the query's memory */
+} MarkedRun;
+
+static PrivstatQueryState *marked_runs = NULL;
+
+/* is a plan running now that marks a call with this HMAC? */
+static bool
+mark_running(const bytea *mac)
+{
+	uint32		mark = mark_of(mac);
+
+	for (PrivstatQueryState *s = marked_runs; s != NULL; s = s->next)
+		if (list_member_int(((MarkedRun *) s)->marks, (int) mark))
+			return true;
+	return false;
+}
+
 /* rewrite this level the fast way if it has that shape; false (nothing changed) if not */
 static bool
 partials_query(Query *query, GatherContext *ctx)
@@ -710,6 +753,7 @@ partials_query(Query *query, GatherContext *ctx)
 	List	   *inner_group = NIL;
 	List	   *colnames = NIL;
 	char	   *sql;
+	bytea	   *mac;
 	int			resno = 0;
 	int			j = 0;
 	Oid			fnargs[2] = {TEXTOID, BYTEAOID};
@@ -799,12 +843,14 @@ partials_query(Query *query, GatherContext *ctx)
 	inner->hasAggs = true;
 	inner->stmt_location = -1;
 	sql = deparse_qualified(inner);
+	mac = partials_mac(sql);
+	ctx->marks = lappend_int(ctx->marks, (int) mark_of(mac));
 
 	call = makeFuncExpr(privstat_function("_citus_partials", 2, fnargs), RECORDOID,
 						list_make2(makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1,
 											 PointerGetDatum(cstring_to_text(sql)), false, false),
 								   makeConst(BYTEAOID, -1, InvalidOid, -1,
-											 PointerGetDatum(partials_mac(sql)), false, false)),
+											 PointerGetDatum(mac), false, false)),
 						InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
 	call->funcretset = true;
 	rtfunc = makeNode(RangeTblFunction);
@@ -886,8 +932,10 @@ citus_planner(Query *parse, const char *query_string, int cursorOptions,
 {
 	GatherContext ctx;
 	PlannedStmt *result;
+	ListCell   *lc;
 
 	ctx.gathered = NIL;
+	ctx.marks = NIL;
 	if (citus_loaded() && parse->commandType != CMD_UTILITY &&
 		OidIsValid(ctx.partition_rel = citus_catalog("pg_dist_partition")) &&
 		has_dp_aggregate_walker((Node *) parse, NULL))
@@ -903,7 +951,43 @@ citus_planner(Query *parse, const char *query_string, int cursorOptions,
 		result = standard_planner(parse, query_string, cursorOptions, boundParams);
 	/* a cached plan is made again when a table it gathers changes */
 	result->relationOids = list_concat_unique_oid(result->relationOids, ctx.gathered);
+	foreach(lc, ctx.marks)
+	{
+		PlanInvalItem *item = makeNode(PlanInvalItem);
+
+		item->cacheId = PARTIALS_MARK;
+		item->hashValue = (uint32) lfirst_int(lc);
+		result->invalItems = lappend(result->invalItems, item);
+	}
 	return result;
+}
+
+/* a plan marked by the rewrite: its _citus_partials calls may run while it runs */
+static void
+citus_ExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+	List	   *marks = NIL;
+	ListCell   *lc;
+
+	if (prev_ExecutorStart)
+		prev_ExecutorStart(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+	foreach(lc, queryDesc->plannedstmt->invalItems)
+	{
+		PlanInvalItem *item = lfirst_node(PlanInvalItem, lc);
+
+		if (item->cacheId == PARTIALS_MARK)
+			marks = lappend_int(marks, (int) item->hashValue);
+	}
+	if (marks != NIL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(queryDesc->estate->es_query_cxt);
+		MarkedRun  *run = privstat_query_state_new(queryDesc, sizeof(MarkedRun), &marked_runs);
+
+		run->marks = list_copy(marks);
+		MemoryContextSwitchTo(old);
+	}
 }
 
 void
@@ -911,6 +995,8 @@ privstat_citus_init(void)
 {
 	prev_planner = planner_hook;
 	planner_hook = citus_planner;
+	prev_ExecutorStart = ExecutorStart_hook;
+	ExecutorStart_hook = citus_ExecutorStart;
 }
 
 /*
@@ -1044,6 +1130,11 @@ privstat_citus_partials(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("privstat._citus_partials runs only the queries privstat writes for it"),
+				 errhint("Write the DP query over the distributed table itself.")));
+	if (!mark_running(mac))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("privstat._citus_partials runs only in the statement privstat rewrote for it"),
 				 errhint("Write the DP query over the distributed table itself.")));
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);

@@ -276,10 +276,24 @@ $coord->psql('postgres', "SET ROLE citus_analyst; SELECT privstat._dp_merge_coun
 		SELECT s FROM $call AS p(s privstat.dp_state) UNION ALL
 		SELECT s FROM $call AS p(s privstat.dp_state)) twice",
 	stdout => \$out, stderr => \$err);
-like($err, qr/takes one state per group/, 'a merge of the same partial states twice is refused (no row counts twice)');
-my $one = $coord->safe_psql('postgres', "SET privstat.epsilon = 100; SELECT privstat._dp_merge_count(s) FROM $call AS p(s privstat.dp_state)");
-like($one, qr/^(1999|2000|2001)$/, 'the authenticated query, merged once, is one DP release');
-
+like($err, qr/runs only in the statement privstat rewrote for it/,
+	'a plan\'s authenticated call copied into another statement does not run (no state to merge twice)');
+$coord->psql('postgres', "SELECT privstat._dp_merge_count(s) FROM $call AS p(s privstat.dp_state)",
+	stdout => \$out, stderr => \$err);
+like($err, qr/runs only in the statement privstat rewrote for it/, '... not even merged once');
+my $analyze = $coord->safe_psql('postgres',
+	'EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT privstat.dp_count(v) FROM events');
+like($analyze, qr/Function Scan on _citus_partials privstat_partials \(actual rows=1 loops=1\)/,
+	'the rewritten statement runs its call under EXPLAIN ANALYZE');
+like($analyze, qr/Privacy Cost Epsilon: 1\.000000/,
+	'... and its privacy lines are of the explained plan, not of the query the call planned (which crashed)');
+like($coord->safe_psql('postgres', 'EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+		SELECT privstat.dp_count(e.uid, 2) FROM events e JOIN kinds k USING (v)'),
+	qr/Function Scan on _citus_rows e.*Privacy Cost Epsilon: 2\.000000/s,
+	'EXPLAIN ANALYZE of a statement that gathers rows: its own privacy lines');
+like($coord->safe_psql('postgres', q{BEGIN; DECLARE c CURSOR FOR SELECT v, privstat.dp_count(uid, 1) FROM events GROUP BY v;
+		FETCH 2 FROM c; FETCH 1 FROM c; COMMIT}),
+	qr/^(\d+\|-?\d+\n){2}\d+\|-?\d+$/, '... and through a cursor, fetched in parts');
 # read with another role's rights: refused before anything is charged
 $coord->safe_psql('postgres', q{
 	CREATE VIEW events_view AS SELECT uid, v FROM events;
