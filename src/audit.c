@@ -1434,17 +1434,16 @@ audit_subxact_callback(SubXactEvent event, SubTransactionId mySubid pg_attribute
  */
 
 /*
- * The last statement text normalized, and what it became: a prepared DP
- * query is charged at every run, and re-lexing the same text each time cost
- * a charging backend 1.5% of its time.  The lexer's result depends on
- * standard_conforming_strings too.
+ * The last statement text normalized (query_buf holds what it became: only
+ * this function writes it): a prepared DP query is charged at every run,
+ * and re-lexing the same text each time cost a charging backend 1.5% of
+ * its time.  The lexer's result depends on standard_conforming_strings too.
  */
 #define NORMALIZED_CACHE_MAX	8192
 static char *normalized_src = NULL;
 static int	normalized_src_len = -1;
 static bool normalized_scs;
-static char normalized_out[AUDIT_TEXT_MAX + 1];
-static int	normalized_out_len;
+static int	normalized_len;
 
 void
 privstat_audit_set_query(const char *source, int location, int len)
@@ -1459,10 +1458,10 @@ privstat_audit_set_query(const char *source, int location, int len)
 	if (len == normalized_src_len && normalized_scs == standard_conforming_strings &&
 		memcmp(source, normalized_src, len) == 0)
 	{
-		memcpy(query_buf, normalized_out, normalized_out_len + 1);
-		query_len = normalized_out_len;
+		query_len = normalized_len;
 		return;
 	}
+	normalized_src_len = -1;	/* query_buf is about to change */
 	query_len = privstat_normalize_query(source, len, query_buf, AUDIT_TEXT_MAX);
 	if (len <= NORMALIZED_CACHE_MAX)
 	{
@@ -1471,12 +1470,8 @@ privstat_audit_set_query(const char *source, int location, int len)
 		memcpy(normalized_src, source, len);
 		normalized_src_len = len;
 		normalized_scs = standard_conforming_strings;
-		memcpy(normalized_out, query_buf, query_len);
-		normalized_out[query_len] = '\0';
-		normalized_out_len = query_len;
+		normalized_len = query_len;
 	}
-	else
-		normalized_src_len = -1;
 }
 
 /*

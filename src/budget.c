@@ -806,7 +806,6 @@ check_can_write(void)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("privstat refuses to charge privacy budgets: the budget journal is corrupt"),
 				 errhint("The server log, at the last start, says what was found and what to do.")));
-	privstat_citus_refuse_on_worker("privacy budget charges and changes");
 	privstat_audit_check_writable();
 	privstat_journal_open();
 }
@@ -936,6 +935,8 @@ budget_change(JournalType type, Oid role, double epsilon, double delta, int64 pe
 	r->period_us = period_us;
 
 	check_can_write();
+	/* (a charge's query was refused on a worker in budget_ExecutorStart, before the release cache) */
+	privstat_citus_refuse_on_worker("privacy budget charges and changes");
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	known = hash_search(ledger, &r->roleid, HASH_FIND, NULL) != NULL;
 	if ((r->type == JR_SET || r->type == JR_CHARGE) && !known &&

@@ -43,6 +43,8 @@
  */
 #include "postgres.h"
 
+#include <openssl/crypto.h>
+
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/stratnum.h"
@@ -368,30 +370,18 @@ typedef struct PartialsContext
 	bool		ok;
 } PartialsContext;
 
-static bool
-collect_aggrefs(Node *node, PartialsContext *pc)
+/* privstat's function name(args): an error if it is missing, unless missing_ok */
+static Oid
+privstat_function_ok(const char *name, int nargs, const Oid *args, bool missing_ok)
 {
-	if (node == NULL)
-		return false;
-	if (IsA(node, Aggref))
-	{
-		/* one partial for equal calls, as PostgreSQL keeps one state for them */
-		if (!list_member(pc->aggs, node))
-			pc->aggs = lappend(pc->aggs, node);
-		return false;			/* an aggregate inside one is refused by the parser */
-	}
-	if (IsA(node, Query))
-	{
-		pc->ok = false;
-		return true;
-	}
-	return expression_tree_walker(node, collect_aggrefs, pc);
+	return LookupFuncName(list_make2(makeString("privstat"), makeString(pstrdup(name))), nargs, args,
+						  missing_ok);
 }
 
 static Oid
 privstat_function(const char *name, int nargs, const Oid *args)
 {
-	return LookupFuncName(list_make2(makeString("privstat"), makeString(pstrdup(name))), nargs, args, false);
+	return privstat_function_ok(name, nargs, args, false);
 }
 
 /* an Aggref of aggregate fn (the planner fills in its transition type) */
@@ -672,16 +662,28 @@ not_standalone(Node *node, void *context)
 	return expression_tree_walker(node, not_standalone, context);
 }
 
-/* SQL text of query, with every name qualified (deparsed under search_path pg_catalog) */
-static char *
-deparse_qualified(Query *query)
+/*
+ * search_path = pg_catalog until AtEOXact_GUC(true, the level returned): the
+ * partials' query is written and run under it, so its names, all qualified,
+ * mean the same in both places.
+ */
+static int
+pin_search_path(void)
 {
 	int			nest = NewGUCNestLevel();
-	char	   *sql;
 
 	(void) set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
-	sql = pg_get_querydef(query, false);
+	return nest;
+}
+
+/* SQL text of query, with every name qualified */
+static char *
+deparse_qualified(Query *query)
+{
+	int			nest = pin_search_path();
+	char	   *sql = pg_get_querydef(query, false);
+
 	AtEOXact_GUC(true, nest);
 	return sql;
 }
@@ -757,6 +759,7 @@ partials_query(Query *query, GatherContext *ctx)
 	int			resno = 0;
 	int			j = 0;
 	Oid			fnargs[2] = {TEXTOID, BYTEAOID};
+	List	   *aggs = NIL;
 
 	if (query->commandType != CMD_SELECT || !query->hasAggs || query->hasWindowFuncs ||
 		query->hasTargetSRFs || query->hasSubLinks || query->hasDistinctOn ||
@@ -770,18 +773,24 @@ partials_query(Query *query, GatherContext *ctx)
 		not_standalone(query->havingQual, NULL))
 		return false;
 	if (rte->rtekind != RTE_RELATION || rte->tablesample != NULL || rte->securityQuals != NIL ||
-		(OidIsValid(rte->checkAsUser) && rte->checkAsUser != GetUserId()) ||
-		!citus_table(rte->relid, ctx))
+		(OidIsValid(rte->checkAsUser) && rte->checkAsUser != GetUserId()))
 		return false;
 
+	/* the level's aggregates (no sublink: checked above), one per distinct call, as PostgreSQL keeps them */
 	memset(&pc, 0, sizeof(pc));
 	pc.ok = true;
+	(void) privstat_collect_aggrefs((Node *) query->targetList, &aggs);
+	(void) privstat_collect_aggrefs(query->havingQual, &aggs);
+	foreach(lc, aggs)
+	{
+		if (privstat_dp_aggregate_kind(((Aggref *) lfirst(lc))->aggfnoid) == 0)
+			return false;
+		pc.aggs = list_append_unique(pc.aggs, lfirst(lc));
+	}
+	if (pc.aggs == NIL || !citus_table(rte->relid, ctx))
+		return false;
 	pc.state_type = privstat_dp_state_type(false);
 	pc.hist_type = privstat_dp_state_type(true);
-	(void) collect_aggrefs((Node *) query->targetList, &pc);
-	(void) collect_aggrefs(query->havingQual, &pc);
-	if (!pc.ok || pc.aggs == NIL)
-		return false;
 
 	/* the grouping expressions: the partials' key columns g_1 .. g_n */
 	foreach(lc, query->groupClause)
@@ -813,8 +822,7 @@ partials_query(Query *query, GatherContext *ctx)
 		Var		   *state = makeVar(1, pc.nkeys + (++j), type, -1, InvalidOid, 0);
 
 		state->location = PARTIALS_VAR_MARK;
-		if (!privstat_is_dp_aggregate(((Aggref *) lfirst(lc))->aggfnoid) ||
-			!partial_and_merge(lfirst(lc), state, type, &partial, &merge))
+		if (!partial_and_merge(lfirst(lc), state, type, &partial, &merge))
 			return false;
 		pc.merges = lappend(pc.merges, merge);
 		pc.state_types = lappend_oid(pc.state_types, type);
@@ -923,7 +931,7 @@ rows_function(void)
 {
 	Oid			args[3] = {REGCLASSOID, INT2ARRAYOID, BOOLOID};
 
-	return LookupFuncName(list_make2(makeString("privstat"), makeString("_citus_rows")), 3, args, true);
+	return privstat_function_ok("_citus_rows", 3, args, true);
 }
 
 static PlannedStmt *
@@ -966,28 +974,29 @@ citus_planner(Query *parse, const char *query_string, int cursorOptions,
 static void
 citus_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
-	List	   *marks = NIL;
+	MarkedRun  *run = NULL;
+	MemoryContext old;
 	ListCell   *lc;
 
 	if (prev_ExecutorStart)
 		prev_ExecutorStart(queryDesc, eflags);
 	else
 		standard_ExecutorStart(queryDesc, eflags);
+	if (!citus_loaded() || (eflags & EXEC_FLAG_EXPLAIN_ONLY))
+		return;
+	old = MemoryContextSwitchTo(queryDesc->estate->es_query_cxt);
 	foreach(lc, queryDesc->plannedstmt->invalItems)
 	{
 		PlanInvalItem *item = lfirst_node(PlanInvalItem, lc);
 
-		if (item->cacheId == PARTIALS_MARK)
-			marks = lappend_int(marks, (int) item->hashValue);
+		if (item->cacheId != PARTIALS_MARK)
+			continue;
+		if (run == NULL)
+			run = privstat_query_state_new(queryDesc, sizeof(MarkedRun), &marked_runs);
+		/* in the query's memory, which ends with the run */
+		run->marks = lappend_int(run->marks, (int) item->hashValue);
 	}
-	if (marks != NIL)
-	{
-		MemoryContext old = MemoryContextSwitchTo(queryDesc->estate->es_query_cxt);
-		MarkedRun  *run = privstat_query_state_new(queryDesc, sizeof(MarkedRun), &marked_runs);
-
-		run->marks = list_copy(marks);
-		MemoryContextSwitchTo(old);
-	}
+	MemoryContextSwitchTo(old);
 }
 
 void
@@ -997,6 +1006,61 @@ privstat_citus_init(void)
 	planner_hook = citus_planner;
 	prev_ExecutorStart = ExecutorStart_hook;
 	ExecutorStart_hook = citus_ExecutorStart;
+}
+
+/*
+ * Run sql (read-only, through SPI, as the caller) and put its rows into the
+ * set-returning function's tuplestore, whose expected columns its columns
+ * must match in number and type.  With stamp, the states in its rows are
+ * stamped for their merges (privstat_dp_state_stamp).
+ */
+static void
+spi_rows(FunctionCallInfo fcinfo, const char *sql, int nargs, Oid *argtypes, Datum *args, bool stamp)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TupleDesc	expected = rsinfo->setDesc;
+	Oid			state_type = stamp ? privstat_dp_state_type(false) : InvalidOid;
+	Oid			hist_type = stamp ? privstat_dp_state_type(true) : InvalidOid;
+	Datum	   *values = palloc(sizeof(Datum) * (expected->natts + 1));
+	bool	   *nulls = palloc(sizeof(bool) * (expected->natts + 1));
+	Portal		portal;
+	bool		checked = false;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	portal = SPI_cursor_open_with_args(NULL, sql, nargs, argtypes, args, NULL, true, 0);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, 1000);
+		if (SPI_processed == 0)
+			break;
+		if (!checked)
+		{
+			TupleDesc	got = SPI_tuptable->tupdesc;
+
+			if (got->natts != expected->natts)
+				elog(ERROR, "privstat: %d columns, %d expected", got->natts, expected->natts);
+			for (int i = 0; i < got->natts; i++)
+				if (TupleDescAttr(got, i)->atttypid != TupleDescAttr(expected, i)->atttypid)
+					elog(ERROR, "privstat: column %d is of another type than expected", i + 1);
+			checked = true;
+		}
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			heap_deform_tuple(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, values, nulls);
+			for (int i = 0; stamp && i < expected->natts; i++)
+			{
+				Oid			type = TupleDescAttr(expected, i)->atttypid;
+
+				if (!nulls[i] && (type == state_type || type == hist_type))
+					values[i] = privstat_dp_state_stamp(values[i], type == hist_type);
+			}
+			tuplestore_putvalues(rsinfo->setResult, expected, values, nulls);
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	SPI_finish();
 }
 
 /*
@@ -1023,7 +1087,6 @@ privstat_citus_rows(PG_FUNCTION_ARGS)
 	int			nattnos;
 	bool	   *listed;
 	StringInfoData sql;
-	Portal		portal;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	expected = rsinfo->setDesc;
@@ -1063,35 +1126,12 @@ privstat_citus_rows(PG_FUNCTION_ARGS)
 			appendStringInfo(&sql, "NULL::%s",
 							 format_type_with_typemod(att->atttypid, att->atttypmod));
 	}
-	if (expected->natts == 0)
-		appendStringInfoString(&sql, "1");
 	appendStringInfo(&sql, " FROM %s%s", only ? "ONLY " : "",
 					 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 												RelationGetRelationName(rel)));
 	table_close(rel, AccessShareLock);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	portal = SPI_cursor_open_with_args(NULL, sql.data, 0, NULL, NULL, NULL, true, 0);
-	for (;;)
-	{
-		SPI_cursor_fetch(portal, true, 1000);
-		if (SPI_processed == 0)
-			break;
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			Datum	   *values = palloc(sizeof(Datum) * (expected->natts + 1));
-			bool	   *nulls = palloc(sizeof(bool) * (expected->natts + 1));
-
-			heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, values, nulls);
-			tuplestore_putvalues(rsinfo->setResult, expected, values, nulls);
-			pfree(values);
-			pfree(nulls);
-		}
-		SPI_freetuptable(SPI_tuptable);
-	}
-	SPI_cursor_close(portal);
-	SPI_finish();
+	spi_rows(fcinfo, sql.data, 0, NULL, NULL, false);
 	return (Datum) 0;
 }
 
@@ -1112,21 +1152,11 @@ privstat_citus_partials(PG_FUNCTION_ARGS)
 	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	bytea	   *mac = PG_GETARG_BYTEA_PP(1);
 	bytea	   *expect = partials_mac(sql);
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	TupleDesc	expected;
-	Oid			state_type = privstat_dp_state_type(false);
-	Oid			hist_type = privstat_dp_state_type(true);
-	uint8		diff = 0;
+	Oid			argtypes[1] = {FLOAT8OID};
+	Datum		args[1] = {Float8GetDatum(privstat_default_epsilon)};
 	int			nest;
-	Portal		portal;
-	bool		checked = false;
 
-	if (VARSIZE_ANY_EXHDR(mac) != 32)
-		diff = 1;
-	else
-		for (int i = 0; i < 32; i++)
-			diff |= ((uint8 *) VARDATA_ANY(mac))[i] ^ ((uint8 *) VARDATA(expect))[i];
-	if (diff != 0)
+	if (VARSIZE_ANY_EXHDR(mac) != 32 || CRYPTO_memcmp(VARDATA_ANY(mac), VARDATA(expect), 32) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("privstat._citus_partials runs only the queries privstat writes for it"),
@@ -1138,54 +1168,9 @@ privstat_citus_partials(PG_FUNCTION_ARGS)
 				 errhint("Write the DP query over the distributed table itself.")));
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	expected = rsinfo->setDesc;
-	nest = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	{
-		/* $1: privstat.epsilon now, for the partials of calls without an epsilon */
-		Oid			argtypes[1] = {FLOAT8OID};
-		Datum		args[1] = {Float8GetDatum(privstat_default_epsilon)};
-
-		portal = SPI_cursor_open_with_args(NULL, sql, 1, argtypes, args, NULL, true, 0);
-	}
-	for (;;)
-	{
-		SPI_cursor_fetch(portal, true, 1000);
-		if (SPI_processed == 0)
-			break;
-		if (!checked)
-		{
-			TupleDesc	got = SPI_tuptable->tupdesc;
-
-			if (got->natts != expected->natts)
-				elog(ERROR, "privstat._citus_partials: %d columns, %d expected", got->natts, expected->natts);
-			for (int i = 0; i < got->natts; i++)
-				if (TupleDescAttr(got, i)->atttypid != TupleDescAttr(expected, i)->atttypid)
-					elog(ERROR, "privstat._citus_partials: column %d is of another type than expected", i + 1);
-			checked = true;
-		}
-		for (uint64 r = 0; r < SPI_processed; r++)
-		{
-			Datum	   *values = palloc(sizeof(Datum) * expected->natts);
-			bool	   *nulls = palloc(sizeof(bool) * expected->natts);
-
-			heap_deform_tuple(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, values, nulls);
-			for (int i = 0; i < expected->natts; i++)
-				if (!nulls[i] && (TupleDescAttr(expected, i)->atttypid == state_type ||
-								  TupleDescAttr(expected, i)->atttypid == hist_type))
-					values[i] = privstat_dp_state_stamp(values[i],
-														TupleDescAttr(expected, i)->atttypid == hist_type);
-			tuplestore_putvalues(rsinfo->setResult, expected, values, nulls);
-			pfree(values);
-			pfree(nulls);
-		}
-		SPI_freetuptable(SPI_tuptable);
-	}
-	SPI_cursor_close(portal);
-	SPI_finish();
+	nest = pin_search_path();
+	/* $1: privstat.epsilon now, for the partials of calls without an epsilon */
+	spi_rows(fcinfo, sql, 1, argtypes, args, true);
 	AtEOXact_GUC(true, nest);
 	return (Datum) 0;
 }

@@ -2014,12 +2014,17 @@ static void *
 partial_state(FunctionCallInfo fcinfo, DpKind kind, bool integer_input,
 			  double lower, double upper, double epsilon, double p)
 {
+	static char checked;		/* fn_extra of a call site already checked */
 	MemoryContext aggcontext;
 	void	   *state;
 	DpParams	params;
 
+	/* fast path, once per row, as in get_state: a call site's context never changes */
+	if (likely(fcinfo->flinfo->fn_extra == &checked && !PG_ARGISNULL(0)))
+		return PG_GETARG_POINTER(0);
 	if (AggCheckCallContext(fcinfo, &aggcontext) != AGG_CONTEXT_AGGREGATE)
 		not_our_aggregate();
+	fcinfo->flinfo->fn_extra = &checked;
 	if (!PG_ARGISNULL(0))
 		return PG_GETARG_POINTER(0);
 	if (kind != DP_COUNT && kind != DP_SUM && kind != DP_AVG && kind != DP_VARIANCE &&

@@ -295,6 +295,16 @@ like($coord->safe_psql('postgres', q{BEGIN; DECLARE c CURSOR FOR SELECT v, privs
 		FETCH 2 FROM c; FETCH 1 FROM c; COMMIT}),
 	qr/^(\d+\|-?\d+\n){2}\d+\|-?\d+$/, '... and through a cursor, fetched in parts');
 # read with another role's rights: refused before anything is charged
+sub refused_uncharged
+{
+	my ($role, $sql, $expect, $name) = @_;
+	my ($out, $err);
+	$coord->psql('postgres', "SET ROLE $role; $sql", stdout => \$out, stderr => \$err);
+	like($err, $expect, $name);
+	is($coord->safe_psql('postgres',
+			qq{SELECT charges FROM privstat.budget_status WHERE role = '$role'::regrole}),
+		'0', '... before anything is charged');
+}
 $coord->safe_psql('postgres', q{
 	CREATE VIEW events_view AS SELECT uid, v FROM events;
 	CREATE ROLE citus_viewer LOGIN;
@@ -302,13 +312,9 @@ $coord->safe_psql('postgres', q{
 	GRANT SELECT ON events_view TO citus_viewer;
 	SELECT privstat.set_budget('citus_viewer', 100);
 });
-$coord->psql('postgres', 'SET ROLE citus_viewer; SELECT privstat.dp_count(uid) FROM events_view',
-	stdout => \$out, stderr => \$err);
-like($err, qr/a DP query cannot read Citus table "events" with the rights of role "postgres"/,
+refused_uncharged('citus_viewer', 'SELECT privstat.dp_count(uid) FROM events_view',
+	qr/a DP query cannot read Citus table "events" with the rights of role "postgres"/,
 	'a view over a distributed table (read with its owner\'s rights) is refused');
-is($coord->safe_psql('postgres',
-		q{SELECT charges FROM privstat.budget_status WHERE role = 'citus_viewer'::regrole}),
-	'0', '... before anything is charged');
 
 $coord->safe_psql('postgres', q{
 	SELECT privstat.protect('events', 'uid');
@@ -317,13 +323,9 @@ $coord->safe_psql('postgres', q{
 	SELECT privstat.set_access('citus_restricted', 'aggregate');
 	SELECT privstat.set_budget('citus_restricted', 100);
 });
-$coord->psql('postgres', 'SET ROLE citus_restricted; SELECT privstat.dp_count(uid) FROM events',
-	stdout => \$out, stderr => \$err);
-like($err, qr/a DP query cannot read Citus table "events" with the rights of role "privstat_reader"/,
+refused_uncharged('citus_restricted', 'SELECT privstat.dp_count(uid) FROM events',
+	qr/a DP query cannot read Citus table "events" with the rights of role "privstat_reader"/,
 	'a restricted role\'s DP query over a distributed table is refused (not yet supported)');
-is($coord->safe_psql('postgres',
-		q{SELECT charges FROM privstat.budget_status WHERE role = 'citus_restricted'::regrole}),
-	'0', '... before anything is charged');
 my $shard = $coord->safe_psql('postgres', sprintf(q{
 	SELECT shard_name FROM citus_shards WHERE table_name = 'events'::regclass AND nodeport = %d
 	ORDER BY shardid LIMIT 1}, $workers[0]->port));
