@@ -88,6 +88,13 @@ DROP TABLE leader_tokens;
 RESET force_parallel_mode;
 RESET max_parallel_workers_per_gather;
 
+-- _set_key_version (rotate_key's step on Citus workers): only forward, in range, a valid domain
+SELECT _set_key_version('acct2', 3), _set_key_version('acct2', 2) AS never_back,
+       _set_key_version('acct2', 4) AS forward;
+SELECT _set_key_version('acct2', 0);
+SELECT _set_key_version('acct2', 65536);
+SELECT _set_key_version('Bad', 2);
+
 DROP TABLE accounts;
 DELETE FROM key_version;
 DROP ROLE privstat_test_user, privstat_test_admin;
