@@ -181,16 +181,30 @@ DROP AGGREGATE leak(int, float8, float8);
 -- the state types' text form is checked
 SELECT 'abcd'::dp_state;
 -- and sealed: no SQL caller reads an exact state (the Citus partial states, doc/citus.md)
-SELECT _dp_partial_count(true)::text ~ '^ps1:[0-9a-f]+$' AND length(_dp_partial_count(true)::text) = 348 AS sealed,
-       _dp_partial_count(true)::text <> _dp_partial_count(true)::text AS new_nonce_each_time
+SELECT _dp_partial(i, 4, 0, 10, 1)::text ~ '^ps1:[0-9a-f]+$' AND length(_dp_partial(i, 4, 0, 10, 1)::text) = 348 AS sealed,
+       _dp_partial(i, 4, 0, 10, 1)::text <> _dp_partial(i, 4, 0, 10, 1)::text AS new_nonce_each_time
 FROM facts;
 SELECT (_dp_partial(i, 2, 0, 10, 1)::text)::dp_state IS NOT NULL AS opens FROM facts;
 SELECT ('ps1:' || repeat('0', 344))::dp_state;
 -- a merge takes only the states privstat._citus_partials handed out, whose query privstat wrote
-SELECT _dp_merge_count(s) FROM (SELECT _dp_partial_count(true) AS s FROM facts) p;
-SELECT * FROM _citus_partials('SELECT privstat._dp_partial_count(true) FROM public.facts', '\x00')
+SELECT _dp_merge_variance(s, 0, 10, 1, 'integer') FROM (SELECT _dp_partial(i, 4, 0, 10, 1) AS s FROM facts) p;
+SELECT * FROM _citus_partials('SELECT 1, false, 0::float8, 0::float8, 1::float8, count(*), NULL::numeric FROM public.facts', '\x00')
 	AS p(s dp_state);
 SELECT _dp_partial(i, 6, 0, 10, 1) FROM facts;
+-- _dp_grid: the value dp_sum (kind 2) adds, clamped and on its grid, and
+-- dp_avg's (kind 3), centred: 2q - R with R = upper - lower here
+SELECT x, _dp_grid(x, 2, 0, 10, 1) AS sum_q, _dp_grid(x, 3, 0, 10, 1) AS avg_c
+FROM (VALUES (-5), (0), (3), (10), (12), (NULL)) v(x);
+SELECT _dp_grid(3::bigint, 2, -4, 4, 1), _dp_grid(3::smallint, 3, -4, 4, 1),
+       _dp_grid(2.5::numeric, 2, 0, 10, 1) = _dp_grid(2.5::float8, 2, 0, 10, 1) AS numeric_as_float8,
+       _dp_grid('NaN'::float8, 2, 0, 10, 1) = _dp_grid(10::float8, 2, 0, 10, 1) AS nan_at_the_top;
+SELECT _dp_grid(1, 1, 0, 10, 1);
+SELECT _dp_grid(1, 4, 0, 10, 1);
+SELECT _dp_grid(1, 2, 10, 0, 1);
+SELECT _dp_grid(1, 2, 0, 10, 0);
+SELECT _dp_grid(1, 2, 0, 1e300, 1);
+SELECT _dp_grid(1, NULL, 0, 10, 1);
+SELECT _dp_grid(NULL::int, 2, NULL, 10, 1);
 SELECT (_dp_partial_hist(i, 0.5, 0, 10, 1)::text)::dp_hist_state IS NOT NULL AS histogram_opens FROM facts;
 SELECT _dp_merge_median(s, 0, 10, 'integer') FROM (SELECT _dp_partial_hist(i, 0.5, 0, 10, 1) AS s FROM facts) p;
 

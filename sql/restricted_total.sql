@@ -266,9 +266,10 @@ SELECT * FROM privstat._citus_rows('tot_orders', '{1,2}', true) AS t(user_id int
 SELECT privstat.dp_count(user_id, 1) FROM privstat._citus_rows('tot_orders', '{1}', true) AS t(user_id int);
 -- nor do the Citus partial states and their merges (src/dp_agg.c) give it anything
 SELECT privstat._dp_partial(qty, 2, 0, 10, 1)::text FROM tot_orders;
-SELECT privstat._dp_partial_count(true)::text FROM tot_orders;
-SELECT privstat._dp_merge_count(s) FROM (SELECT privstat._dp_partial_count(true) AS s FROM tot_orders) p;
-SELECT * FROM privstat._citus_partials('SELECT privstat._dp_partial_count(true) FROM public.tot_orders', '\x00')
+SELECT privstat._dp_grid(qty, 2, 0, 10, 1) FROM tot_orders;
+SELECT sum(privstat._dp_grid(qty, 2, 0, 10, 1)), count(qty) FROM tot_orders;
+SELECT privstat._dp_merge_variance(s, 0, 10, 1, 'integer') FROM (SELECT privstat._dp_partial(qty, 4, 0, 10, 1) AS s FROM tot_orders) p;
+SELECT * FROM privstat._citus_partials('SELECT 1, false, 0::float8, 0::float8, 1::float8, count(*), NULL::numeric FROM public.tot_orders', '\x00')
 	AS p(s privstat.dp_state);
 RESET ROLE;
 

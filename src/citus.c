@@ -12,10 +12,13 @@
  *
  *	- On the coordinator, before Citus plans a statement with DP
  *	  aggregates, a query level that reads one Citus table and aggregates it
- *	  only with DP aggregates is split in two (partials_query):
- *	  partial aggregates that Citus runs on the workers, whose exact states
- *	  leave them only sealed, and a merge on the coordinator, a DP aggregate
- *	  priced, charged and noised as the call it replaces.
+ *	  only with DP aggregates is split in two (partials_query): a query
+ *	  that Citus runs on the workers, with PostgreSQL's own count() and
+ *	  sum() for counts, sums and averages (counted_columns) and partial
+ *	  aggregates, whose exact states leave the workers only sealed, for the
+ *	  others; and a merge on the coordinator, a DP aggregate priced, charged
+ *	  and noised as the call it replaces, of the states _citus_partials
+ *	  builds or passes on.
  *	- Otherwise each Citus table the statement reads is replaced by a call of
  *	  privstat._citus_rows(), a set-returning function that selects the
  *	  columns the statement uses from the table (gather_rte).  Citus then
@@ -429,12 +432,43 @@ epsilon_param(void)
 }
 
 /*
- * The partial of DP Aggref a (for the workers) and its merge (for the
- * coordinator, over column state of the partials' function); false for a
- * call the fast path does not take.
+ * The columns from which _citus_partials builds a count's, a sum's or an
+ * average's state (spi_rows): its kind, whether its input is of integers,
+ * its bounds and epsilon, and what PostgreSQL's own count() and sum() give
+ * on the workers.  Citus distributes those as it does for any query, with
+ * no wrapper around each row (worker_partial_agg costs 2 to 4 times the
+ * scan).
+ */
+#define COUNTED_COLUMNS 7
+
+static const Oid counted_types[COUNTED_COLUMNS] = {
+	INT4OID, BOOLOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, INT8OID, NUMERICOID
+};
+
+static Const *
+float8_value(double v)
+{
+	return makeConst(FLOAT8OID, -1, InvalidOid, 8, Float8GetDatum(v), false, FLOAT8PASSBYVAL);
+}
+
+static List *
+counted_columns(DpKind kind, bool integer_input, Node *lower, Node *upper, Node *epsilon,
+				Aggref *n, Node *sum)
+{
+	List	   *cols = list_make5(makeConst(INT4OID, -1, InvalidOid, 4, Int32GetDatum(kind), false, true),
+								  makeBoolConst(integer_input, false),
+								  lower, upper, epsilon);
+
+	return lappend(lappend(cols, n), sum);
+}
+
+/*
+ * The partial of DP Aggref a (for the workers: the inner query's columns
+ * of it) and its merge (for the coordinator, over column state of the
+ * partials' function); false for a call the fast path does not take.
  */
 static bool
-partial_and_merge(Aggref *a, Var *state, Oid state_type, Aggref **partial, Aggref **merge)
+partial_and_merge(Aggref *a, Var *state, Oid state_type, List **partial, Aggref **merge)
 {
 	int			kind = privstat_dp_aggregate_kind(a->aggfnoid);
 	int			nargs = list_length(a->args);
@@ -444,8 +478,7 @@ partial_and_merge(Aggref *a, Var *state, Oid state_type, Aggref **partial, Aggre
 		return false;
 	if (kind == DP_COUNT)
 	{
-		Node	   *counted;
-		Oid			bool_arg = BOOLOID;
+		Aggref	   *counted;
 		List	   *margs = list_make1(state);
 		Oid			margtypes[2] = {state_type, FLOAT8OID};
 
@@ -455,20 +488,14 @@ partial_and_merge(Aggref *a, Var *state, Oid state_type, Aggref **partial, Aggre
 		if (nargs > 0 && type_is_rowtype(exprType(arg_expr(a, 0))))
 			return false;
 		if (nargs == 0)
-			counted = (Node *) makeBoolConst(true, false);
+			counted = privstat_plain_aggref(F_COUNT_, NIL, NULL);
 		else
-		{
-			NullTest   *nt = makeNode(NullTest);
-
-			nt->arg = (Expr *) copyObject(arg_expr(a, 0));
-			nt->nulltesttype = IS_NOT_NULL;
-			nt->argisrow = false;
-			nt->location = -1;
-			counted = (Node *) nt;
-		}
+			counted = privstat_plain_aggref(F_COUNT_ANY, list_make1(copyObject(arg_expr(a, 0))), NULL);
 		if (nargs == 2)
 			margs = lappend(margs, param_expr(a, 1));
-		*partial = make_aggref(privstat_function("_dp_partial_count", 1, &bool_arg), list_make1(counted));
+		*partial = counted_columns(DP_COUNT, false, (Node *) float8_value(0.0), (Node *) float8_value(0.0),
+								   (Node *) float8_value(1.0), counted,
+								   (Node *) makeNullConst(NUMERICOID, -1, InvalidOid));
 		*merge = make_aggref(privstat_function("_dp_merge_count", list_length(margs), margtypes),
 							 margs);
 		return true;
@@ -516,10 +543,25 @@ partial_and_merge(Aggref *a, Var *state, Oid state_type, Aggref **partial, Aggre
 		pargtypes[0] = valtype;
 		pargtypes[1] = INT4OID;
 		pargtypes[2] = pargtypes[3] = pargtypes[4] = FLOAT8OID;
-		*partial = make_aggref(privstat_function("_dp_partial", 5, pargtypes),
-							   list_make5(copyObject(value),
-										  makeConst(INT4OID, -1, InvalidOid, 4, Int32GetDatum(kind), false, true),
-										  lower, upper, epsilon));
+		if (kind == DP_SUM || kind == DP_AVG)
+		{
+			/* count(value), sum(_dp_grid(value, kind, lower, upper, epsilon)) */
+			List	   *gargs = list_make5(copyObject(value),
+										   makeConst(INT4OID, -1, InvalidOid, 4, Int32GetDatum(kind), false, true),
+										   copyObject(lower), copyObject(upper), copyObject(epsilon));
+			FuncExpr   *grid = makeFuncExpr(privstat_function("_dp_grid", 5, pargtypes), INT8OID, gargs,
+											InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
+
+			*partial = counted_columns(kind, valtype != NUMERICOID && valtype != FLOAT8OID,
+									   lower, upper, epsilon,
+									   privstat_plain_aggref(F_COUNT_ANY, list_make1(copyObject(value)), NULL),
+									   (Node *) privstat_plain_aggref(F_SUM_INT8, list_make1(grid), NULL));
+		}
+		else
+			*partial = list_make1(make_aggref(privstat_function("_dp_partial", 5, pargtypes),
+											  list_make5(copyObject(value),
+														 makeConst(INT4OID, -1, InvalidOid, 4, Int32GetDatum(kind), false, true),
+														 lower, upper, epsilon)));
 		{
 			List	   *margs = list_make3(state, copyObject(lower), copyObject(upper));
 
@@ -569,8 +611,8 @@ partial_and_merge(Aggref *a, Var *state, Oid state_type, Aggref **partial, Aggre
 			(nargs == first + 3 && !float8_const(epsilon)))
 			return false;
 		pargtypes[0] = valtype;
-		*partial = make_aggref(privstat_function("_dp_partial_hist", 5, pargtypes),
-							   list_make5(copyObject(value), p, lower, upper, epsilon));
+		*partial = list_make1(make_aggref(privstat_function("_dp_partial_hist", 5, pargtypes),
+										  list_make5(copyObject(value), p, lower, upper, epsilon)));
 		margtypes[m++] = state_type;
 		if (with_p)
 		{
@@ -815,20 +857,27 @@ partials_query(Query *query, GatherContext *ctx)
 	/* the DP aggregates: the partials' state columns s_1 .. s_m, and their merges */
 	foreach(lc, pc.aggs)
 	{
-		Aggref	   *partial;
+		List	   *partial;
 		Aggref	   *merge;
 		Oid			type = privstat_dp_aggregate_kind(((Aggref *) lfirst(lc))->aggfnoid) == DP_PERCENTILE ?
 			pc.hist_type : pc.state_type;
 		Var		   *state = makeVar(1, pc.nkeys + (++j), type, -1, InvalidOid, 0);
+		ListCell   *lc2;
+		int			k = 0;
 
 		state->location = PARTIALS_VAR_MARK;
 		if (!partial_and_merge(lfirst(lc), state, type, &partial, &merge))
 			return false;
 		pc.merges = lappend(pc.merges, merge);
 		pc.state_types = lappend_oid(pc.state_types, type);
-		resno++;
-		inner_tlist = lappend(inner_tlist, makeTargetEntry((Expr *) partial, resno,
-															psprintf("s_%d", j), false));
+		foreach(lc2, partial)
+		{
+			resno++;
+			inner_tlist = lappend(inner_tlist,
+								  makeTargetEntry(lfirst(lc2), resno,
+												  list_length(partial) == 1 ? psprintf("s_%d", j) :
+												  psprintf("s_%d_%d", j, ++k), false));
+		}
 		colnames = lappend(colnames, makeString(psprintf("s_%d", j)));
 	}
 
@@ -1011,20 +1060,26 @@ privstat_citus_init(void)
 /*
  * Run sql (read-only, through SPI, as the caller) and put its rows into the
  * set-returning function's tuplestore, whose expected columns its columns
- * must match in number and type.  With stamp, the states in its rows are
- * stamped for their merges (privstat_dp_state_stamp).
+ * must match in number and type.  With states, the states in its rows are
+ * stamped for their merges (privstat_dp_state_stamp), and a state may come
+ * as the COUNTED_COLUMNS columns it is built from (counted_columns).
  */
 static void
-spi_rows(FunctionCallInfo fcinfo, const char *sql, int nargs, Oid *argtypes, Datum *args, bool stamp)
+spi_rows(FunctionCallInfo fcinfo, const char *sql, int nargs, Oid *argtypes, Datum *args, bool states)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	TupleDesc	expected = rsinfo->setDesc;
-	Oid			state_type = stamp ? privstat_dp_state_type(false) : InvalidOid;
-	Oid			hist_type = stamp ? privstat_dp_state_type(true) : InvalidOid;
+	Oid			state_type = states ? privstat_dp_state_type(false) : InvalidOid;
+	Oid			hist_type = states ? privstat_dp_state_type(true) : InvalidOid;
 	Datum	   *values = palloc(sizeof(Datum) * (expected->natts + 1));
 	bool	   *nulls = palloc(sizeof(bool) * (expected->natts + 1));
+	int		   *from = palloc(sizeof(int) * (expected->natts + 1));	/* its first column in the query */
+	bool	   *built = palloc0(sizeof(bool) * (expected->natts + 1));	/* from counted columns */
+	Datum	   *got_values = NULL;
+	bool	   *got_nulls = NULL;
+	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext, "privstat partials row",
+												 ALLOCSET_SMALL_SIZES);
 	Portal		portal;
-	bool		checked = false;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -1034,33 +1089,71 @@ spi_rows(FunctionCallInfo fcinfo, const char *sql, int nargs, Oid *argtypes, Dat
 		SPI_cursor_fetch(portal, true, 1000);
 		if (SPI_processed == 0)
 			break;
-		if (!checked)
+		if (got_values == NULL)
 		{
 			TupleDesc	got = SPI_tuptable->tupdesc;
+			int			g = 0;
 
-			if (got->natts != expected->natts)
-				elog(ERROR, "privstat: %d columns, %d expected", got->natts, expected->natts);
-			for (int i = 0; i < got->natts; i++)
-				if (TupleDescAttr(got, i)->atttypid != TupleDescAttr(expected, i)->atttypid)
-					elog(ERROR, "privstat: column %d is of another type than expected", i + 1);
-			checked = true;
-		}
-		for (uint64 r = 0; r < SPI_processed; r++)
-		{
-			heap_deform_tuple(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, values, nulls);
-			for (int i = 0; stamp && i < expected->natts; i++)
+			for (int i = 0; i < expected->natts; i++)
 			{
 				Oid			type = TupleDescAttr(expected, i)->atttypid;
 
-				if (!nulls[i] && (type == state_type || type == hist_type))
+				from[i] = g;
+				if (g < got->natts && type == state_type && TupleDescAttr(got, g)->atttypid == INT4OID)
+				{
+					for (int k = 0; k < COUNTED_COLUMNS; k++, g++)
+						if (g >= got->natts || TupleDescAttr(got, g)->atttypid != counted_types[k])
+							elog(ERROR, "privstat: column %d is of another type than expected", g + 1);
+					built[i] = true;
+				}
+				else if (g >= got->natts || TupleDescAttr(got, g++)->atttypid != type)
+					elog(ERROR, "privstat: column %d is of another type than expected", g);
+			}
+			if (g != got->natts)
+				elog(ERROR, "privstat: %d columns, %d expected", got->natts, g);
+			got_values = palloc(sizeof(Datum) * (got->natts + 1));
+			got_nulls = palloc(sizeof(bool) * (got->natts + 1));
+		}
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			MemoryContext old = MemoryContextSwitchTo(rowcxt);
+
+			heap_deform_tuple(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, got_values, got_nulls);
+			for (int i = 0; i < expected->natts; i++)
+			{
+				Oid			type = TupleDescAttr(expected, i)->atttypid;
+				Datum	   *v = got_values + from[i];
+				bool	   *n = got_nulls + from[i];
+
+				if (built[i])
+				{
+					/* kind, integer input, lower, upper, epsilon, count: never null */
+					for (int k = 0; k < COUNTED_COLUMNS - 1; k++)
+						if (n[k])
+							elog(ERROR, "privstat: a partial count of column %d is null", from[i] + k + 1);
+					values[i] = privstat_dp_state_of(DatumGetInt32(v[0]), DatumGetBool(v[1]),
+													 DatumGetFloat8(v[2]), DatumGetFloat8(v[3]),
+													 DatumGetFloat8(v[4]), DatumGetInt64(v[5]),
+													 v[6], n[6]);
+					nulls[i] = false;
+				}
+				else
+				{
+					values[i] = v[0];
+					nulls[i] = n[0];
+				}
+				if (states && !nulls[i] && (type == state_type || type == hist_type))
 					values[i] = privstat_dp_state_stamp(values[i], type == hist_type);
 			}
 			tuplestore_putvalues(rsinfo->setResult, expected, values, nulls);
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(rowcxt);
 		}
 		SPI_freetuptable(SPI_tuptable);
 	}
 	SPI_cursor_close(portal);
 	SPI_finish();
+	MemoryContextDelete(rowcxt);
 }
 
 /*

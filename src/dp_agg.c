@@ -380,6 +380,21 @@ check_bounds(double lower, double upper, DpKind kind)
 						dp_kind_name(kind))));
 }
 
+/*
+ * The grid keeps a sensitivity near 2^20 epsilon steps; bounds that
+ * overflow it are refused before any row, so no error can depend on the
+ * data.
+ */
+static void
+check_grid(const DpParams *params, DpKind kind)
+{
+	if (params->upper_q > DP_MAX_GRID_STEPS || params->lower_q < -DP_MAX_GRID_STEPS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("bounds of %s are too far apart for its epsilon", dp_kind_name(kind)),
+				 errhint("Use bounds that fit the data.")));
+}
+
 typedef struct PartialSearch
 {
 	Aggref	   *combining;
@@ -594,17 +609,7 @@ params_of_kind(Aggref *aggref, DpKind kind, bool with_p, DpParams *params)
 	 */
 	dp_params_init(params, kind, epsilon / weight, lower, upper, p, integer_input);
 	params->epsilon = epsilon;
-
-	/*
-	 * The grid keeps a sensitivity near 2^20 epsilon steps; bounds that
-	 * overflow it are refused here, before any row, so no error can depend
-	 * on the data.
-	 */
-	if (params->upper_q > DP_MAX_GRID_STEPS || params->lower_q < -DP_MAX_GRID_STEPS)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("bounds of %s are too far apart for its epsilon", dp_kind_name(kind)),
-				 errhint("Use bounds that fit the data.")));
+	check_grid(params, kind);
 }
 
 static void
@@ -1983,10 +1988,12 @@ privstat_nth_smallest(PG_FUNCTION_ARGS)
  * Citus: partial states on the workers, merged and released on the
  * coordinator (src/citus.c writes the calls; doc/citus.md)
  *
- * privstat._dp_partial(value, kind, lower, upper, epsilon) (of dp_sum,
- * dp_avg, dp_variance, dp_stddev), privstat._dp_partial_hist(value, p,
- * lower, upper, epsilon) (of percentiles) and
- * privstat._dp_partial_count(counted) are plain aggregates, not DP ones:
+ * The workers count dp_count's rows and sum dp_sum's and dp_avg's grid
+ * values (_dp_grid, below) with PostgreSQL's count() and sum(), and
+ * _citus_partials builds those states on the coordinator.
+ * privstat._dp_partial(value, kind, lower, upper, epsilon) (of dp_variance
+ * and dp_stddev) and privstat._dp_partial_hist(value, p, lower, upper,
+ * epsilon) (of percentiles) are plain aggregates, not DP ones:
  * their value is the exact state, which leaves a worker only sealed (the
  * state types' I/O, below), and which nothing but a merge reads.  They take
  * their parameters from their arguments, since Citus calls them through its
@@ -2005,6 +2012,32 @@ privstat_nth_smallest(PG_FUNCTION_ARGS)
  */
 
 #define STAMP_MAGIC		0x50535453	/* "PSTS": handed out by _citus_partials */
+
+/*
+ * The parameters of a partial state of kind, checked as a DP aggregate
+ * checks its own: what partial_state puts in a new state, and what
+ * _dp_grid quantizes with.
+ */
+static void
+partial_params(DpParams *params, DpKind kind, bool integer_input,
+			   double lower, double upper, double epsilon, double p)
+{
+	if (kind != DP_COUNT && kind != DP_SUM && kind != DP_AVG && kind != DP_VARIANCE &&
+		kind != DP_STDDEV && kind != DP_PERCENTILE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a DP partial state is of dp_count, dp_sum, dp_avg, dp_variance, dp_stddev or a percentile")));
+	check_epsilon(epsilon, kind);
+	if (kind != DP_COUNT)
+		check_bounds(lower, upper, kind);
+	if (isnan(p) || p < 0.0 || p > 1.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("p of dp_percentile must be between 0 and 1")));
+	dp_params_init(params, kind, epsilon, lower, upper, p, integer_input);
+	params->epsilon = epsilon;
+	check_grid(params, kind);
+}
 
 /*
  * The group's partial state (a DpHistState for percentiles): made on its
@@ -2027,41 +2060,10 @@ partial_state(FunctionCallInfo fcinfo, DpKind kind, bool integer_input,
 	fcinfo->flinfo->fn_extra = &checked;
 	if (!PG_ARGISNULL(0))
 		return PG_GETARG_POINTER(0);
-	if (kind != DP_COUNT && kind != DP_SUM && kind != DP_AVG && kind != DP_VARIANCE &&
-		kind != DP_STDDEV && kind != DP_PERCENTILE)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a DP partial state is of dp_count, dp_sum, dp_avg, dp_variance, dp_stddev or a percentile")));
-	check_epsilon(epsilon, kind);
-	if (kind != DP_COUNT)
-		check_bounds(lower, upper, kind);
-	if (isnan(p) || p < 0.0 || p > 1.0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("p of dp_percentile must be between 0 and 1")));
-	dp_params_init(&params, kind, epsilon, lower, upper, p, integer_input);
-	params.epsilon = epsilon;
-	if (params.upper_q > DP_MAX_GRID_STEPS || params.lower_q < -DP_MAX_GRID_STEPS)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("bounds of %s are too far apart for its epsilon", dp_kind_name(kind)),
-				 errhint("Use bounds that fit the data.")));
+	partial_params(&params, kind, integer_input, lower, upper, epsilon, p);
 	state = MemoryContextAllocZero(aggcontext, kind == DP_PERCENTILE ? DP_HIST_STATE_SIZE : DP_STATE_SIZE);
 	memcpy(state, &params, sizeof(DpParams));
 	return state;
-}
-
-PG_FUNCTION_INFO_V1(dp_partial_count_trans);
-
-/* _dp_partial_count(counted): the rows where counted is true (count's state needs no epsilon) */
-Datum
-dp_partial_count_trans(PG_FUNCTION_ARGS)
-{
-	DpState    *state = partial_state(fcinfo, DP_COUNT, false, 0.0, 0.0, 1.0, 0.5);
-
-	if (!PG_ARGISNULL(1) && PG_GETARG_BOOL(1))
-		count_row(&state->n);
-	PG_RETURN_POINTER(state);
 }
 
 /* _dp_partial(value, kind, lower, upper, epsilon): as dp_trans_* would fill it */
@@ -2118,6 +2120,142 @@ PARTIAL_HIST_TRANS(dp_partial_hist_trans_int4, true, PG_GETARG_INT32(1))
 PARTIAL_HIST_TRANS(dp_partial_hist_trans_int8, true, PG_GETARG_INT64(1))
 PARTIAL_HIST_TRANS(dp_partial_hist_trans_numeric, false, numeric_arg_float8(fcinfo, 1))
 PARTIAL_HIST_TRANS(dp_partial_hist_trans_float8, false, PG_GETARG_FLOAT8(1))
+
+/*
+ * _dp_grid(value, kind, lower, upper, epsilon): the value as dp_sum
+ * (kind 2) or dp_avg (kind 3) adds it to its state: clamped, on the grid,
+ * and for dp_avg centred (accumulate).  NULL for NULL.  So the workers can
+ * make a sum's or an average's partial with PostgreSQL's own count() and
+ * sum(), which Citus distributes without a wrapper, and _citus_partials
+ * builds the state from them (privstat_dp_state_of).  It gives nothing a
+ * caller could not compute from the value itself.
+ */
+typedef struct GridCache
+{
+	int32		kind;
+	double		lower;
+	double		upper;
+	double		epsilon;
+	DpParams	params;
+} GridCache;
+
+static const DpParams *
+grid_params(FunctionCallInfo fcinfo, bool integer_input)
+{
+	GridCache  *cache = fcinfo->flinfo->fn_extra;
+	int32		kind;
+	double		lower;
+	double		upper;
+	double		epsilon;
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3) || PG_ARGISNULL(4))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the parameters of a DP grid value must not be null")));
+	kind = PG_GETARG_INT32(1);
+	lower = PG_GETARG_FLOAT8(2);
+	upper = PG_GETARG_FLOAT8(3);
+	epsilon = PG_GETARG_FLOAT8(4);
+	/* the parameters are constants of a call site: checked once unless they change */
+	if (likely(cache != NULL && cache->kind == kind && cache->lower == lower &&
+			   cache->upper == upper && cache->epsilon == epsilon))
+		return &cache->params;
+	if (kind != DP_SUM && kind != DP_AVG)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a DP grid value is of dp_sum or dp_avg")));
+	if (cache == NULL)
+		cache = fcinfo->flinfo->fn_extra = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(GridCache));
+	cache->kind = -1;
+	partial_params(&cache->params, (DpKind) kind, integer_input, lower, upper, epsilon, 0.5);
+	cache->kind = kind;
+	cache->lower = lower;
+	cache->upper = upper;
+	cache->epsilon = epsilon;
+	return &cache->params;
+}
+
+/* what accumulate adds for grid value q */
+static inline int64
+grid_addend(const DpParams *params, int64 q)
+{
+	/* |q| <= DP_MAX_GRID_STEPS (partial_params): 2q - upper_q fits */
+	return params->kind == DP_SUM ? q : 2 * q - params->upper_q;
+}
+
+#define GRID_VALUE(fname, is_int, getarg) \
+PG_FUNCTION_INFO_V1(fname); \
+Datum \
+fname(PG_FUNCTION_ARGS) \
+{ \
+	const DpParams *params = grid_params(fcinfo, is_int); \
+\
+	if (PG_ARGISNULL(0)) \
+		PG_RETURN_NULL(); \
+	PG_RETURN_INT64(grid_addend(params, is_int ? dp_quantize_int(params, (int64) (getarg)) \
+								: dp_quantize_float(params, (double) (getarg)))); \
+}
+
+GRID_VALUE(dp_grid_int2, true, PG_GETARG_INT16(0))
+GRID_VALUE(dp_grid_int4, true, PG_GETARG_INT32(0))
+GRID_VALUE(dp_grid_int8, true, PG_GETARG_INT64(0))
+GRID_VALUE(dp_grid_numeric, false, numeric_arg_float8(fcinfo, 0))
+GRID_VALUE(dp_grid_float8, false, PG_GETARG_FLOAT8(0))
+
+/* an integral numeric (a sum of int8s) as an int128; false beyond its range */
+static bool
+numeric_to_i128(Datum num, noise_i128 *out)
+{
+	char	   *text = DatumGetCString(DirectFunctionCall1(numeric_out, num));
+	char	   *c = text;
+	bool		negative = (*c == '-');
+	noise_i128	v = 0;
+
+	if (negative)
+		c++;
+	if (*c == '\0')
+		return false;
+	for (; *c != '\0'; c++)
+	{
+		if (*c < '0' || *c > '9' ||
+			__builtin_mul_overflow(v, 10, &v) ||
+			__builtin_add_overflow(v, negative ? -(*c - '0') : (*c - '0'), &v))
+			return false;
+	}
+	*out = v;
+	return true;
+}
+
+/*
+ * A partial state of dp_count (kind 1), dp_sum (2) or dp_avg (3) made from
+ * what the workers counted and summed with PostgreSQL's own aggregates: n
+ * rows, and (not for a count) sum, the sum of their _dp_grid values, NULL
+ * over no rows.  Its parameters are checked as partial_state checks them;
+ * a count's are those _dp_merge_count expects of any count.
+ */
+Datum
+privstat_dp_state_of(int32 kind, bool integer_input, double lower, double upper,
+					 double epsilon, int64 n, Datum sum, bool sum_null)
+{
+	DpState    *state = palloc0(DP_STATE_SIZE);
+	noise_i128	total = 0;
+
+	if (kind != DP_COUNT && kind != DP_SUM && kind != DP_AVG)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a DP partial state made from counts is of dp_count, dp_sum or dp_avg")));
+	if (kind == DP_COUNT)
+		partial_params(&state->params, DP_COUNT, false, 0.0, 0.0, 1.0, 0.5);
+	else
+		partial_params(&state->params, (DpKind) kind, integer_input, lower, upper, epsilon, 0.5);
+	if (n < 0 || (kind != DP_COUNT && n > 0 && sum_null))
+		elog(ERROR, "privstat: a partial count of %lld rows is not a count", (long long) n);
+	if (kind != DP_COUNT && !sum_null && !numeric_to_i128(sum, &total))
+		out_of_range("sum");
+	state->n = n;
+	store128(state->sum, total);
+	return PointerGetDatum(state);
+}
 
 /*
  * The two state types, seen alike here: their size, the fields a partial

@@ -68,5 +68,7 @@ extern Node *privstat_consistent_sum_expr(Node *sum, Node *count, double lower, 
 /* Citus (src/citus.c): the state types, and a partial state stamped for a merge */
 extern Oid	privstat_dp_state_type(bool hist);
 extern Datum privstat_dp_state_stamp(Datum state, bool hist);
+extern Datum privstat_dp_state_of(int32 kind, bool integer_input, double lower, double upper,
+								  double epsilon, int64 n, Datum sum, bool sum_null);
 
 #endif							/* PRIVSTAT_DP_AGG_H */

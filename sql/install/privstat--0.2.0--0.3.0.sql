@@ -695,15 +695,15 @@ END
 $fn$;
 
 -- Citus: DP aggregates over distributed tables aggregated on the workers
--- (src/dp_agg.c, src/citus.c; doc/citus.md).  The partial aggregates are
--- plain ones whose value is the exact state, which leaves a worker only
--- sealed (the state types' I/O); _citus_partials runs the coordinator's
+-- (src/dp_agg.c, src/citus.c; doc/citus.md).  Counts, sums and averages
+-- are counted and summed (of _dp_grid's values) by PostgreSQL's own
+-- aggregates; the partial aggregates of the others are plain ones whose value
+-- is the exact state, which leaves a worker only sealed (the state types'
+-- I/O).  _citus_partials runs the coordinator's
 -- authenticated query of them and stamps the states it hands out; a merge is
 -- a DP aggregate, priced and charged as the call it replaces, that takes one
 -- stamped state per group.  Executable by everyone: the rewritten statements
 -- call them as their role.
-CREATE FUNCTION privstat._dp_partial_count_trans(privstat.dp_state, boolean)
-	RETURNS privstat.dp_state AS 'MODULE_PATHNAME', 'dp_partial_count_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION privstat._dp_partial_trans(privstat.dp_state, smallint, integer, double precision, double precision, double precision)
 	RETURNS privstat.dp_state AS 'MODULE_PATHNAME', 'dp_partial_trans_int2' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION privstat._dp_partial_trans(privstat.dp_state, integer, integer, double precision, double precision, double precision)
@@ -717,10 +717,18 @@ CREATE FUNCTION privstat._dp_partial_trans(privstat.dp_state, double precision, 
 CREATE FUNCTION privstat._dp_partial_combine(privstat.dp_state, privstat.dp_state)
 	RETURNS privstat.dp_state AS 'MODULE_PATHNAME', 'dp_partial_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-CREATE AGGREGATE privstat._dp_partial_count(boolean) (
-	SFUNC = privstat._dp_partial_count_trans, STYPE = privstat.dp_state,
-	COMBINEFUNC = privstat._dp_partial_combine, PARALLEL = SAFE
-);
+-- the grid value dp_sum (kind 2) or dp_avg (kind 3) adds for a value, so the
+-- workers sum them with sum(): see _citus_partials
+CREATE FUNCTION privstat._dp_grid(smallint, integer, double precision, double precision, double precision)
+	RETURNS bigint AS 'MODULE_PATHNAME', 'dp_grid_int2' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat._dp_grid(integer, integer, double precision, double precision, double precision)
+	RETURNS bigint AS 'MODULE_PATHNAME', 'dp_grid_int4' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat._dp_grid(bigint, integer, double precision, double precision, double precision)
+	RETURNS bigint AS 'MODULE_PATHNAME', 'dp_grid_int8' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat._dp_grid(numeric, integer, double precision, double precision, double precision)
+	RETURNS bigint AS 'MODULE_PATHNAME', 'dp_grid_numeric' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privstat._dp_grid(double precision, integer, double precision, double precision, double precision)
+	RETURNS bigint AS 'MODULE_PATHNAME', 'dp_grid_float8' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE AGGREGATE privstat._dp_partial(smallint, integer, double precision, double precision, double precision) (
 	SFUNC = privstat._dp_partial_trans, STYPE = privstat.dp_state,
 	COMBINEFUNC = privstat._dp_partial_combine, PARALLEL = SAFE

@@ -104,6 +104,8 @@ my %queries = (
 	'dp_sum' => ['SELECT round(privstat.dp_sum(v, 0, 49, 100)) FROM events', 100],
 	'dp_avg' => ['SELECT round(privstat.dp_avg(v, 0, 49, 100)) FROM events', 100],
 	'dp_median' => ['SELECT round(privstat.dp_median(v, 0, 49, 100)) FROM events', 100],
+	'dp_sum with privstat.epsilon' => ['SELECT round(privstat.dp_sum(v, 0, 49)) FROM events', 100],
+	'dp_avg with privstat.epsilon' => ['SELECT round(privstat.dp_avg(v, 0, 49)) FROM events', 100],
 	'two aggregates, one with constant bounds' =>
 	  ['SELECT privstat.dp_count(uid, 50), round(privstat.dp_sum(v, 0, 49, 50)) FROM events', 100],
 	'GROUP BY the distribution column' =>
@@ -117,6 +119,8 @@ my %expect = (
 	'dp_sum' => qr/^4[89]\d\d\d$/,
 	'dp_avg' => qr/^2[345]$/,
 	'dp_median' => qr/^\d+$/,
+	'dp_sum with privstat.epsilon' => qr/^4[89]\d\d\d$/,
+	'dp_avg with privstat.epsilon' => qr/^2[345]$/,
 	'two aggregates, one with constant bounds' => qr/^(1999|2000|2001)\|4[89]\d\d\d$/,
 	'GROUP BY the distribution column' => qr/^10\|(39|40|41)\|(39|40|41)$/,
 	'GROUP BY another column' => qr/^50\|(39|40|41)\|(39|40|41)$/,
@@ -173,6 +177,21 @@ odd\|(199|200|201)$/, 1 ],
 	[ 'dp_median and dp_percentile on partial histograms',
 	  q{SELECT round(privstat.dp_median(v, 0, 49, 50)), round(privstat.dp_percentile(v::float8, 0.9, 0, 49, 50)) FROM events},
 	  qr/^(2[2-7])\|(4[3-7])$/, 1 ],
+	# at epsilon 100 over values clamped to [0, 1], each release below is
+	# exact but with a probability of about 1e-10 (the avg's count and sum
+	# at epsilon 50 each), so they check the states the workers' counts and
+	# sums build, to the unit
+	[ 'dp_sum of integers from the workers\' sum(), exact at epsilon 100',
+	  q{SELECT privstat.dp_sum(v, 0, 1, 100) FROM events}, qr/^1960$/, 1 ],
+	[ 'dp_avg of integers, centred on the workers, exact at epsilon 100',
+	  q{SELECT round(privstat.dp_avg(v, 0, 1, 100)::numeric, 6) FROM events}, qr/^0\.980000$/, 1 ],
+	[ 'dp_sum grouped by another column, exact at epsilon 100',
+	  q{SELECT v, privstat.dp_sum(uid, 0, 1, 100) FROM events WHERE v < 3 GROUP BY v ORDER BY v},
+	  qr/^0\|40\n1\|40\n2\|40$/, 1 ],
+	[ 'dp_sum of double precision and dp_avg of numeric from the workers\' sums (noise about 0.01)',
+	  q{SELECT abs(privstat.dp_sum(v::float8 / 49, 0, 1, 50) - 1000) < 1,
+	    abs(privstat.dp_avg(v::numeric / 49, 0, 1, 50) - 0.5) < 0.001 FROM events},
+	  qr/^t\|t$/, 1 ],
 	[ 'an empty distributed table',
 	  q{SELECT privstat.dp_count(x, 50) BETWEEN -1 AND 1, abs(privstat.dp_sum(x, 0, 1, 50)) <= 1 FROM nothing},
 	  qr/^t\|t$/, 1 ],
@@ -234,7 +253,13 @@ like($explain, qr/Privacy Cost Epsilon: 3\.000000/, '... priced as the calls the
 $explain = $coord->safe_psql('postgres',
 	'EXPLAIN (VERBOSE, COSTS OFF) SELECT uid, privstat.dp_count(*) FROM events GROUP BY uid');
 like($explain, qr/privstat\._dp_merge_count\(s_1\)/, 'EXPLAIN VERBOSE: a grouped count merges partial states');
-like($explain, qr/privstat\._dp_partial_count\(true\)/, '... which the workers make with _dp_partial_count');
+like($explain, qr/SELECT uid AS g_1,\s+1 AS s_1_1,\s+false AS s_1_2,.*count\(\*\) AS s_1_6,\s+NULL::numeric AS s_1_7\s+FROM public\.events\s+GROUP BY uid/s,
+	'... which the workers count with count(*), and Citus distributes as its own');
+$explain = $coord->safe_psql('postgres',
+	'EXPLAIN (VERBOSE, COSTS OFF) SELECT privstat.dp_sum(v, 0, 49), privstat.dp_avg(v::float8, 0, 49, 2) FROM events');
+like($explain, qr/count\(v\) AS s_1_6,\s+sum\(privstat\._dp_grid\(v, 2, .*count\(\(v\)::double precision\) AS s_2_6,\s+sum\(privstat\._dp_grid\(\(v\)::double precision, 3, /s,
+	'EXPLAIN VERBOSE: the workers count and sum the grid values of dp_sum and dp_avg with count() and sum()');
+like($explain, qr/_dp_merge_sum_int8\(s_1, .*_dp_merge_avg\(s_2, /s, '... and the coordinator merges what they give');
 $explain = $coord->safe_psql('postgres',
 	'EXPLAIN (VERBOSE, COSTS OFF) SELECT privstat.dp_stddev(v, 0, 49), privstat.dp_variance(v, 0, 49, 2) FROM events');
 like($explain, qr/_dp_merge_stddev\(s_1, .*_dp_merge_variance\(s_2, /s,
@@ -249,8 +274,8 @@ like($err, qr/a DP query cannot read whole rows, system columns or a sample of C
 	'whole rows of a distributed table are refused, by name');
 
 # the partial states: sealed outside the coordinator's merge, and merged once
-my $sealed1 = $coord->safe_psql('postgres', 'SELECT privstat._dp_partial_count(true)::text FROM events');
-my $sealed2 = $coord->safe_psql('postgres', 'SELECT privstat._dp_partial_count(true)::text FROM events');
+my $sealed1 = $coord->safe_psql('postgres', 'SELECT privstat._dp_partial(v, 4, 0, 49, 1)::text FROM events');
+my $sealed2 = $coord->safe_psql('postgres', 'SELECT privstat._dp_partial(v, 4, 0, 49, 1)::text FROM events');
 like($sealed1, qr/^ps1:[0-9a-f]{344}$/, 'a partial state reads as sealed text');
 isnt($sealed1, $sealed2, '... under a new nonce each time (equal states do not show as equal)');
 unlike($sealed1, qr/d007/, '... and not as the exact count (2000 = 0x7d0)');
@@ -261,12 +286,12 @@ like($err, qr/invalid sealed dp_state/, 'a changed sealed state does not open');
 $coord->psql('postgres', q{SELECT 'abcd'::privstat.dp_state}, stdout => \$out, stderr => \$err);
 like($err, qr/A dp_state is sealed/, 'a state that is not sealed is refused');
 $coord->psql('postgres',
-	q{SELECT privstat._dp_merge_count(s) FROM (SELECT privstat._dp_partial_count(true) AS s FROM events) x},
+	q{SELECT privstat._dp_merge_variance(s, 0, 49, 1, 'integer') FROM (SELECT privstat._dp_partial(v, 4, 0, 49, 1) AS s FROM events) x},
 	stdout => \$out, stderr => \$err);
 like($err, qr/takes only the states privstat._citus_partials handed out/,
 	'a merge refuses a state _citus_partials did not hand out');
 $coord->psql('postgres',
-	q{SELECT * FROM privstat._citus_partials('SELECT privstat._dp_partial_count(true) FROM public.events', '\x00') AS p(s privstat.dp_state)},
+	q{SELECT * FROM privstat._citus_partials('SELECT 1, false, 0::float8, 0::float8, 1::float8, count(*), NULL::numeric FROM public.events', '\x00') AS p(s privstat.dp_state)},
 	stdout => \$out, stderr => \$err);
 like($err, qr/runs only the queries privstat writes for it/, '_citus_partials refuses a query without its HMAC');
 $explain = $coord->safe_psql('postgres', 'EXPLAIN (VERBOSE, COSTS OFF) SELECT privstat.dp_count(v, 1) FROM events');
