@@ -148,6 +148,38 @@ privstat_citus_refuse_on_worker(const char *what)
 				 errhint("Run it on the coordinator, which reads the workers' shards.")));
 }
 
+/* is relid a Citus table (in pg_dist_partition: distributed, reference or Citus-local)? */
+static bool
+citus_table_of_catalog(Oid relid, Oid partition_rel, Oid partition_index)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	bool		found;
+
+	rel = table_open(partition_rel, AccessShareLock);
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+	scan = systable_beginscan(rel, partition_index, OidIsValid(partition_index), NULL, 1, &key);
+	found = HeapTupleIsValid(systable_getnext(scan));
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+void
+privstat_citus_refuse_row_rules(Oid relid, const char *what)
+{
+	Oid			partition_rel;
+
+	if (!citus_loaded() || !OidIsValid(partition_rel = citus_catalog("pg_dist_partition")) ||
+		!citus_table_of_catalog(relid, partition_rel, citus_catalog("pg_dist_partition_logical_relid_index")))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("%s Citus table \"%s\" is not supported yet", what, get_rel_name(relid)),
+			 errdetail("privstat's consent, scope and retention rules do not reach the Citus workers, whose shards would show no row to anyone but the owner."),
+			 errhint("Keep rows under such rules in a table that is not distributed (doc/citus.md).")));
+}
 
 /* ---------------------------------------------------------------------------
  * The coordinator: DP statements read Citus tables through privstat._citus_rows
@@ -167,19 +199,7 @@ typedef struct GatherContext
 static bool
 citus_table(Oid relid, GatherContext *ctx)
 {
-	Relation	rel;
-	SysScanDesc scan;
-	ScanKeyData key;
-	bool		found;
-
-	rel = table_open(ctx->partition_rel, AccessShareLock);
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
-	scan = systable_beginscan(rel, ctx->partition_index, OidIsValid(ctx->partition_index),
-							  NULL, 1, &key);
-	found = HeapTupleIsValid(systable_getnext(scan));
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return found;
+	return citus_table_of_catalog(relid, ctx->partition_rel, ctx->partition_index);
 }
 
 static bool

@@ -57,6 +57,7 @@
 #include "utils/syscache.h"
 
 #include "privstat/audit.h"
+#include "privstat/citus.h"
 #include "privstat/common.h"
 #include "privstat/guc.h"
 #include "privstat/policy.h"
@@ -279,6 +280,7 @@ privstat_retention_apply(PG_FUNCTION_ARGS)
 	keep = PG_GETARG_INTERVAL_P(2);
 	action = PG_GETARG_TEXT_PP(3);
 	check_rule_target(relid);
+	privstat_citus_refuse_row_rules(relid, RULES_SET);
 
 	memset(&zero, 0, sizeof(zero));
 	if (!DatumGetBool(DirectFunctionCall2(interval_gt, IntervalPGetDatum(keep), IntervalPGetDatum(&zero))))
@@ -368,6 +370,7 @@ privstat_purge_batch(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("table must not be null")));
+	privstat_citus_refuse_row_rules(PG_GETARG_OID(0), "purging");
 	/* it shows the table's expired rows to the batch: owners and administrators only */
 	if (!pg_class_ownercheck(PG_GETARG_OID(0), GetUserId()) && !privstat_has_role("privstat_admin"))
 		ereport(ERROR,

@@ -14,4 +14,15 @@ extern void privstat_citus_init(void);
 /* an ERROR on a Citus worker, where no budget is charged or changed: what is refused */
 extern void privstat_citus_refuse_on_worker(const char *what);
 
+/*
+ * An ERROR if relid is a Citus table, whose shards privstat's row rules
+ * (consent, scopes, retention) do not reach: what was attempted, as
+ * RULES_SET ("... Citus table "t" is not supported yet").
+ */
+extern void privstat_citus_refuse_row_rules(Oid relid, const char *what);
+
+#define RULES_SET "setting consent, scope or retention rules on"
+#define RULES_READ "reading rows under consent, scope or retention rules from"
+
+
 #endif							/* PRIVSTAT_CITUS_H */

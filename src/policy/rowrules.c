@@ -39,6 +39,7 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
+#include "privstat/citus.h"
 #include "privstat/common.h"
 #include "privstat/guc.h"
 #include "privstat/policy.h"
@@ -282,6 +283,8 @@ policy_rls_restrictive(CmdType cmdtype, Relation rel)
 	policy_ensure();
 	if (!policy_cache.installed || (r = row_rules(RelationGetRelid(rel), false)) == NULL)
 		return result;
+	/* fail closed, and say why, where the rules would not reach the rows */
+	privstat_citus_refuse_row_rules(RelationGetRelid(rel), RULES_READ);
 
 	if (r->consent_attno != 0 && OidIsValid(policy_cache.consent_ok))
 	{
@@ -465,6 +468,7 @@ privstat_policy_enable_rls(Oid relid)
 
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "cache lookup failed for relation %u", relid);
+	privstat_citus_refuse_row_rules(relid, RULES_SET);
 	enabled = ((Form_pg_class) GETSTRUCT(tup))->relrowsecurity;
 	ReleaseSysCache(tup);
 	if (enabled)

@@ -392,6 +392,48 @@ is(join(',', map { $_->safe_psql('postgres',
 			q{SELECT version FROM privstat.key_version WHERE domain = 'default'}) } @workers),
 	'3,3', '... and every node has the same version');
 
+# consent, scope and retention rules do not reach the workers yet: refused,
+# saying so, rather than leaving shards that show no row to anyone
+$coord->safe_psql('postgres', q{
+	CREATE TABLE consented (uid int, purposes text[], at timestamptz);
+	SELECT create_distributed_table('consented', 'uid');
+	INSERT INTO consented SELECT g, '{analytics}', now() FROM generate_series(1, 100) g;
+	GRANT SELECT ON consented TO citus_analyst;
+	SELECT privstat.grant_purpose('citus_analyst', 'analytics');
+});
+for my $call (q{privstat.set_consent('consented', 'purposes')},
+	q{privstat.set_scope('consented', 'citus_analyst', 'uid > 10')},
+	q{privstat.set_retention('consented', 'at', '30 days')})
+{
+	$coord->psql('postgres', "SELECT $call", stdout => \$out, stderr => \$err);
+	like($err, qr/setting consent, scope or retention rules on Citus table "consented" is not supported yet/,
+		"$call on a distributed table is refused, saying why");
+}
+is($coord->safe_psql('postgres', q{SELECT (SELECT count(*) FROM privstat.consent_rule) + (SELECT count(*) FROM privstat.scope_rule)
+		+ (SELECT count(*) FROM privstat.retention_rule)}), '0', '... and no rule is stored');
+is($coord->safe_psql('postgres', q{SET ROLE citus_analyst; SELECT count(*) FROM consented}), '100',
+	'... and the table reads as before');
+# a rule set before the table was distributed: its readers are refused, not shown nothing
+$coord->safe_psql('postgres', q{
+	CREATE TABLE consented_first (uid int, purposes text[]);
+	INSERT INTO consented_first SELECT g, '{analytics}' FROM generate_series(1, 100) g;
+	GRANT SELECT ON consented_first TO citus_analyst;
+	SELECT privstat.set_consent('consented_first', 'purposes');
+});
+$coord->psql('postgres', q{SELECT create_distributed_table('consented_first', 'uid')}, stdout => \$out, stderr => \$err);
+if ($err =~ /ERROR/)
+{
+	like($err, qr/row level security|ERROR/, 'Citus does not distribute a table with row security: ' . ($err =~ /ERROR:\s+(.*)/)[0]);
+}
+else
+{
+	$coord->psql('postgres', q{SET ROLE citus_analyst; SET privstat.purpose = 'analytics'; SELECT count(*) FROM consented_first},
+		stdout => \$out, stderr => \$err);
+	like($err, qr/reading rows under consent, scope or retention rules from Citus table "consented_first" is not supported yet/,
+		'a table distributed after its consent rule was set: its readers are refused, saying why');
+	is($out, '', '... and see no count');
+}
+
 # the workers never charge, release or change a budget
 $workers[0]->psql('postgres', 'SELECT privstat.dp_count(*) FROM generate_series(1, 10)',
 	stdout => \$out, stderr => \$err);
