@@ -73,6 +73,9 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
+#include "utils/syscache.h"
+#include "catalog/pg_class.h"
+#include "utils/acl.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/tlist.h"
 
@@ -186,11 +189,33 @@ privstat_citus_refuse_row_rules(Oid relid, const char *what)
  * ---------------------------------------------------------------------------
  */
 
+/*
+ * The location of a _citus_reader_rows call this rewrite wrote.  The parser
+ * gives a node the position of its text (0 or more) or -1, and a stored
+ * view or rule reads back -1: no SQL can write a call with this location.
+ */
+#define READER_CALL_MARK	(-0x5052)
+
+/* is row security on for the table? */
+static bool
+rel_row_security(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	bool		rls;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	rls = ((Form_pg_class) GETSTRUCT(tup))->relrowsecurity;
+	ReleaseSysCache(tup);
+	return rls;
+}
+
 typedef struct GatherContext
 {
 	Oid			partition_rel;	/* pg_dist_partition */
 	Oid			partition_index;	/* its index on logicalrelid */
 	Oid			rows_function;	/* privstat._citus_rows */
+	Oid			reader_function;	/* privstat._citus_reader_rows */
 	List	   *gathered;		/* the tables replaced */
 	List	   *marks;			/* of the _citus_partials calls written (mark_of) */
 } GatherContext;
@@ -253,6 +278,13 @@ used_columns_walker(Node *node, UsedColumns *used)
 	return expression_tree_walker(node, used_columns_walker, used);
 }
 
+/* the table of a _citus_rows or _citus_reader_rows call */
+static Oid
+call_relid(FuncExpr *call)
+{
+	return DatumGetObjectId(linitial_node(Const, call->args)->constvalue);
+}
+
 /*
  * Replace range table entry rti of query, a Citus table, by a call of
  * privstat._citus_rows(table, columns, only), which selects the columns the
@@ -276,13 +308,40 @@ gather_rte(Query *query, int rti, GatherContext *ctx)
 	int			ncolumns = 0;
 	ArrayType  *array;
 
+	Oid			fn = ctx->rows_function;
+	bool		as_reader = false;
+
+	/*
+	 * A restricted role's validated query reads a protected table with
+	 * privstat_reader's rights (src/policy/validate.c), which cannot reach
+	 * the workers (it cannot log in): its rows come through
+	 * _citus_reader_rows instead, which reads as the table's owner, and
+	 * only from a call this rewrite wrote (READER_CALL_MARK).  The owner
+	 * is not subject to the table's row security, which the reader is:
+	 * a table with row security is refused.
+	 */
+	if (OidIsValid(rte->checkAsUser) && rte->checkAsUser == get_role_oid("privstat_reader", true) &&
+		rte->requiredPerms == ACL_SELECT)
+	{
+		bool		rls = rel_row_security(rte->relid);
+
+		if (rls || rte->securityQuals != NIL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("a restricted role cannot read Citus table \"%s\", which has row level security",
+							get_rel_name(rte->relid)),
+					 errdetail("Through Citus the table is read with its owner's rights, to which its row-level policies do not apply."),
+					 errhint("Keep rows under row-level policies in a table that is not distributed (doc/citus.md).")));
+		fn = ctx->reader_function;
+		as_reader = OidIsValid(fn);
+	}
+
 	/*
 	 * The function's SELECT runs as the caller, and Citus's queries on the
-	 * workers too: a table read with another role's rights (a view owner's,
-	 * or privstat_reader's for a restricted role's validated query) would
-	 * lose them.  Refused here, before anything is charged.
+	 * workers too: a table read with another role's rights (a view owner's)
+	 * would lose them.  Refused here, before anything is charged.
 	 */
-	if (OidIsValid(rte->checkAsUser) && rte->checkAsUser != GetUserId())
+	if (!as_reader && OidIsValid(rte->checkAsUser) && rte->checkAsUser != GetUserId())
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("a DP query cannot read Citus table \"%s\" with the rights of role \"%s\"",
@@ -329,7 +388,7 @@ gather_rte(Query *query, int rti, GatherContext *ctx)
 	array = ncolumns > 0 ?
 		construct_array(columns, ncolumns, INT2OID, sizeof(int16), true, TYPALIGN_SHORT) :
 		construct_empty_array(INT2OID);
-	call = makeFuncExpr(ctx->rows_function, RECORDOID,
+	call = makeFuncExpr(fn, RECORDOID,
 						list_make3(makeConst(REGCLASSOID, -1, InvalidOid, sizeof(Oid),
 											 ObjectIdGetDatum(rte->relid), false, true),
 								   makeConst(INT2ARRAYOID, -1, InvalidOid, -1,
@@ -337,6 +396,8 @@ gather_rte(Query *query, int rti, GatherContext *ctx)
 								   makeBoolConst(!rte->inh, false)),
 						InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
 	call->funcretset = true;
+	if (as_reader)
+		call->location = READER_CALL_MARK;
 	rtfunc->funcexpr = (Node *) call;
 	ctx->gathered = lappend_oid(ctx->gathered, rte->relid);
 
@@ -356,6 +417,16 @@ gather_rte(Query *query, int rti, GatherContext *ctx)
 	rte->updatedCols = NULL;
 	rte->extraUpdatedCols = NULL;
 	rte->securityQuals = NIL;
+	if (as_reader)
+	{
+		/*
+		 * For the policy's checks at run time (privstat_citus_reader_table):
+		 * scalar fields, which the plan's range table keeps, unlike the
+		 * function's call; PostgreSQL reads neither in a function's entry.
+		 */
+		rte->relid = call_relid(call);
+		rte->checkAsUser = get_role_oid("privstat_reader", false);
+	}
 }
 
 static bool gather_walker(Node *node, GatherContext *ctx);
@@ -1019,6 +1090,11 @@ citus_planner(Query *parse, const char *query_string, int cursorOptions,
 	{
 		ctx.partition_index = citus_catalog("pg_dist_partition_logical_relid_index");
 		ctx.rows_function = rows_function();
+		{
+			Oid			args[3] = {REGCLASSOID, INT2ARRAYOID, BOOLOID};
+
+			ctx.reader_function = privstat_function_ok("_citus_reader_rows", 3, args, true);
+		}
 		if (OidIsValid(ctx.rows_function))
 			gather_query(parse, &ctx);
 	}
@@ -1184,30 +1260,25 @@ spi_rows(FunctionCallInfo fcinfo, const char *sql, int nargs, Oid *argtypes, Dat
  * through SPI as the caller, so Citus distributes it to the workers as any
  * other, and the caller's permissions and the table's row security apply.
  */
-PG_FUNCTION_INFO_V1(privstat_citus_rows);
-Datum
-privstat_citus_rows(PG_FUNCTION_ARGS)
+/*
+ * The SELECT of _citus_rows and _citus_reader_rows: the columns listed of
+ * the table, NULL in the others, as the calling statement's column
+ * definition list (with the table's column positions at plan time) expects.
+ */
+static char *
+rows_query(FunctionCallInfo fcinfo, Relation rel, ArrayType *array, bool only)
 {
-	Oid			relid = PG_GETARG_OID(0);
-	ArrayType  *array = PG_GETARG_ARRAYTYPE_P(1);
-	bool		only = PG_GETARG_BOOL(2);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	TupleDesc	expected;
-	Relation	rel;
-	TupleDesc	desc;
+	TupleDesc	expected = rsinfo->setDesc;
+	TupleDesc	desc = RelationGetDescr(rel);
 	Datum	   *attnos;
 	bool	   *attnulls;
 	int			nattnos;
 	bool	   *listed;
 	StringInfoData sql;
 
-	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	expected = rsinfo->setDesc;
 	deconstruct_array(array, INT2OID, sizeof(int16), true, TYPALIGN_SHORT,
 					  &attnos, &attnulls, &nattnos);
-
-	rel = table_open(relid, AccessShareLock);
-	desc = RelationGetDescr(rel);
 	listed = palloc0(sizeof(bool) * (expected->natts + 1));
 	for (int i = 0; i < nattnos; i++)
 	{
@@ -1242,10 +1313,103 @@ privstat_citus_rows(PG_FUNCTION_ARGS)
 	appendStringInfo(&sql, " FROM %s%s", only ? "ONLY " : "",
 					 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 												RelationGetRelationName(rel)));
+	return sql.data;
+}
+
+/*
+ * privstat._citus_rows(table, columns, only): the rows of a Citus table, as
+ * the coordinator's statement that replaced the table by this call expects
+ * them (rows_query).  The SELECT runs through SPI as the caller, so Citus
+ * distributes it to the workers as any other, and the caller's permissions
+ * and the table's row security apply.
+ */
+PG_FUNCTION_INFO_V1(privstat_citus_rows);
+Datum
+privstat_citus_rows(PG_FUNCTION_ARGS)
+{
+	Relation	rel;
+	char	   *sql;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	rel = table_open(PG_GETARG_OID(0), AccessShareLock);
+	sql = rows_query(fcinfo, rel, PG_GETARG_ARRAYTYPE_P(1), PG_GETARG_BOOL(2));
+	table_close(rel, AccessShareLock);
+	spi_rows(fcinfo, sql, 0, NULL, NULL, false);
+	return (Datum) 0;
+}
+
+/*
+ * privstat._citus_reader_rows(table, columns, only): the same rows, for a
+ * restricted role's validated statement, which reads the protected table
+ * with privstat_reader's rights.  Those cannot reach the workers (the role
+ * cannot log in), so the SELECT runs as the table's owner, with privstat
+ * checking that privstat_reader may read the table (as the executor would
+ * have), and only for the call the rewrite wrote into that statement: a
+ * call whose node carries READER_CALL_MARK, which no SQL can write.  Its
+ * rows go nowhere but into the statement privstat validated.  (gather_rte
+ * refuses tables with row security, which the owner would not be subject
+ * to.)
+ */
+PG_FUNCTION_INFO_V1(privstat_citus_reader_rows);
+Datum
+privstat_citus_reader_rows(PG_FUNCTION_ARGS)
+{
+	Node	   *call = fcinfo->flinfo->fn_expr;
+	Oid			relid = PG_GETARG_OID(0);
+	Oid			reader = get_role_oid("privstat_reader", true);
+	Relation	rel;
+	char	   *sql;
+	Oid			owner;
+	Oid			save_userid;
+	int			save_sec_context;
+
+	if (call == NULL || !IsA(call, FuncExpr) || ((FuncExpr *) call)->location != READER_CALL_MARK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("privstat._citus_reader_rows runs only in the statement privstat rewrote for it"),
+				 errhint("Write the DP query over the distributed table itself.")));
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	rel = table_open(relid, AccessShareLock);
+	if (!OidIsValid(reader) || pg_class_aclcheck(relid, reader, ACL_SELECT) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("protected table %s cannot be read by privstat_reader",
+						quote_identifier(RelationGetRelationName(rel)))));
+	if (rel->rd_rel->relrowsecurity)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a restricted role cannot read Citus table \"%s\", which has row level security",
+						RelationGetRelationName(rel))));
+	owner = rel->rd_rel->relowner;
+	sql = rows_query(fcinfo, rel, PG_GETARG_ARRAYTYPE_P(1), PG_GETARG_BOOL(2));
 	table_close(rel, AccessShareLock);
 
-	spi_rows(fcinfo, sql.data, 0, NULL, NULL, false);
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		spi_rows(fcinfo, sql, 0, NULL, NULL, false);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_END_TRY();
 	return (Datum) 0;
+}
+
+/*
+ * The protected table a plan's range-table entry reads with
+ * privstat_reader's rights through _citus_reader_rows (for the policy's
+ * run-time checks, src/policy/hooks.c), or InvalidOid.
+ */
+Oid
+privstat_citus_reader_table(RangeTblEntry *rte)
+{
+	if (rte->rtekind != RTE_FUNCTION || !OidIsValid(rte->relid) || !OidIsValid(rte->checkAsUser) ||
+		rte->checkAsUser != get_role_oid("privstat_reader", true))
+		return InvalidOid;
+	return rte->relid;
 }
 
 /*

@@ -9,10 +9,19 @@
 #ifndef PRIVSTAT_CITUS_H
 #define PRIVSTAT_CITUS_H
 
+#include "nodes/parsenodes.h"
+
 extern void privstat_citus_init(void);
 
 /* an ERROR on a Citus worker, where no budget is charged or changed: what is refused */
 extern void privstat_citus_refuse_on_worker(const char *what);
+
+/*
+ * The protected table a plan's range-table entry reads with privstat_reader's
+ * rights through privstat._citus_reader_rows (a restricted role's query
+ * over a Citus table), or InvalidOid.
+ */
+extern Oid	privstat_citus_reader_table(RangeTblEntry *rte);
 
 /*
  * An ERROR if relid is a Citus table, whose shards privstat's row rules

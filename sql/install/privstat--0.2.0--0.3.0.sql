@@ -750,6 +750,13 @@ CREATE AGGREGATE privstat._dp_partial(double precision, integer, double precisio
 	COMBINEFUNC = privstat._dp_partial_combine, PARALLEL = SAFE
 );
 
+-- the rows of a Citus table for a restricted role's validated statement, read
+-- as the table's owner: only from the call privstat's rewrite wrote into that
+-- statement (src/citus.c)
+CREATE FUNCTION privstat._citus_reader_rows(rel regclass, columns smallint[], only_table boolean)
+	RETURNS SETOF record AS 'MODULE_PATHNAME', 'privstat_citus_reader_rows'
+	LANGUAGE C VOLATILE STRICT;
+
 CREATE FUNCTION privstat._citus_partials(query text, mac bytea)
 	RETURNS SETOF record AS 'MODULE_PATHNAME', 'privstat_citus_partials'
 	LANGUAGE C VOLATILE STRICT;

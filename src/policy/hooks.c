@@ -42,6 +42,7 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
+#include "privstat/citus.h"
 #include "privstat/dp_agg.h"
 #include "privstat/guc.h"
 #include "privstat/policy.h"
@@ -328,6 +329,9 @@ reads_as_reader(PlannedStmt *stmt)
 
 		if (rte->rtekind == RTE_RELATION && rte->checkAsUser == policy_cache.reader)
 			return true;
+		/* a Citus table's rows gathered for it (src/citus.c) */
+		if (OidIsValid(privstat_citus_reader_table(rte)))
+			return true;
 	}
 	return false;
 }
@@ -421,18 +425,31 @@ policy_check_perms(List *rangeTable, bool ereport_on_violation)
 	{
 		RangeTblEntry *rte = lfirst(lc);
 		bool		as_reader;
+		Oid			relid = rte->relid;
 
-		if (rte->rtekind != RTE_RELATION)
+		if (rte->rtekind == RTE_FUNCTION && OidIsValid(relid = privstat_citus_reader_table(rte)))
+		{
+			/* a Citus table's rows gathered as privstat_reader would read them (src/citus.c) */
+			as_reader = true;
+			if (protected_rel(relid) == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("this plan reads table %s as privstat_reader, which it no longer protects",
+								quote_identifier(get_rel_name(relid))),
+						 errhint("Run the statement again.")));
+		}
+		else if (rte->rtekind != RTE_RELATION)
 			continue;
-		as_reader = OidIsValid(policy_cache.reader) && rte->checkAsUser == policy_cache.reader;
+		else
+			as_reader = OidIsValid(policy_cache.reader) && rte->checkAsUser == policy_cache.reader;
 		if (!as_reader && level == LEVEL_DIRECT)
 			continue;
-		if (protected_rel(rte->relid) == NULL)
+		if (protected_rel(relid) == NULL)
 			continue;
 		if (level == LEVEL_NONE)
 			refuse_level_none();
 		if (as_reader && level != LEVEL_DIRECT)
-			privstat_session_check(quote_identifier(get_rel_name(rte->relid)));
+			privstat_session_check(quote_identifier(get_rel_name(relid)));
 		/* at run time, so EXPLAIN ANALYZE EXECUTE of a cached plan is caught too */
 		if (as_reader && in_explain_analyze && level != LEVEL_DIRECT)
 			ereport(ERROR,
@@ -444,7 +461,7 @@ policy_check_perms(List *rangeTable, bool ereport_on_violation)
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("this plan over protected table %s was not validated for a role at access level %s",
-							quote_identifier(get_rel_name(rte->relid)), level_name(level)),
+							quote_identifier(get_rel_name(relid)), level_name(level)),
 					 errhint("Run the statement again; prepare it again if it was prepared before the role's level changed.")));
 	}
 	return true;
