@@ -190,11 +190,13 @@ privstat_citus_refuse_row_rules(Oid relid, const char *what)
  */
 
 /*
- * The location of a _citus_reader_rows call this rewrite wrote.  The parser
- * gives a node the position of its text (0 or more) or -1, and a stored
- * view or rule reads back -1: no SQL can write a call with this location.
+ * The location of a _citus_reader_rows (_citus_partials) call this rewrite
+ * wrote.  The parser gives a node the position of its text (0 or more) or
+ * -1, and a stored view or rule reads back -1: no SQL can write a call
+ * with this location.
  */
 #define READER_CALL_MARK	(-0x5052)
+#define PARTIALS_CALL_MARK	(-0x5054)
 
 /* is row security on for the table? */
 static bool
@@ -216,6 +218,8 @@ typedef struct GatherContext
 	Oid			partition_index;	/* its index on logicalrelid */
 	Oid			rows_function;	/* privstat._citus_rows */
 	Oid			reader_function;	/* privstat._citus_reader_rows */
+	bool		reader_used;	/* a call of it was written */
+	Oid			left_table;		/* a Citus table left in the statement (left_citus_walker) */
 	List	   *gathered;		/* the tables replaced */
 	List	   *marks;			/* of the _citus_partials calls written (mark_of) */
 } GatherContext;
@@ -334,6 +338,7 @@ gather_rte(Query *query, int rti, GatherContext *ctx)
 					 errhint("Keep rows under row-level policies in a table that is not distributed (doc/citus.md).")));
 		fn = ctx->reader_function;
 		as_reader = OidIsValid(fn);
+		ctx->reader_used |= as_reader;
 	}
 
 	/*
@@ -1001,6 +1006,7 @@ partials_query(Query *query, GatherContext *ctx)
 											 PointerGetDatum(mac), false, false)),
 						InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
 	call->funcretset = true;
+	call->location = PARTIALS_CALL_MARK;
 	rtfunc = makeNode(RangeTblFunction);
 	rtfunc->funcexpr = (Node *) call;
 	rtfunc->funccolcount = list_length(colnames);
@@ -1065,6 +1071,28 @@ gather_walker(Node *node, GatherContext *ctx)
 	return expression_tree_walker(node, gather_walker, ctx);
 }
 
+/* a Citus table still in the statement after gather_query (the one it writes) */
+static bool
+left_citus_walker(Node *node, GatherContext *ctx)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, RangeTblEntry))
+	{
+		RangeTblEntry *rte = (RangeTblEntry *) node;
+
+		if (rte->rtekind == RTE_RELATION && citus_table(rte->relid, ctx))
+		{
+			ctx->left_table = rte->relid;
+			return true;
+		}
+		return false;
+	}
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, left_citus_walker, ctx, QTW_EXAMINE_RTES_BEFORE);
+	return expression_tree_walker(node, left_citus_walker, ctx);
+}
+
 /* privstat._citus_rows(regclass, smallint[], boolean), or InvalidOid before 0.3.0 */
 static Oid
 rows_function(void)
@@ -1095,8 +1123,22 @@ citus_planner(Query *parse, const char *query_string, int cursorOptions,
 
 			ctx.reader_function = privstat_function_ok("_citus_reader_rows", 3, args, true);
 		}
+		ctx.reader_used = false;
 		if (OidIsValid(ctx.rows_function))
 			gather_query(parse, &ctx);
+
+		/*
+		 * A statement that still has a Citus table (the one it writes) is
+		 * planned by Citus, which may keep a part of it, rows gathered for
+		 * a restricted role included, as an intermediate result that
+		 * read_intermediate_result() shows to anyone.  Refused.
+		 */
+		if (ctx.reader_used && left_citus_walker((Node *) parse, &ctx))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("a restricted role's statement that writes Citus table \"%s\" cannot read protected Citus tables",
+							get_rel_name(ctx.left_table)),
+					 errhint("Write the DP results into a table that is not distributed.")));
 	}
 	if (prev_planner)
 		result = prev_planner(parse, query_string, cursorOptions, boundParams);
@@ -1161,7 +1203,8 @@ privstat_citus_init(void)
  * as the COUNTED_COLUMNS columns it is built from (counted_columns).
  */
 static void
-spi_rows(FunctionCallInfo fcinfo, const char *sql, int nargs, Oid *argtypes, Datum *args, bool states)
+spi_rows(FunctionCallInfo fcinfo, const char *sql, int nargs, Oid *argtypes, Datum *args, bool states,
+		 const int *fixed_from)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	TupleDesc	expected = rsinfo->setDesc;
@@ -1194,6 +1237,16 @@ spi_rows(FunctionCallInfo fcinfo, const char *sql, int nargs, Oid *argtypes, Dat
 			{
 				Oid			type = TupleDescAttr(expected, i)->atttypid;
 
+				if (fixed_from != NULL)
+				{
+					/* the query's column, or -1 for a NULL */
+					from[i] = fixed_from[i];
+					if (from[i] >= 0 &&
+						(from[i] >= got->natts || TupleDescAttr(got, from[i])->atttypid != type))
+						elog(ERROR, "privstat: column %d is of another type than expected", from[i] + 1);
+					g += from[i] >= 0;
+					continue;
+				}
 				from[i] = g;
 				if (g < got->natts && type == state_type && TupleDescAttr(got, g)->atttypid == INT4OID)
 				{
@@ -1221,6 +1274,12 @@ spi_rows(FunctionCallInfo fcinfo, const char *sql, int nargs, Oid *argtypes, Dat
 				Datum	   *v = got_values + from[i];
 				bool	   *n = got_nulls + from[i];
 
+				if (from[i] < 0)
+				{
+					values[i] = (Datum) 0;
+					nulls[i] = true;
+					continue;
+				}
 				if (built[i])
 				{
 					/* kind, integer input, lower, upper, epsilon, count: never null */
@@ -1253,20 +1312,14 @@ spi_rows(FunctionCallInfo fcinfo, const char *sql, int nargs, Oid *argtypes, Dat
 }
 
 /*
- * privstat._citus_rows(table, columns, only): the rows of a Citus table, as
- * the coordinator's statement that replaced the table by this call expects
- * them (its column definition list, which has the table's column positions
- * at plan time): the columns listed, NULL in the others.  The SELECT runs
- * through SPI as the caller, so Citus distributes it to the workers as any
- * other, and the caller's permissions and the table's row security apply.
- */
-/*
  * The SELECT of _citus_rows and _citus_reader_rows: the columns listed of
- * the table, NULL in the others, as the calling statement's column
- * definition list (with the table's column positions at plan time) expects.
+ * the table, which fill their places in the calling statement's column
+ * definition list (the table's column positions at plan time); from[i] is
+ * the SELECT's column of place i, or -1 for a NULL.  (A NULL cast to the
+ * column's type would fail for a domain that is NOT NULL.)
  */
 static char *
-rows_query(FunctionCallInfo fcinfo, Relation rel, ArrayType *array, bool only)
+rows_query(FunctionCallInfo fcinfo, Relation rel, ArrayType *array, bool only, int **from)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	TupleDesc	expected = rsinfo->setDesc;
@@ -1275,6 +1328,7 @@ rows_query(FunctionCallInfo fcinfo, Relation rel, ArrayType *array, bool only)
 	bool	   *attnulls;
 	int			nattnos;
 	bool	   *listed;
+	int			n = 0;
 	StringInfoData sql;
 
 	deconstruct_array(array, INT2OID, sizeof(int16), true, TYPALIGN_SHORT,
@@ -1295,20 +1349,17 @@ rows_query(FunctionCallInfo fcinfo, Relation rel, ArrayType *array, bool only)
 		listed[attno] = true;
 	}
 
+	*from = palloc(sizeof(int) * (expected->natts + 1));
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT ");
 	for (int attno = 1; attno <= expected->natts; attno++)
 	{
-		Form_pg_attribute att = TupleDescAttr(expected, attno - 1);
-
-		if (attno > 1)
+		(*from)[attno - 1] = listed[attno] ? n : -1;
+		if (!listed[attno])
+			continue;
+		if (n++ > 0)
 			appendStringInfoString(&sql, ", ");
-		if (listed[attno])
-			appendStringInfoString(&sql,
-								   quote_identifier(NameStr(TupleDescAttr(desc, attno - 1)->attname)));
-		else
-			appendStringInfo(&sql, "NULL::%s",
-							 format_type_with_typemod(att->atttypid, att->atttypmod));
+		appendStringInfoString(&sql, quote_identifier(NameStr(TupleDescAttr(desc, attno - 1)->attname)));
 	}
 	appendStringInfo(&sql, " FROM %s%s", only ? "ONLY " : "",
 					 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
@@ -1329,12 +1380,13 @@ privstat_citus_rows(PG_FUNCTION_ARGS)
 {
 	Relation	rel;
 	char	   *sql;
+	int		   *from;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	rel = table_open(PG_GETARG_OID(0), AccessShareLock);
-	sql = rows_query(fcinfo, rel, PG_GETARG_ARRAYTYPE_P(1), PG_GETARG_BOOL(2));
-	table_close(rel, AccessShareLock);
-	spi_rows(fcinfo, sql, 0, NULL, NULL, false);
+	sql = rows_query(fcinfo, rel, PG_GETARG_ARRAYTYPE_P(1), PG_GETARG_BOOL(2), &from);
+	table_close(rel, NoLock);
+	spi_rows(fcinfo, sql, 0, NULL, NULL, false, from);
 	return (Datum) 0;
 }
 
@@ -1359,9 +1411,11 @@ privstat_citus_reader_rows(PG_FUNCTION_ARGS)
 	Oid			reader = get_role_oid("privstat_reader", true);
 	Relation	rel;
 	char	   *sql;
+	int		   *from;
 	Oid			owner;
 	Oid			save_userid;
 	int			save_sec_context;
+	int			nest;
 
 	if (call == NULL || !IsA(call, FuncExpr) || ((FuncExpr *) call)->location != READER_CALL_MARK)
 		ereport(ERROR,
@@ -1381,20 +1435,35 @@ privstat_citus_reader_rows(PG_FUNCTION_ARGS)
 				 errmsg("a restricted role cannot read Citus table \"%s\", which has row level security",
 						RelationGetRelationName(rel))));
 	owner = rel->rd_rel->relowner;
-	sql = rows_query(fcinfo, rel, PG_GETARG_ARRAYTYPE_P(1), PG_GETARG_BOOL(2));
-	table_close(rel, AccessShareLock);
 
+	/*
+	 * Written and run under search_path pg_catalog, its names all
+	 * qualified; the table stays locked to the end of the transaction, so
+	 * the name means this table when the SELECT runs.  pg_stat_statements
+	 * keeps to top-level statements meanwhile: with track = all it would
+	 * show the row count of this SELECT, an exact answer, to every role.
+	 */
+	nest = pin_search_path();
+	if (GetConfigOption("pg_stat_statements.track", true, false) != NULL)
+		(void) set_config_option("pg_stat_statements.track", "top", PGC_SUSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	sql = rows_query(fcinfo, rel, PG_GETARG_ARRAYTYPE_P(1), PG_GETARG_BOOL(2), &from);
+	table_close(rel, NoLock);
+
+	/* as the owner, in a security-restricted operation, as a maintenance command runs */
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
 	PG_TRY();
 	{
-		spi_rows(fcinfo, sql, 0, NULL, NULL, false);
+		spi_rows(fcinfo, sql, 0, NULL, NULL, false, from);
 	}
 	PG_FINALLY();
 	{
 		SetUserIdAndSecContext(save_userid, save_sec_context);
 	}
 	PG_END_TRY();
+	AtEOXact_GUC(true, nest);
 	return (Datum) 0;
 }
 
@@ -1438,7 +1507,8 @@ privstat_citus_partials(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("privstat._citus_partials runs only the queries privstat writes for it"),
 				 errhint("Write the DP query over the distributed table itself.")));
-	if (!mark_running(mac))
+	if (!mark_running(mac) || fcinfo->flinfo->fn_expr == NULL || !IsA(fcinfo->flinfo->fn_expr, FuncExpr) ||
+		((FuncExpr *) fcinfo->flinfo->fn_expr)->location != PARTIALS_CALL_MARK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("privstat._citus_partials runs only in the statement privstat rewrote for it"),
@@ -1447,7 +1517,7 @@ privstat_citus_partials(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	nest = pin_search_path();
 	/* $1: privstat.epsilon now, for the partials of calls without an epsilon */
-	spi_rows(fcinfo, sql, 1, argtypes, args, true);
+	spi_rows(fcinfo, sql, 1, argtypes, args, true, NULL);
 	AtEOXact_GUC(true, nest);
 	return (Datum) 0;
 }

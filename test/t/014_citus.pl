@@ -34,6 +34,10 @@ privstat.max_epsilon = 100
 	push @nodes, $node;
 }
 my ($coord, @workers) = @nodes;
+$coord->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'citus,privstat,pg_stat_statements'
+pg_stat_statements.track = all
+});
 
 # the key file on every node before its first start: the coordinator's
 $coord->start;
@@ -47,6 +51,7 @@ for my $node (@nodes)
 {
 	$node->safe_psql('postgres', 'CREATE EXTENSION citus; CREATE EXTENSION privstat;');
 }
+$coord->safe_psql('postgres', 'CREATE EXTENSION pg_stat_statements');
 is($workers[0]->safe_psql('postgres', q{SELECT privstat.pseudonymize('u1')::text}),
 	$coord->safe_psql('postgres', q{SELECT privstat.pseudonymize('u1')::text}),
 	'the same pseudonym on a worker as on the coordinator');
@@ -371,11 +376,11 @@ ok($r_err eq '' && abs($r_out - 24.5) < 1, "a restricted role's avg over a distr
 like($r_out, qr/^f\|\d+\nt\|\d+$/, 'a restricted role\'s grouped count over a distributed table answers') or diag($r_err);
 my @low = $r_out =~ /\|(\d+)/g;
 ok(@low == 2 && abs($low[0] - 1000) <= 50 && abs($low[1] - 1000) <= 50, "... with noise (@low for 1000 and 1000)");
-my $plan = $coord->safe_psql('postgres', 'SET ROLE citus_restricted; EXPLAIN (VERBOSE, COSTS OFF) SELECT count(*) FROM events');
-like($plan, qr/Function Scan on privstat\._citus_reader_rows events/,
+my $r_plan = $coord->safe_psql('postgres', 'SET ROLE citus_restricted; EXPLAIN (VERBOSE, COSTS OFF) SELECT count(*) FROM events');
+like($r_plan, qr/Function Scan on privstat\._citus_reader_rows events/,
 	'EXPLAIN: the rows come through privstat._citus_reader_rows');
-my ($reader_call) = $plan =~ /Function Call: (privstat\._citus_reader_rows\([^\n]*\))/;
-ok(defined $reader_call, '... whose call EXPLAIN VERBOSE shows') or diag($plan);
+my ($reader_call) = $r_plan =~ /Function Call: (privstat\._citus_reader_rows\([^\n]*\))/;
+ok(defined $reader_call, '... whose call EXPLAIN VERBOSE shows') or diag($r_plan);
 ($r_out, $r_err) = restricted("SELECT * FROM $reader_call AS t(uid int, v int)");
 like($r_err, qr/privstat\._citus_reader_rows runs only in the statement privstat rewrote for it/,
 	'the call copied into a statement of the restricted role does not run');
@@ -393,6 +398,39 @@ like($r_err, qr/protected table events/, 'the restricted role still reads no row
 # started (a charge is never refunded); what was refused at planning charged nothing
 is($coord->safe_psql('postgres', q{SELECT charges FROM privstat.budget_status WHERE role = 'citus_restricted'::regrole}),
 	'4', '... and what was refused at planning charged nothing');
+# a statement that writes a distributed table is planned by Citus, which may
+# keep a part of it (the gathered rows) as an intermediate result anyone reads
+$coord->safe_psql('postgres', q{
+	CREATE TABLE analyst_out (k int, n bigint);
+	SELECT create_distributed_table('analyst_out', 'k');
+	CREATE TABLE analyst_local (n bigint);
+	GRANT INSERT, SELECT ON analyst_out, analyst_local TO citus_restricted;
+});
+($r_out, $r_err) = restricted('INSERT INTO analyst_out SELECT 1, count(*) FROM events');
+like($r_err, qr/a restricted role's statement that writes Citus table "analyst_out" cannot read protected Citus tables/,
+	'a restricted role\'s INSERT into a distributed table of what it reads from a protected one is refused');
+($r_out, $r_err) = restricted('INSERT INTO analyst_local SELECT count(*) FROM events; SELECT n FROM analyst_local');
+ok($r_err eq '' && abs($r_out - 2000) <= 25, "... into a local table, it writes the DP answer ($r_out)") or diag($r_err);
+# columns the statement does not use are not read (a NULL would not fit a NOT NULL domain)
+$coord->safe_psql('postgres', q{
+	CREATE DOMAIN tag_text AS text NOT NULL;
+	CREATE TABLE tagged (uid int, tag tag_text);
+	SELECT create_distributed_table('tagged', 'uid');
+	INSERT INTO tagged SELECT g, 't' FROM generate_series(1, 300) g;
+	SELECT privstat.protect('tagged', 'uid');
+});
+($r_out, $r_err) = restricted('SELECT count(*) FROM tagged');
+ok($r_err eq '' && abs($r_out - 300) <= 25, "a column of a NOT NULL domain that the statement does not use is not read ($r_out)")
+  or diag($r_err);
+is($coord->safe_psql('postgres',
+		'SELECT privstat.dp_count(t.uid, 100) BETWEEN 299 AND 301 FROM tagged t JOIN kinds k ON k.v = t.uid % 50'), 't',
+	'... by the owner\'s statements that gather rows either');
+# pg_stat_statements (track = all on the coordinator) keeps no row count of the gathering SELECT
+$coord->safe_psql('postgres', 'SELECT pg_stat_statements_reset()');
+($r_out, $r_err) = restricted('SELECT count(*) FROM events');
+is($coord->safe_psql('postgres', q{SELECT count(*) FROM pg_stat_statements WHERE query LIKE '%FROM public.events%'}), '0',
+	'pg_stat_statements keeps nothing (no row count) of the SELECT that gathers a restricted role\'s rows')
+  or diag($coord->safe_psql('postgres', q{SELECT query, rows FROM pg_stat_statements}));
 # contribution bounding with a privacy unit that is not the distribution
 # column: every row of a unit comes to the coordinator, which bounds it
 $coord->safe_psql('postgres', q{
