@@ -311,6 +311,11 @@ like($err, qr/runs only in the statement privstat rewrote for it/,
 $coord->psql('postgres', "SELECT privstat._dp_merge_count(s) FROM $call AS p(s privstat.dp_state)",
 	stdout => \$out, stderr => \$err);
 like($err, qr/runs only in the statement privstat rewrote for it/, '... not even merged once');
+$coord->psql('postgres', "SELECT privstat.dp_count(v, 1) FROM events
+		UNION ALL SELECT privstat._dp_merge_count(s, 1) FROM $call AS p(s privstat.dp_state)",
+	stdout => \$out, stderr => \$err);
+like($err, qr/runs only in the statement privstat rewrote for it/,
+	'... nor beside the statement it was copied from, whose plan marks its HMAC');
 my $analyze = $coord->safe_psql('postgres',
 	'EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT privstat.dp_count(v) FROM events');
 like($analyze, qr/Function Scan on _citus_partials privstat_partials \(actual rows=1 loops=1\)/,
