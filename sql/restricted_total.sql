@@ -265,7 +265,7 @@ SET ROLE tot_analyst;
 SELECT * FROM privstat._citus_rows('tot_orders', '{1,2}', true) AS t(user_id int, amount numeric);
 SELECT privstat.dp_count(user_id, 1) FROM privstat._citus_rows('tot_orders', '{1}', true) AS t(user_id int);
 -- nor _citus_reader_rows, which runs only from the call privstat's rewrite wrote
-SELECT * FROM privstat._citus_reader_rows('tot_orders', '{1,2}', true) AS t(user_id int, amount numeric);
+SELECT * FROM privstat._citus_reader_rows('tot_orders', '{1,2}', true, 0) AS t(user_id int, amount numeric);
 -- nor do the Citus partial states and their merges (src/dp_agg.c) give it anything
 SELECT privstat._dp_partial(qty, 2, 0, 10, 1)::text FROM tot_orders;
 SELECT privstat._dp_grid(qty, 2, 0, 10, 1) FROM tot_orders;

@@ -198,20 +198,6 @@ privstat_citus_refuse_row_rules(Oid relid, const char *what)
 #define READER_CALL_MARK	(-0x5052)
 #define PARTIALS_CALL_MARK	(-0x5054)
 
-/* is row security on for the table? */
-static bool
-rel_row_security(Oid relid)
-{
-	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	bool		rls;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	rls = ((Form_pg_class) GETSTRUCT(tup))->relrowsecurity;
-	ReleaseSysCache(tup);
-	return rls;
-}
-
 typedef struct GatherContext
 {
 	Oid			partition_rel;	/* pg_dist_partition */
@@ -313,46 +299,44 @@ gather_rte(Query *query, int rti, GatherContext *ctx)
 	ArrayType  *array;
 
 	Oid			fn = ctx->rows_function;
-	bool		as_reader = false;
+	Oid			reader = get_role_oid("privstat_reader", true);
+	bool		owner_read;
+	Oid			as_role = InvalidOid;
+	List	   *quals = NIL;
 
 	/*
-	 * A restricted role's validated query reads a protected table with
-	 * privstat_reader's rights (src/policy/validate.c), which cannot reach
-	 * the workers (it cannot log in): its rows come through
-	 * _citus_reader_rows instead, which reads as the table's owner, and
-	 * only from a call this rewrite wrote (READER_CALL_MARK).  The owner
-	 * is not subject to the table's row security, which the reader is:
-	 * a table with row security is refused.
+	 * _citus_rows runs its SELECT as the caller, and Citus's queries on the
+	 * workers too.  A table read with another role's rights (a view
+	 * owner's, or privstat_reader's for a restricted role's validated
+	 * query: that role cannot log in), or under row security (privstat's
+	 * rules are not on the workers, whose shards show non-owners no row),
+	 * comes through _citus_reader_rows instead.  It reads as the table's
+	 * owner, after checking the reading role's right to the columns, and
+	 * only from a call this rewrite wrote (READER_CALL_MARK).  The table's
+	 * row security quals, made for the reading role when the statement was
+	 * rewritten, stay on the function's entry: PostgreSQL applies them
+	 * here, on the coordinator, first (as security barrier quals), as it
+	 * would on the table.
 	 */
-	if (OidIsValid(rte->checkAsUser) && rte->checkAsUser == get_role_oid("privstat_reader", true) &&
-		rte->requiredPerms == ACL_SELECT)
+	owner_read = (OidIsValid(rte->checkAsUser) && rte->checkAsUser != GetUserId()) ||
+		rte->securityQuals != NIL;
+	if (owner_read)
 	{
-		bool		rls = rel_row_security(rte->relid);
-
-		if (rls || rte->securityQuals != NIL)
+		if (!OidIsValid(ctx->reader_function))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_FUNCTION),
+					 errmsg("privstat._citus_reader_rows is missing"),
+					 errhint("ALTER EXTENSION privstat UPDATE.")));
+		if ((rte->requiredPerms & ~ACL_SELECT) != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("a restricted role cannot read Citus table \"%s\", which has row level security",
-							get_rel_name(rte->relid)),
-					 errdetail("Through Citus the table is read with its owner's rights, to which its row-level policies do not apply."),
-					 errhint("Keep rows under row-level policies in a table that is not distributed (doc/citus.md).")));
+					 errmsg("Citus table \"%s\" cannot be locked FOR UPDATE or FOR SHARE under row security or with another role's rights",
+							get_rel_name(rte->relid))));
 		fn = ctx->reader_function;
-		as_reader = OidIsValid(fn);
-		ctx->reader_used |= as_reader;
+		as_role = rte->checkAsUser;
+		quals = rte->securityQuals;
+		ctx->reader_used = true;
 	}
-
-	/*
-	 * The function's SELECT runs as the caller, and Citus's queries on the
-	 * workers too: a table read with another role's rights (a view owner's)
-	 * would lose them.  Refused here, before anything is charged.
-	 */
-	if (!as_reader && OidIsValid(rte->checkAsUser) && rte->checkAsUser != GetUserId())
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("a DP query cannot read Citus table \"%s\" with the rights of role \"%s\"",
-						get_rel_name(rte->relid), GetUserNameFromId(rte->checkAsUser, false)),
-				 errdetail("Through Citus the table is read with the rights of the role running the query; views over Citus tables and restricted roles' queries are not supported with DP aggregates yet."),
-				 errhint("Run the DP query over the table itself, as a role that may read it.")));
 
 	used.rti = rti;
 	used.levels_up = 0;
@@ -400,8 +384,11 @@ gather_rte(Query *query, int rti, GatherContext *ctx)
 											 PointerGetDatum(array), false, false),
 								   makeBoolConst(!rte->inh, false)),
 						InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
+	if (owner_read)
+		call->args = lappend(call->args, makeConst(OIDOID, -1, InvalidOid, sizeof(Oid),
+												   ObjectIdGetDatum(as_role), false, true));
 	call->funcretset = true;
-	if (as_reader)
+	if (owner_read)
 		call->location = READER_CALL_MARK;
 	rtfunc->funcexpr = (Node *) call;
 	ctx->gathered = lappend_oid(ctx->gathered, rte->relid);
@@ -421,8 +408,8 @@ gather_rte(Query *query, int rti, GatherContext *ctx)
 	rte->insertedCols = NULL;
 	rte->updatedCols = NULL;
 	rte->extraUpdatedCols = NULL;
-	rte->securityQuals = NIL;
-	if (as_reader)
+	rte->securityQuals = quals;
+	if (owner_read && OidIsValid(reader) && as_role == reader)
 	{
 		/*
 		 * For the policy's checks at run time (privstat_citus_reader_table):
@@ -1071,6 +1058,27 @@ gather_walker(Node *node, GatherContext *ctx)
 	return expression_tree_walker(node, gather_walker, ctx);
 }
 
+/*
+ * A Citus table read under row security (privstat's rules, or the DBA's
+ * policies): the statement's reads must come through _citus_reader_rows
+ * (gather_rte), since the workers do not have privstat's rules.
+ */
+static bool
+secured_citus_walker(Node *node, GatherContext *ctx)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, RangeTblEntry))
+	{
+		RangeTblEntry *rte = (RangeTblEntry *) node;
+
+		return rte->rtekind == RTE_RELATION && rte->securityQuals != NIL && citus_table(rte->relid, ctx);
+	}
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, secured_citus_walker, ctx, QTW_EXAMINE_RTES_BEFORE);
+	return expression_tree_walker(node, secured_citus_walker, ctx);
+}
+
 /* a Citus table still in the statement after gather_query (the one it writes) */
 static bool
 left_citus_walker(Node *node, GatherContext *ctx)
@@ -1114,31 +1122,31 @@ citus_planner(Query *parse, const char *query_string, int cursorOptions,
 	ctx.marks = NIL;
 	if (citus_loaded() && parse->commandType != CMD_UTILITY &&
 		OidIsValid(ctx.partition_rel = citus_catalog("pg_dist_partition")) &&
-		has_dp_aggregate_walker((Node *) parse, NULL))
+		(ctx.partition_index = citus_catalog("pg_dist_partition_logical_relid_index"), true) &&
+		(has_dp_aggregate_walker((Node *) parse, NULL) || secured_citus_walker((Node *) parse, &ctx)))
 	{
-		ctx.partition_index = citus_catalog("pg_dist_partition_logical_relid_index");
-		ctx.rows_function = rows_function();
-		{
-			Oid			args[3] = {REGCLASSOID, INT2ARRAYOID, BOOLOID};
+		Oid			args[4] = {REGCLASSOID, INT2ARRAYOID, BOOLOID, OIDOID};
 
-			ctx.reader_function = privstat_function_ok("_citus_reader_rows", 3, args, true);
-		}
+		ctx.rows_function = rows_function();
+		ctx.reader_function = privstat_function_ok("_citus_reader_rows", 4, args, true);
 		ctx.reader_used = false;
 		if (OidIsValid(ctx.rows_function))
 			gather_query(parse, &ctx);
 
 		/*
 		 * A statement that still has a Citus table (the one it writes) is
-		 * planned by Citus, which may keep a part of it, rows gathered for
-		 * a restricted role included, as an intermediate result that
+		 * planned by Citus, which may keep a part of it, rows read by
+		 * _citus_reader_rows included (before the row security quals that
+		 * stay on the coordinator), as an intermediate result that
 		 * read_intermediate_result() shows to anyone.  Refused.
 		 */
 		if (ctx.reader_used && left_citus_walker((Node *) parse, &ctx))
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("a restricted role's statement that writes Citus table \"%s\" cannot read protected Citus tables",
+					 errmsg("a statement that writes Citus table \"%s\" cannot read Citus tables under row security or with another role's rights",
 							get_rel_name(ctx.left_table)),
-					 errhint("Write the DP results into a table that is not distributed.")));
+					 errdetail("The rows are read on the coordinator, as the table's owner, and Citus could keep them for the write."),
+					 errhint("Write into a table that is not distributed.")));
 	}
 	if (prev_planner)
 		result = prev_planner(parse, query_string, cursorOptions, boundParams);
@@ -1311,6 +1319,13 @@ spi_rows(FunctionCallInfo fcinfo, const char *sql, int nargs, Oid *argtypes, Dat
 	MemoryContextDelete(rowcxt);
 }
 
+/* the number of columns the set-returning function's caller expects */
+static int
+rsinfo_natts(FunctionCallInfo fcinfo)
+{
+	return ((ReturnSetInfo *) fcinfo->resultinfo)->setDesc->natts;
+}
+
 /*
  * The SELECT of _citus_rows and _citus_reader_rows: the columns listed of
  * the table, which fill their places in the calling statement's column
@@ -1408,10 +1423,11 @@ privstat_citus_reader_rows(PG_FUNCTION_ARGS)
 {
 	Node	   *call = fcinfo->flinfo->fn_expr;
 	Oid			relid = PG_GETARG_OID(0);
-	Oid			reader = get_role_oid("privstat_reader", true);
+	Oid			role = OidIsValid(PG_GETARG_OID(3)) ? PG_GETARG_OID(3) : GetUserId();
 	Relation	rel;
 	char	   *sql;
 	int		   *from;
+	bool		any = false;
 	Oid			owner;
 	Oid			save_userid;
 	int			save_sec_context;
@@ -1424,16 +1440,6 @@ privstat_citus_reader_rows(PG_FUNCTION_ARGS)
 				 errhint("Write the DP query over the distributed table itself.")));
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	rel = table_open(relid, AccessShareLock);
-	if (!OidIsValid(reader) || pg_class_aclcheck(relid, reader, ACL_SELECT) != ACLCHECK_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("protected table %s cannot be read by privstat_reader",
-						quote_identifier(RelationGetRelationName(rel)))));
-	if (rel->rd_rel->relrowsecurity)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("a restricted role cannot read Citus table \"%s\", which has row level security",
-						RelationGetRelationName(rel))));
 	owner = rel->rd_rel->relowner;
 
 	/*
@@ -1448,6 +1454,30 @@ privstat_citus_reader_rows(PG_FUNCTION_ARGS)
 		(void) set_config_option("pg_stat_statements.track", "top", PGC_SUSET, PGC_S_SESSION,
 								 GUC_ACTION_SAVE, true, 0, false);
 	sql = rows_query(fcinfo, rel, PG_GETARG_ARRAYTYPE_P(1), PG_GETARG_BOOL(2), &from);
+
+	/*
+	 * The reading role's right to the columns, as the executor checks it
+	 * on a table: the columns read, or any column when none is (count(*)).
+	 */
+	if (pg_class_aclcheck(relid, role, ACL_SELECT) != ACLCHECK_OK)
+	{
+		bool		ok = true;
+
+		for (int i = 0; i < rsinfo_natts(fcinfo); i++)
+			if (from[i] >= 0)
+			{
+				any = true;
+				ok &= pg_attribute_aclcheck(relid, i + 1, role, ACL_SELECT) == ACLCHECK_OK;
+			}
+		if (!any)
+			ok = pg_attribute_aclcheck_all(relid, role, ACL_SELECT, ACLMASK_ANY) == ACLCHECK_OK;
+		if (!ok)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied for table %s", RelationGetRelationName(rel)),
+					 errdetail("The rows of Citus table \"%s\" are read for role \"%s\", which may not read them.",
+							   RelationGetRelationName(rel), GetUserNameFromId(role, false))));
+	}
 	table_close(rel, NoLock);
 
 	/* as the owner, in a security-restricted operation, as a maintenance command runs */

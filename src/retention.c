@@ -280,7 +280,7 @@ privstat_retention_apply(PG_FUNCTION_ARGS)
 	keep = PG_GETARG_INTERVAL_P(2);
 	action = PG_GETARG_TEXT_PP(3);
 	check_rule_target(relid);
-	privstat_citus_refuse_row_rules(relid, RULES_SET);
+	privstat_citus_refuse_row_rules(relid, RETENTION_SET);
 
 	memset(&zero, 0, sizeof(zero));
 	if (!DatumGetBool(DirectFunctionCall2(interval_gt, IntervalPGetDatum(keep), IntervalPGetDatum(&zero))))

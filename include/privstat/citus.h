@@ -26,12 +26,12 @@ extern Oid	privstat_citus_reader_table(RangeTblEntry *rte);
 /*
  * An ERROR if relid is a Citus table, whose shards privstat's row rules
  * (consent, scopes, retention) do not reach: what was attempted, as
- * RULES_SET ("... Citus table "t" is not supported yet").
+ * RETENTION_SET ("... Citus table "t" is not supported yet").
  */
 extern void privstat_citus_refuse_row_rules(Oid relid, const char *what);
 
-#define RULES_SET "setting consent, scope or retention rules on"
-#define RULES_READ "reading rows under consent, scope or retention rules from"
+#define RETENTION_SET "setting a retention rule on"
+#define RULES_WRITE "writing rows under consent, scope or retention rules, as a role other than the owner, into"
 
 
 #endif							/* PRIVSTAT_CITUS_H */

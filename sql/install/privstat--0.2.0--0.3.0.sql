@@ -750,10 +750,12 @@ CREATE AGGREGATE privstat._dp_partial(double precision, integer, double precisio
 	COMBINEFUNC = privstat._dp_partial_combine, PARALLEL = SAFE
 );
 
--- the rows of a Citus table for a restricted role's validated statement, read
--- as the table's owner: only from the call privstat's rewrite wrote into that
--- statement (src/citus.c)
-CREATE FUNCTION privstat._citus_reader_rows(rel regclass, columns smallint[], only_table boolean)
+-- the rows of a Citus table read with another role's rights (a restricted
+-- role's validated statement, a view) or under row security, read as the
+-- table's owner for that role: only from the call privstat's rewrite wrote
+-- into the statement, whose row security quals stay on the coordinator
+-- (src/citus.c)
+CREATE FUNCTION privstat._citus_reader_rows(rel regclass, columns smallint[], only_table boolean, as_role oid)
 	RETURNS SETOF record AS 'MODULE_PATHNAME', 'privstat_citus_reader_rows'
 	LANGUAGE C VOLATILE STRICT;
 

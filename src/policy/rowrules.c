@@ -278,13 +278,20 @@ policy_rls_restrictive(CmdType cmdtype, Relation rel)
 	RowRules   *r;
 	int			i;
 
-	if (cmdtype != CMD_SELECT)
-		return result;
 	policy_ensure();
 	if (!policy_cache.installed || (r = row_rules(RelationGetRelid(rel), false)) == NULL)
 		return result;
-	/* fail closed, and say why, where the rules would not reach the rows */
-	privstat_citus_refuse_row_rules(RelationGetRelid(rel), RULES_READ);
+	if (cmdtype != CMD_SELECT)
+	{
+		/*
+		 * A Citus table's rows are read on the coordinator under these
+		 * rules (src/citus.c), but a write goes to the workers, whose
+		 * shards have no rules and let no other role than the owner
+		 * through: refused, saying why, rather than writing nothing.
+		 */
+		privstat_citus_refuse_row_rules(RelationGetRelid(rel), RULES_WRITE);
+		return result;
+	}
 
 	if (r->consent_attno != 0 && OidIsValid(policy_cache.consent_ok))
 	{
@@ -468,7 +475,6 @@ privstat_policy_enable_rls(Oid relid)
 
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "cache lookup failed for relation %u", relid);
-	privstat_citus_refuse_row_rules(relid, RULES_SET);
 	enabled = ((Form_pg_class) GETSTRUCT(tup))->relrowsecurity;
 	ReleaseSysCache(tup);
 	if (enabled)
