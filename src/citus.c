@@ -169,13 +169,19 @@ citus_table_of_catalog(Oid relid, Oid partition_rel, Oid partition_index)
 	return found;
 }
 
-void
-privstat_citus_refuse_row_rules(Oid relid, const char *what)
+bool
+privstat_citus_table(Oid relid)
 {
 	Oid			partition_rel;
 
-	if (!citus_loaded() || !OidIsValid(partition_rel = citus_catalog("pg_dist_partition")) ||
-		!citus_table_of_catalog(relid, partition_rel, citus_catalog("pg_dist_partition_logical_relid_index")))
+	return citus_loaded() && OidIsValid(partition_rel = citus_catalog("pg_dist_partition")) &&
+		citus_table_of_catalog(relid, partition_rel, citus_catalog("pg_dist_partition_logical_relid_index"));
+}
+
+void
+privstat_citus_refuse_row_rules(Oid relid, const char *what)
+{
+	if (!privstat_citus_table(relid))
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

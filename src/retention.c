@@ -82,6 +82,34 @@ typedef struct RetentionTrigCache
 	Interval	keep;
 } RetentionTrigCache;
 
+/*
+ * Is tgname privstat_retention_<n> on a relation named <table>_<n>: the
+ * trigger Citus made on a shard (<n> the shard id) from set_retention's?
+ */
+static bool
+shard_trigger(const char *tgname, const char *relname)
+{
+	const char *suffix = tgname + strlen("privstat_retention");
+	size_t		len = strlen(suffix);
+	size_t		rlen = strlen(relname);
+
+	if (strncmp(tgname, "privstat_retention_", strlen("privstat_retention_")) != 0 || len < 2 ||
+		strspn(suffix + 1, "0123456789") != len - 1 || rlen <= len)
+		return false;
+	return strcmp(relname + rlen - len, suffix) == 0;
+}
+
+/* the table a message names: on a Citus shard, its distributed table (the name without _<shard id>) */
+static char *
+trigger_table_name(TriggerData *trigdata)
+{
+	char	   *name = pstrdup(RelationGetRelationName(trigdata->tg_relation));
+
+	if (shard_trigger(trigdata->tg_trigger->tgname, name))
+		name[strlen(name) - strlen(trigdata->tg_trigger->tgname + strlen("privstat_retention"))] = '\0';
+	return name;
+}
+
 PG_FUNCTION_INFO_V1(privstat_retention_check);
 
 /*
@@ -111,8 +139,9 @@ privstat_retention_check(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("privstat._retention_check() must be fired BEFORE INSERT OR UPDATE ... FOR EACH ROW")));
-	/* the trigger set_retention installs, and no other */
-	if (strcmp(trigdata->tg_trigger->tgname, "privstat_retention") != 0)
+	/* the trigger set_retention installs, and no other (on a Citus shard, with the shard's suffix) */
+	if (strcmp(trigdata->tg_trigger->tgname, "privstat_retention") != 0 &&
+		!shard_trigger(trigdata->tg_trigger->tgname, RelationGetRelationName(trigdata->tg_relation)))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("privstat._retention_check() must be fired by the trigger privstat_retention, not by %s",
@@ -136,7 +165,7 @@ privstat_retention_check(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("retention column of table \"%s\" does not exist",
-							RelationGetRelationName(trigdata->tg_relation)),
+							trigger_table_name(trigdata)),
 					 errhint("Set the rule again with privstat.set_retention().")));
 		keep = DatumGetIntervalP(DirectFunctionCall3(interval_in,
 													 CStringGetDatum(trigdata->tg_trigger->tgargs[1]),
@@ -158,7 +187,7 @@ privstat_retention_check(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NOT_NULL_VIOLATION),
 				 errmsg("retention column \"%s\" of table \"%s\" must not be null",
-						colname, RelationGetRelationName(trigdata->tg_relation)),
+						colname, trigger_table_name(trigdata)),
 				 errdetail("A retention rule keeps rows for %s after this column's time.",
 						   trigdata->tg_trigger->tgargs[1])));
 
@@ -177,7 +206,7 @@ privstat_retention_check(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("retention column \"%s\" of table \"%s\" is not a date or timestamp",
-							colname, RelationGetRelationName(trigdata->tg_relation))));
+							colname, trigger_table_name(trigdata))));
 	}
 	cutoff = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
 													 TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
@@ -186,7 +215,7 @@ privstat_retention_check(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),
 				 errmsg("row of table \"%s\" is already past its retention period",
-						RelationGetRelationName(trigdata->tg_relation)),
+						trigger_table_name(trigdata)),
 				 errdetail("Rows are kept for %s after \"%s\"; this row's \"%s\" is older.",
 						   trigdata->tg_trigger->tgargs[1], colname, colname),
 				 errhint("Expired data must not be stored; drop the row or fix its timestamp.")));
@@ -244,8 +273,17 @@ drop_rule_trigger(Oid relid)
 					  "AND tgfoid OPERATOR(pg_catalog.=) 'privstat._retention_check()'::pg_catalog.regprocedure",
 					  1, types, values, NULL);
 	if (SPI_processed > 0)
+	{
+		int			nest = NewGUCNestLevel();
+
+		/* Citus drops it from every shard too, when told the trigger is safe */
+		if (privstat_citus_table(relid))
+			(void) set_config_option("citus.enable_unsafe_triggers", "on", PGC_SUSET, PGC_S_SESSION,
+									 GUC_ACTION_SAVE, true, 0, false);
 		privstat_exec_as_superuser(psprintf("DROP TRIGGER privstat_retention ON %s", qualname),
-						  0, NULL, NULL, NULL);
+								   0, NULL, NULL, NULL);
+		AtEOXact_GUC(true, nest);
+	}
 }
 
 PG_FUNCTION_INFO_V1(privstat_retention_apply);
@@ -280,7 +318,6 @@ privstat_retention_apply(PG_FUNCTION_ARGS)
 	keep = PG_GETARG_INTERVAL_P(2);
 	action = PG_GETARG_TEXT_PP(3);
 	check_rule_target(relid);
-	privstat_citus_refuse_row_rules(relid, RETENTION_SET);
 
 	memset(&zero, 0, sizeof(zero));
 	if (!DatumGetBool(DirectFunctionCall2(interval_gt, IntervalPGetDatum(keep), IntervalPGetDatum(&zero))))
@@ -328,16 +365,99 @@ privstat_retention_apply(PG_FUNCTION_ARGS)
 					  "SET ts_column = EXCLUDED.ts_column, keep = EXCLUDED.keep, action = EXCLUDED.action, "
 					  "anonymize_columns = EXCLUDED.anonymize_columns, created_at = pg_catalog.now()",
 					  5, types, values, nulls);
+	/*
+	 * On a Citus table, Citus creates the trigger on every shard (named
+	 * privstat_retention_<shard id> there) only when told the trigger is
+	 * safe: this one reads nothing but its row.
+	 */
+	nest = NewGUCNestLevel();
+	if (privstat_citus_table(relid))
+		(void) set_config_option("citus.enable_unsafe_triggers", "on", PGC_SUSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
 	drop_rule_trigger(relid);
 	privstat_exec_as_superuser(psprintf("CREATE TRIGGER privstat_retention BEFORE INSERT OR UPDATE OF %s ON %s "
 							   "FOR EACH ROW EXECUTE FUNCTION privstat._retention_check(%s, %s)",
 							   quote_identifier(NameStr(*column)), qualname,
 							   quote_literal_cstr(NameStr(*column)), quote_literal_cstr(keep_text)),
 					  0, NULL, NULL, NULL);
+	AtEOXact_GUC(true, nest);
 	SPI_finish();
 	/* expired rows are hidden at once, by privstat's row security hooks */
 	privstat_policy_enable_rls(relid);
 	PG_RETURN_VOID();
+}
+
+/*
+ * The purge of a Citus table: one statement of all its expired rows, which
+ * Citus runs on every shard at once.  _purge_batch_rows's batches go by
+ * ctid, which is unique only within one shard.  Leaves its one row (rows,
+ * last, done) in SPI_tuptable, as _purge_batch_rows's SELECT does.
+ */
+static void
+purge_citus(FunctionCallInfo fcinfo)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	const char *column = quote_identifier(NameStr(*PG_GETARG_NAME(1)));
+	char	   *action = PG_ARGISNULL(3) ? "" : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	char	   *qualname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+													  get_rel_name(relid));
+	Oid			types[2] = {TIMESTAMPTZOID, TEXTOID};
+	Datum		values[2];
+	StringInfoData sql;
+	int			ret;
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the timestamp column and the cutoff of a purge must not be null")));
+	(void) set_config_option("lock_timeout", GetConfigOption("privstat.purge_lock_timeout", false, false),
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+	initStringInfo(&sql);
+	if (strcmp(action, "delete") == 0)
+		appendStringInfo(&sql, "DELETE FROM %s WHERE %s OPERATOR(pg_catalog.<) $1", qualname, column);
+	else if (strcmp(action, "anonymize") == 0 && !PG_ARGISNULL(4))
+	{
+		Datum	   *names;
+		bool	   *nameisnull;
+		int			n;
+		StringInfoData any;
+
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(4), NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR,
+						  &names, &nameisnull, &n);
+		initStringInfo(&any);
+		appendStringInfo(&sql, "UPDATE %s SET ", qualname);
+		for (int i = 0; i < n; i++)
+		{
+			const char *c;
+
+			if (nameisnull[i])
+				continue;
+			c = quote_identifier(NameStr(*DatumGetName(names[i])));
+			appendStringInfo(&sql, "%s%s = NULL", any.len > 0 ? ", " : "", c);
+			appendStringInfo(&any, "%s%s IS NOT NULL", any.len > 0 ? " OR " : "", c);
+		}
+		if (any.len == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("retention action must be 'delete', or 'anonymize' with the columns to clear")));
+		appendStringInfo(&sql, " WHERE %s OPERATOR(pg_catalog.<) $1 AND (%s)", column, any.data);
+	}
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("retention action must be 'delete', or 'anonymize' with the columns to clear")));
+	values[0] = PG_GETARG_DATUM(2);
+	ret = SPI_execute_with_args(sql.data, 1, types, values, NULL, false, 0);
+	if (ret != SPI_OK_DELETE && ret != SPI_OK_UPDATE)
+		elog(ERROR, "privstat: the purge of %s failed", qualname);
+	values[0] = Int64GetDatum((int64) SPI_processed);
+	values[1] = CStringGetTextDatum(action);
+	/* the same one row _purge_batch_rows returns: rows, last (the cutoff), done */
+	if (SPI_execute_with_args("SELECT $1 AS rows, $3 AS last, $2 AS done", 3,
+							  (Oid[]) {INT8OID, TEXTOID, TIMESTAMPTZOID},
+							  (Datum[]) {values[0], values[1], PG_GETARG_DATUM(2)}, NULL, true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "privstat: the purge of %s returned no row", qualname);
 }
 
 PG_FUNCTION_INFO_V1(privstat_purge_batch);
@@ -370,7 +490,6 @@ privstat_purge_batch(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("table must not be null")));
-	privstat_citus_refuse_row_rules(PG_GETARG_OID(0), "purging");
 	/* it shows the table's expired rows to the batch: owners and administrators only */
 	if (!pg_class_ownercheck(PG_GETARG_OID(0), GetUserId()) && !privstat_has_role("privstat_admin"))
 		ereport(ERROR,
@@ -383,9 +502,11 @@ privstat_purge_batch(PG_FUNCTION_ARGS)
 	PG_TRY();
 	{
 		privstat_purging_relid = PG_GETARG_OID(0);
-		if (SPI_execute_with_args("SELECT rows, last, done FROM privstat._purge_batch_rows($1::pg_catalog.regclass, "
-								  "$2, $3, $4, $5, $6, $7)", 7, types, values, nulls, false, 1) != SPI_OK_SELECT ||
-			SPI_processed != 1)
+		if (privstat_citus_table(PG_GETARG_OID(0)))
+			purge_citus(fcinfo);
+		else if (SPI_execute_with_args("SELECT rows, last, done FROM privstat._purge_batch_rows($1::pg_catalog.regclass, "
+									   "$2, $3, $4, $5, $6, $7)", 7, types, values, nulls, false, 1) != SPI_OK_SELECT ||
+				 SPI_processed != 1)
 			elog(ERROR, "privstat._purge_batch_rows returned no row");
 		result = SPI_returntuple(SPI_tuptable->vals[0], tupdesc);
 		{

@@ -23,6 +23,9 @@ extern void privstat_citus_refuse_on_worker(const char *what);
  */
 extern Oid	privstat_citus_reader_table(RangeTblEntry *rte);
 
+/* is relid a Citus table (distributed, reference or Citus-local)? false without Citus */
+extern bool privstat_citus_table(Oid relid);
+
 /*
  * An ERROR if relid is a Citus table, whose shards privstat's row rules
  * (consent, scopes, retention) do not reach: what was attempted, as

@@ -551,10 +551,47 @@ ok($a_out eq '0' || $a_err =~ /ERROR/, 'on a worker, which has not the rules, th
 ($a_out, $a_err) = as_analyst($coord, q{INSERT INTO consented VALUES (5000, '{analytics}', now())});
 like($a_err, qr/writing rows under consent, scope or retention rules, as a role other than the owner, into Citus table "consented" is not supported yet/,
 	'a reader\'s INSERT is refused, saying why (the shards would refuse it)');
-$coord->psql('postgres', q{SELECT privstat.set_retention('consented', 'at', '30 days')}, stdout => \$out, stderr => \$err);
-like($err, qr/setting a retention rule on Citus table "consented" is not supported yet/,
-	'set_retention on a distributed table is refused, saying why');
-is($coord->safe_psql('postgres', q{SELECT count(*) FROM privstat.retention_rule}), '0', '... and stores nothing');
+# retention on a distributed table: the trigger on every shard, expired rows
+# hidden from other roles than the owner at once, purged on the coordinator
+$coord->safe_psql('postgres', q{
+	CREATE TABLE visits_log (uid int, at timestamptz, note text);
+	SELECT create_distributed_table('visits_log', 'uid');
+	INSERT INTO visits_log SELECT g, now() - (g % 10) * interval '1 day' - interval '12 hours', 'n'
+	FROM generate_series(1, 100) g;
+	GRANT SELECT ON visits_log TO citus_analyst;
+	SELECT privstat.set_retention('visits_log', 'at', '5 days');
+});
+is(join(',', map { $_->safe_psql('postgres', q{SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'privstat_retention_%' AND tgrelid::regclass::text LIKE 'visits_log%'}) } @workers),
+	'4,4', 'set_retention on a distributed table puts its trigger on every shard');
+($a_out, $a_err) = as_analyst($coord, 'SELECT count(*) FROM visits_log');
+is($a_out, '50', '... another role than the owner sees no expired row') or diag($a_err);
+is($coord->safe_psql('postgres', 'SELECT count(*) FROM visits_log'), '100', '... the owner sees them until the purge');
+$coord->psql('postgres', q{INSERT INTO visits_log VALUES (1000, now() - interval '6 days', 'late')},
+	stdout => \$out, stderr => \$err);
+like($err, qr/row of table "visits_log" is already past its retention period/,
+	'an expired row is refused by the shard\'s trigger, which names the distributed table');
+$coord->safe_psql('postgres', q{INSERT INTO visits_log VALUES (1001, now(), 'fresh')});
+is($coord->safe_psql('postgres', q{CALL privstat.purge_expired('visits_log')}), '50',
+	'purge_expired deletes the expired rows of every shard');
+is($coord->safe_psql('postgres', 'SELECT count(*) FROM visits_log'), '51', '... and only them');
+is($coord->safe_psql('postgres', q{SELECT action || ' ' || rows FROM privstat.purge_log WHERE tbl = 'visits_log'::regclass}),
+	'delete 50', '... and records the purge');
+$coord->safe_psql('postgres', q{
+	CREATE TABLE notes_log (uid int, at timestamptz, note text, page int);
+	SELECT create_distributed_table('notes_log', 'uid');
+	INSERT INTO notes_log SELECT g, now() - (g % 10) * interval '1 day' - interval '12 hours', 'secret', g
+	FROM generate_series(1, 100) g;
+	SELECT privstat.set_retention('notes_log', 'at', '5 days', 'anonymize', '{note}');
+});
+is($coord->safe_psql('postgres', q{CALL privstat.purge_expired('notes_log')}), '50',
+	'an anonymizing retention rule on a distributed table clears the expired rows of every shard');
+is($coord->safe_psql('postgres', q{SELECT count(*) || ' ' || count(note) || ' ' || sum(page) FROM notes_log}), '100 50 5050',
+	'... their listed columns only, and keeps the rows');
+$coord->safe_psql('postgres', q{SELECT privstat.drop_retention('visits_log')});
+is(join(',', map { $_->safe_psql('postgres', q{SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'privstat_retention_%' AND tgrelid::regclass::text LIKE 'visits_log%'}) } @workers),
+	'0,0', 'drop_retention takes the trigger off every shard');
+$coord->safe_psql('postgres', q{INSERT INTO visits_log VALUES (1002, now() - interval '6 days', 'kept')});
+is($coord->safe_psql('postgres', 'SELECT count(*) FROM visits_log'), '52', '... and old rows may be written again');
 # a rule set before the table was distributed applies the same way
 $coord->safe_psql('postgres', q{
 	CREATE TABLE consented_first (uid int, purposes text[]);
