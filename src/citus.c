@@ -204,6 +204,20 @@ privstat_citus_refuse_row_rules(Oid relid, const char *what)
 #define READER_CALL_MARK	(-0x5052)
 #define PARTIALS_CALL_MARK	(-0x5054)
 
+/* does the table force row security on its owner? */
+static bool
+rel_forces_row_security(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	bool		force;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	force = ((Form_pg_class) GETSTRUCT(tup))->relforcerowsecurity;
+	ReleaseSysCache(tup);
+	return force;
+}
+
 typedef struct GatherContext
 {
 	Oid			partition_rel;	/* pg_dist_partition */
@@ -305,7 +319,6 @@ gather_rte(Query *query, int rti, GatherContext *ctx)
 	ArrayType  *array;
 
 	Oid			fn = ctx->rows_function;
-	Oid			reader = get_role_oid("privstat_reader", true);
 	bool		owner_read;
 	Oid			as_role = InvalidOid;
 	List	   *quals = NIL;
@@ -338,8 +351,16 @@ gather_rte(Query *query, int rti, GatherContext *ctx)
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("Citus table \"%s\" cannot be locked FOR UPDATE or FOR SHARE under row security or with another role's rights",
 							get_rel_name(rte->relid))));
+		if (rel_forces_row_security(rte->relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("Citus table \"%s\" forces row level security on its owner, which privstat reads it as",
+							get_rel_name(rte->relid)),
+					 errdetail("Rows read under row security or with another role's rights are read on the coordinator as the table's owner, and the rules applied there."),
+					 errhint("ALTER TABLE %s NO FORCE ROW LEVEL SECURITY;", get_rel_name(rte->relid))));
 		fn = ctx->reader_function;
-		as_role = rte->checkAsUser;
+		/* the rights the read stands for: fixed now, as the executor would check them at its start */
+		as_role = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
 		quals = rte->securityQuals;
 		ctx->reader_used = true;
 	}
@@ -415,16 +436,15 @@ gather_rte(Query *query, int rti, GatherContext *ctx)
 	rte->updatedCols = NULL;
 	rte->extraUpdatedCols = NULL;
 	rte->securityQuals = quals;
-	if (owner_read && OidIsValid(reader) && as_role == reader)
-	{
-		/*
-		 * For the policy's checks at run time (privstat_citus_reader_table):
-		 * scalar fields, which the plan's range table keeps, unlike the
-		 * function's call; PostgreSQL reads neither in a function's entry.
-		 */
-		rte->relid = call_relid(call);
-		rte->checkAsUser = get_role_oid("privstat_reader", false);
-	}
+
+	/*
+	 * For the policy's checks at run time (privstat_citus_gathered_table),
+	 * which treat the entry as the table read with these rights: scalar
+	 * fields, which the plan's range table keeps, unlike the function's
+	 * call; PostgreSQL reads neither in a function's entry.
+	 */
+	rte->relid = call_relid(call);
+	rte->checkAsUser = as_role;
 }
 
 static bool gather_walker(Node *node, GatherContext *ctx);
@@ -1511,10 +1531,17 @@ privstat_citus_reader_rows(PG_FUNCTION_ARGS)
 Oid
 privstat_citus_reader_table(RangeTblEntry *rte)
 {
-	if (rte->rtekind != RTE_FUNCTION || !OidIsValid(rte->relid) || !OidIsValid(rte->checkAsUser) ||
+	if (!OidIsValid(privstat_citus_gathered_table(rte)) || !OidIsValid(rte->checkAsUser) ||
 		rte->checkAsUser != get_role_oid("privstat_reader", true))
 		return InvalidOid;
 	return rte->relid;
+}
+
+Oid
+privstat_citus_gathered_table(RangeTblEntry *rte)
+{
+	/* gather_rte sets relid on the function entries it makes; no SQL makes another */
+	return rte->rtekind == RTE_FUNCTION ? rte->relid : InvalidOid;
 }
 
 /*

@@ -359,6 +359,24 @@ privstat_retention_apply(PG_FUNCTION_ARGS)
 		values[4] = PG_GETARG_DATUM(4);
 
 	SPI_connect();
+	/* Citus refuses to change a row's distribution column: its purge would fail at every run */
+	if (!PG_ARGISNULL(4) && privstat_citus_table(relid))
+	{
+		Oid			argtypes[2] = {OIDOID, NAMEARRAYOID};
+		Datum		args[2] = {ObjectIdGetDatum(relid), PG_GETARG_DATUM(4)};
+
+		privstat_exec_as_superuser("SELECT pg_catalog.column_to_column_name(p.logicalrelid, p.partkey) "
+								   "FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) $1 "
+								   "AND p.partkey IS NOT NULL AND pg_catalog.column_to_column_name(p.logicalrelid, p.partkey) "
+								   "OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[])",
+								   2, argtypes, args, NULL);
+		if (SPI_processed > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("an anonymizing retention rule cannot clear the distribution column of Citus table \"%s\"",
+							get_rel_name(relid)),
+					 errhint("Clear other columns, or delete the expired rows: action 'delete'.")));
+	}
 	privstat_exec_as_superuser("INSERT INTO privstat.retention_rule AS r (tbl, ts_column, keep, action, anonymize_columns) "
 					  "VALUES ($1, $2, $3, $4, $5) "
 					  "ON CONFLICT ON CONSTRAINT retention_rule_pkey DO UPDATE "
@@ -387,6 +405,19 @@ privstat_retention_apply(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+static Oid
+rel_owner(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
 /*
  * The purge of a Citus table: one statement of all its expired rows, which
  * Citus runs on every shard at once.  _purge_batch_rows's batches go by
@@ -397,19 +428,22 @@ static void
 purge_citus(FunctionCallInfo fcinfo)
 {
 	Oid			relid = PG_GETARG_OID(0);
-	const char *column = quote_identifier(NameStr(*PG_GETARG_NAME(1)));
-	char	   *action = PG_ARGISNULL(3) ? "" : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	const char *column;
+	char	   *action;
 	char	   *qualname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 													  get_rel_name(relid));
 	Oid			types[2] = {TIMESTAMPTZOID, TEXTOID};
 	Datum		values[2];
 	StringInfoData sql;
-	int			ret;
+	Oid			save_userid;
+	int			save_sec_context;
 
-	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("the timestamp column and the cutoff of a purge must not be null")));
+				 errmsg("the timestamp column, the cutoff and the action of a purge must not be null")));
+	column = quote_identifier(NameStr(*PG_GETARG_NAME(1)));
+	action = text_to_cstring(PG_GETARG_TEXT_PP(3));
 	(void) set_config_option("lock_timeout", GetConfigOption("privstat.purge_lock_timeout", false, false),
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
 	initStringInfo(&sql);
@@ -447,9 +481,27 @@ purge_citus(FunctionCallInfo fcinfo)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("retention action must be 'delete', or 'anonymize' with the columns to clear")));
 	values[0] = PG_GETARG_DATUM(2);
-	ret = SPI_execute_with_args(sql.data, 1, types, values, NULL, false, 0);
-	if (ret != SPI_OK_DELETE && ret != SPI_OK_UPDATE)
-		elog(ERROR, "privstat: the purge of %s failed", qualname);
+
+	/*
+	 * As the table's owner (the caller is it or an administrator), in a
+	 * security-restricted operation: the workers' shards, which have none of
+	 * privstat's rules, show other roles no row to delete.
+	 */
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(rel_owner(relid), save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	PG_TRY();
+	{
+		int			ret = SPI_execute_with_args(sql.data, 1, types, values, NULL, false, 0);
+
+		if (ret != SPI_OK_DELETE && ret != SPI_OK_UPDATE)
+			elog(ERROR, "privstat: the purge of %s failed", qualname);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_END_TRY();
 	values[0] = Int64GetDatum((int64) SPI_processed);
 	values[1] = CStringGetTextDatum(action);
 	/* the same one row _purge_batch_rows returns: rows, last (the cutoff), done */

@@ -23,6 +23,13 @@ extern void privstat_citus_refuse_on_worker(const char *what);
  */
 extern Oid	privstat_citus_reader_table(RangeTblEntry *rte);
 
+/*
+ * The Citus table whose rows a plan's range-table entry gathers through
+ * _citus_rows or _citus_reader_rows (its checkAsUser: the rights the read
+ * stands for, or InvalidOid for the caller's), or InvalidOid.
+ */
+extern Oid	privstat_citus_gathered_table(RangeTblEntry *rte);
+
 /* is relid a Citus table (distributed, reference or Citus-local)? false without Citus */
 extern bool privstat_citus_table(Oid relid);
 

@@ -426,12 +426,18 @@ policy_check_perms(List *rangeTable, bool ereport_on_violation)
 		RangeTblEntry *rte = lfirst(lc);
 		bool		as_reader;
 		Oid			relid = rte->relid;
+		bool		gathered = false;
 
-		if (rte->rtekind == RTE_FUNCTION && OidIsValid(relid = privstat_citus_reader_table(rte)))
+		if (rte->rtekind == RTE_FUNCTION && OidIsValid(relid = privstat_citus_gathered_table(rte)))
 		{
-			/* a Citus table's rows gathered as privstat_reader would read them (src/citus.c) */
-			as_reader = true;
-			if (protected_rel(relid) == NULL)
+			/*
+			 * A Citus table's rows gathered for the statement (src/citus.c),
+			 * with the rights of the entry's checkAsUser: checked as the
+			 * table's entry would be.
+			 */
+			gathered = true;
+			as_reader = OidIsValid(policy_cache.reader) && rte->checkAsUser == policy_cache.reader;
+			if (as_reader && protected_rel(relid) == NULL)
 				ereport(ERROR,
 						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 						 errmsg("this plan reads table %s as privstat_reader, which it no longer protects",
@@ -457,7 +463,7 @@ policy_check_perms(List *rangeTable, bool ereport_on_violation)
 					 errmsg("EXPLAIN ANALYZE of a query over protected tables is not allowed"),
 					 errdetail("Actual row counts are exact answers about protected rows."),
 					 errhint("Use EXPLAIN without ANALYZE.")));
-		if (!as_reader && rte->requiredPerms != 0)
+		if (!as_reader && (rte->requiredPerms != 0 || gathered))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("this plan over protected table %s was not validated for a role at access level %s",

@@ -413,6 +413,25 @@ like($r_err, qr/protected table events/, 'the restricted role still reads no row
 # started (a charge is never refunded); what was refused at planning charged nothing
 is($coord->safe_psql('postgres', q{SELECT charges FROM privstat.budget_status WHERE role = 'citus_restricted'::regrole}),
 	'4', '... and what was refused at planning charged nothing');
+# a protected table read through a view inside a row security policy of the
+# restricted role's own table: not validated, so refused (it was read with
+# the view owner's rights, raw)
+$coord->safe_psql('postgres', q{
+	CREATE ROLE citus_viewowner;
+	GRANT SELECT ON events TO citus_viewowner;
+	CREATE VIEW owned_view AS SELECT uid, v FROM events;
+	ALTER VIEW owned_view OWNER TO citus_viewowner;
+	GRANT SELECT ON owned_view TO citus_restricted;
+});
+($r_out, $r_err) = restricted(q{CREATE TEMP TABLE mine (x int); INSERT INTO mine VALUES (1);
+	ALTER TABLE mine ENABLE ROW LEVEL SECURITY; ALTER TABLE mine FORCE ROW LEVEL SECURITY;
+	CREATE POLICY peek ON mine USING ((SELECT count(*) FROM owned_view WHERE uid = 7) > 0);
+	SELECT x, (SELECT privstat.dp_count(uid, 1) FROM events) FROM mine});
+like($r_err, qr/was not validated for a role at access level aggregate|permission denied|not allowed/,
+	'a protected distributed table read with a view owner\'s rights inside a policy of the restricted role is refused')
+  or diag("out: $r_out");
+unlike($r_out, qr/^1\|/, '... and nothing is answered');
+$coord->safe_psql('postgres', q{REVOKE SELECT ON events FROM citus_viewowner});
 # a statement that writes a distributed table is planned by Citus, which may
 # keep a part of it (the gathered rows) as an intermediate result anyone reads
 $coord->safe_psql('postgres', q{
@@ -587,11 +606,32 @@ is($coord->safe_psql('postgres', q{CALL privstat.purge_expired('notes_log')}), '
 	'an anonymizing retention rule on a distributed table clears the expired rows of every shard');
 is($coord->safe_psql('postgres', q{SELECT count(*) || ' ' || count(note) || ' ' || sum(page) FROM notes_log}), '100 50 5050',
 	'... their listed columns only, and keeps the rows');
+$coord->psql('postgres', q{SELECT privstat.set_retention('notes_log', 'at', '5 days', 'anonymize', '{uid}')},
+	stdout => \$out, stderr => \$err);
+like($err, qr/an anonymizing retention rule cannot clear the distribution column of Citus table "notes_log"/,
+	'an anonymizing rule may not clear the distribution column (Citus would refuse every purge)');
+$coord->safe_psql('postgres', q{CREATE ROLE citus_admin IN ROLE privstat_admin});
+is($coord->safe_psql('postgres', q{SET ROLE citus_admin; CALL privstat.purge_expired('notes_log')}), '0',
+	'an administrator who does not own the table purges it (as the owner: the shards show it no row)');
+$coord->psql('postgres', q{SELECT privstat._purge_batch('notes_log', NULL, now(), 'delete', NULL, 1, NULL)},
+	stdout => \$out, stderr => \$err);
+like($err, qr/must not be null/, 'a purge batch of a Citus table without its column is refused, not a crash');
 $coord->safe_psql('postgres', q{SELECT privstat.drop_retention('visits_log')});
 is(join(',', map { $_->safe_psql('postgres', q{SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'privstat_retention_%' AND tgrelid::regclass::text LIKE 'visits_log%'}) } @workers),
 	'0,0', 'drop_retention takes the trigger off every shard');
 $coord->safe_psql('postgres', q{INSERT INTO visits_log VALUES (1002, now() - interval '6 days', 'kept')});
 is($coord->safe_psql('postgres', 'SELECT count(*) FROM visits_log'), '52', '... and old rows may be written again');
+# the rights a read stands for are the planning role's, as the executor checks them at its start
+$coord->safe_psql('postgres', q{CREATE ROLE citus_nosel});
+$coord->psql('postgres', q{SET ROLE citus_nosel; BEGIN; DECLARE c CURSOR FOR SELECT count(*) FROM consented;
+		RESET ROLE; SET ROLE citus_analyst; FETCH c; COMMIT}, stdout => \$out, stderr => \$err);
+like($err, qr/permission denied for table consented/,
+	'a cursor declared by a role without SELECT fetches nothing after SET ROLE to one with it');
+# FORCE ROW LEVEL SECURITY would apply the rules to the owner, whom the coordinator reads as
+$coord->safe_psql('postgres', 'ALTER TABLE consented FORCE ROW LEVEL SECURITY');
+($a_out, $a_err) = as_analyst($coord, 'SELECT count(*) FROM consented');
+like($a_err, qr/Citus table "consented" forces row level security on its owner/, 'FORCE ROW LEVEL SECURITY is refused, saying why');
+$coord->safe_psql('postgres', 'ALTER TABLE consented NO FORCE ROW LEVEL SECURITY');
 # a rule set before the table was distributed applies the same way
 $coord->safe_psql('postgres', q{
 	CREATE TABLE consented_first (uid int, purposes text[]);
