@@ -204,20 +204,6 @@ privstat_citus_refuse_row_rules(Oid relid, const char *what)
 #define READER_CALL_MARK	(-0x5052)
 #define PARTIALS_CALL_MARK	(-0x5054)
 
-/* does the table force row security on its owner? */
-static bool
-rel_forces_row_security(Oid relid)
-{
-	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	bool		force;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	force = ((Form_pg_class) GETSTRUCT(tup))->relforcerowsecurity;
-	ReleaseSysCache(tup);
-	return force;
-}
-
 typedef struct GatherContext
 {
 	Oid			partition_rel;	/* pg_dist_partition */
@@ -341,6 +327,8 @@ gather_rte(Query *query, int rti, GatherContext *ctx)
 		rte->securityQuals != NIL;
 	if (owner_read)
 	{
+		FormData_pg_class form;
+
 		if (!OidIsValid(ctx->reader_function))
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_FUNCTION),
@@ -351,7 +339,8 @@ gather_rte(Query *query, int rti, GatherContext *ctx)
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("Citus table \"%s\" cannot be locked FOR UPDATE or FOR SHARE under row security or with another role's rights",
 							get_rel_name(rte->relid))));
-		if (rel_forces_row_security(rte->relid))
+		privstat_class_form(rte->relid, &form);
+		if (form.relforcerowsecurity)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("Citus table \"%s\" forces row level security on its owner, which privstat reads it as",

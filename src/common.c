@@ -31,6 +31,7 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 
 #include "privstat/common.h"
 
@@ -232,6 +233,18 @@ privstat_error_to_log(const char *what)
 	LWLockReleaseAll();
 	ereport(LOG, (errmsg("%s: %s", what, edata->message)));
 	FreeErrorData(edata);
+}
+
+/* a copy of relid's pg_class row (its fixed part); an error if there is none */
+void
+privstat_class_form(Oid relid, FormData_pg_class *form)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	memcpy(form, GETSTRUCT(tup), sizeof(FormData_pg_class));
+	ReleaseSysCache(tup);
 }
 
 /* a new Aggref of an aggregate (of privstat's: an error if it is missing) */

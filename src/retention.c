@@ -405,19 +405,6 @@ privstat_retention_apply(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-static Oid
-rel_owner(Oid relid)
-{
-	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	return owner;
-}
-
 /*
  * The purge of a Citus table: one statement of all its expired rows, which
  * Citus runs on every shard at once.  _purge_batch_rows's batches go by
@@ -437,6 +424,7 @@ purge_citus(FunctionCallInfo fcinfo)
 	StringInfoData sql;
 	Oid			save_userid;
 	int			save_sec_context;
+	FormData_pg_class form;
 
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		ereport(ERROR,
@@ -488,7 +476,8 @@ purge_citus(FunctionCallInfo fcinfo)
 	 * privstat's rules, show other roles no row to delete.
 	 */
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(rel_owner(relid), save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+	privstat_class_form(relid, &form);
+	SetUserIdAndSecContext(form.relowner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
 	PG_TRY();
 	{

@@ -11,6 +11,8 @@
 #ifndef PRIVSTAT_COMMON_H
 #define PRIVSTAT_COMMON_H
 
+#include "catalog/pg_class.h"
+
 /* true once _PG_init ran from shared_preload_libraries */
 extern bool privstat_preloaded;
 
@@ -82,5 +84,8 @@ extern struct List *privstat_plan_children(struct Plan *plan);
 struct Aggref;
 struct Expr;
 extern struct Aggref *privstat_plain_aggref(Oid fnoid, struct List *args, struct Expr *filter);
+
+/* a copy of relid's pg_class row (its fixed part); an error if there is none */
+extern void privstat_class_form(Oid relid, FormData_pg_class *form);
 
 #endif							/* PRIVSTAT_COMMON_H */
