@@ -41,7 +41,10 @@ extern bool privstat_citus_table(Oid relid);
 extern void privstat_citus_refuse_row_rules(Oid relid, const char *what);
 
 #define RETENTION_SET "setting a retention rule on"
-#define RULES_WRITE "writing rows under consent, scope or retention rules, as a role other than the owner, into"
+#define RULES_WRITE "changing rows under consent, scope or retention rules, as a role other than the owner, in"
+
+/* the policy privstat puts on a Citus table under its rules, for INSERT on the shards (src/policy/rowrules.c) */
+#define CITUS_INSERT_POLICY "privstat_citus_insert"
 
 
 #endif							/* PRIVSTAT_CITUS_H */

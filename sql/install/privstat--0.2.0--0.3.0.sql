@@ -759,6 +759,13 @@ CREATE FUNCTION privstat._citus_reader_rows(rel regclass, columns smallint[], on
 	RETURNS SETOF record AS 'MODULE_PATHNAME', 'privstat_citus_reader_rows'
 	LANGUAGE C VOLATILE STRICT;
 
+-- the check of the INSERT policy privstat puts on a Citus table under its row
+-- rules (src/policy/rowrules.c): true while the table has no permissive
+-- INSERT policy of the DBA's own.  Executable by everyone: it is evaluated
+-- as the inserting role, and tells only what pg_policy shows.
+CREATE FUNCTION privstat._citus_insert_ok(tbl regclass) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'privstat_citus_insert_ok' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
 CREATE FUNCTION privstat._citus_partials(query text, mac bytea)
 	RETURNS SETOF record AS 'MODULE_PATHNAME', 'privstat_citus_partials'
 	LANGUAGE C VOLATILE STRICT;

@@ -285,11 +285,14 @@ policy_rls_restrictive(CmdType cmdtype, Relation rel)
 	{
 		/*
 		 * A Citus table's rows are read on the coordinator under these
-		 * rules (src/citus.c), but a write goes to the workers, whose
-		 * shards have no rules and let no other role than the owner
-		 * through: refused, saying why, rather than writing nothing.
+		 * rules (src/citus.c), but an UPDATE or DELETE runs on the
+		 * workers, whose shards have no rules and show other roles than
+		 * the owner no row: refused, saying why, rather than changing
+		 * nothing.  An INSERT reads no row: CITUS_INSERT_POLICY lets it
+		 * onto the shards as privstat_all_rows does here.
 		 */
-		privstat_citus_refuse_row_rules(RelationGetRelid(rel), RULES_WRITE);
+		if (cmdtype != CMD_INSERT)
+			privstat_citus_refuse_row_rules(RelationGetRelid(rel), RULES_WRITE);
 		return result;
 	}
 
@@ -328,6 +331,30 @@ policy_rls_restrictive(CmdType cmdtype, Relation rel)
 }
 
 /*
+ * Has the table a permissive policy of the DBA's own (for the command of
+ * cmd, or for any with ACL_NO_RIGHTS)?  privstat's CITUS_INSERT_POLICY
+ * is not one.
+ */
+static bool
+own_permissive_policy(Relation rel, AclMode cmd)
+{
+	ListCell   *lc;
+
+	if (rel->rd_rsdesc == NULL)
+		return false;
+	foreach(lc, rel->rd_rsdesc->policies)
+	{
+		RowSecurityPolicy *p = lfirst(lc);
+
+		if (p->permissive && strcmp(p->policy_name, CITUS_INSERT_POLICY) != 0 &&
+			(cmd == ACL_NO_RIGHTS || p->polcmd == '*' ||
+			 (cmd == ACL_INSERT && p->polcmd == ACL_INSERT_CHR)))
+			return true;
+	}
+	return false;
+}
+
+/*
  * Where privstat turned row security on, a permissive policy that lets
  * every row through, for every command, so that only privstat's restrictive
  * rules narrow what roles see.  Only while the table has no permissive
@@ -340,15 +367,12 @@ policy_rls_permissive(CmdType cmdtype, Relation rel)
 {
 	List	   *result = prev_rls_permissive ? prev_rls_permissive(cmdtype, rel) : NIL;
 	RowRules   *r;
-	ListCell   *lc;
 
 	policy_ensure();
 	if (!policy_cache.installed || (r = row_rules(RelationGetRelid(rel), false)) == NULL || !r->rls_by_privstat)
 		return result;
-	if (rel->rd_rsdesc != NULL)
-		foreach(lc, rel->rd_rsdesc->policies)
-			if (((RowSecurityPolicy *) lfirst(lc))->permissive)
-				return result;
+	if (own_permissive_policy(rel, ACL_NO_RIGHTS))
+		return result;
 	return lappend(result, make_policy("privstat_all_rows", ACL_ID_PUBLIC,
 									   (Expr *) makeBoolConst(true, false), true));
 }
@@ -461,6 +485,36 @@ privstat_consent_ok(PG_FUNCTION_ARGS)
 }
 
 /*
+ * A Citus table's shards get row security with the table (Citus copies
+ * the command) but none of privstat's policies, so other roles than the
+ * owner could not INSERT there.  A real policy, which Citus copies to the
+ * shards, lets new rows in, as privstat_all_rows does on the coordinator:
+ * only while the table has no permissive INSERT policy of the DBA's own
+ * (its check, privstat._citus_insert_ok, looks), so that it never widens
+ * the DBA's.  (privstat's rules restrict reading only.)  Made again by
+ * set_consent or set_scope on a table distributed after its first rule.
+ */
+static void
+citus_insert_policy(Oid relid, const char *qualname)
+{
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+
+	if (!privstat_citus_table(relid))
+		return;
+	SPI_connect();
+	privstat_exec_as_superuser("SELECT 1 FROM pg_catalog.pg_policy WHERE polrelid OPERATOR(pg_catalog.=) $1 "
+							   "AND polname OPERATOR(pg_catalog.=) '" CITUS_INSERT_POLICY "'",
+							   1, types, values, NULL);
+	if (SPI_processed == 0)
+		privstat_exec_as_superuser(psprintf("CREATE POLICY " CITUS_INSERT_POLICY " ON %s AS PERMISSIVE FOR INSERT "
+											"TO PUBLIC WITH CHECK (privstat._citus_insert_ok(%s::pg_catalog.regclass))",
+											qualname, quote_literal_cstr(qualname)),
+								   0, NULL, NULL, NULL);
+	SPI_finish();
+}
+
+/*
  * Turn on row security for relid if it is off, note that privstat did, and
  * say so.  The caller's rights to the table were checked.
  */
@@ -473,10 +527,11 @@ privstat_policy_enable_rls(Oid relid)
 	FormData_pg_class form;
 
 	privstat_class_form(relid, &form);
-	if (form.relrowsecurity)
-		return;
 	qualname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 										  get_rel_name(relid));
+	citus_insert_policy(relid, qualname);
+	if (form.relrowsecurity)
+		return;
 	SPI_connect();
 	privstat_exec_as_superuser(psprintf("ALTER TABLE %s ENABLE ROW LEVEL SECURITY", qualname),
 							   0, NULL, NULL, NULL);
@@ -487,6 +542,30 @@ privstat_policy_enable_rls(Oid relid)
 			(errmsg("row level security enabled on table %s", qualname),
 			 errdetail("privstat's row rules apply to every role but the table's owner; with it, privstat added a policy that lets all other rows through."),
 			 errhint("ALTER TABLE %s FORCE ROW LEVEL SECURITY applies them to the owner too.", qualname)));
+}
+
+PG_FUNCTION_INFO_V1(privstat_citus_insert_ok);
+
+/*
+ * privstat._citus_insert_ok(tbl): the check of CITUS_INSERT_POLICY: true
+ * while tbl has no permissive INSERT policy of the DBA's own.  Once per
+ * statement (fn_extra).
+ */
+Datum
+privstat_citus_insert_ok(PG_FUNCTION_ARGS)
+{
+	bool	   *ok = fcinfo->flinfo->fn_extra;
+
+	if (ok == NULL)
+	{
+		Relation	rel = table_open(PG_GETARG_OID(0), AccessShareLock);
+
+		ok = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(bool));
+		*ok = !own_permissive_policy(rel, ACL_INSERT);
+		table_close(rel, AccessShareLock);
+		fcinfo->flinfo->fn_extra = ok;
+	}
+	PG_RETURN_BOOL(*ok);
 }
 
 PG_FUNCTION_INFO_V1(privstat_enable_row_security);

@@ -567,9 +567,22 @@ like($a_out, qr/Function Scan on _citus_reader_rows consented/, '... read throug
 ($a_out, $a_err) = as_analyst($workers[0], 'SELECT count(*) FROM consented');
 ok($a_out eq '0' || $a_err =~ /ERROR/, 'on a worker, which has not the rules, the reader gets no row')
   or diag("$a_out $a_err");
-($a_out, $a_err) = as_analyst($coord, q{INSERT INTO consented VALUES (5000, '{analytics}', now())});
-like($a_err, qr/writing rows under consent, scope or retention rules, as a role other than the owner, into Citus table "consented" is not supported yet/,
-	'a reader\'s INSERT is refused, saying why (the shards would refuse it)');
+($a_out, $a_err) = as_analyst($coord, q{INSERT INTO consented VALUES (5000, '{analytics}', now()), (5001, '{}', now())});
+is($a_err, '', 'another role than the owner INSERTs into a distributed table under consent (privstat\'s INSERT policy on the shards)');
+is($coord->safe_psql('postgres', 'SELECT count(*) FROM consented WHERE uid >= 5000'), '2', '... both rows');
+($a_out, $a_err) = as_analyst($coord, q{UPDATE consented SET at = now() WHERE uid = 5000});
+like($a_err, qr/changing rows under consent, scope or retention rules, as a role other than the owner, in Citus table "consented" is not supported yet/,
+	'its UPDATE is refused, saying why (the shards show it no row to change)');
+# the INSERT policy never widens the DBA's own
+$coord->safe_psql('postgres', q{
+	CREATE POLICY low_only ON consented AS PERMISSIVE FOR INSERT TO PUBLIC WITH CHECK (uid < 6000);
+	CREATE POLICY all_read ON consented AS PERMISSIVE FOR SELECT TO PUBLIC USING (true);
+});
+($a_out, $a_err) = as_analyst($coord, q{INSERT INTO consented VALUES (5002, '{analytics}', now())});
+is($a_err, '', 'with a permissive INSERT policy of the DBA\'s own, what it allows goes in');
+($a_out, $a_err) = as_analyst($coord, q{INSERT INTO consented VALUES (7000, '{analytics}', now())});
+like($a_err, qr/new row violates row-level security policy/, '... and what it does not is refused');
+$coord->safe_psql('postgres', q{DROP POLICY low_only ON consented; DROP POLICY all_read ON consented});
 # retention on a distributed table: the trigger on every shard, expired rows
 # hidden from other roles than the owner at once, purged on the coordinator
 $coord->safe_psql('postgres', q{
