@@ -40,6 +40,7 @@
 #include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/rls.h"
 #include "utils/syscache.h"
 
 #include "privstat/citus.h"
@@ -499,6 +500,47 @@ explain_analyze_utility(PlannedStmt *pstmt, const char *queryString,
 	PG_END_TRY();
 }
 
+static ResTarget *
+copy_target(ColumnRef *cr)
+{
+	ResTarget  *target = makeNode(ResTarget);
+
+	target->val = (Node *) cr;
+	target->location = -1;
+	return target;
+}
+
+/* COPY relid [(columns)] TO as COPY (SELECT columns FROM ONLY relid) TO, as PostgreSQL's DoCopy does under row security */
+static void
+copy_as_query(CopyStmt *c, Oid relid)
+{
+	SelectStmt *select = makeNode(SelectStmt);
+	RangeVar   *from = makeRangeVar(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid), -1);
+	ListCell   *lc;
+
+	if (c->attlist == NIL)
+	{
+		ColumnRef  *cr = makeNode(ColumnRef);
+
+		cr->fields = list_make1(makeNode(A_Star));
+		cr->location = -1;
+		select->targetList = list_make1(copy_target(cr));
+	}
+	foreach(lc, c->attlist)
+	{
+		ColumnRef  *cr = makeNode(ColumnRef);
+
+		cr->fields = list_make1(lfirst(lc));
+		cr->location = -1;
+		select->targetList = lappend(select->targetList, copy_target(cr));
+	}
+	from->inh = false;			/* ONLY, as COPY of a table copies no child */
+	select->fromClause = list_make1(from);
+	c->query = (Node *) select;
+	c->relation = NULL;
+	c->attlist = NIL;
+}
+
 static void
 policy_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 					  bool readOnlyTree, ProcessUtilityContext context,
@@ -572,6 +614,30 @@ policy_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 				}
 			default:
 				break;
+		}
+	}
+
+	/*
+	 * COPY of a Citus table TO a client, under row security for this role:
+	 * Citus would copy each shard as the role, and the shards, which have
+	 * none of privstat's rules, show it no row.  As PostgreSQL itself does
+	 * for COPY TO under row security, it runs as COPY (SELECT ...) TO, whose
+	 * rows are read on the coordinator under the rules (src/citus.c).
+	 */
+	if (IsA(stmt, CopyStmt) && !((CopyStmt *) stmt)->is_from && ((CopyStmt *) stmt)->relation != NULL &&
+		IsTransactionState())
+	{
+		Oid			relid = RangeVarGetRelid(((CopyStmt *) stmt)->relation, NoLock, true);
+
+		if (OidIsValid(relid) && privstat_citus_table(relid) &&
+			check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
+		{
+			if (readOnlyTree)
+			{
+				pstmt = copyObject(pstmt);
+				readOnlyTree = false;
+			}
+			copy_as_query((CopyStmt *) pstmt->utilityStmt, relid);
 		}
 	}
 

@@ -560,6 +560,11 @@ is($coord->safe_psql('postgres', 'SELECT count(*) FROM consented'), '1000', '...
 $coord->safe_psql('postgres', q{SELECT privstat.set_scope('consented', 'citus_analyst', 'uid > 100')});
 ($a_out, $a_err) = as_analyst($coord, 'SELECT count(*) FROM consented');
 is($a_out, '450', 'a scope on a distributed table narrows what the reader sees') or diag($a_err);
+($a_out, $a_err) = as_analyst($coord, 'COPY consented (uid) TO STDOUT');
+my @copied = split /\n/, $a_out;
+is(scalar(@copied), 450, 'COPY TO of a distributed table under consent and a scope copies the rows the reader sees')
+  or diag($a_err);
+is(scalar(grep { $_ % 2 || $_ <= 100 } @copied), 0, '... and no other');
 ($a_out, $a_err) = as_analyst($coord, 'SELECT privstat.dp_count(uid, 100) FROM consented');
 ok($a_err eq '' && abs($a_out - 450) <= 2, "... in its DP queries too ($a_out for 450)") or diag($a_err);
 ($a_out, $a_err) = as_analyst($coord, 'EXPLAIN (COSTS OFF) SELECT count(*) FROM consented');
