@@ -30,13 +30,21 @@
  *	  aggregate, and the rows pass to the coordinator only.  (A materialized
  *	  CTE instead leaves Citus planning the rest of the statement as a task
  *	  over the CTE's intermediate result, DP aggregates and all.)
+ *	- In any statement, a Citus table read with another role's rights (a
+ *	  restricted role's privstat_reader, a view's owner) or under row
+ *	  security (privstat's rules are not on the workers) is replaced by a
+ *	  call of privstat._citus_reader_rows(), which reads it as the table's
+ *	  owner for that role, from the rewrite's own call node only; the row
+ *	  security quals stay on the function's entry and apply on the
+ *	  coordinator (gather_rte).
  *	- A worker (a node whose Citus group is not the coordinator's) never
  *	  charges, releases an answer or changes a budget: a DP query or a
  *	  budget change there is refused (privstat_citus_refuse_on_worker), so
  *	  no role can spend a second budget by connecting to a worker.
  *
  *	- rotate_key (SQL, privstat--0.2.0--0.3.0.sql) sets a new key version on
- *	  every worker.
+ *	  every worker; retention (src/retention.c) puts its trigger on every
+ *	  shard and purges a Citus table in one statement.
  *
  * This module reads Citus's catalog tables (pg_dist_partition,
  * pg_dist_local_group) directly and calls nothing of Citus's, so it needs

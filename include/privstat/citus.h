@@ -36,11 +36,10 @@ extern bool privstat_citus_table(Oid relid);
 /*
  * An ERROR if relid is a Citus table, whose shards privstat's row rules
  * (consent, scopes, retention) do not reach: what was attempted, as
- * RETENTION_SET ("... Citus table "t" is not supported yet").
+ * RULES_WRITE ("... Citus table "t" is not supported yet").
  */
 extern void privstat_citus_refuse_row_rules(Oid relid, const char *what);
 
-#define RETENTION_SET "setting a retention rule on"
 #define RULES_WRITE "changing rows under consent, scope or retention rules, as a role other than the owner, in"
 
 /* the policy privstat puts on a Citus table under its rules, for INSERT on the shards (src/policy/rowrules.c) */
