@@ -159,6 +159,15 @@ privstat_citus_refuse_on_worker(const char *what)
 				 errhint("Run it on the coordinator, which reads the workers' shards.")));
 }
 
+bool		(*privstat_citus_has_rules) (Oid relid) = NULL;
+
+/* does privstat apply row rules to relid, which the workers do not have? */
+static bool
+has_rules(Oid relid)
+{
+	return privstat_citus_has_rules != NULL && privstat_citus_has_rules(relid);
+}
+
 /* is relid a Citus table (in pg_dist_partition: distributed, reference or Citus-local)? */
 static bool
 citus_table_of_catalog(Oid relid, Oid partition_rel, Oid partition_index)
@@ -332,7 +341,7 @@ gather_rte(Query *query, int rti, GatherContext *ctx)
 	 * would on the table.
 	 */
 	owner_read = (OidIsValid(rte->checkAsUser) && rte->checkAsUser != GetUserId()) ||
-		rte->securityQuals != NIL;
+		(rte->securityQuals != NIL && has_rules(rte->relid));
 	if (owner_read)
 	{
 		FormData_pg_class form;
@@ -1095,7 +1104,8 @@ secured_citus_walker(Node *node, GatherContext *ctx)
 	{
 		RangeTblEntry *rte = (RangeTblEntry *) node;
 
-		return rte->rtekind == RTE_RELATION && rte->securityQuals != NIL && citus_table(rte->relid, ctx);
+		return rte->rtekind == RTE_RELATION && rte->securityQuals != NIL && citus_table(rte->relid, ctx) &&
+			has_rules(rte->relid);
 	}
 	if (IsA(node, Query))
 		return query_tree_walker((Query *) node, secured_citus_walker, ctx, QTW_EXAMINE_RTES_BEFORE);

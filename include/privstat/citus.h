@@ -30,6 +30,14 @@ extern Oid	privstat_citus_reader_table(RangeTblEntry *rte);
  */
 extern Oid	privstat_citus_gathered_table(RangeTblEntry *rte);
 
+/*
+ * Has relid privstat's row rules (consent, scopes, expiry)?  Set by the
+ * policy module (src/policy/rowrules.c), which uses this one: a table whose
+ * row security is only the DBA's own, which Citus copies to the shards, is
+ * left to Citus.
+ */
+extern bool (*privstat_citus_has_rules) (Oid relid);
+
 /* is relid a Citus table (distributed, reference or Citus-local)? false without Citus */
 extern bool privstat_citus_table(Oid relid);
 

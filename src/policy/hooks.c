@@ -660,9 +660,19 @@ policy_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	}
 }
 
+/* privstat_citus_has_rules: the table has rules of privstat's */
+static bool
+policy_has_row_rules(Oid relid)
+{
+	policy_ensure();
+	return policy_cache.installed && row_rules(relid, false) != NULL;
+}
+
 void
 privstat_policy_init(void)
 {
+	privstat_citus_has_rules = policy_has_row_rules;
+
 	/* here, not in guc.c: its check and assign hooks are the row rules' */
 	DefineCustomStringVariable("privstat.purpose",
 							   gettext_noop("The purpose this session reads data for."),

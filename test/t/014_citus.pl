@@ -639,6 +639,25 @@ is(join(',', map { $_->safe_psql('postgres', q{SELECT count(*) FROM pg_trigger W
 	'0,0', 'drop_retention takes the trigger off every shard');
 $coord->safe_psql('postgres', q{INSERT INTO visits_log VALUES (1002, now() - interval '6 days', 'kept')});
 is($coord->safe_psql('postgres', 'SELECT count(*) FROM visits_log'), '52', '... and old rows may be written again');
+# a table whose row security is only the DBA's own is left to Citus, which
+# copies the policies to the shards
+$coord->safe_psql('postgres', q{
+	CREATE TABLE dba_only (uid int, v int);
+	SELECT create_distributed_table('dba_only', 'uid');
+	INSERT INTO dba_only SELECT g, g FROM generate_series(1, 100) g;
+	ALTER TABLE dba_only ENABLE ROW LEVEL SECURITY;
+	CREATE POLICY low ON dba_only USING (v < 50);
+	GRANT SELECT ON dba_only TO citus_analyst;
+	CREATE TABLE dba_copy (uid int, v int);
+	SELECT create_distributed_table('dba_copy', 'uid');
+	GRANT INSERT ON dba_copy TO citus_analyst;
+});
+($a_out, $a_err) = as_analyst($coord, 'SELECT count(*) FROM dba_only');
+is($a_out, '49', 'a distributed table under the DBA\'s own policy only: Citus applies it on the shards') or diag($a_err);
+($a_out, $a_err) = as_analyst($coord, 'EXPLAIN (COSTS OFF) SELECT count(*) FROM dba_only');
+unlike($a_out, qr/_citus_reader_rows/, '... without reading it on the coordinator');
+($a_out, $a_err) = as_analyst($coord, 'INSERT INTO dba_copy SELECT * FROM dba_only');
+is($a_err, '', '... so a statement may copy its rows into another distributed table');
 # the rights a read stands for are the planning role's, as the executor checks them at its start
 $coord->safe_psql('postgres', q{CREATE ROLE citus_nosel});
 $coord->psql('postgres', q{SET ROLE citus_nosel; BEGIN; DECLARE c CURSOR FOR SELECT count(*) FROM consented;
