@@ -298,7 +298,7 @@ SELECT p.oid::regprocedure AS internal_function_executable_by_public
 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE n.nspname = 'privstat' AND p.proname LIKE '\_%' AND p.proname NOT LIKE '\_total\_%'
   AND has_function_privilege('public', p.oid, 'EXECUTE')
-ORDER BY 1::text COLLATE "C";
+ORDER BY p.oid::regprocedure::text COLLATE "C";
 SET ROLE tot_analyst;
 -- the purge's batch shows a table's expired rows: the owner and administrators only
 SELECT * FROM privstat._purge_batch('tot_events', 'at', now(), 'delete', NULL, 10, NULL);
