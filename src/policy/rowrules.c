@@ -331,12 +331,28 @@ policy_rls_restrictive(CmdType cmdtype, Relation rel)
 }
 
 /*
- * Has the table a permissive policy of the DBA's own (for the command of
- * cmd, or for any with ACL_NO_RIGHTS)?  privstat's CITUS_INSERT_POLICY
- * is not one.
+ * Is p privstat's CITUS_INSERT_POLICY: its name, for INSERT, with the check
+ * privstat._citus_insert_ok(...)?  (A DBA's policy of that name is the DBA's.)
  */
 static bool
-own_permissive_policy(Relation rel, AclMode cmd)
+is_citus_insert_policy(RowSecurityPolicy *p)
+{
+	FuncExpr   *check = (FuncExpr *) p->with_check_qual;
+	char	   *name;
+	bool		ours;
+
+	if (strcmp(p->policy_name, CITUS_INSERT_POLICY) != 0 || p->polcmd != ACL_INSERT_CHR ||
+		check == NULL || !IsA(check, FuncExpr))
+		return false;
+	name = get_func_name(check->funcid);
+	ours = name != NULL && strcmp(name, "_citus_insert_ok") == 0 &&
+		get_func_namespace(check->funcid) == get_namespace_oid("privstat", true);
+	return ours;
+}
+
+/* Has the table a permissive policy of the DBA's own, for any command? */
+static bool
+own_permissive_policy(Relation rel)
 {
 	ListCell   *lc;
 
@@ -346,9 +362,7 @@ own_permissive_policy(Relation rel, AclMode cmd)
 	{
 		RowSecurityPolicy *p = lfirst(lc);
 
-		if (p->permissive && strcmp(p->policy_name, CITUS_INSERT_POLICY) != 0 &&
-			(cmd == ACL_NO_RIGHTS || p->polcmd == '*' ||
-			 (cmd == ACL_INSERT && p->polcmd == ACL_INSERT_CHR)))
+		if (p->permissive && !is_citus_insert_policy(p))
 			return true;
 	}
 	return false;
@@ -371,7 +385,7 @@ policy_rls_permissive(CmdType cmdtype, Relation rel)
 	policy_ensure();
 	if (!policy_cache.installed || (r = row_rules(RelationGetRelid(rel), false)) == NULL || !r->rls_by_privstat)
 		return result;
-	if (own_permissive_policy(rel, ACL_NO_RIGHTS))
+	if (own_permissive_policy(rel))
 		return result;
 	return lappend(result, make_policy("privstat_all_rows", ACL_ID_PUBLIC,
 									   (Expr *) makeBoolConst(true, false), true));
@@ -488,11 +502,12 @@ privstat_consent_ok(PG_FUNCTION_ARGS)
  * A Citus table's shards get row security with the table (Citus copies
  * the command) but none of privstat's policies, so other roles than the
  * owner could not INSERT there.  A real policy, which Citus copies to the
- * shards, lets new rows in, as privstat_all_rows does on the coordinator:
- * only while the table has no permissive INSERT policy of the DBA's own
- * (its check, privstat._citus_insert_ok, looks), so that it never widens
- * the DBA's.  (privstat's rules restrict reading only.)  Made again by
- * set_consent or set_scope on a table distributed after its first rule.
+ * shards, lets new rows in exactly where privstat_all_rows does on the
+ * coordinator: on a table privstat turned row security on for, while the
+ * table has no permissive policy of the DBA's own (its check,
+ * privstat._citus_insert_ok, looks), so that it never widens the DBA's.
+ * (privstat's rules restrict reading only.)  Made again by set_consent or
+ * set_scope on a table distributed after its first rule.
  */
 static void
 citus_insert_policy(Oid relid, const char *qualname)
@@ -529,15 +544,23 @@ privstat_policy_enable_rls(Oid relid)
 	privstat_class_form(relid, &form);
 	qualname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 										  get_rel_name(relid));
-	citus_insert_policy(relid, qualname);
 	if (form.relrowsecurity)
+	{
+		RowRules   *r;
+
+		/* only where privstat turned it on (a table distributed since, say), as privstat_all_rows */
+		policy_ensure();
+		if (policy_cache.installed && (r = row_rules(relid, false)) != NULL && r->rls_by_privstat)
+			citus_insert_policy(relid, qualname);
 		return;
+	}
 	SPI_connect();
 	privstat_exec_as_superuser(psprintf("ALTER TABLE %s ENABLE ROW LEVEL SECURITY", qualname),
 							   0, NULL, NULL, NULL);
 	privstat_exec_as_superuser("INSERT INTO privstat.rls_table (tbl) VALUES ($1) ON CONFLICT DO NOTHING",
 							   1, types, values, NULL);
 	SPI_finish();
+	citus_insert_policy(relid, qualname);
 	ereport(NOTICE,
 			(errmsg("row level security enabled on table %s", qualname),
 			 errdetail("privstat's row rules apply to every role but the table's owner; with it, privstat added a policy that lets all other rows through."),
@@ -558,11 +581,19 @@ privstat_citus_insert_ok(PG_FUNCTION_ARGS)
 
 	if (ok == NULL)
 	{
-		Relation	rel = table_open(PG_GETARG_OID(0), AccessShareLock);
+		Oid			relid = PG_GETARG_OID(0);
+		bool		result = false;
 
+		/* only for a role that may insert there (which the INSERT locked already) */
+		if (pg_class_aclcheck(relid, GetUserId(), ACL_INSERT) == ACLCHECK_OK)
+		{
+			Relation	rel = table_open(relid, AccessShareLock);
+
+			result = !own_permissive_policy(rel);
+			table_close(rel, AccessShareLock);
+		}
 		ok = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(bool));
-		*ok = !own_permissive_policy(rel, ACL_INSERT);
-		table_close(rel, AccessShareLock);
+		*ok = result;
 		fcinfo->flinfo->fn_extra = ok;
 	}
 	PG_RETURN_BOOL(*ok);

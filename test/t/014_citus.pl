@@ -587,7 +587,23 @@ $coord->safe_psql('postgres', q{
 is($a_err, '', 'with a permissive INSERT policy of the DBA\'s own, what it allows goes in');
 ($a_out, $a_err) = as_analyst($coord, q{INSERT INTO consented VALUES (7000, '{analytics}', now())});
 like($a_err, qr/new row violates row-level security policy/, '... and what it does not is refused');
-$coord->safe_psql('postgres', q{DROP POLICY low_only ON consented; DROP POLICY all_read ON consented});
+$coord->safe_psql('postgres', q{DROP POLICY low_only ON consented});
+($a_out, $a_err) = as_analyst($coord, q{INSERT INTO consented VALUES (5003, '{analytics}', now())});
+like($a_err, qr/new row violates row-level security policy/,
+	'with a permissive policy of the DBA\'s own for SELECT only, no INSERT goes in (as on one server)');
+$coord->safe_psql('postgres', q{DROP POLICY all_read ON consented});
+# where the DBA turned row security on, privstat adds no INSERT policy (nor its all-rows one)
+$coord->safe_psql('postgres', q{
+	CREATE TABLE dba_first (uid int, purposes text[]);
+	SELECT create_distributed_table('dba_first', 'uid');
+	ALTER TABLE dba_first ENABLE ROW LEVEL SECURITY;
+	GRANT SELECT, INSERT ON dba_first TO citus_analyst;
+	SELECT privstat.set_consent('dba_first', 'purposes');
+});
+is($coord->safe_psql('postgres', q{SELECT count(*) FROM pg_policy WHERE polrelid = 'dba_first'::regclass}), '0',
+	'set_consent on a distributed table whose row security the DBA turned on adds no policy');
+($a_out, $a_err) = as_analyst($coord, q{INSERT INTO dba_first VALUES (1, '{analytics}')});
+like($a_err, qr/new row violates row-level security policy/, '... so another role still inserts nothing there');
 # retention on a distributed table: the trigger on every shard, expired rows
 # hidden from other roles than the owner at once, purged on the coordinator
 $coord->safe_psql('postgres', q{
