@@ -195,18 +195,6 @@ privstat_citus_table(Oid relid)
 		citus_table_of_catalog(relid, partition_rel, citus_catalog("pg_dist_partition_logical_relid_index"));
 }
 
-void
-privstat_citus_refuse_row_rules(Oid relid, const char *what)
-{
-	if (!privstat_citus_table(relid))
-		return;
-	ereport(ERROR,
-			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("%s Citus table \"%s\" is not supported yet", what, get_rel_name(relid)),
-			 errdetail("privstat's consent, scope and retention rules do not reach the Citus workers, whose shards would show no row to anyone but the owner."),
-			 errhint("Keep rows under such rules in a table that is not distributed (doc/citus.md).")));
-}
-
 /* ---------------------------------------------------------------------------
  * The coordinator: DP statements read Citus tables through privstat._citus_rows
  * ---------------------------------------------------------------------------
@@ -228,7 +216,8 @@ typedef struct GatherContext
 	Oid			rows_function;	/* privstat._citus_rows */
 	Oid			reader_function;	/* privstat._citus_reader_rows */
 	bool		reader_used;	/* a call of it was written */
-	Oid			left_table;		/* a Citus table left in the statement (left_citus_walker) */
+	bool		secured_only;	/* citus_rte_walker: only tables under privstat's rules */
+	Oid			found;			/* citus_rte_walker: the table it found */
 	List	   *gathered;		/* the tables replaced */
 	List	   *marks;			/* of the _citus_partials calls written (mark_of) */
 } GatherContext;
@@ -289,13 +278,6 @@ used_columns_walker(Node *node, UsedColumns *used)
 		return result;
 	}
 	return expression_tree_walker(node, used_columns_walker, used);
-}
-
-/* the table of a _citus_rows or _citus_reader_rows call */
-static Oid
-call_relid(FuncExpr *call)
-{
-	return DatumGetObjectId(linitial_node(Const, call->args)->constvalue);
 }
 
 /*
@@ -417,12 +399,13 @@ gather_rte(Query *query, int rti, GatherContext *ctx)
 											 PointerGetDatum(array), false, false),
 								   makeBoolConst(!rte->inh, false)),
 						InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
-	if (owner_read)
-		call->args = lappend(call->args, makeConst(OIDOID, -1, InvalidOid, sizeof(Oid),
-												   ObjectIdGetDatum(as_role), false, true));
 	call->funcretset = true;
 	if (owner_read)
+	{
+		call->args = lappend(call->args, makeConst(OIDOID, -1, InvalidOid, sizeof(Oid),
+												   ObjectIdGetDatum(as_role), false, true));
 		call->location = READER_CALL_MARK;
+	}
 	rtfunc->funcexpr = (Node *) call;
 	ctx->gathered = lappend_oid(ctx->gathered, rte->relid);
 
@@ -430,7 +413,6 @@ gather_rte(Query *query, int rti, GatherContext *ctx)
 	rte->rtekind = RTE_FUNCTION;
 	rte->functions = list_make1(rtfunc);
 	rte->funcordinality = false;
-	rte->relid = InvalidOid;
 	rte->relkind = 0;
 	rte->rellockmode = 0;
 	rte->tablesample = NULL;
@@ -444,12 +426,12 @@ gather_rte(Query *query, int rti, GatherContext *ctx)
 	rte->securityQuals = quals;
 
 	/*
-	 * For the policy's checks at run time (privstat_citus_gathered_table),
-	 * which treat the entry as the table read with these rights: scalar
-	 * fields, which the plan's range table keeps, unlike the function's
-	 * call; PostgreSQL reads neither in a function's entry.
+	 * relid stays, and checkAsUser holds the rights the read stands for:
+	 * the policy's checks at run time (privstat_citus_gathered) treat the
+	 * entry as the table's own.  Scalar fields, which the plan's range
+	 * table keeps, unlike the function's call; PostgreSQL reads neither in
+	 * a function's entry.
 	 */
-	rte->relid = call_relid(call);
 	rte->checkAsUser = as_role;
 }
 
@@ -1091,12 +1073,13 @@ gather_walker(Node *node, GatherContext *ctx)
 }
 
 /*
- * A Citus table read under row security (privstat's rules, or the DBA's
- * policies): the statement's reads must come through _citus_reader_rows
- * (gather_rte), since the workers do not have privstat's rules.
+ * A Citus table that the statement reads (ctx->found): with secured_only,
+ * one read under privstat's row rules, whose reads must come through
+ * _citus_reader_rows (gather_rte) since the workers do not have the rules;
+ * otherwise any, as the one a statement writes after gather_query.
  */
 static bool
-secured_citus_walker(Node *node, GatherContext *ctx)
+citus_rte_walker(Node *node, GatherContext *ctx)
 {
 	if (node == NULL)
 		return false;
@@ -1104,34 +1087,15 @@ secured_citus_walker(Node *node, GatherContext *ctx)
 	{
 		RangeTblEntry *rte = (RangeTblEntry *) node;
 
-		return rte->rtekind == RTE_RELATION && rte->securityQuals != NIL && citus_table(rte->relid, ctx) &&
-			has_rules(rte->relid);
+		if (rte->rtekind != RTE_RELATION || (ctx->secured_only && rte->securityQuals == NIL) ||
+			!citus_table(rte->relid, ctx) || (ctx->secured_only && !has_rules(rte->relid)))
+			return false;
+		ctx->found = rte->relid;
+		return true;
 	}
 	if (IsA(node, Query))
-		return query_tree_walker((Query *) node, secured_citus_walker, ctx, QTW_EXAMINE_RTES_BEFORE);
-	return expression_tree_walker(node, secured_citus_walker, ctx);
-}
-
-/* a Citus table still in the statement after gather_query (the one it writes) */
-static bool
-left_citus_walker(Node *node, GatherContext *ctx)
-{
-	if (node == NULL)
-		return false;
-	if (IsA(node, RangeTblEntry))
-	{
-		RangeTblEntry *rte = (RangeTblEntry *) node;
-
-		if (rte->rtekind == RTE_RELATION && citus_table(rte->relid, ctx))
-		{
-			ctx->left_table = rte->relid;
-			return true;
-		}
-		return false;
-	}
-	if (IsA(node, Query))
-		return query_tree_walker((Query *) node, left_citus_walker, ctx, QTW_EXAMINE_RTES_BEFORE);
-	return expression_tree_walker(node, left_citus_walker, ctx);
+		return query_tree_walker((Query *) node, citus_rte_walker, ctx, QTW_EXAMINE_RTES_BEFORE);
+	return expression_tree_walker(node, citus_rte_walker, ctx);
 }
 
 /* privstat._citus_rows(regclass, smallint[], boolean), or InvalidOid before 0.3.0 */
@@ -1153,10 +1117,15 @@ citus_planner(Query *parse, const char *query_string, int cursorOptions,
 
 	ctx.gathered = NIL;
 	ctx.marks = NIL;
-	if (citus_loaded() && parse->commandType != CMD_UTILITY &&
-		OidIsValid(ctx.partition_rel = citus_catalog("pg_dist_partition")) &&
-		(ctx.partition_index = citus_catalog("pg_dist_partition_logical_relid_index"), true) &&
-		(has_dp_aggregate_walker((Node *) parse, NULL) || secured_citus_walker((Node *) parse, &ctx)))
+	ctx.partition_rel = InvalidOid;
+	if (citus_loaded() && parse->commandType != CMD_UTILITY)
+	{
+		ctx.partition_rel = citus_catalog("pg_dist_partition");
+		ctx.partition_index = citus_catalog("pg_dist_partition_logical_relid_index");
+		ctx.secured_only = true;
+	}
+	if (OidIsValid(ctx.partition_rel) &&
+		(has_dp_aggregate_walker((Node *) parse, NULL) || citus_rte_walker((Node *) parse, &ctx)))
 	{
 		Oid			args[4] = {REGCLASSOID, INT2ARRAYOID, BOOLOID, OIDOID};
 
@@ -1173,11 +1142,12 @@ citus_planner(Query *parse, const char *query_string, int cursorOptions,
 		 * stay on the coordinator), as an intermediate result that
 		 * read_intermediate_result() shows to anyone.  Refused.
 		 */
-		if (ctx.reader_used && left_citus_walker((Node *) parse, &ctx))
+		ctx.secured_only = false;
+		if (ctx.reader_used && citus_rte_walker((Node *) parse, &ctx))
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("a statement that writes Citus table \"%s\" cannot read Citus tables under row security or with another role's rights",
-							get_rel_name(ctx.left_table)),
+							get_rel_name(ctx.found)),
 					 errdetail("The rows are read on the coordinator, as the table's owner, and Citus could keep them for the write."),
 					 errhint("Write into a table that is not distributed.")));
 	}
@@ -1530,25 +1500,11 @@ privstat_citus_reader_rows(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/*
- * The protected table a plan's range-table entry reads with
- * privstat_reader's rights through _citus_reader_rows (for the policy's
- * run-time checks, src/policy/hooks.c), or InvalidOid.
- */
-Oid
-privstat_citus_reader_table(RangeTblEntry *rte)
+bool
+privstat_citus_gathered(RangeTblEntry *rte)
 {
-	if (!OidIsValid(privstat_citus_gathered_table(rte)) || !OidIsValid(rte->checkAsUser) ||
-		rte->checkAsUser != get_role_oid("privstat_reader", true))
-		return InvalidOid;
-	return rte->relid;
-}
-
-Oid
-privstat_citus_gathered_table(RangeTblEntry *rte)
-{
-	/* gather_rte sets relid on the function entries it makes; no SQL makes another */
-	return rte->rtekind == RTE_FUNCTION ? rte->relid : InvalidOid;
+	/* gather_rte keeps relid on the function entries it makes; no SQL makes another */
+	return rte->rtekind == RTE_FUNCTION && OidIsValid(rte->relid);
 }
 
 /*

@@ -139,27 +139,32 @@ privstat_retention_check(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("privstat._retention_check() must be fired BEFORE INSERT OR UPDATE ... FOR EACH ROW")));
-	/* the trigger set_retention installs, and no other (on a Citus shard, with the shard's suffix) */
-	if (strcmp(trigdata->tg_trigger->tgname, "privstat_retention") != 0 &&
-		!shard_trigger(trigdata->tg_trigger->tgname, RelationGetRelationName(trigdata->tg_relation)))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("privstat._retention_check() must be fired by the trigger privstat_retention, not by %s",
-						trigdata->tg_trigger->tgname),
-				 errhint("privstat.set_retention() installs it.")));
-	if (trigdata->tg_trigger->tgnargs != 2 || trigdata->tg_trigger->tgnattr != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("privstat._retention_check() needs UPDATE OF the timestamp column, and the column and the keep interval as arguments")));
-
 	cache = (RetentionTrigCache *) fcinfo->flinfo->fn_extra;
 	if (cache == NULL || cache->tgoid != trigdata->tg_trigger->tgoid)
 	{
 		TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
+		int			attnum;
+		Interval   *keep;
+
+		/*
+		 * The trigger set_retention installs, and no other (on a Citus
+		 * shard, with the shard's suffix): checked once per trigger, as
+		 * what follows.
+		 */
+		if (strcmp(trigdata->tg_trigger->tgname, "privstat_retention") != 0 &&
+			!shard_trigger(trigdata->tg_trigger->tgname, RelationGetRelationName(trigdata->tg_relation)))
+			ereport(ERROR,
+					(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+					 errmsg("privstat._retention_check() must be fired by the trigger privstat_retention, not by %s",
+							trigdata->tg_trigger->tgname),
+					 errhint("privstat.set_retention() installs it.")));
+		if (trigdata->tg_trigger->tgnargs != 2 || trigdata->tg_trigger->tgnattr != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+					 errmsg("privstat._retention_check() needs UPDATE OF the timestamp column, and the column and the keep interval as arguments")));
 
 		/* the UPDATE OF column: an attribute number, so it follows renames */
-		int			attnum = trigdata->tg_trigger->tgattr[0];
-		Interval   *keep;
+		attnum = trigdata->tg_trigger->tgattr[0];
 
 		if (attnum <= 0 || attnum > desc->natts || TupleDescAttr(desc, attnum - 1)->attisdropped)
 			ereport(ERROR,
@@ -259,6 +264,25 @@ check_rule_target(Oid relid)
 				 errhint("The table's owner can GRANT TRIGGER ON the table TO this role.")));
 }
 
+/*
+ * Run sql, a CREATE or DROP of the table's retention trigger, as the
+ * superuser (caller is connected to SPI).  On a Citus table, Citus makes or
+ * drops the trigger on every shard too (privstat_retention_<shard id>
+ * there) only when told the trigger is safe: this one reads nothing but
+ * its row.
+ */
+static void
+trigger_ddl(Oid relid, const char *sql)
+{
+	int			nest = NewGUCNestLevel();
+
+	if (privstat_citus_table(relid))
+		(void) set_config_option("citus.enable_unsafe_triggers", "on", PGC_SUSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	privstat_exec_as_superuser(sql, 0, NULL, NULL, NULL);
+	AtEOXact_GUC(true, nest);
+}
+
 /* drop privstat's retention trigger of the table, if it has one; caller is connected to SPI */
 static void
 drop_rule_trigger(Oid relid)
@@ -273,17 +297,7 @@ drop_rule_trigger(Oid relid)
 					  "AND tgfoid OPERATOR(pg_catalog.=) 'privstat._retention_check()'::pg_catalog.regprocedure",
 					  1, types, values, NULL);
 	if (SPI_processed > 0)
-	{
-		int			nest = NewGUCNestLevel();
-
-		/* Citus drops it from every shard too, when told the trigger is safe */
-		if (privstat_citus_table(relid))
-			(void) set_config_option("citus.enable_unsafe_triggers", "on", PGC_SUSET, PGC_S_SESSION,
-									 GUC_ACTION_SAVE, true, 0, false);
-		privstat_exec_as_superuser(psprintf("DROP TRIGGER privstat_retention ON %s", qualname),
-								   0, NULL, NULL, NULL);
-		AtEOXact_GUC(true, nest);
-	}
+		trigger_ddl(relid, psprintf("DROP TRIGGER privstat_retention ON %s", qualname));
 }
 
 PG_FUNCTION_INFO_V1(privstat_retention_apply);
@@ -383,22 +397,11 @@ privstat_retention_apply(PG_FUNCTION_ARGS)
 					  "SET ts_column = EXCLUDED.ts_column, keep = EXCLUDED.keep, action = EXCLUDED.action, "
 					  "anonymize_columns = EXCLUDED.anonymize_columns, created_at = pg_catalog.now()",
 					  5, types, values, nulls);
-	/*
-	 * On a Citus table, Citus creates the trigger on every shard (named
-	 * privstat_retention_<shard id> there) only when told the trigger is
-	 * safe: this one reads nothing but its row.
-	 */
-	nest = NewGUCNestLevel();
-	if (privstat_citus_table(relid))
-		(void) set_config_option("citus.enable_unsafe_triggers", "on", PGC_SUSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
 	drop_rule_trigger(relid);
-	privstat_exec_as_superuser(psprintf("CREATE TRIGGER privstat_retention BEFORE INSERT OR UPDATE OF %s ON %s "
-							   "FOR EACH ROW EXECUTE FUNCTION privstat._retention_check(%s, %s)",
-							   quote_identifier(NameStr(*column)), qualname,
-							   quote_literal_cstr(NameStr(*column)), quote_literal_cstr(keep_text)),
-					  0, NULL, NULL, NULL);
-	AtEOXact_GUC(true, nest);
+	trigger_ddl(relid, psprintf("CREATE TRIGGER privstat_retention BEFORE INSERT OR UPDATE OF %s ON %s "
+								"FOR EACH ROW EXECUTE FUNCTION privstat._retention_check(%s, %s)",
+								quote_identifier(NameStr(*column)), qualname,
+								quote_literal_cstr(NameStr(*column)), quote_literal_cstr(keep_text)));
 	SPI_finish();
 	/* expired rows are hidden at once, by privstat's row security hooks */
 	privstat_policy_enable_rls(relid);
@@ -408,10 +411,9 @@ privstat_retention_apply(PG_FUNCTION_ARGS)
 /*
  * The purge of a Citus table: one statement of all its expired rows, which
  * Citus runs on every shard at once.  _purge_batch_rows's batches go by
- * ctid, which is unique only within one shard.  Leaves its one row (rows,
- * last, done) in SPI_tuptable, as _purge_batch_rows's SELECT does.
+ * ctid, which is unique only within one shard.  The rows it purged.
  */
-static void
+static int64
 purge_citus(FunctionCallInfo fcinfo)
 {
 	Oid			relid = PG_GETARG_OID(0);
@@ -419,8 +421,8 @@ purge_citus(FunctionCallInfo fcinfo)
 	char	   *action;
 	char	   *qualname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 													  get_rel_name(relid));
-	Oid			types[2] = {TIMESTAMPTZOID, TEXTOID};
-	Datum		values[2];
+	Oid			types[1] = {TIMESTAMPTZOID};
+	Datum		values[1];
 	StringInfoData sql;
 	Oid			save_userid;
 	int			save_sec_context;
@@ -491,14 +493,7 @@ purge_citus(FunctionCallInfo fcinfo)
 		SetUserIdAndSecContext(save_userid, save_sec_context);
 	}
 	PG_END_TRY();
-	values[0] = Int64GetDatum((int64) SPI_processed);
-	values[1] = CStringGetTextDatum(action);
-	/* the same one row _purge_batch_rows returns: rows, last (the cutoff), done */
-	if (SPI_execute_with_args("SELECT $1 AS rows, $3 AS last, $2 AS done", 3,
-							  (Oid[]) {INT8OID, TEXTOID, TIMESTAMPTZOID},
-							  (Datum[]) {values[0], values[1], PG_GETARG_DATUM(2)}, NULL, true, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		elog(ERROR, "privstat: the purge of %s returned no row", qualname);
+	return (int64) SPI_processed;
 }
 
 PG_FUNCTION_INFO_V1(privstat_purge_batch);
@@ -516,9 +511,11 @@ privstat_purge_batch(PG_FUNCTION_ARGS)
 	Datum		values[7];
 	char		nulls[7];
 	TupleDesc	tupdesc;
-	HeapTupleHeader result;
+	HeapTupleHeader volatile result = NULL;
 	Oid			save = privstat_purging_relid;
 	int			i;
+	bool		citus;
+	volatile int64 citus_rows = 0;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "privstat._purge_batch must return a record");
@@ -539,22 +536,31 @@ privstat_purge_batch(PG_FUNCTION_ARGS)
 				 errdetail("privstat._purge_batch is run by the retention workers as the table's owner, and by privstat.purge_expired."),
 				 errhint("CALL privstat.purge_expired() as an administrator.")));
 
+	citus = privstat_citus_table(PG_GETARG_OID(0));
 	SPI_connect();
 	PG_TRY();
 	{
 		privstat_purging_relid = PG_GETARG_OID(0);
-		if (privstat_citus_table(PG_GETARG_OID(0)))
-			purge_citus(fcinfo);
-		else if (SPI_execute_with_args("SELECT rows, last, done FROM privstat._purge_batch_rows($1::pg_catalog.regclass, "
-									   "$2, $3, $4, $5, $6, $7)", 7, types, values, nulls, false, 1) != SPI_OK_SELECT ||
-				 SPI_processed != 1)
-			elog(ERROR, "privstat._purge_batch_rows returned no row");
-		result = SPI_returntuple(SPI_tuptable->vals[0], tupdesc);
+		if (citus)
+		{
+			citus_rows = purge_citus(fcinfo);
+			if (citus_rows > 0)
+				privstat_audit_purge(PG_GETARG_OID(0), citus_rows, TextDatumGetCString(PG_GETARG_DATUM(3)));
+		}
+		else
 		{
 			bool		rows_null;
 			bool		done_null;
-			Datum		rows = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &rows_null);
-			Datum		done = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &done_null);
+			Datum		rows;
+			Datum		done;
+
+			if (SPI_execute_with_args("SELECT rows, last, done FROM privstat._purge_batch_rows($1::pg_catalog.regclass, "
+									  "$2, $3, $4, $5, $6, $7)", 7, types, values, nulls, false, 1) != SPI_OK_SELECT ||
+				SPI_processed != 1)
+				elog(ERROR, "privstat._purge_batch_rows returned no row");
+			result = SPI_returntuple(SPI_tuptable->vals[0], tupdesc);
+			rows = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &rows_null);
+			done = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &done_null);
 
 			/* each batch commits on its own: recorded when it does */
 			if (!rows_null && DatumGetInt64(rows) > 0)
@@ -568,6 +574,14 @@ privstat_purge_batch(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 	SPI_finish();
+	if (citus)
+	{
+		/* the row _purge_batch_rows returns: rows, last (the cutoff), done (the action) */
+		Datum		row[3] = {Int64GetDatum(citus_rows), PG_GETARG_DATUM(2), PG_GETARG_DATUM(3)};
+		bool		rownulls[3] = {false, false, false};
+
+		PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), row, rownulls)));
+	}
 	PG_RETURN_DATUM(PointerGetDatum(result));
 }
 

@@ -17,18 +17,12 @@ extern void privstat_citus_init(void);
 extern void privstat_citus_refuse_on_worker(const char *what);
 
 /*
- * The protected table a plan's range-table entry reads with privstat_reader's
- * rights through privstat._citus_reader_rows (a restricted role's query
- * over a Citus table), or InvalidOid.
+ * Does a plan's range-table entry gather a Citus table's rows through
+ * _citus_rows or _citus_reader_rows?  Such an entry keeps the table's relid
+ * and, in checkAsUser, the rights the read stands for (InvalidOid: the
+ * caller's), so it is checked as the table's own entry would be.
  */
-extern Oid	privstat_citus_reader_table(RangeTblEntry *rte);
-
-/*
- * The Citus table whose rows a plan's range-table entry gathers through
- * _citus_rows or _citus_reader_rows (its checkAsUser: the rights the read
- * stands for, or InvalidOid for the caller's), or InvalidOid.
- */
-extern Oid	privstat_citus_gathered_table(RangeTblEntry *rte);
+extern bool privstat_citus_gathered(RangeTblEntry *rte);
 
 /*
  * Has relid privstat's row rules (consent, scopes, expiry)?  Set by the
@@ -41,17 +35,7 @@ extern bool (*privstat_citus_has_rules) (Oid relid);
 /* is relid a Citus table (distributed, reference or Citus-local)? false without Citus */
 extern bool privstat_citus_table(Oid relid);
 
-/*
- * An ERROR if relid is a Citus table, whose shards privstat's row rules
- * (consent, scopes, retention) do not reach: what was attempted, as
- * RULES_WRITE ("... Citus table "t" is not supported yet").
- */
-extern void privstat_citus_refuse_row_rules(Oid relid, const char *what);
-
-#define RULES_WRITE "changing rows under consent, scope or retention rules, as a role other than the owner, in"
-
 /* the policy privstat puts on a Citus table under its rules, for INSERT on the shards (src/policy/rowrules.c) */
 #define CITUS_INSERT_POLICY "privstat_citus_insert"
-
 
 #endif							/* PRIVSTAT_CITUS_H */

@@ -325,9 +325,13 @@ policy_ensure(void)
 	policy_cache.reader = get_role_oid("privstat_reader", true);
 	{
 		Oid			textarray = TEXTARRAYOID;
+		Oid			regclass = REGCLASSOID;
 
 		policy_cache.consent_ok = LookupFuncName(list_make2(makeString("privstat"), makeString("_consent_ok")),
 										  1, &textarray, true);
+		policy_cache.citus_insert_ok = LookupFuncName(list_make2(makeString("privstat"),
+																 makeString("_citus_insert_ok")),
+													  1, &regclass, true);
 	}
 	policy_cache.dp_count_star = lookup_agg("dp_count", 0, InvalidOid);
 	policy_cache.dp_count_any = lookup_agg("dp_count", 1, ANYOID);

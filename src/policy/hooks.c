@@ -328,10 +328,9 @@ reads_as_reader(PlannedStmt *stmt)
 	{
 		RangeTblEntry *rte = lfirst(lc);
 
-		if (rte->rtekind == RTE_RELATION && rte->checkAsUser == policy_cache.reader)
-			return true;
-		/* a Citus table's rows gathered for it (src/citus.c) */
-		if (OidIsValid(privstat_citus_reader_table(rte)))
+		/* a table, or a Citus table's rows gathered for it (src/citus.c) */
+		if ((rte->rtekind == RTE_RELATION || privstat_citus_gathered(rte)) &&
+			rte->checkAsUser == policy_cache.reader)
 			return true;
 	}
 	return false;
@@ -425,30 +424,25 @@ policy_check_perms(List *rangeTable, bool ereport_on_violation)
 	foreach(lc, rangeTable)
 	{
 		RangeTblEntry *rte = lfirst(lc);
-		bool		as_reader;
 		Oid			relid = rte->relid;
-		bool		gathered = false;
+		bool		as_reader;
 
-		if (rte->rtekind == RTE_FUNCTION && OidIsValid(relid = privstat_citus_gathered_table(rte)))
-		{
-			/*
-			 * A Citus table's rows gathered for the statement (src/citus.c),
-			 * with the rights of the entry's checkAsUser: checked as the
-			 * table's entry would be.
-			 */
-			gathered = true;
-			as_reader = OidIsValid(policy_cache.reader) && rte->checkAsUser == policy_cache.reader;
-			if (as_reader && protected_rel(relid) == NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-						 errmsg("this plan reads table %s as privstat_reader, which it no longer protects",
-								quote_identifier(get_rel_name(relid))),
-						 errhint("Run the statement again.")));
-		}
-		else if (rte->rtekind != RTE_RELATION)
+		/*
+		 * A Citus table's rows gathered for the statement (src/citus.c) are
+		 * checked as the table's own entry, with the rights of its
+		 * checkAsUser.
+		 */
+		bool		gathered = privstat_citus_gathered(rte);
+
+		if (rte->rtekind != RTE_RELATION && !gathered)
 			continue;
-		else
-			as_reader = OidIsValid(policy_cache.reader) && rte->checkAsUser == policy_cache.reader;
+		as_reader = OidIsValid(policy_cache.reader) && rte->checkAsUser == policy_cache.reader;
+		if (gathered && as_reader && protected_rel(relid) == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("this plan reads table %s as privstat_reader, which it no longer protects",
+							quote_identifier(get_rel_name(relid))),
+					 errhint("Run the statement again.")));
 		if (!as_reader && level == LEVEL_DIRECT)
 			continue;
 		if (protected_rel(relid) == NULL)
@@ -508,6 +502,14 @@ copy_target(ColumnRef *cr)
 	target->val = (Node *) cr;
 	target->location = -1;
 	return target;
+}
+
+/* privstat_citus_has_rules: the table has rules of privstat's */
+static bool
+policy_has_row_rules(Oid relid)
+{
+	policy_ensure();
+	return policy_cache.installed && row_rules(relid, false) != NULL;
 }
 
 /* COPY relid [(columns)] TO as COPY (SELECT columns FROM ONLY relid) TO, as PostgreSQL's DoCopy does under row security */
@@ -618,18 +620,20 @@ policy_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	}
 
 	/*
-	 * COPY of a Citus table TO a client, under row security for this role:
-	 * Citus would copy each shard as the role, and the shards, which have
-	 * none of privstat's rules, show it no row.  As PostgreSQL itself does
-	 * for COPY TO under row security, it runs as COPY (SELECT ...) TO, whose
-	 * rows are read on the coordinator under the rules (src/citus.c).
+	 * COPY of a Citus table TO a client, under privstat's row rules for
+	 * this role: Citus would copy each shard as the role, and the shards,
+	 * which have none of privstat's rules, show it no row.  As PostgreSQL
+	 * itself does for COPY TO under row security, it runs as COPY (SELECT
+	 * ...) TO, whose rows are read on the coordinator under the rules
+	 * (src/citus.c).  A table under the DBA's own policies only is left
+	 * to Citus, as there.
 	 */
 	if (IsA(stmt, CopyStmt) && !((CopyStmt *) stmt)->is_from && ((CopyStmt *) stmt)->relation != NULL &&
 		IsTransactionState())
 	{
 		Oid			relid = RangeVarGetRelid(((CopyStmt *) stmt)->relation, NoLock, true);
 
-		if (OidIsValid(relid) && privstat_citus_table(relid) &&
+		if (OidIsValid(relid) && policy_has_row_rules(relid) && privstat_citus_table(relid) &&
 			check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
 		{
 			if (readOnlyTree)
@@ -658,14 +662,6 @@ policy_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		if (policy_cache.installed)
 			warn_restricted_readers();
 	}
-}
-
-/* privstat_citus_has_rules: the table has rules of privstat's */
-static bool
-policy_has_row_rules(Oid relid)
-{
-	policy_ensure();
-	return policy_cache.installed && row_rules(relid, false) != NULL;
 }
 
 void

@@ -162,6 +162,7 @@ typedef struct PolicyCache
 	int			ngrants;
 	PurposeGrant *grants;
 	Oid			consent_ok;		/* privstat._consent_ok(text[]) */
+	Oid			citus_insert_ok;	/* privstat._citus_insert_ok(regclass) */
 	/* the level of level_user, computed once per change */
 	bool		level_valid;
 	Oid			level_user;

@@ -291,8 +291,13 @@ policy_rls_restrictive(CmdType cmdtype, Relation rel)
 		 * nothing.  An INSERT reads no row: CITUS_INSERT_POLICY lets it
 		 * onto the shards as privstat_all_rows does here.
 		 */
-		if (cmdtype != CMD_INSERT)
-			privstat_citus_refuse_row_rules(RelationGetRelid(rel), RULES_WRITE);
+		if (cmdtype != CMD_INSERT && privstat_citus_table(RelationGetRelid(rel)))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("changing rows under consent, scope or retention rules, as a role other than the owner, in Citus table \"%s\" is not supported yet",
+							RelationGetRelationName(rel)),
+					 errdetail("privstat's consent, scope and retention rules do not reach the Citus workers, whose shards would show no row to anyone but the owner."),
+					 errhint("Change such rows as the table's owner.")));
 		return result;
 	}
 
@@ -338,16 +343,10 @@ static bool
 is_citus_insert_policy(RowSecurityPolicy *p)
 {
 	FuncExpr   *check = (FuncExpr *) p->with_check_qual;
-	char	   *name;
-	bool		ours;
 
-	if (strcmp(p->policy_name, CITUS_INSERT_POLICY) != 0 || p->polcmd != ACL_INSERT_CHR ||
-		check == NULL || !IsA(check, FuncExpr))
-		return false;
-	name = get_func_name(check->funcid);
-	ours = name != NULL && strcmp(name, "_citus_insert_ok") == 0 &&
-		get_func_namespace(check->funcid) == get_namespace_oid("privstat", true);
-	return ours;
+	return strcmp(p->policy_name, CITUS_INSERT_POLICY) == 0 && p->polcmd == ACL_INSERT_CHR &&
+		check != NULL && IsA(check, FuncExpr) && OidIsValid(policy_cache.citus_insert_ok) &&
+		check->funcid == policy_cache.citus_insert_ok;
 }
 
 /* Has the table a permissive policy of the DBA's own, for any command? */
@@ -587,7 +586,10 @@ privstat_citus_insert_ok(PG_FUNCTION_ARGS)
 		/* only for a role that may insert there (which the INSERT locked already) */
 		if (pg_class_aclcheck(relid, GetUserId(), ACL_INSERT) == ACLCHECK_OK)
 		{
-			Relation	rel = table_open(relid, AccessShareLock);
+			Relation	rel;
+
+			policy_ensure();	/* is_citus_insert_policy reads the cache */
+			rel = table_open(relid, AccessShareLock);
 
 			result = !own_permissive_policy(rel);
 			table_close(rel, AccessShareLock);
