@@ -408,25 +408,33 @@ reserve_seqs(uint64 n)
 }
 
 /*
- * Seal and write one record at the next position of the current segment;
- * caller holds lock exclusively (or is the postmaster).  On a failed write
- * nothing changes.
+ * Seal n records for the next n positions of the current segment and write
+ * them with one write; caller holds lock exclusively (or is the postmaster).
+ * On a failed write nothing changes.  Returns the first record's seq.
  */
 static uint64
-trail_write(AuditRecord *r)
+trail_write(AuditRecord *recs, int n)
 {
+	uint64		first = shared->next_seq;
+	uint8		mac[32];
 	off_t		pos;
+	size_t		len = n * sizeof(AuditRecord);
 	int			written;
 	char		path[MAXPGPATH];
 
 	segment_open();
-	r->magic = AUDIT_MAGIC;
-	r->format = AUDIT_FORMAT;
-	r->seq = shared->next_seq;
-	privstat_record_seal(r, shared->last_mac, audit_key());
-	pos = (r->seq - shared->seg_first) * sizeof(*r);
+	memcpy(mac, shared->last_mac, sizeof(mac));
+	for (int i = 0; i < n; i++)
+	{
+		recs[i].magic = AUDIT_MAGIC;
+		recs[i].format = AUDIT_FORMAT;
+		recs[i].seq = first + i;
+		privstat_record_seal(&recs[i], mac, audit_key());
+		memcpy(mac, recs[i].mac, sizeof(mac));
+	}
+	pos = (first - shared->seg_first) * sizeof(AuditRecord);
 	segment_path(shared->segno, path);
-	if (pos + sizeof(*r) > shared->allocated)
+	while (pos + len > shared->allocated)
 	{
 		if (!segment_extend(shared->allocated))
 			ereport(ERROR,
@@ -434,8 +442,8 @@ trail_write(AuditRecord *r)
 					 errmsg("could not extend privstat audit segment \"%s\": %m", path)));
 		shared->allocated += AUDIT_CHUNK;
 	}
-	written = segment_pwrite(r, sizeof(*r), pos);
-	if (written != sizeof(*r))
+	written = segment_pwrite(recs, len, pos);
+	if (written != (int) len)
 	{
 		if (written >= 0)
 			errno = ENOSPC;
@@ -443,11 +451,11 @@ trail_write(AuditRecord *r)
 				(errcode_for_file_access(),
 				 errmsg("could not write privstat audit segment \"%s\": %m", path)));
 	}
-	shared->next_seq++;
-	memcpy(shared->last_mac, r->mac, 32);
+	shared->next_seq = first + n;
+	memcpy(shared->last_mac, mac, sizeof(mac));
 	pg_write_barrier();
 	pg_atomic_write_u64(&shared->written, shared->next_seq);
-	return r->seq;
+	return first;
 }
 
 static void
@@ -589,23 +597,22 @@ trail_reserve(int n)
 static uint64
 trail_event(AuditRecord *r, const char *text, int textlen)
 {
-	int			ntext = event_records(textlen) - 1;
-	uint64		seq;
+	AuditRecord recs[1 + (AUDIT_TEXT_MAX + AUDIT_TEXT_PER_RECORD - 1) / AUDIT_TEXT_PER_RECORD];
+	int			n = event_records(textlen);
 
-	trail_reserve(1 + ntext);
+	Assert(textlen >= 0 && textlen <= AUDIT_TEXT_MAX);
+	trail_reserve(n);
 	r->u.ev.textlen = textlen;
-	seq = trail_write(r);
-	for (int i = 0; i < ntext; i++)
+	recs[0] = *r;
+	memset(recs + 1, 0, (n - 1) * sizeof(AuditRecord));
+	for (int i = 1; i < n; i++)
 	{
-		AuditRecord t;
-		int			n = Min(AUDIT_TEXT_PER_RECORD, textlen - i * AUDIT_TEXT_PER_RECORD);
-
-		memset(&t, 0, sizeof(t));
-		t.type = AR_TEXT;
-		memcpy(t.u.text, text + i * AUDIT_TEXT_PER_RECORD, n);
-		trail_write(&t);
+		recs[i].type = AR_TEXT;
+		memcpy(recs[i].u.text, text + (i - 1) * AUDIT_TEXT_PER_RECORD,
+			   Min(AUDIT_TEXT_PER_RECORD, textlen - (i - 1) * AUDIT_TEXT_PER_RECORD));
 	}
-	return seq;
+	/* the event and its text in one write */
+	return trail_write(recs, n);
 }
 
 /* a record of an event, filled with what every event carries */
