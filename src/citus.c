@@ -64,6 +64,14 @@
 #include "catalog/pg_aggregate.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_namespace.h"
+#include "catalog/pg_operator.h"
+#include "catalog/pg_policy.h"
+#include "catalog/pg_proc.h"
+#include "catalog/dependency.h"
+#include "commands/extension.h"
+#include "utils/rls.h"
+#include "utils/typcache.h"
+#include "access/transam.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
@@ -96,6 +104,7 @@
 
 static planner_hook_type prev_planner = NULL;
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static ExecutorRun_hook_type prev_ExecutorRun = NULL;
 
 /*
  * Is Citus loaded in this backend?  (Its library defines citus.version.)
@@ -160,6 +169,7 @@ privstat_citus_refuse_on_worker(const char *what)
 }
 
 bool		(*privstat_citus_has_rules) (Oid relid) = NULL;
+bool		(*privstat_citus_total_call) (Oid funcid, List *args, Oid inputcollid) = NULL;
 
 /* does privstat apply row rules to relid, which the workers do not have? */
 static bool
@@ -1098,6 +1108,544 @@ citus_rte_walker(Node *node, GatherContext *ctx)
 	return expression_tree_walker(node, citus_rte_walker, ctx);
 }
 
+/* ---------------------------------------------------------------------------
+ * The coordinator: UPDATE and DELETE under privstat's rules by other roles
+ * ---------------------------------------------------------------------------
+ *
+ * The shards of a Citus table have none of privstat's row rules, and show
+ * other roles than the owner no row (src/policy/rowrules.c puts only an
+ * INSERT policy there).  An UPDATE or DELETE of such a table by another role
+ * therefore runs on the workers as the table's owner, with the row security
+ * PostgreSQL built for the changing role written into its WHERE clause
+ * (owner_write):
+ *
+ *	CASE WHEN <the role's row security quals>
+ *		 THEN CASE WHEN <the statement's WHERE>
+ *				   THEN _citus_new_row_ok(<the new row passes the rules>, ...)
+ *				   ELSE false END
+ *		 ELSE false END
+ *
+ * so that the rules are tested first, as PostgreSQL tests security quals
+ * first: an error or a side effect of the statement's own conditions never
+ * happens on a row the role may not see.  The consent rule compares the
+ * rows' consent with _session_purpose(), which Citus evaluates on the
+ * coordinator, as the changing role, before it sends the statement (on a
+ * worker, which has no purpose grants, it is NULL: no row).  An UPDATE's new
+ * row must pass the rules as PostgreSQL's WITH CHECK options make it.
+ *
+ * Only the role's rights are checked on the coordinator (the executor's
+ * check at its start, as the changing role); what runs on the workers as the
+ * owner is what the statement wrote there, so it may contain only the
+ * table's own columns, constants, parameters and built-in immutable
+ * functions (and privstat's), or built-in stable ones on no column, which
+ * Citus evaluates on the coordinator.  Statements that read other tables
+ * (FROM, USING, subqueries, CTEs) are refused, and so are tables with row
+ * security policies of the DBA's own, whose conditions may name
+ * current_user.
+ */
+
+/*
+ * The plan of a statement owner_write rewrote carries a PlanInvalItem of a
+ * cache that does not exist (PostgreSQL's plan cache compares cache ids and
+ * never matches it) holding the table's OID: it runs as the table's owner.
+ * No SQL can put one into a plan.
+ */
+#define OWNER_WRITE_MARK	(-0x5055)
+
+typedef struct OwnerWrite
+{
+	Relation	rel;
+	int			rti;			/* the changed table's range-table index */
+	Oid			extension;		/* privstat's pg_extension OID */
+	Oid			consent_ok;		/* privstat._consent_ok(text[]) */
+	Oid			session_purpose;	/* privstat._session_purpose() */
+	bool		var_free;		/* owner_write_func_bad: the node reads no column */
+	bool		in_where;		/* owner_write_check_func: the node is in the WHERE clause */
+	List	   *targetlist;		/* owner_write_new_row: the UPDATE's SET list */
+} OwnerWrite;
+
+static void
+owner_write_refuse(OwnerWrite *ow, const char *what, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("%s cannot be used in an UPDATE or DELETE of Citus table \"%s\" under consent, scope or retention rules",
+					what, RelationGetRelationName(ow->rel)),
+			 errdetail("Other roles than the owner change such rows on the workers as the table's owner, once the coordinator has checked their rights: only the table's own columns, constants, parameters and built-in immutable functions run there."),
+			 hint ? errhint("%s", hint) : 0));
+}
+
+/*
+ * check_functions_in_node's callback: may this function not run on the
+ * workers as the owner?  Built-in immutable functions (and privstat's) may;
+ * a built-in stable one may on no column, where Citus evaluates it on the
+ * coordinator, as the role.
+ */
+static bool
+owner_write_func_bad(Oid funcid, void *context)
+{
+	OwnerWrite *ow = context;
+	char		volatility = func_volatile(funcid);
+	bool		known = funcid < FirstGenbkiObjectId ||
+		getExtensionOfObject(ProcedureRelationId, funcid) == ow->extension;
+
+	if (ow->var_free)
+		return !(known && volatility != PROVOLATILE_VOLATILE);
+	return !(known && volatility == PROVOLATILE_IMMUTABLE);
+}
+
+/* one call in a condition on the columns: total as called (privstat_citus_total_call)? */
+static bool
+owner_write_total_call(Oid funcid, List *args, Oid inputcollid)
+{
+	return privstat_citus_total_call != NULL && OidIsValid(funcid) &&
+		privstat_citus_total_call(funcid, args, inputcollid);
+}
+
+/*
+ * A node of the WHERE clause that reads a column: it runs on rows the rules
+ * hide too (the conditions are not ordered on the workers), so it must not
+ * be able to fail, by privstat's table of total functions, as the
+ * conditions a restricted role's query evaluates on protected rows.
+ */
+static bool
+owner_write_total(Node *node)
+{
+	switch (nodeTag(node))
+	{
+		case T_FuncExpr:
+			return owner_write_total_call(((FuncExpr *) node)->funcid, ((FuncExpr *) node)->args,
+										  ((FuncExpr *) node)->inputcollid);
+		case T_OpExpr:
+		case T_DistinctExpr:
+		case T_NullIfExpr:
+			set_opfuncid((OpExpr *) node);
+			return owner_write_total_call(((OpExpr *) node)->opfuncid, ((OpExpr *) node)->args,
+										  ((OpExpr *) node)->inputcollid);
+		case T_ScalarArrayOpExpr:
+			set_sa_opfuncid((ScalarArrayOpExpr *) node);
+			return owner_write_total_call(((ScalarArrayOpExpr *) node)->opfuncid,
+										  ((ScalarArrayOpExpr *) node)->args,
+										  ((ScalarArrayOpExpr *) node)->inputcollid);
+		case T_RowCompareExpr:
+			{
+				RowCompareExpr *r = (RowCompareExpr *) node;
+
+				for (int i = 0; i < list_length(r->opnos); i++)
+					if (!owner_write_total_call(get_opcode(list_nth_oid(r->opnos, i)),
+												list_make2(list_nth(r->largs, i), list_nth(r->rargs, i)),
+												list_nth_oid(r->inputcollids, i)))
+						return false;
+				return true;
+			}
+		case T_MinMaxExpr:
+			return owner_write_total_call(lookup_type_cache(((MinMaxExpr *) node)->minmaxtype,
+															TYPECACHE_CMP_PROC)->cmp_proc,
+										  ((MinMaxExpr *) node)->args, ((MinMaxExpr *) node)->inputcollid);
+		case T_CoerceViaIO:
+			{
+				Oid			target = getBaseType(((CoerceViaIO *) node)->resulttype);
+
+				/* output functions do not fail; input functions but text's may */
+				return target == TEXTOID || target == VARCHAROID || target == BPCHAROID || target == NAMEOID;
+			}
+		default:
+			return false;
+	}
+}
+
+static void
+owner_write_check_func(Node *node, Oid funcid, OwnerWrite *ow)
+{
+	ow->var_free = !contain_var_clause(node);
+	if (ow->in_where && !ow->var_free && !owner_write_total(node))
+		owner_write_refuse(ow, "a condition on a column that can fail (a division, a cast, a function outside privstat's table of total functions)",
+						   "Conditions on the columns run on rows the rules hide too: compare columns with constants (=, <, IN, IS NULL).");
+	if (OidIsValid(funcid) ? owner_write_func_bad(funcid, ow)
+		: check_functions_in_node(node, owner_write_func_bad, ow))
+		owner_write_refuse(ow, "a function that is not a built-in immutable one",
+						   "Change such rows as the table's owner, or write the value the function gives.");
+}
+
+/* what the statement writes on the workers: refused unless it may run there as the owner */
+static bool
+owner_write_walker(Node *node, OwnerWrite *ow)
+{
+	if (node == NULL)
+		return false;
+	switch (nodeTag(node))
+	{
+		case T_Var:
+			{
+				Var		   *v = (Var *) node;
+
+				if (v->varlevelsup != 0 || v->varno != ow->rti)
+					owner_write_refuse(ow, "another table's column", NULL);
+				if (v->varattno <= 0)
+					owner_write_refuse(ow, "a system column or a whole row", NULL);
+				return false;
+			}
+		case T_Const:
+		case T_CaseTestExpr:
+			return false;
+		case T_Param:
+			if (((Param *) node)->paramkind != PARAM_EXTERN)
+				owner_write_refuse(ow, "a subquery", NULL);
+			return false;
+		case T_SQLValueFunction:
+			switch (((SQLValueFunction *) node)->op)
+			{
+				case SVFOP_CURRENT_DATE:
+				case SVFOP_CURRENT_TIME:
+				case SVFOP_CURRENT_TIME_N:
+				case SVFOP_CURRENT_TIMESTAMP:
+				case SVFOP_CURRENT_TIMESTAMP_N:
+				case SVFOP_LOCALTIME:
+				case SVFOP_LOCALTIME_N:
+				case SVFOP_LOCALTIMESTAMP:
+				case SVFOP_LOCALTIMESTAMP_N:
+					return false;
+				default:
+					owner_write_refuse(ow, "CURRENT_USER, CURRENT_ROLE, USER, SESSION_USER, CURRENT_CATALOG or CURRENT_SCHEMA",
+									   "On the workers it would name the table's owner.");
+			}
+			return false;
+		case T_FuncExpr:
+		case T_OpExpr:
+		case T_DistinctExpr:
+		case T_NullIfExpr:
+		case T_ScalarArrayOpExpr:
+		case T_CoerceViaIO:
+		case T_RowCompareExpr:
+			owner_write_check_func(node, InvalidOid, ow);
+			break;
+		case T_MinMaxExpr:
+			owner_write_check_func(node, lookup_type_cache(((MinMaxExpr *) node)->minmaxtype,
+														   TYPECACHE_CMP_PROC)->cmp_proc, ow);
+			break;
+		case T_SubscriptingRef:
+			if (get_typsubscript(((SubscriptingRef *) node)->refcontainertype, NULL) >= FirstGenbkiObjectId)
+				owner_write_refuse(ow, "a subscript of a type that is not built in", NULL);
+			break;
+		case T_CoerceToDomain:
+			{
+				Oid			domain = ((CoerceToDomain *) node)->resulttype;
+				HeapTuple	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(domain));
+				Oid			owner = InvalidOid;
+
+				if (HeapTupleIsValid(tup))
+				{
+					owner = ((Form_pg_type) GETSTRUCT(tup))->typowner;
+					ReleaseSysCache(tup);
+				}
+				/* its constraints run on the workers: the table owner's domains only */
+				if (owner != ow->rel->rd_rel->relowner)
+					owner_write_refuse(ow, "a domain of another owner than the table's", NULL);
+				if (ow->in_where && contain_var_clause(node))
+					owner_write_refuse(ow, "a domain check on a column", NULL);
+				break;
+			}
+		case T_BoolExpr:
+		case T_NullTest:
+		case T_BooleanTest:
+		case T_CaseExpr:
+		case T_CaseWhen:
+		case T_CoalesceExpr:
+		case T_RelabelType:
+		case T_CollateExpr:
+		case T_ArrayExpr:
+		case T_ArrayCoerceExpr:
+		case T_RowExpr:
+		case T_FieldSelect:
+		case T_FieldStore:
+		case T_TargetEntry:
+		case T_List:
+			break;
+		default:
+			owner_write_refuse(ow, "a subquery, an aggregate, WHERE CURRENT OF or this kind of expression",
+							   "Use conditions on the table's own columns.");
+	}
+	return expression_tree_walker(node, owner_write_walker, (void *) ow);
+}
+
+/* the consent rule's _consent_ok(consent), made consent @> ARRAY[_session_purpose()] */
+static Node *
+owner_write_consent_mutator(Node *node, OwnerWrite *ow)
+{
+	if (node == NULL)
+		return NULL;
+	if (IsA(node, FuncExpr) && ((FuncExpr *) node)->funcid == ow->consent_ok)
+	{
+		FuncExpr   *ok = (FuncExpr *) node;
+		ArrayExpr  *purposes = makeNode(ArrayExpr);
+		OpExpr	   *contains;
+
+		purposes->array_typeid = TEXTARRAYOID;
+		purposes->array_collid = DEFAULT_COLLATION_OID;
+		purposes->element_typeid = TEXTOID;
+		purposes->elements = list_make1(makeFuncExpr(ow->session_purpose, TEXTOID, NIL, InvalidOid,
+													 DEFAULT_COLLATION_OID, COERCE_EXPLICIT_CALL));
+		purposes->multidims = false;
+		purposes->location = -1;
+		contains = (OpExpr *) make_opclause(OID_ARRAY_CONTAINS_OP, BOOLOID, false,
+											copyObject(linitial(ok->args)), (Expr *) purposes,
+											InvalidOid, DEFAULT_COLLATION_OID);
+		contains->opfuncid = F_ARRAYCONTAINS;
+		/* NULL for a NULL consent: no row, and a new row that fails */
+		return (Node *) contains;
+	}
+	return expression_tree_mutator(node, owner_write_consent_mutator, (void *) ow);
+}
+
+/* a qual on the UPDATE's new row, on the old row's columns: each SET column replaced by its value */
+static Node *
+owner_write_new_row_mutator(Node *node, OwnerWrite *ow)
+{
+	if (node == NULL)
+		return NULL;
+	if (IsA(node, Var) && ((Var *) node)->varno == ow->rti && ((Var *) node)->varlevelsup == 0)
+	{
+		ListCell   *lc;
+
+		foreach(lc, ow->targetlist)
+		{
+			TargetEntry *te = lfirst_node(TargetEntry, lc);
+
+			if (!te->resjunk && te->resno == ((Var *) node)->varattno)
+				return copyObject((Node *) te->expr);
+		}
+		return copyObject(node);
+	}
+	return expression_tree_mutator(node, owner_write_new_row_mutator, (void *) ow);
+}
+
+static Node *
+text_const(const char *s)
+{
+	return (Node *) makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1, CStringGetTextDatum(s), false, false);
+}
+
+/* a qual as one expression: the AND of a list, or the node itself */
+static Node *
+qual_expr(Node *q)
+{
+	if (q != NULL && IsA(q, List))
+		return (Node *) make_ands_explicit((List *) q);
+	return q;
+}
+
+/* the distribution column of Citus table relid (0 for a reference table) */
+static AttrNumber
+citus_partition_attno(Oid relid, GatherContext *ctx)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+	AttrNumber	attno = 0;
+
+	rel = table_open(ctx->partition_rel, AccessShareLock);
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+	scan = systable_beginscan(rel, ctx->partition_index, OidIsValid(ctx->partition_index), NULL, 1, &key);
+	if (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		bool		isnull;
+		Datum		partkey = heap_getattr(tup, get_attnum(ctx->partition_rel, "partkey"),
+										   RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+		{
+			Node	   *var = stringToNode(TextDatumGetCString(partkey));
+
+			if (var != NULL && IsA(var, Var))
+				attno = ((Var *) var)->varattno;
+		}
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return attno;
+}
+
+/*
+ * An UPDATE or DELETE of Citus table rte under privstat's rules, by a role
+ * to whom row security applies: rewritten to run on the workers as the
+ * owner (see above), or refused.  Returns the table's OID for the plan's
+ * mark.
+ */
+static Oid
+owner_write(Query *parse, RangeTblEntry *rte, GatherContext *ctx)
+{
+	OwnerWrite	ow;
+	Oid			args[1] = {TEXTARRAYOID};
+	List	   *sec = NIL;
+	List	   *checks = NIL;
+	ListCell   *lc;
+	Relation	pol;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+	Oid			check_args[4] = {BOOLOID, TEXTOID, TEXTOID, ANYELEMENTOID};
+
+	memset(&ow, 0, sizeof(ow));
+	ow.rel = table_open(rte->relid, NoLock);
+	ow.rti = parse->resultRelation;
+	ow.extension = get_extension_oid("privstat", false);
+	ow.consent_ok = privstat_function_ok("_consent_ok", 1, args, true);
+	ow.session_purpose = privstat_function_ok("_session_purpose", 0, NULL, true);
+	ow.targetlist = parse->commandType == CMD_UPDATE ? parse->targetList : NIL;
+	if (!OidIsValid(ow.session_purpose) || !OidIsValid(privstat_function_ok("_citus_new_row_ok", 4, check_args, true)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("privstat._citus_new_row_ok is missing"),
+				 errhint("ALTER EXTENSION privstat UPDATE.")));
+
+	if (ow.rel->rd_rel->relforcerowsecurity)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("Citus table \"%s\" forces row level security on its owner, which privstat changes its rows as",
+						RelationGetRelationName(ow.rel)),
+				 errhint("ALTER TABLE %s NO FORCE ROW LEVEL SECURITY;", RelationGetRelationName(ow.rel))));
+	/* the DBA's own policies may name current_user, which is the owner on the workers */
+	pol = table_open(PolicyRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_policy_polrelid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(rte->relid));
+	scan = systable_beginscan(pol, PolicyPolrelidPolnameIndexId, true, NULL, 1, &key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+		if (strcmp(NameStr(((Form_pg_policy) GETSTRUCT(tup))->polname), CITUS_INSERT_POLICY) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("an UPDATE or DELETE of Citus table \"%s\" under consent, scope or retention rules by another role than the owner is not supported on a table with row security policies of its own",
+							RelationGetRelationName(ow.rel)),
+					 errdetail("Such a change runs on the workers as the table's owner, with the rules in its WHERE clause; a policy of the DBA's own may name current_user, which would be the owner there."),
+					 errhint("Change such rows as the table's owner.")));
+	systable_endscan(scan);
+	table_close(pol, AccessShareLock);
+
+	/* it reads and writes this table only */
+	if (list_length(parse->rtable) != 1 || parse->cteList != NIL || parse->hasSubLinks ||
+		parse->hasTargetSRFs || parse->hasModifyingCTE || parse->rowMarks != NIL ||
+		list_length(parse->jointree->fromlist) != 1 || !IsA(linitial(parse->jointree->fromlist), RangeTblRef))
+		owner_write_refuse(&ow, "another table, a view, a subquery or a WITH query",
+						   "Change such rows with conditions on the table's own columns.");
+	ow.in_where = true;
+	(void) owner_write_walker(parse->jointree->quals, &ow);
+	ow.in_where = false;
+	(void) owner_write_walker((Node *) ow.targetlist, &ow);
+	(void) owner_write_walker((Node *) parse->returningList, &ow);
+
+	/* the role's row security: the quals on its rows, the checks of an UPDATE's new row */
+	foreach(lc, rte->securityQuals)
+		sec = lappend(sec, owner_write_consent_mutator(qual_expr(lfirst(lc)), &ow));
+	foreach(lc, parse->withCheckOptions)
+	{
+		WithCheckOption *wco = lfirst_node(WithCheckOption, lc);
+
+		if (wco->kind != WCO_RLS_UPDATE_CHECK)
+			owner_write_refuse(&ow, "a view's CHECK OPTION", NULL);
+		checks = lappend(checks, owner_write_new_row_mutator(
+									owner_write_consent_mutator(qual_expr(wco->qual), &ow), &ow));
+	}
+
+	/*
+	 * The new row's checks wrap the value of a SET column (not the
+	 * distribution column, which Citus would then see changed), computed
+	 * only for the rows the UPDATE changes, after every condition: the
+	 * first check innermost, so that it fails first, as in PostgreSQL.
+	 */
+	if (checks != NIL)
+	{
+		AttrNumber	partition = citus_partition_attno(rte->relid, ctx);
+		TargetEntry *wrapped = NULL;
+		Oid			check = privstat_function("_citus_new_row_ok", 4, check_args);
+		ListCell   *lc2;
+
+		foreach(lc, ow.targetlist)
+		{
+			TargetEntry *te = lfirst_node(TargetEntry, lc);
+
+			if (te->resjunk)
+				continue;
+			if (wrapped == NULL || wrapped->resno == partition)
+				wrapped = te;
+		}
+		Assert(wrapped != NULL);
+		forboth(lc, checks, lc2, parse->withCheckOptions)
+		{
+			WithCheckOption *wco = lfirst_node(WithCheckOption, lc2);
+			Oid			type = exprType((Node *) wrapped->expr);
+			Oid			collation = exprCollation((Node *) wrapped->expr);
+
+			wrapped->expr = (Expr *)
+				makeFuncExpr(check, type,
+							 list_make4(lfirst(lc), text_const(wco->relname),
+										wco->polname ? text_const(wco->polname)
+										: (Node *) makeNullConst(TEXTOID, -1, DEFAULT_COLLATION_OID),
+										wrapped->expr),
+							 collation, InvalidOid, COERCE_EXPLICIT_CALL);
+		}
+	}
+	/*
+	 * The rules, and the statement's own conditions, which are leakproof
+	 * (above): in any order, none fails or tells anything on a row the rules
+	 * hide.
+	 */
+	if (parse->jointree->quals != NULL)
+		sec = list_concat(sec, make_ands_implicit((Expr *) qual_expr(parse->jointree->quals)));
+	parse->jointree->quals = sec != NIL ? (Node *) make_ands_explicit(sec) : NULL;
+	rte->securityQuals = NIL;
+	parse->withCheckOptions = NIL;
+	table_close(ow.rel, NoLock);
+	return rte->relid;
+}
+
+/*
+ * The Citus table under privstat's rules that query q changes (UPDATE,
+ * DELETE, MERGE or INSERT ... ON CONFLICT DO UPDATE) as a role the rules
+ * apply to, or NULL.
+ */
+static RangeTblEntry *
+changed_under_rules(Query *q, GatherContext *ctx)
+{
+	RangeTblEntry *target;
+
+	if (q->resultRelation == 0 || q->commandType == CMD_SELECT ||
+		(q->commandType == CMD_INSERT && (q->onConflict == NULL || q->onConflict->action != ONCONFLICT_UPDATE)))
+		return NULL;
+	target = rt_fetch(q->resultRelation, q->rtable);
+	if (target->rtekind == RTE_RELATION && citus_table(target->relid, ctx) && has_rules(target->relid) &&
+		check_enable_rls(target->relid, InvalidOid, true) == RLS_ENABLED)
+		return target;
+	return NULL;
+}
+
+/*
+ * Other changes of such a table, and an UPDATE or DELETE in a WITH query,
+ * would run on the workers as the role, whose shards show it no row:
+ * refused, saying why, rather than changing nothing (or, for MERGE,
+ * inserting rows it should have matched).
+ */
+static void
+refuse_changes_under_rules(Query *parse, RangeTblEntry *target, GatherContext *ctx)
+{
+	ListCell   *lc;
+
+	if (target == NULL && parse->hasModifyingCTE)
+		foreach(lc, parse->cteList)
+		{
+			CommonTableExpr *cte = lfirst_node(CommonTableExpr, lc);
+
+			if (IsA(cte->ctequery, Query) &&
+				(target = changed_under_rules((Query *) cte->ctequery, ctx)) != NULL)
+				break;
+		}
+	if (target != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("MERGE, INSERT ... ON CONFLICT DO UPDATE, and UPDATE or DELETE in a WITH query, of Citus table \"%s\" under consent, scope or retention rules, by another role than the owner, are not supported",
+						get_rel_name(target->relid)),
+				 errdetail("Only a plain UPDATE or DELETE of such a table runs on the workers with the rules; the shards show other roles than the owner no row."),
+				 errhint("Use a plain INSERT, UPDATE or DELETE, or change such rows as the table's owner.")));
+}
+
 /* privstat._citus_rows(regclass, smallint[], boolean), or InvalidOid before 0.3.0 */
 static Oid
 rows_function(void)
@@ -1114,6 +1662,7 @@ citus_planner(Query *parse, const char *query_string, int cursorOptions,
 	GatherContext ctx;
 	PlannedStmt *result;
 	ListCell   *lc;
+	Oid			owner_write_relid = InvalidOid;
 
 	ctx.gathered = NIL;
 	ctx.marks = NIL;
@@ -1123,6 +1672,16 @@ citus_planner(Query *parse, const char *query_string, int cursorOptions,
 		ctx.partition_rel = citus_catalog("pg_dist_partition");
 		ctx.partition_index = citus_catalog("pg_dist_partition_logical_relid_index");
 		ctx.secured_only = true;
+	}
+	/* an UPDATE or DELETE under privstat's rules by a role they apply to */
+	if (OidIsValid(ctx.partition_rel))
+	{
+		RangeTblEntry *target = changed_under_rules(parse, &ctx);
+
+		if (target != NULL && (parse->commandType == CMD_UPDATE || parse->commandType == CMD_DELETE))
+			owner_write_relid = owner_write(parse, target, &ctx);
+		else
+			refuse_changes_under_rules(parse, target, &ctx);
 	}
 	if (OidIsValid(ctx.partition_rel) &&
 		(has_dp_aggregate_walker((Node *) parse, NULL) || citus_rte_walker((Node *) parse, &ctx)))
@@ -1165,6 +1724,14 @@ citus_planner(Query *parse, const char *query_string, int cursorOptions,
 		item->hashValue = (uint32) lfirst_int(lc);
 		result->invalItems = lappend(result->invalItems, item);
 	}
+	if (OidIsValid(owner_write_relid))
+	{
+		PlanInvalItem *item = makeNode(PlanInvalItem);
+
+		item->cacheId = OWNER_WRITE_MARK;
+		item->hashValue = (uint32) owner_write_relid;
+		result->invalItems = lappend(result->invalItems, item);
+	}
 	return result;
 }
 
@@ -1197,6 +1764,81 @@ citus_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	MemoryContextSwitchTo(old);
 }
 
+/* a plan owner_write rewrote runs as the owner of the table it changes */
+static void
+citus_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count, bool execute_once)
+{
+	Oid			relid = InvalidOid;
+	Oid			save_userid;
+	int			save_sec_context;
+	HeapTuple	tup;
+	ListCell   *lc;
+
+	foreach(lc, queryDesc->plannedstmt->invalItems)
+	{
+		PlanInvalItem *item = lfirst_node(PlanInvalItem, lc);
+
+		if (item->cacheId == OWNER_WRITE_MARK)
+			relid = (Oid) item->hashValue;
+	}
+	if (!OidIsValid(relid))
+	{
+		if (prev_ExecutorRun)
+			prev_ExecutorRun(queryDesc, direction, count, execute_once);
+		else
+			standard_ExecutorRun(queryDesc, direction, count, execute_once);
+		return;
+	}
+	/* locked since ExecutorStart: the owner it was planned for (a new owner invalidates the plan) */
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(((Form_pg_class) GETSTRUCT(tup))->relowner,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	ReleaseSysCache(tup);
+	PG_TRY();
+	{
+		if (prev_ExecutorRun)
+			prev_ExecutorRun(queryDesc, direction, count, execute_once);
+		else
+			standard_ExecutorRun(queryDesc, direction, count, execute_once);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_END_TRY();
+}
+
+PG_FUNCTION_INFO_V1(privstat_citus_new_row_ok);
+
+/*
+ * privstat._citus_new_row_ok(ok, tbl, policy, value): value, or
+ * PostgreSQL's error for a new row that fails row security (ok false or
+ * NULL), in an UPDATE owner_write rewrote.
+ */
+Datum
+privstat_citus_new_row_ok(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0) || !PG_GETARG_BOOL(0))
+	{
+		const char *table = PG_ARGISNULL(1) ? "?" : text_to_cstring(PG_GETARG_TEXT_PP(1));
+
+		if (!PG_ARGISNULL(2))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("new row violates row-level security policy \"%s\" for table \"%s\"",
+							text_to_cstring(PG_GETARG_TEXT_PP(2)), table)));
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("new row violates row-level security policy for table \"%s\"", table)));
+	}
+	if (PG_ARGISNULL(3))
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(PG_GETARG_DATUM(3));
+}
+
 void
 privstat_citus_init(void)
 {
@@ -1204,6 +1846,8 @@ privstat_citus_init(void)
 	planner_hook = citus_planner;
 	prev_ExecutorStart = ExecutorStart_hook;
 	ExecutorStart_hook = citus_ExecutorStart;
+	prev_ExecutorRun = ExecutorRun_hook;
+	ExecutorRun_hook = citus_ExecutorRun;
 }
 
 /*

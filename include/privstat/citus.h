@@ -32,6 +32,15 @@ extern bool privstat_citus_gathered(RangeTblEntry *rte);
  */
 extern bool (*privstat_citus_has_rules) (Oid relid);
 
+/*
+ * May a call of funcid on these arguments run on rows the rules hide: total
+ * as it is, in privstat's table of total functions (src/policy/total.c),
+ * with no replacement and no constant left to check?  Set by the policy
+ * module, like privstat_citus_has_rules; src/citus.c asks it of the
+ * conditions of an UPDATE or DELETE under the rules.
+ */
+extern bool (*privstat_citus_total_call) (Oid funcid, List *args, Oid inputcollid);
+
 /* is relid a Citus table (distributed, reference or Citus-local)? false without Citus */
 extern bool privstat_citus_table(Oid relid);
 

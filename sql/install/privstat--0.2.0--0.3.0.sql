@@ -766,6 +766,20 @@ CREATE FUNCTION privstat._citus_reader_rows(rel regclass, columns smallint[], on
 CREATE FUNCTION privstat._citus_insert_ok(tbl regclass) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'privstat_citus_insert_ok' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 
+-- An UPDATE or DELETE of a Citus table under privstat's row rules, by another
+-- role than the owner, runs on the workers as the owner, with the rules
+-- written into its WHERE clause (src/citus.c).  _session_purpose() is the
+-- purpose the consent rule checks: the session's privstat.purpose if the
+-- role holds it, else NULL; Citus evaluates it on the coordinator, as the
+-- changing role, before the statement goes to the workers.
+-- _citus_new_row_ok(ok, tbl, policy, value) is value, or PostgreSQL's own
+-- error if the UPDATE's new row does not pass a rule (ok): it wraps the
+-- value of a SET column, computed only for the rows changed.
+CREATE FUNCTION privstat._session_purpose() RETURNS text
+	AS 'MODULE_PATHNAME', 'privstat_session_purpose' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION privstat._citus_new_row_ok(ok boolean, tbl text, policy text, value anyelement) RETURNS anyelement
+	AS 'MODULE_PATHNAME', 'privstat_citus_new_row_ok' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
 CREATE FUNCTION privstat._citus_partials(query text, mac bytea)
 	RETURNS SETOF record AS 'MODULE_PATHNAME', 'privstat_citus_partials'
 	LANGUAGE C VOLATILE STRICT;

@@ -668,6 +668,7 @@ void
 privstat_policy_init(void)
 {
 	privstat_citus_has_rules = policy_has_row_rules;
+	privstat_citus_total_call = policy_total_call;
 
 	/* here, not in guc.c: its check and assign hooks are the row rules' */
 	DefineCustomStringVariable("privstat.purpose",

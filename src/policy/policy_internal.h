@@ -272,6 +272,7 @@ extern row_security_policy_hook_type prev_rls_permissive;
 extern row_security_policy_hook_type prev_rls_restrictive;
 extern List *policy_rls_permissive(CmdType cmdtype, Relation rel);
 extern List *policy_rls_restrictive(CmdType cmdtype, Relation rel);
+extern bool policy_total_call(Oid funcid, List *args, Oid inputcollid);
 
 #if defined(__GNUC__)
 #pragma GCC visibility pop

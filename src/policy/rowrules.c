@@ -281,25 +281,14 @@ policy_rls_restrictive(CmdType cmdtype, Relation rel)
 	policy_ensure();
 	if (!policy_cache.installed || (r = row_rules(RelationGetRelid(rel), false)) == NULL)
 		return result;
+	/*
+	 * For reading only: PostgreSQL applies these to the rows an UPDATE or
+	 * DELETE reads, and to an UPDATE's new row, as the SELECT policies.  (On
+	 * a Citus table such a change by another role than the owner runs on
+	 * the workers with these rules in its WHERE clause: src/citus.c.)
+	 */
 	if (cmdtype != CMD_SELECT)
-	{
-		/*
-		 * A Citus table's rows are read on the coordinator under these
-		 * rules (src/citus.c), but an UPDATE or DELETE runs on the
-		 * workers, whose shards have no rules and show other roles than
-		 * the owner no row: refused, saying why, rather than changing
-		 * nothing.  An INSERT reads no row: CITUS_INSERT_POLICY lets it
-		 * onto the shards as privstat_all_rows does here.
-		 */
-		if (cmdtype != CMD_INSERT && privstat_citus_table(RelationGetRelid(rel)))
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("changing rows under consent, scope or retention rules, as a role other than the owner, in Citus table \"%s\" is not supported yet",
-							RelationGetRelationName(rel)),
-					 errdetail("privstat's consent, scope and retention rules do not reach the Citus workers, whose shards would show no row to anyone but the owner."),
-					 errhint("Change such rows as the table's owner.")));
 		return result;
-	}
 
 	if (r->consent_attno != 0 && OidIsValid(policy_cache.consent_ok))
 	{
@@ -457,6 +446,44 @@ privstat_purpose_check(char **newval, void **extra pg_attribute_unused(), GucSou
 	GUC_check_errhint("An administrator grants it: SELECT privstat.grant_purpose('%s', '%s');",
 					  GetUserNameFromId(GetUserId(), false), *newval);
 	return false;
+}
+
+/* a parameter's value is not known here: a function that needs it is not total as called */
+static Const *
+no_param_value(Param *p pg_attribute_unused())
+{
+	return NULL;
+}
+
+/* privstat_citus_total_call (src/citus.c) */
+bool
+policy_total_call(Oid funcid, List *args, Oid inputcollid)
+{
+	bool		wait = false;
+	int			argno;
+
+	return !OidIsValid(privstat_total_replacement(funcid)) &&
+		privstat_total_check(funcid, args, inputcollid, no_param_value, &wait, &argno) == TOTAL_OK &&
+		!wait;
+}
+
+PG_FUNCTION_INFO_V1(privstat_session_purpose);
+
+/*
+ * privstat._session_purpose(): the purpose the consent rule checks rows
+ * against, the session's privstat.purpose if the current role holds it, or
+ * NULL.  An UPDATE or DELETE of a Citus table under the rules compares the
+ * rows' consent with it on the workers (src/citus.c).
+ */
+Datum
+privstat_session_purpose(PG_FUNCTION_ARGS)
+{
+	size_t		len;
+	const char *purpose = effective_purpose(&len);
+
+	if (purpose == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(purpose, len));
 }
 
 PG_FUNCTION_INFO_V1(privstat_consent_ok);

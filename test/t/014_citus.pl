@@ -575,9 +575,93 @@ ok($a_out eq '0' || $a_err =~ /ERROR/, 'on a worker, which has not the rules, th
 ($a_out, $a_err) = as_analyst($coord, q{INSERT INTO consented VALUES (5000, '{analytics}', now()), (5001, '{}', now())});
 is($a_err, '', 'another role than the owner INSERTs into a distributed table under consent (privstat\'s INSERT policy on the shards)');
 is($coord->safe_psql('postgres', 'SELECT count(*) FROM consented WHERE uid >= 5000'), '2', '... both rows');
-($a_out, $a_err) = as_analyst($coord, q{UPDATE consented SET at = now() WHERE uid = 5000});
-like($a_err, qr/changing rows under consent, scope or retention rules, as a role other than the owner, in Citus table "consented" is not supported yet/,
-	'its UPDATE is refused, saying why (the shards show it no row to change)');
+
+# UPDATE and DELETE by another role than the owner under the rules: run on
+# the workers as the owner, with the rules in the WHERE clause.  Each
+# statement runs on the distributed table and on a one-server twin (same
+# rows, rules and rights): the same answers, errors and rows left.
+$coord->safe_psql('postgres', q{
+	CREATE TABLE twin (uid int, purposes text[], at timestamptz, v int);
+	ALTER TABLE consented ADD COLUMN v int;
+	UPDATE consented SET v = uid, at = '2026-01-01';
+	INSERT INTO twin SELECT uid, purposes, at, v FROM consented;
+	GRANT SELECT, INSERT, UPDATE, DELETE ON consented, twin TO citus_analyst;
+	SET client_min_messages = warning;
+	SELECT privstat.set_consent('twin', 'purposes');
+	SELECT privstat.set_scope('twin', 'citus_analyst', 'uid > 100');
+});
+sub both_tables
+{
+	my ($sql, $name) = @_;
+	my ($d_out, $d_err) = as_analyst($coord, $sql =~ s/\bTBL\b/consented/gr);
+	my ($t_out, $t_err) = as_analyst($coord, $sql =~ s/\bTBL\b/twin/gr);
+	s/"(consented|twin)"/"TBL"/g for ($d_err, $t_err);
+	# RETURNING gives the rows in the order they are changed
+	$_ = join("\n", sort { $a cmp $b } split /\n/, $_) for ($d_out, $t_out);
+	s/^.*(ERROR:  [^\n]*).*$/$1/s for ($d_err, $t_err);
+	is("$d_out|$d_err", "$t_out|$t_err", "$name: as on one server ($t_out$t_err)");
+	return ($d_out, $d_err);
+}
+sub rows_of
+{
+	my ($table) = @_;
+	return $coord->safe_psql('postgres',
+		"SELECT string_agg(uid || ':' || coalesce(v::text, '-') || ':' || array_to_string(purposes, '+'), ',' ORDER BY uid) FROM $table");
+}
+my ($u_out, $u_err) = both_tables('UPDATE TBL SET v = v + 1000 WHERE uid <= 120 RETURNING uid, v',
+	'UPDATE ... RETURNING of the rows the rules show');
+is($u_out, join("\n", map { "$_|" . ($_ + 1000) } grep { $_ % 2 == 0 } 101 .. 120),
+	'... the rows consented to the purpose and in the scope, and only them');
+both_tables('UPDATE TBL SET v = 1 / (v - 105) WHERE uid < 110', 'a SET value that would fail on a row the rules hide (105)');
+both_tables(q{UPDATE TBL SET purposes = '{}' WHERE uid = 102}, 'an UPDATE that would take a row out of the role\'s sight');
+both_tables(q{UPDATE TBL SET uid = uid, purposes = '{analytics,research}' WHERE uid = 104}, 'an UPDATE that keeps it in sight');
+both_tables(q{UPDATE TBL SET v = v + 1 WHERE purposes[1] LIKE 'ana%' AND uid < 130}, 'a LIKE with a constant pattern (total)');
+both_tables('UPDATE TBL SET v = -v', 'an UPDATE of every row it sees');
+both_tables('DELETE FROM TBL WHERE uid BETWEEN 100 AND 110 RETURNING uid', 'DELETE ... RETURNING');
+both_tables('DELETE FROM TBL WHERE v = -130', 'DELETE of one row');
+both_tables(q{SET privstat.purpose = ''; UPDATE TBL SET v = 0 WHERE uid > 100}, 'without a purpose');
+both_tables(q{PREPARE u(int) AS UPDATE TBL SET v = v - 1 WHERE uid = $1; EXECUTE u(150); EXECUTE u(150); EXECUTE u(150);
+	EXECUTE u(150); EXECUTE u(150); EXECUTE u(150); SET privstat.purpose = ''; EXECUTE u(150);
+	SET privstat.purpose = 'analytics'; EXECUTE u(150)}, 'a prepared UPDATE follows SET privstat.purpose');
+is(rows_of('consented'), rows_of('twin'), 'the distributed table and its twin hold the same rows');
+($a_out, $a_err) = as_analyst($workers[0], 'UPDATE consented SET v = 0');
+ok($a_out eq '' && ($a_err eq '' || $a_err =~ /ERROR/), 'on a worker, which has not the rules, the role changes nothing')
+  or diag("$a_out $a_err");
+is(rows_of('consented'), rows_of('twin'), '... nothing');
+for my $refused (
+	[ 'UPDATE consented SET v = 1 WHERE v / (v - 7) > 0', qr/a condition on a column that can fail/,
+		'a condition that may fail on a row the rules hide' ],
+	[ q{UPDATE consented SET v = 1 WHERE uid::text::int > 5}, qr/a condition on a column that can fail/,
+		'a cast through text' ],
+	[ 'UPDATE consented SET purposes = ARRAY[current_user::text] WHERE uid = 200', qr/CURRENT_USER, CURRENT_ROLE/,
+		'current_user, which would be the owner on the workers' ],
+	[ 'UPDATE consented SET v = length(pg_read_file(uid::text)) WHERE uid = 200',
+		qr/a function that is not a built-in immutable one/, 'a function that is not immutable, on a column' ],
+	[ 'UPDATE consented SET v = (SELECT max(v) FROM events) WHERE uid = 200', qr/another table, a view, a subquery/,
+		'a subquery' ],
+	[ 'DELETE FROM consented USING events WHERE events.uid = consented.uid', qr/another table, a view, a subquery/,
+		'another table' ],
+	[ 'WITH x AS (SELECT 1) UPDATE consented SET v = 1 WHERE uid = 200', qr/another table, a view, a subquery/,
+		'a WITH query' ],
+	[ 'WITH d AS (DELETE FROM consented WHERE uid = 200 RETURNING uid) SELECT count(*) FROM d',
+		qr/MERGE, INSERT ... ON CONFLICT DO UPDATE, and UPDATE or DELETE in a WITH query, of Citus table "consented"/,
+		'a DELETE in a WITH query (it would delete nothing, the shards show the role no row)' ],
+	[ q{MERGE INTO consented c USING (VALUES (200, 5)) s(uid, v) ON c.uid = s.uid WHEN MATCHED THEN UPDATE SET v = s.v
+		WHEN NOT MATCHED THEN INSERT VALUES (s.uid, '{analytics}', now(), s.v)}, qr/MERGE, INSERT ... ON CONFLICT DO UPDATE/,
+		'a MERGE (it would insert the rows it should have matched)' ])
+{
+	($a_out, $a_err) = as_analyst($coord, $refused->[0]);
+	like($a_err, $refused->[1], "refused: $refused->[2]");
+}
+is(rows_of('consented'), rows_of('twin'), '... and the refusals changed nothing');
+$coord->safe_psql('postgres', q{REVOKE UPDATE, DELETE ON consented FROM citus_analyst});
+($a_out, $a_err) = as_analyst($coord, 'UPDATE consented SET v = 0 WHERE uid = 200');
+like($a_err, qr/permission denied for table consented/, 'the role\'s own rights are checked: without UPDATE, refused');
+$coord->safe_psql('postgres', q{GRANT UPDATE, DELETE ON consented TO citus_analyst});
+($a_out, $a_err) = as_analyst($coord,
+	q{BEGIN; INSERT INTO consented VALUES (6000, '{analytics}', now(), 1); UPDATE consented SET v = 2 WHERE uid = 6000; COMMIT});
+like($a_err, qr/modified in this transaction by a different user/,
+	'an INSERT (as the role) and an UPDATE (as the owner) of one shard in one transaction: Citus refuses, as documented');
 # the INSERT policy never widens the DBA's own
 $coord->safe_psql('postgres', q{
 	CREATE POLICY low_only ON consented AS PERMISSIVE FOR INSERT TO PUBLIC WITH CHECK (uid < 6000);
@@ -591,6 +675,9 @@ $coord->safe_psql('postgres', q{DROP POLICY low_only ON consented});
 ($a_out, $a_err) = as_analyst($coord, q{INSERT INTO consented VALUES (5003, '{analytics}', now())});
 like($a_err, qr/new row violates row-level security policy/,
 	'with a permissive policy of the DBA\'s own for SELECT only, no INSERT goes in (as on one server)');
+($a_out, $a_err) = as_analyst($coord, q{UPDATE consented SET v = 0 WHERE uid = 200});
+like($a_err, qr/not supported on a table with row security policies of its own/,
+	'an UPDATE under the rules of a table with a policy of the DBA\'s own: refused (its conditions may name current_user)');
 $coord->safe_psql('postgres', q{DROP POLICY all_read ON consented});
 # where the DBA turned row security on, privstat adds no INSERT policy (nor its all-rows one)
 $coord->safe_psql('postgres', q{
@@ -684,6 +771,9 @@ like($err, qr/permission denied for table consented/,
 $coord->safe_psql('postgres', 'ALTER TABLE consented FORCE ROW LEVEL SECURITY');
 ($a_out, $a_err) = as_analyst($coord, 'SELECT count(*) FROM consented');
 like($a_err, qr/Citus table "consented" forces row level security on its owner/, 'FORCE ROW LEVEL SECURITY is refused, saying why');
+($a_out, $a_err) = as_analyst($coord, 'UPDATE consented SET v = 0 WHERE uid = 200');
+like($a_err, qr/Citus table "consented" forces row level security on its owner, which privstat changes its rows as/,
+	'... for an UPDATE too');
 $coord->safe_psql('postgres', 'ALTER TABLE consented NO FORCE ROW LEVEL SECURITY');
 # a rule set before the table was distributed applies the same way
 $coord->safe_psql('postgres', q{
