@@ -42,6 +42,10 @@
  *	  budget change there is refused (privstat_citus_refuse_on_worker), so
  *	  no role can spend a second budget by connecting to a worker.
  *
+ *	- An UPDATE or DELETE of a Citus table under privstat's rules by another
+ *	  role than the owner runs on the workers as the owner, with the rules
+ *	  written into it (owner_write).
+ *
  *	- rotate_key (SQL, privstat--0.2.0--0.3.0.sql) sets a new key version on
  *	  every worker; retention (src/retention.c) puts its trigger on every
  *	  shard and purges a Citus table in one statement.
@@ -1116,32 +1120,36 @@ citus_rte_walker(Node *node, GatherContext *ctx)
  * other roles than the owner no row (src/policy/rowrules.c puts only an
  * INSERT policy there).  An UPDATE or DELETE of such a table by another role
  * therefore runs on the workers as the table's owner, with the row security
- * PostgreSQL built for the changing role written into its WHERE clause
+ * PostgreSQL built for the changing role written into the statement
  * (owner_write):
  *
- *	CASE WHEN <the role's row security quals>
- *		 THEN CASE WHEN <the statement's WHERE>
- *				   THEN _citus_new_row_ok(<the new row passes the rules>, ...)
- *				   ELSE false END
- *		 ELSE false END
+ *	- the security quals join the WHERE clause.  The consent rule compares
+ *	  the rows' consent with _session_purpose(), and the expiry rule with
+ *	  now() - keep, which Citus evaluates on the coordinator, as the
+ *	  changing role, before it sends the statement (a worker, which has no
+ *	  purpose grants, would find no purpose: no row);
+ *	- each check of an UPDATE's new row (PostgreSQL's WITH CHECK options)
+ *	  wraps the value of a SET column, _citus_new_row_ok(check, table,
+ *	  policy, value), which raises PostgreSQL's own error: computed only for
+ *	  the rows the UPDATE changes, the first check innermost.
  *
- * so that the rules are tested first, as PostgreSQL tests security quals
- * first: an error or a side effect of the statement's own conditions never
- * happens on a row the role may not see.  The consent rule compares the
- * rows' consent with _session_purpose(), which Citus evaluates on the
- * coordinator, as the changing role, before it sends the statement (on a
- * worker, which has no purpose grants, it is NULL: no row).  An UPDATE's new
- * row must pass the rules as PostgreSQL's WITH CHECK options make it.
+ * On the workers the conditions are not ordered after the rules (there they
+ * are plain quals, not security barrier quals, and Citus refuses the CASE
+ * that would order them when it holds a function that is not immutable), so
+ * a condition of the statement on a column must not be able to fail: it may
+ * use only privstat's table of total functions, as a restricted role's query
+ * on protected rows (privstat_citus_total_call).
  *
  * Only the role's rights are checked on the coordinator (the executor's
  * check at its start, as the changing role); what runs on the workers as the
- * owner is what the statement wrote there, so it may contain only the
- * table's own columns, constants, parameters and built-in immutable
- * functions (and privstat's), or built-in stable ones on no column, which
- * Citus evaluates on the coordinator.  Statements that read other tables
- * (FROM, USING, subqueries, CTEs) are refused, and so are tables with row
- * security policies of the DBA's own, whose conditions may name
- * current_user.
+ * owner is what the statement wrote, so it may contain only the table's own
+ * columns, constants, parameters and built-in immutable functions (and
+ * privstat's), or built-in stable ones on no column, which Citus evaluates
+ * on the coordinator.  Statements that read other tables (FROM, USING,
+ * subqueries, CTEs) are refused, and so are tables with row security
+ * policies of the DBA's own, whose conditions may name current_user; and
+ * MERGE, INSERT ... ON CONFLICT DO UPDATE and changes in WITH queries,
+ * which would run as the role (refuse_changes_under_rules).
  */
 
 /*
@@ -1368,6 +1376,23 @@ owner_write_walker(Node *node, OwnerWrite *ow)
 	return expression_tree_walker(node, owner_write_walker, (void *) ow);
 }
 
+static bool
+not_immutable(Oid funcid, void *context pg_attribute_unused())
+{
+	return func_volatile(funcid) != PROVOLATILE_IMMUTABLE;
+}
+
+/* does a rule call a function that is not immutable on a column (which Citus refuses)? */
+static bool
+rule_mutable_on_columns(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (check_functions_in_node(node, not_immutable, NULL) && contain_var_clause(node))
+		return true;
+	return expression_tree_walker(node, rule_mutable_on_columns, context);
+}
+
 /* the consent rule's _consent_ok(consent), made consent @> ARRAY[_session_purpose()] */
 static Node *
 owner_write_consent_mutator(Node *node, OwnerWrite *ow)
@@ -1535,6 +1560,13 @@ owner_write(Query *parse, RangeTblEntry *rte, GatherContext *ctx)
 	/* the role's row security: the quals on its rows, the checks of an UPDATE's new row */
 	foreach(lc, rte->securityQuals)
 		sec = lappend(sec, owner_write_consent_mutator(qual_expr(lfirst(lc)), &ow));
+	if (rule_mutable_on_columns((Node *) sec, NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a rule of Citus table \"%s\" calls a function that is not immutable on its columns, which an UPDATE or DELETE by another role than the owner cannot send to the workers",
+						RelationGetRelationName(ow.rel)),
+				 errdetail("Citus refuses stable functions of columns in an UPDATE or DELETE; a retention rule on a timestamp without time zone column compares it with now() through the session's time zone, and a scope may call such a function too."),
+				 errhint("Keep the retention rule on a timestamp with time zone column, or change such rows as the table's owner.")));
 	foreach(lc, parse->withCheckOptions)
 	{
 		WithCheckOption *wco = lfirst_node(WithCheckOption, lc);

@@ -710,6 +710,22 @@ $coord->psql('postgres', q{INSERT INTO visits_log VALUES (1000, now() - interval
 	stdout => \$out, stderr => \$err);
 like($err, qr/row of table "visits_log" is already past its retention period/,
 	'an expired row is refused by the shard\'s trigger, which names the distributed table');
+$coord->safe_psql('postgres', q{GRANT UPDATE ON visits_log TO citus_analyst});
+($a_out, $a_err) = as_analyst($coord, q{UPDATE visits_log SET note = 'seen' RETURNING uid});
+is(scalar(split /\n/, $a_out), 50, 'another role than the owner updates the rows not expired, on every shard')
+  or diag($a_err);
+is($coord->safe_psql('postgres', q{SELECT count(*) FROM visits_log WHERE note = 'seen' AND at < now() - interval '5 days'}),
+	'0', '... and no expired row');
+$coord->safe_psql('postgres', q{
+	CREATE TABLE local_time_log (uid int, at timestamp, note text);
+	SELECT create_distributed_table('local_time_log', 'uid');
+	GRANT SELECT, UPDATE ON local_time_log TO citus_analyst;
+	SET client_min_messages = warning;
+	SELECT privstat.set_retention('local_time_log', 'at', '5 days');
+});
+($a_out, $a_err) = as_analyst($coord, q{UPDATE local_time_log SET note = 'seen' WHERE uid > 0});
+like($a_err, qr/a rule of Citus table "local_time_log" calls a function that is not immutable on its columns/,
+	'a retention rule on a timestamp without time zone column (compared through the time zone): its UPDATE refused, saying why');
 $coord->safe_psql('postgres', q{INSERT INTO visits_log VALUES (1001, now(), 'fresh')});
 is($coord->safe_psql('postgres', q{CALL privstat.purge_expired('visits_log')}), '50',
 	'purge_expired deletes the expired rows of every shard');
