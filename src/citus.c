@@ -1184,6 +1184,52 @@ owner_write_refuse(OwnerWrite *ow, const char *what, const char *hint)
 }
 
 /*
+ * Does node read a column of the changed row: a Var, or a CaseTestExpr,
+ * which stands for a column's value inside a CASE arm or an array
+ * coercion's per-element expression?
+ */
+static bool
+reads_column(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var) || IsA(node, CaseTestExpr) || IsA(node, CoerceToDomainValue))
+		return true;
+	return expression_tree_walker(node, reads_column, context);
+}
+
+/*
+ * May a value of this type travel to the workers, as text their input
+ * function reads as the owner, and back?  PostgreSQL's own types and
+ * privstat's, arrays of them, and the table's own column types (the
+ * owner's); never a domain or a type of another role's (its input function
+ * or check would run as the owner).
+ */
+static bool
+owner_write_type_ok(Oid type, OwnerWrite *ow)
+{
+	TupleDesc	desc = RelationGetDescr(ow->rel);
+	Oid			elem;
+
+	for (int i = 0; i < desc->natts; i++)
+		if (!TupleDescAttr(desc, i)->attisdropped && TupleDescAttr(desc, i)->atttypid == type)
+			return true;
+	if (OidIsValid(elem = get_element_type(type)))
+		return owner_write_type_ok(elem, ow);
+	if (type < FirstGenbkiObjectId)
+		return get_typtype(type) != TYPTYPE_DOMAIN;
+	return getExtensionOfObject(TypeRelationId, type) == ow->extension &&
+		get_typtype(type) == TYPTYPE_BASE;
+}
+
+/* check_functions_in_node's callback: may the changing role not execute this function? */
+static bool
+not_executable(Oid funcid, void *context pg_attribute_unused())
+{
+	return pg_proc_aclcheck(funcid, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK;
+}
+
+/*
  * check_functions_in_node's callback: may this function not run on the
  * workers as the owner?  Built-in immutable functions (and privstat's) may;
  * a built-in stable one may on no column, where Citus evaluates it on the
@@ -1265,7 +1311,12 @@ owner_write_total(Node *node)
 static void
 owner_write_check_func(Node *node, Oid funcid, OwnerWrite *ow)
 {
-	ow->var_free = !contain_var_clause(node);
+	ow->var_free = !reads_column(node, NULL);
+	if (check_functions_in_node(node, not_executable, NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for a function of the UPDATE or DELETE of Citus table \"%s\"",
+						RelationGetRelationName(ow->rel))));
 	if (ow->in_where && !ow->var_free && !owner_write_total(node))
 		owner_write_refuse(ow, "a condition on a column that can fail (a division, a cast, a function outside privstat's table of total functions)",
 						   "Conditions on the columns run on rows the rules hide too: compare columns with constants (=, <, IN, IS NULL).");
@@ -1281,6 +1332,10 @@ owner_write_walker(Node *node, OwnerWrite *ow)
 {
 	if (node == NULL)
 		return false;
+	if (!IsA(node, List) && !IsA(node, TargetEntry) && !IsA(node, CaseWhen) &&
+		!owner_write_type_ok(exprType(node), ow))
+		owner_write_refuse(ow, psprintf("a value of type %s", format_type_be(exprType(node))),
+						   "Only PostgreSQL's own types, privstat's and the table's column types may be sent to the workers.");
 	switch (nodeTag(node))
 	{
 		case T_Var:
@@ -1303,15 +1358,18 @@ owner_write_walker(Node *node, OwnerWrite *ow)
 		case T_SQLValueFunction:
 			switch (((SQLValueFunction *) node)->op)
 			{
+				case SVFOP_CURRENT_TIMESTAMP:
+				case SVFOP_CURRENT_TIMESTAMP_N:
+					return false;
 				case SVFOP_CURRENT_DATE:
 				case SVFOP_CURRENT_TIME:
 				case SVFOP_CURRENT_TIME_N:
-				case SVFOP_CURRENT_TIMESTAMP:
-				case SVFOP_CURRENT_TIMESTAMP_N:
 				case SVFOP_LOCALTIME:
 				case SVFOP_LOCALTIME_N:
 				case SVFOP_LOCALTIMESTAMP:
 				case SVFOP_LOCALTIMESTAMP_N:
+					owner_write_refuse(ow, "CURRENT_DATE, CURRENT_TIME, LOCALTIME or LOCALTIMESTAMP",
+									   "The workers would read it in their own time zone: write now()::date (or ::timestamp), which the coordinator evaluates.");
 					return false;
 				default:
 					owner_write_refuse(ow, "CURRENT_USER, CURRENT_ROLE, USER, SESSION_USER, CURRENT_CATALOG or CURRENT_SCHEMA",
@@ -1349,7 +1407,7 @@ owner_write_walker(Node *node, OwnerWrite *ow)
 				/* its constraints run on the workers: the table owner's domains only */
 				if (owner != ow->rel->rd_rel->relowner)
 					owner_write_refuse(ow, "a domain of another owner than the table's", NULL);
-				if (ow->in_where && contain_var_clause(node))
+				if (ow->in_where && reads_column(node, NULL))
 					owner_write_refuse(ow, "a domain check on a column", NULL);
 				break;
 			}
@@ -1388,7 +1446,7 @@ rule_mutable_on_columns(Node *node, void *context)
 {
 	if (node == NULL)
 		return false;
-	if (check_functions_in_node(node, not_immutable, NULL) && contain_var_clause(node))
+	if (check_functions_in_node(node, not_immutable, NULL) && reads_column(node, NULL))
 		return true;
 	return expression_tree_walker(node, rule_mutable_on_columns, context);
 }
@@ -1530,12 +1588,22 @@ owner_write(Query *parse, RangeTblEntry *rte, GatherContext *ctx)
 				 errmsg("Citus table \"%s\" forces row level security on its owner, which privstat changes its rows as",
 						RelationGetRelationName(ow.rel)),
 				 errhint("ALTER TABLE %s NO FORCE ROW LEVEL SECURITY;", RelationGetRelationName(ow.rel))));
-	/* the DBA's own policies may name current_user, which is the owner on the workers */
+	/*
+	 * The rules, the rights and _session_purpose() are the current role's:
+	 * a change written by a rule (or a view) of another role is refused.
+	 */
+	if (OidIsValid(rte->checkAsUser) && rte->checkAsUser != GetUserId())
+		owner_write_refuse(&ow, "a rule or a view of another role", NULL);
+	/*
+	 * The DBA's own policies may name current_user, which is the owner on
+	 * the workers.  (An INSERT policy, privstat's own among them, has no say
+	 * in an UPDATE or DELETE.)
+	 */
 	pol = table_open(PolicyRelationId, AccessShareLock);
 	ScanKeyInit(&key, Anum_pg_policy_polrelid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(rte->relid));
 	scan = systable_beginscan(pol, PolicyPolrelidPolnameIndexId, true, NULL, 1, &key);
 	while (HeapTupleIsValid(tup = systable_getnext(scan)))
-		if (strcmp(NameStr(((Form_pg_policy) GETSTRUCT(tup))->polname), CITUS_INSERT_POLICY) != 0)
+		if (((Form_pg_policy) GETSTRUCT(tup))->polcmd != ACL_INSERT_CHR)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("an UPDATE or DELETE of Citus table \"%s\" under consent, scope or retention rules by another role than the owner is not supported on a table with row security policies of its own",
@@ -1587,6 +1655,7 @@ owner_write(Query *parse, RangeTblEntry *rte, GatherContext *ctx)
 	{
 		AttrNumber	partition = citus_partition_attno(rte->relid, ctx);
 		TargetEntry *wrapped = NULL;
+		Expr	  **value;
 		Oid			check = privstat_function("_citus_new_row_ok", 4, check_args);
 		ListCell   *lc2;
 
@@ -1594,24 +1663,34 @@ owner_write(Query *parse, RangeTblEntry *rte, GatherContext *ctx)
 		{
 			TargetEntry *te = lfirst_node(TargetEntry, lc);
 
-			if (te->resjunk)
-				continue;
-			if (wrapped == NULL || wrapped->resno == partition)
+			if (!te->resjunk && te->resno != partition)
 				wrapped = te;
 		}
-		Assert(wrapped != NULL);
+		if (wrapped == NULL)
+			owner_write_refuse(&ow, "an UPDATE of the distribution column alone",
+							   "Set another column too, or change such rows as the table's owner.");
+		value = &wrapped->expr;
+		/* the checks read the new row, which Citus cannot write with an element assigned (a[1] := x) */
+		foreach(lc, ow.targetlist)
+		{
+			Node	   *e = (Node *) lfirst_node(TargetEntry, lc)->expr;
+
+			if ((IsA(e, SubscriptingRef) && ((SubscriptingRef *) e)->refassgnexpr != NULL) || IsA(e, FieldStore))
+				owner_write_refuse(&ow, "an assignment to an element or a field of a column",
+								   "Assign the whole column: SET a = array_replace(a, ...) or SET a = ARRAY[...].");
+		}
 		forboth(lc, checks, lc2, parse->withCheckOptions)
 		{
 			WithCheckOption *wco = lfirst_node(WithCheckOption, lc2);
-			Oid			type = exprType((Node *) wrapped->expr);
-			Oid			collation = exprCollation((Node *) wrapped->expr);
+			Oid			type = exprType((Node *) *value);
+			Oid			collation = exprCollation((Node *) *value);
 
-			wrapped->expr = (Expr *)
+			*value = (Expr *)
 				makeFuncExpr(check, type,
 							 list_make4(lfirst(lc), text_const(wco->relname),
 										wco->polname ? text_const(wco->polname)
 										: (Node *) makeNullConst(TEXTOID, -1, DEFAULT_COLLATION_OID),
-										wrapped->expr),
+										*value),
 							 collation, InvalidOid, COERCE_EXPLICIT_CALL);
 		}
 	}
@@ -1643,8 +1722,9 @@ changed_under_rules(Query *q, GatherContext *ctx)
 		(q->commandType == CMD_INSERT && (q->onConflict == NULL || q->onConflict->action != ONCONFLICT_UPDATE)))
 		return NULL;
 	target = rt_fetch(q->resultRelation, q->rtable);
+	/* the role the rights and the rules are for: a rule's or a view's owner, or the current one */
 	if (target->rtekind == RTE_RELATION && citus_table(target->relid, ctx) && has_rules(target->relid) &&
-		check_enable_rls(target->relid, InvalidOid, true) == RLS_ENABLED)
+		check_enable_rls(target->relid, target->checkAsUser, true) == RLS_ENABLED)
 		return target;
 	return NULL;
 }
@@ -1676,6 +1756,30 @@ refuse_changes_under_rules(Query *parse, RangeTblEntry *target, GatherContext *c
 						get_rel_name(target->relid)),
 				 errdetail("Only a plain UPDATE or DELETE of such a table runs on the workers with the rules; the shards show other roles than the owner no row."),
 				 errhint("Use a plain INSERT, UPDATE or DELETE, or change such rows as the table's owner.")));
+}
+
+/*
+ * Citus never applies a changed table's row security quals on the
+ * coordinator (it leaves row security to the shards, which do not have
+ * privstat's rules): a change of a Citus table under the rules that still
+ * carries them, whichever role they are for, would run without them.
+ */
+static void
+refuse_unapplied_row_security(Query *parse, GatherContext *ctx)
+{
+	RangeTblEntry *target;
+
+	if (parse->resultRelation == 0 || parse->commandType == CMD_INSERT)
+		return;
+	target = rt_fetch(parse->resultRelation, parse->rtable);
+	if (target->rtekind == RTE_RELATION && target->securityQuals != NIL &&
+		citus_table(target->relid, ctx) && has_rules(target->relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("this change of Citus table \"%s\" under consent, scope or retention rules is not supported",
+						get_rel_name(target->relid)),
+				 errdetail("Its row security is another role's (a rule's or a view's owner's), and Citus would not apply it."),
+				 errhint("Change such rows as the table's owner, or in a plain UPDATE or DELETE of the role's own.")));
 }
 
 /* privstat._citus_rows(regclass, smallint[], boolean), or InvalidOid before 0.3.0 */
@@ -1714,6 +1818,7 @@ citus_planner(Query *parse, const char *query_string, int cursorOptions,
 			owner_write_relid = owner_write(parse, target, &ctx);
 		else
 			refuse_changes_under_rules(parse, target, &ctx);
+		refuse_unapplied_row_security(parse, &ctx);
 	}
 	if (OidIsValid(ctx.partition_rel) &&
 		(has_dp_aggregate_walker((Node *) parse, NULL) || citus_rte_walker((Node *) parse, &ctx)))
@@ -1767,6 +1872,49 @@ citus_planner(Query *parse, const char *query_string, int cursorOptions,
 	return result;
 }
 
+/* the table a plan owner_write rewrote changes, or InvalidOid */
+static Oid
+owner_write_mark(PlannedStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->invalItems)
+	{
+		PlanInvalItem *item = lfirst_node(PlanInvalItem, lc);
+
+		if (item->cacheId == OWNER_WRITE_MARK)
+			return (Oid) item->hashValue;
+	}
+	return InvalidOid;
+}
+
+/*
+ * Citus's local execution (of a shard on the coordinator) plans the shard's
+ * statement once, as the role, and keeps that plan for a prepared statement
+ * (its row security on the shard, no row, included): off for a plan
+ * owner_write rewrote, which then reaches that shard over a connection of
+ * the owner's, like the others.  Returns the GUC nest level to end.
+ */
+static int
+no_local_execution(void)
+{
+	int			nest = NewGUCNestLevel();
+
+	if (GetConfigOption("citus.enable_local_execution", true, false) != NULL)
+		(void) set_config_option("citus.enable_local_execution", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}
+
+/* the role whose UPDATE or DELETE owner_write made runs now as the table's owner, or InvalidOid */
+static Oid	changing_role = InvalidOid;
+
+Oid
+privstat_citus_changing_role(void)
+{
+	return changing_role;
+}
+
 /* a plan marked by the rewrite: its _citus_partials calls may run while it runs */
 static void
 citus_ExecutorStart(QueryDesc *queryDesc, int eflags)
@@ -1774,11 +1922,16 @@ citus_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	MarkedRun  *run = NULL;
 	MemoryContext old;
 	ListCell   *lc;
+	int			nest = -1;
 
+	if (OidIsValid(owner_write_mark(queryDesc->plannedstmt)))
+		nest = no_local_execution();
 	if (prev_ExecutorStart)
 		prev_ExecutorStart(queryDesc, eflags);
 	else
 		standard_ExecutorStart(queryDesc, eflags);
+	if (nest >= 0)
+		AtEOXact_GUC(true, nest);
 	if (!citus_loaded() || (eflags & EXEC_FLAG_EXPLAIN_ONLY))
 		return;
 	old = MemoryContextSwitchTo(queryDesc->estate->es_query_cxt);
@@ -1800,19 +1953,13 @@ citus_ExecutorStart(QueryDesc *queryDesc, int eflags)
 static void
 citus_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count, bool execute_once)
 {
-	Oid			relid = InvalidOid;
+	Oid			relid = owner_write_mark(queryDesc->plannedstmt);
 	Oid			save_userid;
 	int			save_sec_context;
+	Oid			save_changing_role = changing_role;
 	HeapTuple	tup;
-	ListCell   *lc;
+	int			nest;
 
-	foreach(lc, queryDesc->plannedstmt->invalItems)
-	{
-		PlanInvalItem *item = lfirst_node(PlanInvalItem, lc);
-
-		if (item->cacheId == OWNER_WRITE_MARK)
-			relid = (Oid) item->hashValue;
-	}
 	if (!OidIsValid(relid))
 	{
 		if (prev_ExecutorRun)
@@ -1825,7 +1972,9 @@ citus_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count, b
 	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "cache lookup failed for relation %u", relid);
+	nest = no_local_execution();
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	changing_role = save_userid;
 	SetUserIdAndSecContext(((Form_pg_class) GETSTRUCT(tup))->relowner,
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
 	ReleaseSysCache(tup);
@@ -1839,8 +1988,10 @@ citus_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count, b
 	PG_FINALLY();
 	{
 		SetUserIdAndSecContext(save_userid, save_sec_context);
+		changing_role = save_changing_role;
 	}
 	PG_END_TRY();
+	AtEOXact_GUC(true, nest);
 }
 
 PG_FUNCTION_INFO_V1(privstat_citus_new_row_ok);

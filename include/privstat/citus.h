@@ -41,6 +41,13 @@ extern bool (*privstat_citus_has_rules) (Oid relid);
  */
 extern bool (*privstat_citus_total_call) (Oid funcid, List *args, Oid inputcollid);
 
+/*
+ * While an UPDATE or DELETE of a Citus table under privstat's rules runs as
+ * the table's owner (src/citus.c), the role whose statement it is; else
+ * InvalidOid.  privstat._session_purpose() answers for that role.
+ */
+extern Oid	privstat_citus_changing_role(void);
+
 /* is relid a Citus table (distributed, reference or Citus-local)? false without Citus */
 extern bool privstat_citus_table(Oid relid);
 

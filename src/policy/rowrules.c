@@ -379,17 +379,24 @@ policy_rls_permissive(CmdType cmdtype, Relation rel)
 									   (Expr *) makeBoolConst(true, false), true));
 }
 
-/* may the current role declare this purpose? */
+/* does role hold purpose (a grant to it, or to a role whose privileges it has)? */
 static bool
-purpose_granted(const char *purpose)
+purpose_granted_to(const char *purpose, Oid role)
 {
 	int			i;
 
 	for (i = 0; i < policy_cache.ngrants; i++)
 		if (strcmp(policy_cache.grants[i].purpose, purpose) == 0 &&
-			has_privs_of_role(GetUserId(), policy_cache.grants[i].role))
+			has_privs_of_role(role, policy_cache.grants[i].role))
 			return true;
 	return false;
+}
+
+/* may the current role declare this purpose? */
+static bool
+purpose_granted(const char *purpose)
+{
+	return purpose_granted_to(purpose, GetUserId());
 }
 
 /*
@@ -471,16 +478,28 @@ PG_FUNCTION_INFO_V1(privstat_session_purpose);
 
 /*
  * privstat._session_purpose(): the purpose the consent rule checks rows
- * against, the session's privstat.purpose if the current role holds it, or
- * NULL.  An UPDATE or DELETE of a Citus table under the rules compares the
+ * against, the session's privstat.purpose if the current role holds it (or,
+ * while an UPDATE or DELETE of a Citus table runs as its owner, the role
+ * whose statement it is), or NULL.  An UPDATE or DELETE of a Citus table under the rules compares the
  * rows' consent with it on the workers (src/citus.c).
  */
 Datum
 privstat_session_purpose(PG_FUNCTION_ARGS)
 {
+	Oid			role = privstat_citus_changing_role();
 	size_t		len;
-	const char *purpose = effective_purpose(&len);
+	const char *purpose;
 
+	/* while that change runs as the table's owner: the purpose of the role whose change it is */
+	if (OidIsValid(role))
+	{
+		policy_ensure();
+		if (privstat_purpose == NULL || privstat_purpose[0] == '\0' || !policy_cache.installed ||
+			!purpose_granted_to(privstat_purpose, role))
+			PG_RETURN_NULL();
+		PG_RETURN_TEXT_P(cstring_to_text(privstat_purpose));
+	}
+	purpose = effective_purpose(&len);
 	if (purpose == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(cstring_to_text_with_len(purpose, len));

@@ -635,8 +635,11 @@ for my $refused (
 		'a cast through text' ],
 	[ 'UPDATE consented SET purposes = ARRAY[current_user::text] WHERE uid = 200', qr/CURRENT_USER, CURRENT_ROLE/,
 		'current_user, which would be the owner on the workers' ],
-	[ 'UPDATE consented SET v = length(pg_read_file(uid::text)) WHERE uid = 200',
+	[ q{UPDATE consented SET v = length(to_char(at, 'YYYY')) WHERE uid = 200},
 		qr/a function that is not a built-in immutable one/, 'a function that is not immutable, on a column' ],
+	[ 'UPDATE consented SET v = length(pg_read_file(uid::text)) WHERE uid = 200',
+		qr/permission denied for a function of the UPDATE or DELETE of Citus table "consented"/,
+		'a function the role may not execute (the workers would check it for the owner)' ],
 	[ 'UPDATE consented SET v = (SELECT max(v) FROM events) WHERE uid = 200', qr/another table, a view, a subquery/,
 		'a subquery' ],
 	[ 'DELETE FROM consented USING events WHERE events.uid = consented.uid', qr/another table, a view, a subquery/,
@@ -653,7 +656,58 @@ for my $refused (
 	($a_out, $a_err) = as_analyst($coord, $refused->[0]);
 	like($a_err, $refused->[1], "refused: $refused->[2]");
 }
+# the first review's attacks: a value whose type's input function or check
+# would run as the owner on a worker; a column read through an array
+# coercion's element expression (a CaseTestExpr, not a Var); a rule of the
+# role's own table, fired by a superuser
+$coord->safe_psql('postgres', q{CREATE SCHEMA rv AUTHORIZATION citus_analyst});
+as_analyst($coord, q{CREATE DOMAIN rv.positive AS int CHECK (VALUE > 0);
+	CREATE TABLE rv.t (x int);
+	CREATE RULE touch AS ON INSERT TO rv.t DO ALSO UPDATE public.consented SET v = v + 1 WHERE v > 0});
+for my $refused (
+	[ q{UPDATE consented SET v = v WHERE uid = 200 AND '{1}'::rv.positive[] IS NOT NULL},
+		qr/a value of type rv\.positive\[\] cannot be used/, 'a constant of a domain of the role\'s (its check would run as the owner)' ],
+	[ q{UPDATE consented SET v = v WHERE uid <> 3 AND (CASE WHEN true THEN ARRAY[purposes[1]] END)::int[] IS NULL},
+		qr/a condition on a column that can fail/, 'a cast of a column inside an array coercion' ],
+	[ q{UPDATE consented SET v = CASE uid WHEN 1 THEN 0 ELSE v END WHERE uid = 200 AND current_date > '2020-01-01'},
+		qr/CURRENT_DATE, CURRENT_TIME, LOCALTIME or LOCALTIMESTAMP/, 'CURRENT_DATE (the worker\'s time zone)' ],
+	[ 'UPDATE consented SET uid = uid WHERE uid = 200', qr/an UPDATE of the distribution column alone/,
+		'an UPDATE of the distribution column alone (its new row\'s check has no other value to wrap)' ])
+{
+	($a_out, $a_err) = as_analyst($coord, $refused->[0]);
+	like($a_err, $refused->[1], "refused: $refused->[2]");
+}
+$coord->psql('postgres', q{SET privstat.purpose = 'analytics'; INSERT INTO rv.t VALUES (1)}, stdout => \$out, stderr => \$err);
+like($err, qr/a rule or a view of another role cannot be used/,
+	'a rule of the role\'s own table that changes the distributed table, fired by a superuser: refused');
 is(rows_of('consented'), rows_of('twin'), '... and the refusals changed nothing');
+($a_out, $a_err) = as_analyst($coord, q{UPDATE consented SET purposes[2] = 'research' WHERE uid = 150});
+like($a_err, qr/an assignment to an element or a field of a column cannot be used/,
+	'an assignment to an array element, which the new row\'s check would read: refused, saying why');
+both_tables(q{UPDATE TBL SET purposes = array_append(purposes, 'research') WHERE uid = 150}, 'the whole array assigned');
+# a shard on the coordinator: Citus's local execution would plan its
+# statement once, as the role, and keep that plan for a prepared statement
+$coord->safe_psql('postgres', sprintf(q{SELECT citus_set_node_property('%s', %d, 'shouldhaveshards', true)},
+	$coord->host, $coord->port));
+$coord->safe_psql('postgres', q{
+	CREATE TABLE on_coord (uid int, purposes text[], v int);
+	SELECT create_distributed_table('on_coord', 'uid', colocate_with => 'none');
+	INSERT INTO on_coord SELECT g, '{analytics}', 0 FROM generate_series(1, 40) g;
+	GRANT SELECT, UPDATE ON on_coord TO citus_analyst;
+	SET client_min_messages = warning;
+	SELECT privstat.set_consent('on_coord', 'purposes');
+});
+$coord->safe_psql('postgres', sprintf(q{SELECT citus_set_node_property('%s', %d, 'shouldhaveshards', false)},
+	$coord->host, $coord->port));
+my $local_uid = $coord->safe_psql('postgres', q{
+	SELECT min(uid) FROM on_coord WHERE get_shard_id_for_distribution_column('on_coord', uid) IN
+		(SELECT shardid FROM pg_dist_placement WHERE groupid = 0)});
+ok($local_uid ne '', "a row whose shard is on the coordinator ($local_uid)");
+($a_out, $a_err) = as_analyst($coord, qq{SET plan_cache_mode = force_generic_plan;
+	PREPARE bump(int) AS UPDATE on_coord SET v = v + 1 WHERE uid = \$1 RETURNING v;
+	EXECUTE bump($local_uid); EXECUTE bump($local_uid); EXECUTE bump($local_uid)});
+is($a_out, "1\n2\n3", 'a prepared UPDATE (generic plan) of a row in a shard on the coordinator changes it every time')
+  or diag($a_err);
 $coord->safe_psql('postgres', q{REVOKE UPDATE, DELETE ON consented FROM citus_analyst});
 ($a_out, $a_err) = as_analyst($coord, 'UPDATE consented SET v = 0 WHERE uid = 200');
 like($a_err, qr/permission denied for table consented/, 'the role\'s own rights are checked: without UPDATE, refused');
