@@ -73,12 +73,15 @@
 #include "catalog/pg_proc.h"
 #include "catalog/dependency.h"
 #include "commands/extension.h"
+#include "utils/regproc.h"
 #include "utils/rls.h"
 #include "utils/typcache.h"
 #include "access/transam.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
+#include "access/xact.h"
+#include "tcop/utility.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
@@ -109,6 +112,7 @@
 static planner_hook_type prev_planner = NULL;
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 static ExecutorRun_hook_type prev_ExecutorRun = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
 /*
  * Is Citus loaded in this backend?  (Its library defines citus.version.)
@@ -1326,16 +1330,51 @@ owner_write_check_func(Node *node, Oid funcid, OwnerWrite *ow)
 						   "Change such rows as the table's owner, or write the value the function gives.");
 }
 
+/* a collation PostgreSQL made (initdb's included), or one of the table's columns' */
+static bool
+owner_write_collation_ok(Oid collation, OwnerWrite *ow)
+{
+	TupleDesc	desc = RelationGetDescr(ow->rel);
+
+	if (collation < FirstNormalObjectId)
+		return true;
+	for (int i = 0; i < desc->natts; i++)
+		if (!TupleDescAttr(desc, i)->attisdropped && TupleDescAttr(desc, i)->attcollation == collation)
+			return true;
+	return false;
+}
+
+/*
+ * The workers find an operator by its name, and their planner may use its
+ * negator or commutator: only PostgreSQL's own operators and privstat's,
+ * whatever function this one calls here.
+ */
+static void
+owner_write_check_operator(Oid opno, OwnerWrite *ow)
+{
+	if (opno >= FirstGenbkiObjectId &&
+		getExtensionOfObject(OperatorRelationId, opno) != ow->extension)
+		owner_write_refuse(ow, psprintf("operator %s", format_operator(opno)),
+						   "Only PostgreSQL's own operators and privstat's may be sent to the workers.");
+}
+
 /* what the statement writes on the workers: refused unless it may run there as the owner */
 static bool
 owner_write_walker(Node *node, OwnerWrite *ow)
 {
 	if (node == NULL)
 		return false;
-	if (!IsA(node, List) && !IsA(node, TargetEntry) && !IsA(node, CaseWhen) &&
-		!owner_write_type_ok(exprType(node), ow))
-		owner_write_refuse(ow, psprintf("a value of type %s", format_type_be(exprType(node))),
-						   "Only PostgreSQL's own types, privstat's and the table's column types may be sent to the workers.");
+	if (!IsA(node, List) && !IsA(node, TargetEntry) && !IsA(node, CaseWhen))
+	{
+		if (!owner_write_type_ok(exprType(node), ow))
+			owner_write_refuse(ow, psprintf("a value of type %s", format_type_be(exprType(node))),
+							   "Only PostgreSQL's own types, privstat's and the table's column types may be sent to the workers.");
+		/* the workers find a collation by its name, which another role may define there otherwise */
+		if (!owner_write_collation_ok(exprCollation(node), ow) ||
+			!owner_write_collation_ok(exprInputCollation(node), ow) ||
+			(IsA(node, CollateExpr) && !owner_write_collation_ok(((CollateExpr *) node)->collOid, ow)))
+			owner_write_refuse(ow, "a collation that is not PostgreSQL's own or a column's", NULL);
+	}
 	switch (nodeTag(node))
 	{
 		case T_Var:
@@ -1376,13 +1415,27 @@ owner_write_walker(Node *node, OwnerWrite *ow)
 									   "On the workers it would name the table's owner.");
 			}
 			return false;
-		case T_FuncExpr:
 		case T_OpExpr:
 		case T_DistinctExpr:
 		case T_NullIfExpr:
+			owner_write_check_operator(((OpExpr *) node)->opno, ow);
+			owner_write_check_func(node, InvalidOid, ow);
+			break;
 		case T_ScalarArrayOpExpr:
-		case T_CoerceViaIO:
+			owner_write_check_operator(((ScalarArrayOpExpr *) node)->opno, ow);
+			owner_write_check_func(node, InvalidOid, ow);
+			break;
 		case T_RowCompareExpr:
+			{
+				ListCell   *lc;
+
+				foreach(lc, ((RowCompareExpr *) node)->opnos)
+					owner_write_check_operator(lfirst_oid(lc), ow);
+				owner_write_check_func(node, InvalidOid, ow);
+				break;
+			}
+		case T_FuncExpr:
+		case T_CoerceViaIO:
 			owner_write_check_func(node, InvalidOid, ow);
 			break;
 		case T_MinMaxExpr:
@@ -1411,16 +1464,34 @@ owner_write_walker(Node *node, OwnerWrite *ow)
 					owner_write_refuse(ow, "a domain check on a column", NULL);
 				break;
 			}
+		case T_CaseExpr:
+			/* Citus evaluates the placeholder of CASE x WHEN ... on the coordinator, as NULL */
+			if (reads_column((Node *) ((CaseExpr *) node)->arg, NULL))
+				owner_write_refuse(ow, "CASE x WHEN ... on a column", "Write CASE WHEN x = ... THEN ... instead.");
+			break;
+		case T_ArrayCoerceExpr:
+			{
+				Node	   *elem = (Node *) ((ArrayCoerceExpr *) node)->elemexpr;
+
+				/*
+				 * An element-by-element cast of a column: Citus would evaluate
+				 * the element's expression apart, on the coordinator, as NULL.
+				 */
+				while (elem != NULL && IsA(elem, RelabelType))
+					elem = (Node *) ((RelabelType *) elem)->arg;
+				if (elem != NULL && !IsA(elem, CaseTestExpr) &&
+					reads_column((Node *) ((ArrayCoerceExpr *) node)->arg, NULL))
+					owner_write_refuse(ow, "a cast of an array column element by element", NULL);
+				break;
+			}
 		case T_BoolExpr:
 		case T_NullTest:
 		case T_BooleanTest:
-		case T_CaseExpr:
 		case T_CaseWhen:
 		case T_CoalesceExpr:
 		case T_RelabelType:
 		case T_CollateExpr:
 		case T_ArrayExpr:
-		case T_ArrayCoerceExpr:
 		case T_RowExpr:
 		case T_FieldSelect:
 		case T_FieldStore:
@@ -1449,6 +1520,39 @@ rule_mutable_on_columns(Node *node, void *context)
 	if (check_functions_in_node(node, not_immutable, NULL) && reads_column(node, NULL))
 		return true;
 	return expression_tree_walker(node, rule_mutable_on_columns, context);
+}
+
+/*
+ * A rule's operator whose function privstat replaced by its total version
+ * (privstat_total_substitute_expr keeps the operator): the workers would
+ * read the operator's name and run PostgreSQL's, which may fail on a
+ * hidden row.  Written as a call of the replacement.
+ */
+static Node *
+explicit_replacements(Node *node, void *context)
+{
+	if (node == NULL)
+		return NULL;
+	if (IsA(node, OpExpr) || IsA(node, DistinctExpr) || IsA(node, NullIfExpr) || IsA(node, ScalarArrayOpExpr))
+	{
+		Oid			opno = IsA(node, ScalarArrayOpExpr) ? ((ScalarArrayOpExpr *) node)->opno : ((OpExpr *) node)->opno;
+		Oid			fn = IsA(node, ScalarArrayOpExpr) ? ((ScalarArrayOpExpr *) node)->opfuncid : ((OpExpr *) node)->opfuncid;
+
+		if (OidIsValid(fn) && fn != get_opcode(opno))
+		{
+			OpExpr	   *op = (OpExpr *) node;
+
+			if (!IsA(node, OpExpr))
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("a rule of this Citus table cannot be sent to the workers for an UPDATE or DELETE by another role than the owner"),
+						 errhint("Change such rows as the table's owner.")));
+			return (Node *) makeFuncExpr(fn, op->opresulttype,
+										 (List *) explicit_replacements((Node *) op->args, context),
+										 op->opcollid, op->inputcollid, COERCE_EXPLICIT_CALL);
+		}
+	}
+	return expression_tree_mutator(node, explicit_replacements, context);
 }
 
 /* the consent rule's _consent_ok(consent), made consent @> ARRAY[_session_purpose()] */
@@ -1627,7 +1731,7 @@ owner_write(Query *parse, RangeTblEntry *rte, GatherContext *ctx)
 
 	/* the role's row security: the quals on its rows, the checks of an UPDATE's new row */
 	foreach(lc, rte->securityQuals)
-		sec = lappend(sec, owner_write_consent_mutator(qual_expr(lfirst(lc)), &ow));
+		sec = lappend(sec, explicit_replacements(owner_write_consent_mutator(qual_expr(lfirst(lc)), &ow), NULL));
 	if (rule_mutable_on_columns((Node *) sec, NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -1642,7 +1746,8 @@ owner_write(Query *parse, RangeTblEntry *rte, GatherContext *ctx)
 		if (wco->kind != WCO_RLS_UPDATE_CHECK)
 			owner_write_refuse(&ow, "a view's CHECK OPTION", NULL);
 		checks = lappend(checks, owner_write_new_row_mutator(
-									owner_write_consent_mutator(qual_expr(wco->qual), &ow), &ow));
+									explicit_replacements(owner_write_consent_mutator(qual_expr(wco->qual), &ow), NULL),
+									&ow));
 	}
 
 	/*
@@ -1791,6 +1896,85 @@ rows_function(void)
 	return privstat_function_ok("_citus_rows", 3, args, true);
 }
 
+/*
+ * The settings a plan owner_write rewrote runs under, while Citus writes it
+ * as text and sends it (when it plans it, and again when it evaluates its
+ * parameters and stable functions): values in the one output a worker
+ * reads back the same whatever its own settings (a date in the session's
+ * DateStyle could be read as another day, a float with fewer digits as
+ * another number, widening the rules); and no local execution of a shard
+ * on the coordinator, which Citus plans once, as the role, and keeps for a
+ * prepared statement (its row security on the shard, no row, included).
+ * Returns the GUC nest level to end.
+ */
+static const char *const owner_write_settings[][2] = {
+	{"DateStyle", "ISO, MDY"},
+	{"IntervalStyle", "postgres"},
+	{"extra_float_digits", "3"},
+	{"standard_conforming_strings", "on"},
+	{"lc_monetary", "C"},
+	{"bytea_output", "hex"},
+	{"citus.enable_local_execution", "off"},
+};
+
+static int
+owner_write_settings_pin(void)
+{
+	int			nest = NewGUCNestLevel();
+
+	for (size_t i = 0; i < lengthof(owner_write_settings); i++)
+		if (GetConfigOption(owner_write_settings[i][0], true, false) != NULL)
+			(void) set_config_option(owner_write_settings[i][0], owner_write_settings[i][1], PGC_SUSET,
+									 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}
+
+/*
+ * A SET LOCAL that Citus passed on (citus.propagate_set_commands = local)
+ * is sent again on every connection of the transaction, the owner's too: a
+ * search_path of the role's would choose the functions the owner runs.
+ */
+static bool set_local_passed_on = false;
+
+static void
+refuse_set_local_passed_on(void)
+{
+	if (set_local_passed_on)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("an UPDATE or DELETE under consent, scope or retention rules of a Citus table cannot follow a SET LOCAL that Citus passed on to the workers"),
+				 errdetail("It runs on the workers as the table's owner; Citus sends the transaction's SET LOCAL commands on the owner's connections too."),
+				 errhint("Run it in a transaction without SET LOCAL, or with citus.propagate_set_commands = none.")));
+}
+
+static void
+citus_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+					 ProcessUtilityContext context, ParamListInfo params, QueryEnvironment *queryEnv,
+					 DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *stmt = pstmt->utilityStmt;
+
+	if (IsA(stmt, VariableSetStmt) && ((VariableSetStmt *) stmt)->is_local && citus_loaded())
+	{
+		const char *propagate = GetConfigOption("citus.propagate_set_commands", true, false);
+
+		if (propagate != NULL && pg_strcasecmp(propagate, "none") != 0)
+			set_local_passed_on = true;
+	}
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+}
+
+static void
+citus_xact_callback(XactEvent event, void *arg pg_attribute_unused())
+{
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
+		set_local_passed_on = false;
+}
+
 static PlannedStmt *
 citus_planner(Query *parse, const char *query_string, int cursorOptions,
 			  ParamListInfo boundParams)
@@ -1799,6 +1983,7 @@ citus_planner(Query *parse, const char *query_string, int cursorOptions,
 	PlannedStmt *result;
 	ListCell   *lc;
 	Oid			owner_write_relid = InvalidOid;
+	int			nest = -1;
 
 	ctx.gathered = NIL;
 	ctx.marks = NIL;
@@ -1847,10 +2032,17 @@ citus_planner(Query *parse, const char *query_string, int cursorOptions,
 					 errdetail("The rows are read on the coordinator, as the table's owner, and Citus could keep them for the write."),
 					 errhint("Write into a table that is not distributed.")));
 	}
+	if (OidIsValid(owner_write_relid))
+	{
+		refuse_set_local_passed_on();
+		nest = owner_write_settings_pin();
+	}
 	if (prev_planner)
 		result = prev_planner(parse, query_string, cursorOptions, boundParams);
 	else
 		result = standard_planner(parse, query_string, cursorOptions, boundParams);
+	if (nest >= 0)
+		AtEOXact_GUC(true, nest);
 	/* a cached plan is made again when a table it gathers changes */
 	result->relationOids = list_concat_unique_oid(result->relationOids, ctx.gathered);
 	foreach(lc, ctx.marks)
@@ -1888,24 +2080,6 @@ owner_write_mark(PlannedStmt *stmt)
 	return InvalidOid;
 }
 
-/*
- * Citus's local execution (of a shard on the coordinator) plans the shard's
- * statement once, as the role, and keeps that plan for a prepared statement
- * (its row security on the shard, no row, included): off for a plan
- * owner_write rewrote, which then reaches that shard over a connection of
- * the owner's, like the others.  Returns the GUC nest level to end.
- */
-static int
-no_local_execution(void)
-{
-	int			nest = NewGUCNestLevel();
-
-	if (GetConfigOption("citus.enable_local_execution", true, false) != NULL)
-		(void) set_config_option("citus.enable_local_execution", "off", PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
-	return nest;
-}
-
 /* the role whose UPDATE or DELETE owner_write made runs now as the table's owner, or InvalidOid */
 static Oid	changing_role = InvalidOid;
 
@@ -1925,7 +2099,10 @@ citus_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	int			nest = -1;
 
 	if (OidIsValid(owner_write_mark(queryDesc->plannedstmt)))
-		nest = no_local_execution();
+	{
+		refuse_set_local_passed_on();
+		nest = owner_write_settings_pin();
+	}
 	if (prev_ExecutorStart)
 		prev_ExecutorStart(queryDesc, eflags);
 	else
@@ -1972,7 +2149,8 @@ citus_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count, b
 	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "cache lookup failed for relation %u", relid);
-	nest = no_local_execution();
+	refuse_set_local_passed_on();
+	nest = owner_write_settings_pin();
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	changing_role = save_userid;
 	SetUserIdAndSecContext(((Form_pg_class) GETSTRUCT(tup))->relowner,
@@ -2031,6 +2209,9 @@ privstat_citus_init(void)
 	ExecutorStart_hook = citus_ExecutorStart;
 	prev_ExecutorRun = ExecutorRun_hook;
 	ExecutorRun_hook = citus_ExecutorRun;
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = citus_ProcessUtility;
+	RegisterXactCallback(citus_xact_callback, NULL);
 }
 
 /*

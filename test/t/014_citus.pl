@@ -663,14 +663,25 @@ for my $refused (
 $coord->safe_psql('postgres', q{CREATE SCHEMA rv AUTHORIZATION citus_analyst});
 as_analyst($coord, q{CREATE DOMAIN rv.positive AS int CHECK (VALUE > 0);
 	CREATE TABLE rv.t (x int);
-	CREATE RULE touch AS ON INSERT TO rv.t DO ALSO UPDATE public.consented SET v = v + 1 WHERE v > 0});
+	CREATE RULE touch AS ON INSERT TO rv.t DO ALSO UPDATE public.consented SET v = v + 1 WHERE v > 0;
+	CREATE OPERATOR rv.=== (FUNCTION = int4eq, LEFTARG = int, RIGHTARG = int)});
 for my $refused (
 	[ q{UPDATE consented SET v = v WHERE uid = 200 AND '{1}'::rv.positive[] IS NOT NULL},
 		qr/a value of type rv\.positive\[\] cannot be used/, 'a constant of a domain of the role\'s (its check would run as the owner)' ],
 	[ q{UPDATE consented SET v = v WHERE uid <> 3 AND (CASE WHEN true THEN ARRAY[purposes[1]] END)::int[] IS NULL},
-		qr/a condition on a column that can fail/, 'a cast of a column inside an array coercion' ],
+		qr/a cast of an array column element by element/, 'a cast of a column inside an array coercion' ],
+	[ q{UPDATE consented SET v = v WHERE uid <> 3 AND CASE v WHEN 3 THEN (purposes[1])::int > 0 END},
+		qr/CASE x WHEN ... on a column/, 'CASE x WHEN (Citus would evaluate its placeholder on the coordinator)' ],
+	[ q{UPDATE consented SET v = v WHERE uid <> 3 AND CASE WHEN v = 3 THEN (purposes[1])::int > 0 END},
+		qr/a condition on a column that can fail/, 'a cast of a column inside a CASE arm' ],
 	[ q{UPDATE consented SET v = CASE uid WHEN 1 THEN 0 ELSE v END WHERE uid = 200 AND current_date > '2020-01-01'},
 		qr/CURRENT_DATE, CURRENT_TIME, LOCALTIME or LOCALTIMESTAMP/, 'CURRENT_DATE (the worker\'s time zone)' ],
+	[ 'UPDATE consented SET v = v WHERE NOT (uid OPERATOR(rv.===) 200)', qr/operator rv\.===/,
+		'an operator of the role\'s (the workers find it by name, and may use its negator)' ],
+	[ q{SET citus.propagate_set_commands = local; BEGIN; SET LOCAL search_path = rv, pg_catalog;
+		UPDATE public.consented SET v = v WHERE uid = 200; COMMIT},
+		qr/cannot follow a SET LOCAL that Citus passed on to the workers/,
+		'after a SET LOCAL that Citus sends on the owner\'s connections too' ],
 	[ 'UPDATE consented SET uid = uid WHERE uid = 200', qr/an UPDATE of the distribution column alone/,
 		'an UPDATE of the distribution column alone (its new row\'s check has no other value to wrap)' ])
 {
@@ -716,6 +727,20 @@ $coord->safe_psql('postgres', q{GRANT UPDATE, DELETE ON consented TO citus_analy
 	q{BEGIN; INSERT INTO consented VALUES (6000, '{analytics}', now(), 1); UPDATE consented SET v = 2 WHERE uid = 6000; COMMIT});
 like($a_err, qr/modified in this transaction by a different user/,
 	'an INSERT (as the role) and an UPDATE (as the owner) of one shard in one transaction: Citus refuses, as documented');
+# a scope that privstat made total (its division replaced): sent to the
+# workers as the replacement, never as PostgreSQL's division
+$coord->safe_psql('postgres', q{
+	CREATE TABLE scoped (uid int, v int);
+	SELECT create_distributed_table('scoped', 'uid');
+	INSERT INTO scoped SELECT g, g FROM generate_series(1, 50) g;
+	GRANT SELECT, UPDATE ON scoped TO citus_analyst;
+	SET client_min_messages = warning;
+	SELECT privstat.set_scope('scoped', 'citus_analyst', 'uid < 40 OR 1000 / (uid - 42) = 7');
+});
+($a_out, $a_err) = as_analyst($coord, 'UPDATE scoped SET v = -v WHERE uid = 42 RETURNING uid');
+is("$a_out|$a_err", '|', 'a scope\'s division on a hidden row fails nowhere (privstat\'s total version on the workers)');
+($a_out, $a_err) = as_analyst($coord, 'UPDATE scoped SET v = -v WHERE uid IN (1, 41, 43) RETURNING uid');
+is("$a_out|$a_err", '1|', '... and the scope holds: of uids 1, 41 and 43, the role changes 1 only');
 # the INSERT policy never widens the DBA's own
 $coord->safe_psql('postgres', q{
 	CREATE POLICY low_only ON consented AS PERMISSIVE FOR INSERT TO PUBLIC WITH CHECK (uid < 6000);
@@ -769,6 +794,10 @@ $coord->safe_psql('postgres', q{GRANT UPDATE ON visits_log TO citus_analyst});
 is(scalar(split /\n/, $a_out), 50, 'another role than the owner updates the rows not expired, on every shard')
   or diag($a_err);
 is($coord->safe_psql('postgres', q{SELECT count(*) FROM visits_log WHERE note = 'seen' AND at < now() - interval '5 days'}),
+	'0', '... and no expired row');
+($a_out, $a_err) = as_analyst($coord, q{SET DateStyle = 'SQL, DMY'; UPDATE visits_log SET note = 'dmy' WHERE uid > 0 RETURNING uid});
+is(scalar(split /\n/, $a_out) . $a_err, '50', '... also with DateStyle SQL, DMY (the cutoff is sent in ISO, whatever the session\'s style)');
+is($coord->safe_psql('postgres', q{SELECT count(*) FROM visits_log WHERE note = 'dmy' AND at < now() - interval '5 days'}),
 	'0', '... and no expired row');
 $coord->safe_psql('postgres', q{
 	CREATE TABLE local_time_log (uid int, at timestamp, note text);
