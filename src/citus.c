@@ -1262,9 +1262,12 @@ owner_write_total_call(Oid funcid, List *args, Oid inputcollid)
 
 /*
  * A node of the WHERE clause that reads a column: it runs on rows the rules
- * hide too (the conditions are not ordered on the workers), so it must not
- * be able to fail, by privstat's table of total functions, as the
- * conditions a restricted role's query evaluates on protected rows.
+ * hide too (the conditions are not ordered on the workers), so its function
+ * must be total by privstat's table of total functions, as in the
+ * conditions a restricted role's query evaluates on protected rows.  (What
+ * PostgreSQL evaluates without a function, a multidimensional ARRAY[] of
+ * unequal dimensions, can fail as it can on one server under row security,
+ * where PostgreSQL counts it leakproof.)
  */
 static bool
 owner_write_total(Node *node)
@@ -1930,11 +1933,20 @@ owner_write_settings_pin(void)
 }
 
 /*
- * A SET LOCAL that Citus passed on (citus.propagate_set_commands = local)
- * is sent again on every connection of the transaction, the owner's too: a
- * search_path of the role's would choose the functions the owner runs.
+ * Citus passes SET LOCAL, RESET and SET TRANSACTION on to the workers while
+ * citus.propagate_set_commands = local: the query string that holds them,
+ * to every connection of the transaction (the owner's too, which are kept
+ * for the session) and again at the start of each later one.  A
+ * search_path of the role's there would choose the functions the owner
+ * runs.  So: a change under the rules is refused after such a command in
+ * its transaction (set_local_passed_on); such a command is refused after a
+ * change under the rules in its transaction (owner_write_ran: the owner's
+ * connections are open, and deferred triggers of the shards yet to fire),
+ * and in a query string that holds anything else (a plain SET there would
+ * reach the owner's connections for the rest of the session).
  */
 static bool set_local_passed_on = false;
+static bool owner_write_ran = false;
 
 static void
 refuse_set_local_passed_on(void)
@@ -1947,6 +1959,19 @@ refuse_set_local_passed_on(void)
 				 errhint("Run it in a transaction without SET LOCAL, or with citus.propagate_set_commands = none.")));
 }
 
+/* is the statement at [location, location + len) all of the query string (but blanks and semicolons)? */
+static bool
+whole_query_string(const char *query, int location, int len)
+{
+	int			n = strlen(query);
+	int			end = len > 0 ? location + len : n;
+
+	for (int i = 0; i < n; i++)
+		if ((i < location || i >= end) && !isspace((unsigned char) query[i]) && query[i] != ';')
+			return false;
+	return true;
+}
+
 static void
 citus_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 					 ProcessUtilityContext context, ParamListInfo params, QueryEnvironment *queryEnv,
@@ -1954,12 +1979,24 @@ citus_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyT
 {
 	Node	   *stmt = pstmt->utilityStmt;
 
-	if (IsA(stmt, VariableSetStmt) && ((VariableSetStmt *) stmt)->is_local && citus_loaded())
+	if (IsA(stmt, VariableSetStmt) && citus_loaded())
 	{
+		VariableSetStmt *set = (VariableSetStmt *) stmt;
 		const char *propagate = GetConfigOption("citus.propagate_set_commands", true, false);
+		bool		passed_on = set->kind == VAR_RESET || set->kind == VAR_RESET_ALL ||
+			(set->kind == VAR_SET_MULTI && strcmp(set->name, "TRANSACTION") == 0) || set->is_local;
 
-		if (propagate != NULL && pg_strcasecmp(propagate, "none") != 0)
+		if (passed_on && propagate != NULL && pg_strcasecmp(propagate, "none") != 0)
+		{
+			if (owner_write_ran || queryString == NULL ||
+				!whole_query_string(queryString, pstmt->stmt_location, pstmt->stmt_len))
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("a SET, RESET or SET TRANSACTION that Citus passes on to the workers must be a statement of its own, before any UPDATE or DELETE under consent, scope or retention rules in its transaction"),
+						 errdetail("Citus sends the whole query string on the table owner's connections, which privstat uses for such changes."),
+						 errhint("Send it alone, or set citus.propagate_set_commands = none.")));
 			set_local_passed_on = true;
+		}
 	}
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
@@ -1972,7 +2009,10 @@ citus_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 {
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE ||
 		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
+	{
 		set_local_passed_on = false;
+		owner_write_ran = false;
+	}
 }
 
 static PlannedStmt *
@@ -2134,6 +2174,7 @@ citus_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count, b
 	Oid			save_userid;
 	int			save_sec_context;
 	Oid			save_changing_role = changing_role;
+	MemoryContext old_context = CurrentMemoryContext;
 	HeapTuple	tup;
 	int			nest;
 
@@ -2156,6 +2197,7 @@ citus_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count, b
 	SetUserIdAndSecContext(((Form_pg_class) GETSTRUCT(tup))->relowner,
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
 	ReleaseSysCache(tup);
+	owner_write_ran = true;
 	PG_TRY();
 	{
 		if (prev_ExecutorRun)
@@ -2163,12 +2205,28 @@ citus_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count, b
 		else
 			standard_ExecutorRun(queryDesc, direction, count, execute_once);
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
+		ErrorData  *edata;
+
 		SetUserIdAndSecContext(save_userid, save_sec_context);
 		changing_role = save_changing_role;
+
+		/*
+		 * The workers show the owner, who sees every row, the values of
+		 * rows in an error's detail (a key a hidden row holds, a failing
+		 * row): PostgreSQL shows none to a role under row security.
+		 */
+		MemoryContextSwitchTo(old_context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		if (edata->detail != NULL)
+			edata->detail = pstrdup("privstat withholds the detail: it may show values of rows the rules hide.");
+		ReThrowError(edata);
 	}
 	PG_END_TRY();
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	changing_role = save_changing_role;
 	AtEOXact_GUC(true, nest);
 }
 

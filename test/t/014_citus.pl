@@ -682,6 +682,18 @@ for my $refused (
 		UPDATE public.consented SET v = v WHERE uid = 200; COMMIT},
 		qr/cannot follow a SET LOCAL that Citus passed on to the workers/,
 		'after a SET LOCAL that Citus sends on the owner\'s connections too' ],
+	[ q{SET citus.propagate_set_commands = local; BEGIN; RESET search_path \\; SET search_path = rv, pg_catalog; COMMIT},
+		qr/must be a statement of its own/, 'a RESET that Citus passes on with a SET in its string (the third review\'s)' ],
+	[ q{SET citus.propagate_set_commands = local;
+		DO $$BEGIN EXECUTE 'RESET search_path; SET search_path = rv, pg_catalog'; END$$},
+		qr/must be a statement of its own/, '... in a DO block' ],
+	[ q{SET citus.propagate_set_commands = local; BEGIN; UPDATE public.consented SET v = v WHERE uid = 200;
+		SET LOCAL search_path = rv, pg_catalog; COMMIT},
+		qr/before any UPDATE or DELETE under consent, scope or retention rules in its transaction/,
+		'a SET LOCAL that Citus passes on, after a change under the rules (the owner\'s connections are open)' ],
+	[ q{SET citus.propagate_set_commands = local;
+		DO $$BEGIN SET LOCAL search_path = rv, pg_catalog; UPDATE public.consented SET v = v WHERE uid = 200; END$$},
+		qr/cannot follow a SET LOCAL that Citus passed on to the workers/, '... or before it, in a DO block' ],
 	[ 'UPDATE consented SET uid = uid WHERE uid = 200', qr/an UPDATE of the distribution column alone/,
 		'an UPDATE of the distribution column alone (its new row\'s check has no other value to wrap)' ])
 {
@@ -727,6 +739,25 @@ $coord->safe_psql('postgres', q{GRANT UPDATE, DELETE ON consented TO citus_analy
 	q{BEGIN; INSERT INTO consented VALUES (6000, '{analytics}', now(), 1); UPDATE consented SET v = 2 WHERE uid = 6000; COMMIT});
 like($a_err, qr/modified in this transaction by a different user/,
 	'an INSERT (as the role) and an UPDATE (as the owner) of one shard in one transaction: Citus refuses, as documented');
+# an error's detail from a worker, where the owner sees every row, would show
+# a hidden row's key: withheld, as PostgreSQL withholds it under row security
+$coord->safe_psql('postgres', q{
+	CREATE TABLE keyed (uid int, k int, purposes text[], PRIMARY KEY (uid, k));
+	SELECT create_distributed_table('keyed', 'uid');
+	INSERT INTO keyed VALUES (1, 1, '{analytics}'), (1, 2, '{}');
+	CREATE TABLE keyed_twin (uid int, k int, purposes text[], PRIMARY KEY (uid, k));
+	INSERT INTO keyed_twin SELECT * FROM keyed;
+	GRANT SELECT, UPDATE ON keyed, keyed_twin TO citus_analyst;
+	SET client_min_messages = warning;
+	SELECT privstat.set_consent('keyed', 'purposes');
+	SELECT privstat.set_consent('keyed_twin', 'purposes');
+});
+($a_out, $a_err) = as_analyst($coord, 'UPDATE keyed_twin SET k = 2 WHERE uid = 1 AND k = 1');
+unlike($a_err, qr/Key \(/, 'one server: a duplicate key under row security shows no key') or diag($a_err);
+($a_out, $a_err) = as_analyst($coord, 'UPDATE keyed SET k = 2 WHERE uid = 1 AND k = 1');
+like($a_err, qr/duplicate key value violates unique constraint/, 'Citus: the same error');
+unlike($a_err, qr/Key \(/, '... without the hidden row\'s key') or diag($a_err);
+like($a_err, qr/privstat withholds the detail/, '... saying why');
 # a scope that privstat made total (its division replaced): sent to the
 # workers as the replacement, never as PostgreSQL's division
 $coord->safe_psql('postgres', q{
