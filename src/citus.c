@@ -70,6 +70,9 @@
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_policy.h"
+#include "catalog/pg_constraint.h"
+#include "catalog/pg_trigger.h"
+#include "commands/trigger.h"
 #include "catalog/pg_proc.h"
 #include "catalog/dependency.h"
 #include "commands/extension.h"
@@ -88,6 +91,7 @@
 #include "nodes/nodeFuncs.h"
 #include "optimizer/planner.h"
 #include "parser/parse_func.h"
+#include "parser/parser.h"
 #include "parser/parsetree.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -1656,6 +1660,66 @@ citus_partition_attno(Oid relid, GatherContext *ctx)
 	return attno;
 }
 
+/* has relid a deferrable constraint, or a deferrable (constraint) trigger? */
+static bool
+has_deferrable(Oid relid)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+	bool		found = false;
+
+	rel = table_open(ConstraintRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_constraint_conrelid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+	scan = systable_beginscan(rel, ConstraintRelidTypidNameIndexId, true, NULL, 1, &key);
+	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
+		found = ((Form_pg_constraint) GETSTRUCT(tup))->condeferrable;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	rel = table_open(TriggerRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_trigger_tgrelid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+	scan = systable_beginscan(rel, TriggerRelidNameIndexId, true, NULL, 1, &key);
+	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
+		found = ((Form_pg_trigger) GETSTRUCT(tup))->tgdeferrable;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/* does a new-row check read a generated column, whose new value it does not have? */
+static bool
+reads_generated(Node *node, OwnerWrite *ow)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var) && ((Var *) node)->varno == ow->rti && ((Var *) node)->varlevelsup == 0 &&
+		((Var *) node)->varattno > 0 &&
+		TupleDescAttr(RelationGetDescr(ow->rel), ((Var *) node)->varattno - 1)->attgenerated)
+		return true;
+	return expression_tree_walker(node, reads_generated, (void *) ow);
+}
+
+/* a BEFORE UPDATE row trigger, which may change the new row after its check, but privstat's retention one? */
+static bool
+has_before_update_trigger(Relation rel)
+{
+	TriggerDesc *td = rel->trigdesc;
+
+	if (td == NULL || !td->trig_update_before_row)
+		return false;
+	for (int i = 0; i < td->numtriggers; i++)
+	{
+		Trigger    *t = &td->triggers[i];
+
+		if (TRIGGER_FOR_ROW(t->tgtype) && TRIGGER_FOR_BEFORE(t->tgtype) && TRIGGER_FOR_UPDATE(t->tgtype) &&
+			strncmp(t->tgname, "privstat_retention", 18) != 0)
+			return true;
+	}
+	return false;
+}
+
 /*
  * An UPDATE or DELETE of Citus table rte under privstat's rules, by a role
  * to whom row security applies: rewritten to run on the workers as the
@@ -1720,6 +1784,15 @@ owner_write(Query *parse, RangeTblEntry *rte, GatherContext *ctx)
 	systable_endscan(scan);
 	table_close(pol, AccessShareLock);
 
+	/*
+	 * A deferred constraint or trigger fails at COMMIT, where Citus reports
+	 * the worker's error with its detail (a hidden row's key), after the
+	 * statement (and citus_ExecutorRun's withholding) ended.
+	 */
+	if (has_deferrable(rte->relid))
+		owner_write_refuse(&ow, "a table with a deferrable constraint or trigger",
+						   "Its errors come at COMMIT, with the workers' details.");
+
 	/* it reads and writes this table only */
 	if (list_length(parse->rtable) != 1 || parse->cteList != NIL || parse->hasSubLinks ||
 		parse->hasTargetSRFs || parse->hasModifyingCTE || parse->rowMarks != NIL ||
@@ -1759,6 +1832,9 @@ owner_write(Query *parse, RangeTblEntry *rte, GatherContext *ctx)
 	 * only for the rows the UPDATE changes, after every condition: the
 	 * first check innermost, so that it fails first, as in PostgreSQL.
 	 */
+	if (checks != NIL && (reads_generated((Node *) checks, &ow) || has_before_update_trigger(ow.rel)))
+		owner_write_refuse(&ow, "a rule on a generated column, or a BEFORE UPDATE trigger,",
+						   "The new row's check would not see the value the column or the trigger gives.");
 	if (checks != NIL)
 	{
 		AttrNumber	partition = citus_partition_attno(rte->relid, ctx);
@@ -2025,6 +2101,21 @@ citus_planner(Query *parse, const char *query_string, int cursorOptions,
 	Oid			owner_write_relid = InvalidOid;
 	int			nest = -1;
 
+	/*
+	 * A statement the coordinator sends is text, written with
+	 * standard_conforming_strings and array_nulls on: read otherwise, a
+	 * backslash in a string ends it early (the rest would run as SQL, as the
+	 * owner, for a change under the rules).  Refused here, on the node that
+	 * reads it.
+	 */
+	if ((!standard_conforming_strings || !Array_nulls) && application_name != NULL &&
+		strncmp(application_name, "citus_internal", 14) == 0 && citus_loaded())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("privstat needs standard_conforming_strings and array_nulls on, on every Citus node"),
+				 errdetail("The coordinator sends statements as text written with both on."),
+				 errhint("Reset standard_conforming_strings and array_nulls on this node (both are on by default).")));
+
 	ctx.gathered = NIL;
 	ctx.marks = NIL;
 	ctx.partition_rel = InvalidOid;
@@ -2141,6 +2232,13 @@ citus_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	if (OidIsValid(owner_write_mark(queryDesc->plannedstmt)))
 	{
 		refuse_set_local_passed_on();
+		/* the workers' plans, run as the owner, would count the hidden rows each condition removes */
+		if (queryDesc->instrument_options != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("EXPLAIN ANALYZE of an UPDATE or DELETE under consent, scope or retention rules of a Citus table is not supported"),
+					 errdetail("Its plans on the workers run as the table's owner and would count the rows the rules hide."),
+					 errhint("Use EXPLAIN without ANALYZE.")));
 		nest = owner_write_settings_pin();
 	}
 	if (prev_ExecutorStart)

@@ -758,6 +758,38 @@ unlike($a_err, qr/Key \(/, 'one server: a duplicate key under row security shows
 like($a_err, qr/duplicate key value violates unique constraint/, 'Citus: the same error');
 unlike($a_err, qr/Key \(/, '... without the hidden row\'s key') or diag($a_err);
 like($a_err, qr/privstat withholds the detail/, '... saying why');
+# the fourth review's: a deferred constraint fails at COMMIT, with the
+# worker's detail; a rule on a generated column; EXPLAIN ANALYZE's counts
+# of hidden rows; a worker reading the text with standard_conforming_strings off
+$coord->safe_psql('postgres', q{
+	CREATE TABLE deferred_keys (uid int, k int, purposes text[], UNIQUE (uid, k) DEFERRABLE INITIALLY DEFERRED);
+	SELECT create_distributed_table('deferred_keys', 'uid');
+	CREATE TABLE generated_region (uid int, code int,
+		region text GENERATED ALWAYS AS (CASE WHEN code < 10 THEN 'EU' ELSE 'US' END) STORED);
+	SELECT create_distributed_table('generated_region', 'uid');
+	INSERT INTO generated_region (uid, code) SELECT g, g FROM generate_series(1, 20) g;
+	GRANT SELECT, UPDATE ON deferred_keys, generated_region TO citus_analyst;
+	SET client_min_messages = warning;
+	SELECT privstat.set_consent('deferred_keys', 'purposes');
+	SELECT privstat.set_scope('generated_region', 'citus_analyst', $$region = 'EU'$$);
+});
+($a_out, $a_err) = as_analyst($coord, 'UPDATE deferred_keys SET k = 2 WHERE uid = 1');
+like($a_err, qr/a table with a deferrable constraint or trigger cannot be used/,
+	'a table with a deferrable constraint: refused (its error would come at COMMIT, with the worker\'s detail)');
+($a_out, $a_err) = as_analyst($coord, 'UPDATE generated_region SET code = 50 WHERE uid = 1');
+like($a_err, qr/a rule on a generated column, or a BEFORE UPDATE trigger/,
+	'a scope on a generated column: refused (the new row\'s check would read its old value)');
+($a_out, $a_err) = as_analyst($coord, 'EXPLAIN (ANALYZE) UPDATE consented SET v = v WHERE uid > 0');
+like($a_err, qr/EXPLAIN ANALYZE of an UPDATE or DELETE under consent, scope or retention rules of a Citus table is not supported/,
+	'EXPLAIN ANALYZE: refused (the workers\' plans would count the hidden rows)');
+($a_out, $a_err) = as_analyst($coord, 'EXPLAIN (COSTS OFF) UPDATE consented SET v = v WHERE uid > 0');
+like($a_out, qr/Custom Scan \(Citus/, '... EXPLAIN works') or diag($a_err);
+$workers[0]->safe_psql('postgres', 'ALTER SYSTEM SET standard_conforming_strings = off; SELECT pg_reload_conf()');
+($a_out, $a_err) = as_analyst($coord, 'UPDATE consented SET v = v WHERE uid > 0');
+like($a_err, qr/privstat needs standard_conforming_strings and array_nulls on, on every Citus node/,
+	'a worker with standard_conforming_strings off refuses the statements it would misread');
+$workers[0]->safe_psql('postgres', 'ALTER SYSTEM RESET standard_conforming_strings; SELECT pg_reload_conf()');
+is(rows_of('consented'), rows_of('twin'), '... and nothing changed');
 # a scope that privstat made total (its division replaced): sent to the
 # workers as the replacement, never as PostgreSQL's division
 $coord->safe_psql('postgres', q{
