@@ -72,6 +72,7 @@
 #include "catalog/pg_policy.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_trigger.h"
+#include "catalog/pg_inherits.h"
 #include "commands/trigger.h"
 #include "catalog/pg_proc.h"
 #include "catalog/dependency.h"
@@ -1660,31 +1661,49 @@ citus_partition_attno(Oid relid, GatherContext *ctx)
 	return attno;
 }
 
-/* has relid a deferrable constraint, or a deferrable (constraint) trigger? */
+/*
+ * Has relid, or one of its partitions, a deferrable constraint, or a
+ * trigger of its own (but privstat's retention trigger)?  A trigger fires on
+ * the workers as the owner, who sees every row, and what it raises or
+ * notices reaches the role; it may also change the new row after its check.
+ */
 static bool
-has_deferrable(Oid relid)
+has_deferrable_or_trigger(Oid relid)
 {
-	Relation	rel;
-	SysScanDesc scan;
-	ScanKeyData key;
-	HeapTuple	tup;
+	Oid			retention = privstat_function_ok("_retention_check", 0, NULL, true);
+	List	   *rels = find_all_inheritors(relid, NoLock, NULL);
+	ListCell   *lc;
 	bool		found = false;
 
-	rel = table_open(ConstraintRelationId, AccessShareLock);
-	ScanKeyInit(&key, Anum_pg_constraint_conrelid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
-	scan = systable_beginscan(rel, ConstraintRelidTypidNameIndexId, true, NULL, 1, &key);
-	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
-		found = ((Form_pg_constraint) GETSTRUCT(tup))->condeferrable;
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
+	foreach(lc, rels)
+	{
+		Relation	rel;
+		SysScanDesc scan;
+		ScanKeyData key;
+		HeapTuple	tup;
 
-	rel = table_open(TriggerRelationId, AccessShareLock);
-	ScanKeyInit(&key, Anum_pg_trigger_tgrelid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
-	scan = systable_beginscan(rel, TriggerRelidNameIndexId, true, NULL, 1, &key);
-	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
-		found = ((Form_pg_trigger) GETSTRUCT(tup))->tgdeferrable;
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
+		rel = table_open(ConstraintRelationId, AccessShareLock);
+		ScanKeyInit(&key, Anum_pg_constraint_conrelid, BTEqualStrategyNumber, F_OIDEQ,
+					ObjectIdGetDatum(lfirst_oid(lc)));
+		scan = systable_beginscan(rel, ConstraintRelidTypidNameIndexId, true, NULL, 1, &key);
+		while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
+			found = ((Form_pg_constraint) GETSTRUCT(tup))->condeferrable;
+		systable_endscan(scan);
+		table_close(rel, AccessShareLock);
+
+		rel = table_open(TriggerRelationId, AccessShareLock);
+		ScanKeyInit(&key, Anum_pg_trigger_tgrelid, BTEqualStrategyNumber, F_OIDEQ,
+					ObjectIdGetDatum(lfirst_oid(lc)));
+		scan = systable_beginscan(rel, TriggerRelidNameIndexId, true, NULL, 1, &key);
+		while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
+		{
+			Form_pg_trigger t = (Form_pg_trigger) GETSTRUCT(tup);
+
+			found = t->tgdeferrable || (!t->tgisinternal && t->tgfoid != retention);
+		}
+		systable_endscan(scan);
+		table_close(rel, AccessShareLock);
+	}
 	return found;
 }
 
@@ -1699,25 +1718,6 @@ reads_generated(Node *node, OwnerWrite *ow)
 		TupleDescAttr(RelationGetDescr(ow->rel), ((Var *) node)->varattno - 1)->attgenerated)
 		return true;
 	return expression_tree_walker(node, reads_generated, (void *) ow);
-}
-
-/* a BEFORE UPDATE row trigger, which may change the new row after its check, but privstat's retention one? */
-static bool
-has_before_update_trigger(Relation rel)
-{
-	TriggerDesc *td = rel->trigdesc;
-
-	if (td == NULL || !td->trig_update_before_row)
-		return false;
-	for (int i = 0; i < td->numtriggers; i++)
-	{
-		Trigger    *t = &td->triggers[i];
-
-		if (TRIGGER_FOR_ROW(t->tgtype) && TRIGGER_FOR_BEFORE(t->tgtype) && TRIGGER_FOR_UPDATE(t->tgtype) &&
-			strncmp(t->tgname, "privstat_retention", 18) != 0)
-			return true;
-	}
-	return false;
 }
 
 /*
@@ -1785,13 +1785,13 @@ owner_write(Query *parse, RangeTblEntry *rte, GatherContext *ctx)
 	table_close(pol, AccessShareLock);
 
 	/*
-	 * A deferred constraint or trigger fails at COMMIT, where Citus reports
-	 * the worker's error with its detail (a hidden row's key), after the
-	 * statement (and citus_ExecutorRun's withholding) ended.
+	 * A deferred constraint fails at COMMIT, where Citus reports the worker's
+	 * error with its detail (a hidden row's key), after the statement (and
+	 * citus_ExecutorRun's withholding) ended; a trigger runs as the owner.
 	 */
-	if (has_deferrable(rte->relid))
-		owner_write_refuse(&ow, "a table with a deferrable constraint or trigger",
-						   "Its errors come at COMMIT, with the workers' details.");
+	if (has_deferrable_or_trigger(rte->relid))
+		owner_write_refuse(&ow, "a table (or a partition) with a deferrable constraint or a trigger of its own",
+						   "A trigger would run on the workers as the owner, and a deferred error come at COMMIT with the workers' details.");
 
 	/* it reads and writes this table only */
 	if (list_length(parse->rtable) != 1 || parse->cteList != NIL || parse->hasSubLinks ||
@@ -1832,9 +1832,9 @@ owner_write(Query *parse, RangeTblEntry *rte, GatherContext *ctx)
 	 * only for the rows the UPDATE changes, after every condition: the
 	 * first check innermost, so that it fails first, as in PostgreSQL.
 	 */
-	if (checks != NIL && (reads_generated((Node *) checks, &ow) || has_before_update_trigger(ow.rel)))
-		owner_write_refuse(&ow, "a rule on a generated column, or a BEFORE UPDATE trigger,",
-						   "The new row's check would not see the value the column or the trigger gives.");
+	if (checks != NIL && reads_generated((Node *) checks, &ow))
+		owner_write_refuse(&ow, "a rule on a generated column",
+						   "The new row's check would not see the value the column gives.");
 	if (checks != NIL)
 	{
 		AttrNumber	partition = citus_partition_attno(rte->relid, ctx);

@@ -774,10 +774,34 @@ $coord->safe_psql('postgres', q{
 	SELECT privstat.set_scope('generated_region', 'citus_analyst', $$region = 'EU'$$);
 });
 ($a_out, $a_err) = as_analyst($coord, 'UPDATE deferred_keys SET k = 2 WHERE uid = 1');
-like($a_err, qr/a table with a deferrable constraint or trigger cannot be used/,
+like($a_err, qr/a table \(or a partition\) with a deferrable constraint or a trigger of its own cannot be used/,
 	'a table with a deferrable constraint: refused (its error would come at COMMIT, with the worker\'s detail)');
+# the fifth review's: a trigger (on the table or a partition) runs on the
+# workers as the owner, reads every row and may notice them to the role
+$coord->safe_psql('postgres', q{
+	CREATE TABLE parted (uid int, k int, purposes text[], v int) PARTITION BY RANGE (k);
+	CREATE TABLE parted_low PARTITION OF parted FOR VALUES FROM (0) TO (10);
+	CREATE TABLE parted_high PARTITION OF parted FOR VALUES FROM (10) TO (100);
+	SELECT create_distributed_table('parted', 'uid');
+	INSERT INTO parted SELECT g, g, '{analytics}', 0 FROM generate_series(1, 20) g;
+	GRANT SELECT, UPDATE, DELETE ON parted TO citus_analyst;
+	SET client_min_messages = warning;
+	SELECT privstat.set_consent('parted', 'purposes');
+	CREATE FUNCTION tell() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RAISE NOTICE 'as %', current_user; RETURN NEW; END$$;
+});
+($a_out, $a_err) = as_analyst($coord, 'UPDATE parted SET v = 1 WHERE uid = 15');
+is($a_err, '', 'a partitioned distributed table under consent: its UPDATE runs') or diag($a_err);
+$coord->safe_psql('postgres', q{SET citus.enable_unsafe_triggers = on;
+	CREATE TRIGGER tell BEFORE UPDATE ON parted_high FOR EACH ROW EXECUTE FUNCTION tell()});
+($a_out, $a_err) = as_analyst($coord, 'UPDATE parted SET v = 2 WHERE uid = 15');
+like($a_err, qr/a table \(or a partition\) with a deferrable constraint or a trigger of its own cannot be used/,
+	'... with a trigger on a partition: refused (it would run as the owner on the workers)');
+$coord->safe_psql('postgres', q{SET citus.enable_unsafe_triggers = on; DROP TRIGGER tell ON parted_high;
+	CREATE TRIGGER tell AFTER DELETE ON parted FOR EACH ROW EXECUTE FUNCTION tell()});
+($a_out, $a_err) = as_analyst($coord, 'DELETE FROM parted WHERE uid = 15');
+like($a_err, qr/a trigger of its own cannot be used/, '... and a DELETE with an AFTER trigger on the table');
 ($a_out, $a_err) = as_analyst($coord, 'UPDATE generated_region SET code = 50 WHERE uid = 1');
-like($a_err, qr/a rule on a generated column, or a BEFORE UPDATE trigger/,
+like($a_err, qr/a rule on a generated column cannot be used/,
 	'a scope on a generated column: refused (the new row\'s check would read its old value)');
 ($a_out, $a_err) = as_analyst($coord, 'EXPLAIN (ANALYZE) UPDATE consented SET v = v WHERE uid > 0');
 like($a_err, qr/EXPLAIN ANALYZE of an UPDATE or DELETE under consent, scope or retention rules of a Citus table is not supported/,
