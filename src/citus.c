@@ -1366,6 +1366,68 @@ owner_write_check_operator(Oid opno, OwnerWrite *ow)
 						   "Only PostgreSQL's own operators and privstat's may be sent to the workers.");
 }
 
+/* check_functions_in_node's callback: not PostgreSQL's or privstat's, or not immutable? */
+static bool
+domain_func_bad(Oid funcid, void *context)
+{
+	OwnerWrite *ow = context;
+
+	return func_volatile(funcid) != PROVOLATILE_IMMUTABLE ||
+		(funcid >= FirstGenbkiObjectId && getExtensionOfObject(ProcedureRelationId, funcid) != ow->extension);
+}
+
+static bool
+domain_check_walker(Node *node, OwnerWrite *ow)
+{
+	if (node == NULL)
+		return false;
+	if (check_functions_in_node(node, domain_func_bad, ow) || IsA(node, SubLink))
+		return true;
+	if ((IsA(node, OpExpr) || IsA(node, DistinctExpr) || IsA(node, NullIfExpr)) &&
+		((OpExpr *) node)->opno >= FirstGenbkiObjectId &&
+		getExtensionOfObject(OperatorRelationId, ((OpExpr *) node)->opno) != ow->extension)
+		return true;
+	return expression_tree_walker(node, domain_check_walker, (void *) ow);
+}
+
+/* may the CHECK constraints of domain (its base domains' too) run on the workers as the owner? */
+static bool
+domain_checks_ok(Oid domain, OwnerWrite *ow)
+{
+	Relation	rel = table_open(ConstraintRelationId, AccessShareLock);
+	Oid			type = domain;
+	bool		ok = true;
+
+	while (ok && OidIsValid(type) && get_typtype(type) == TYPTYPE_DOMAIN)
+	{
+		ScanKeyData key;
+		SysScanDesc scan;
+		HeapTuple	tup;
+
+		ScanKeyInit(&key, Anum_pg_constraint_contypid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(type));
+		scan = systable_beginscan(rel, ConstraintTypidIndexId, true, NULL, 1, &key);
+		while (ok && HeapTupleIsValid(tup = systable_getnext(scan)))
+		{
+			bool		isnull;
+			Datum		bin;
+
+			if (((Form_pg_constraint) GETSTRUCT(tup))->contype != CONSTRAINT_CHECK)
+				continue;
+			bin = heap_getattr(tup, Anum_pg_constraint_conbin, RelationGetDescr(rel), &isnull);
+			ok = !isnull && !domain_check_walker(stringToNode(TextDatumGetCString(bin)), ow);
+		}
+		systable_endscan(scan);
+		/* the next domain down */
+		tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(type));
+		if (!HeapTupleIsValid(tup))
+			break;
+		type = ((Form_pg_type) GETSTRUCT(tup))->typbasetype;
+		ReleaseSysCache(tup);
+	}
+	table_close(rel, AccessShareLock);
+	return ok;
+}
+
 /* what the statement writes on the workers: refused unless it may run there as the owner */
 static bool
 owner_write_walker(Node *node, OwnerWrite *ow)
@@ -1470,6 +1532,15 @@ owner_write_walker(Node *node, OwnerWrite *ow)
 					owner_write_refuse(ow, "a domain of another owner than the table's", NULL);
 				if (ow->in_where && reads_column(node, NULL))
 					owner_write_refuse(ow, "a domain check on a column", NULL);
+				/*
+				 * Of a value that reads a column, the check runs on the
+				 * workers as the owner, on a value the role chooses: its
+				 * functions must be such as may run there (a function of the
+				 * DBA's would run with the owner's rights).
+				 */
+				if (reads_column((Node *) ((CoerceToDomain *) node)->arg, NULL) && !domain_checks_ok(domain, ow))
+					owner_write_refuse(ow, "a value of a column put through a domain whose check calls a function that is not a built-in immutable one",
+									   "Change such rows as the table's owner.");
 				break;
 			}
 		case T_CaseExpr:

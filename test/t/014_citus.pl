@@ -814,6 +814,23 @@ like($a_err, qr/privstat needs standard_conforming_strings and array_nulls on, o
 	'a worker with standard_conforming_strings off refuses the statements it would misread');
 $workers[0]->safe_psql('postgres', 'ALTER SYSTEM RESET standard_conforming_strings; SELECT pg_reload_conf()');
 is(rows_of('consented'), rows_of('twin'), '... and nothing changed');
+# the sixth review's: a DBA's domain whose check calls a function of the
+# DBA's, on a value of a column: it would run on the workers as the owner
+$coord->safe_psql('postgres', q{
+	CREATE FUNCTION looked_up(t text) RETURNS boolean LANGUAGE plpgsql AS $$BEGIN RETURN t <> ''; END$$;
+	CREATE DOMAIN looked_up_text AS text CHECK (looked_up(VALUE));
+	CREATE TABLE domained (uid int, e looked_up_text, purposes text[]);
+	SELECT create_distributed_table('domained', 'uid');
+	INSERT INTO domained VALUES (1, 'a', '{analytics}');
+	GRANT SELECT, UPDATE ON domained TO citus_analyst;
+	SET client_min_messages = warning;
+	SELECT privstat.set_consent('domained', 'purposes');
+});
+($a_out, $a_err) = as_analyst($coord, q{UPDATE domained SET e = e || 'x' WHERE uid = 1});
+like($a_err, qr/put through a domain whose check calls a function that is not a built-in immutable one/,
+	'a value of a column put through the DBA\'s domain with a function of its own: refused');
+($a_out, $a_err) = as_analyst($coord, q{UPDATE domained SET e = 'b' WHERE uid = 1 RETURNING e});
+is("$a_out|$a_err", 'b|', '... a constant, whose check Citus runs on the coordinator as the role, goes in');
 # a scope that privstat made total (its division replaced): sent to the
 # workers as the replacement, never as PostgreSQL's division
 $coord->safe_psql('postgres', q{
