@@ -731,6 +731,9 @@ ok($local_uid ne '', "a row whose shard is on the coordinator ($local_uid)");
 	EXECUTE bump($local_uid); EXECUTE bump($local_uid); EXECUTE bump($local_uid)});
 is($a_out, "1\n2\n3", 'a prepared UPDATE (generic plan) of a row in a shard on the coordinator changes it every time')
   or diag($a_err);
+($a_out, $a_err) = as_analyst($coord, qq{BEGIN; SELECT count(*) FROM on_coord; UPDATE on_coord SET v = 0 WHERE uid = $local_uid; COMMIT});
+like($a_err, qr/cannot switch local execution status/,
+	'a read, then a change under the rules, of a table with a shard on the coordinator, in one transaction: Citus refuses, as documented');
 $coord->safe_psql('postgres', q{REVOKE UPDATE, DELETE ON consented FROM citus_analyst});
 ($a_out, $a_err) = as_analyst($coord, 'UPDATE consented SET v = 0 WHERE uid = 200');
 like($a_err, qr/permission denied for table consented/, 'the role\'s own rights are checked: without UPDATE, refused');
