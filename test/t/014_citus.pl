@@ -1,13 +1,16 @@
-# privstat with Citus (issue "Citus", in progress; doc/citus.md): a
-# coordinator and two workers, shared_preload_libraries = 'citus,privstat'
-# and the same key file on every node.  Checked so far: everything starts in
-# that order; EXPLAIN of a DP query over a distributed table shows privstat's
-# privacy lines (they vanished when Citus's ExplainOneQuery hook ran instead
-# of privstat's); DP queries over distributed tables, grouped or not, answer
-# on the coordinator, charged exactly once there (not once per shard on the
-# workers) and priced by dp_cost(); workers refuse DP queries and budget
-# changes.  Skipped, saying so, where Citus is not
-# installed (test/citus/build.sh installs it from the vendored tarball).
+# privstat with Citus (issue #18; doc/citus.md): a coordinator and two
+# workers, shared_preload_libraries = 'citus,privstat' and the same key file
+# on every node.  Checked: everything starts in that order; EXPLAIN shows
+# privstat's privacy lines through Citus; DP queries over distributed
+# tables, grouped or not, answer on the coordinator, charged exactly once
+# there and priced by dp_cost(), from the workers' counts, sums and sealed
+# partial states; workers refuse DP queries and budget changes; restricted
+# roles, views and readers under row rules read through the coordinator;
+# other roles' INSERT, UPDATE and DELETE under the rules (the latter run as
+# the owner, compared with a one-server twin) and every refusal of that
+# path; retention on every shard; key rotation on every node.  Skipped,
+# saying so, where Citus is not installed (test/citus/build.sh installs it
+# from the vendored tarball).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
