@@ -193,17 +193,29 @@ has_rules(Oid relid)
 
 /* is relid a Citus table (in pg_dist_partition: distributed, reference or Citus-local)? */
 static bool
-citus_table_of_catalog(Oid relid, Oid partition_rel, Oid partition_index)
+citus_table_of_catalog(Oid relid, Oid partition_rel, Oid partition_index, AttrNumber *partition)
 {
 	Relation	rel;
 	SysScanDesc scan;
 	ScanKeyData key;
+	HeapTuple	tup;
 	bool		found;
 
 	rel = table_open(partition_rel, AccessShareLock);
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
 	scan = systable_beginscan(rel, partition_index, OidIsValid(partition_index), NULL, 1, &key);
-	found = HeapTupleIsValid(systable_getnext(scan));
+	tup = systable_getnext(scan);
+	found = HeapTupleIsValid(tup);
+	if (found && partition != NULL)
+	{
+		bool		isnull;
+		Datum		partkey = heap_getattr(tup, get_attnum(partition_rel, "partkey"),
+										   RelationGetDescr(rel), &isnull);
+		Node	   *var = isnull ? NULL : stringToNode(TextDatumGetCString(partkey));
+
+		/* a reference table has none */
+		*partition = var != NULL && IsA(var, Var) ? ((Var *) var)->varattno : 0;
+	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return found;
@@ -215,7 +227,7 @@ privstat_citus_table(Oid relid)
 	Oid			partition_rel;
 
 	return citus_loaded() && OidIsValid(partition_rel = citus_catalog("pg_dist_partition")) &&
-		citus_table_of_catalog(relid, partition_rel, citus_catalog("pg_dist_partition_logical_relid_index"));
+		citus_table_of_catalog(relid, partition_rel, citus_catalog("pg_dist_partition_logical_relid_index"), NULL);
 }
 
 /* ---------------------------------------------------------------------------
@@ -249,7 +261,7 @@ typedef struct GatherContext
 static bool
 citus_table(Oid relid, GatherContext *ctx)
 {
-	return citus_table_of_catalog(relid, ctx->partition_rel, ctx->partition_index);
+	return citus_table_of_catalog(relid, ctx->partition_rel, ctx->partition_index, NULL);
 }
 
 static bool
@@ -1178,7 +1190,7 @@ typedef struct OwnerWrite
 	Oid			session_purpose;	/* privstat._session_purpose() */
 	bool		var_free;		/* owner_write_func_bad: the node reads no column */
 	bool		in_where;		/* owner_write_check_func: the node is in the WHERE clause */
-	List	   *targetlist;		/* owner_write_new_row: the UPDATE's SET list */
+	List	   *targetlist;		/* owner_write_new_row_mutator: the UPDATE's SET list */
 } OwnerWrite;
 
 static void
@@ -1190,6 +1202,13 @@ owner_write_refuse(OwnerWrite *ow, const char *what, const char *hint)
 					what, RelationGetRelationName(ow->rel)),
 			 errdetail("Other roles than the owner change such rows on the workers as the table's owner, once the coordinator has checked their rights: only the table's own columns, constants, parameters and built-in immutable functions run there."),
 			 hint ? errhint("%s", hint) : 0));
+}
+
+/* is object objid (of catalog classid) PostgreSQL's own or privstat's? */
+static bool
+builtin_or_ours(Oid classid, Oid objid, OwnerWrite *ow)
+{
+	return objid < FirstGenbkiObjectId || getExtensionOfObject(classid, objid) == ow->extension;
 }
 
 /*
@@ -1227,8 +1246,16 @@ owner_write_type_ok(Oid type, OwnerWrite *ow)
 		return owner_write_type_ok(elem, ow);
 	if (type < FirstGenbkiObjectId)
 		return get_typtype(type) != TYPTYPE_DOMAIN;
-	return getExtensionOfObject(TypeRelationId, type) == ow->extension &&
-		get_typtype(type) == TYPTYPE_BASE;
+	/* privstat's base types (pseudonym, sealed) */
+	return builtin_or_ours(TypeRelationId, type, ow) && get_typtype(type) == TYPTYPE_BASE;
+}
+
+/* a condition of the WHERE clause on a column that could fail on a row the rules hide */
+static void
+owner_write_refuse_failing(OwnerWrite *ow)
+{
+	owner_write_refuse(ow, "a condition on a column that can fail (a division, a cast, a function outside privstat's table of total functions)",
+					   "Conditions on the columns run on rows the rules hide too: compare columns with constants (=, <, IN, IS NULL).");
 }
 
 /* check_functions_in_node's callback: may the changing role not execute this function? */
@@ -1249,8 +1276,7 @@ owner_write_func_bad(Oid funcid, void *context)
 {
 	OwnerWrite *ow = context;
 	char		volatility = func_volatile(funcid);
-	bool		known = funcid < FirstGenbkiObjectId ||
-		getExtensionOfObject(ProcedureRelationId, funcid) == ow->extension;
+	bool		known = builtin_or_ours(ProcedureRelationId, funcid, ow);
 
 	if (ow->var_free)
 		return !(known && volatility != PROVOLATILE_VOLATILE);
@@ -1269,10 +1295,10 @@ owner_write_total_call(Oid funcid, List *args, Oid inputcollid)
  * A node of the WHERE clause that reads a column: it runs on rows the rules
  * hide too (the conditions are not ordered on the workers), so its function
  * must be total by privstat's table of total functions, as in the
- * conditions a restricted role's query evaluates on protected rows.  (What
- * PostgreSQL evaluates without a function, a multidimensional ARRAY[] of
- * unequal dimensions, can fail as it can on one server under row security,
- * where PostgreSQL counts it leakproof.)
+ * conditions a restricted role's query evaluates on protected rows (the
+ * nodes without a function that can fail, multidimensional arrays and
+ * subscripts of other containers than arrays, are refused in
+ * owner_write_walker, as node_check refuses them there).
  */
 static bool
 owner_write_total(Node *node)
@@ -1330,8 +1356,7 @@ owner_write_check_func(Node *node, Oid funcid, OwnerWrite *ow)
 				 errmsg("permission denied for a function of the UPDATE or DELETE of Citus table \"%s\"",
 						RelationGetRelationName(ow->rel))));
 	if (ow->in_where && !ow->var_free && !owner_write_total(node))
-		owner_write_refuse(ow, "a condition on a column that can fail (a division, a cast, a function outside privstat's table of total functions)",
-						   "Conditions on the columns run on rows the rules hide too: compare columns with constants (=, <, IN, IS NULL).");
+		owner_write_refuse_failing(ow);
 	if (OidIsValid(funcid) ? owner_write_func_bad(funcid, ow)
 		: check_functions_in_node(node, owner_write_func_bad, ow))
 		owner_write_refuse(ow, "a function that is not a built-in immutable one",
@@ -1360,8 +1385,7 @@ owner_write_collation_ok(Oid collation, OwnerWrite *ow)
 static void
 owner_write_check_operator(Oid opno, OwnerWrite *ow)
 {
-	if (opno >= FirstGenbkiObjectId &&
-		getExtensionOfObject(OperatorRelationId, opno) != ow->extension)
+	if (!builtin_or_ours(OperatorRelationId, opno, ow))
 		owner_write_refuse(ow, psprintf("operator %s", format_operator(opno)),
 						   "Only PostgreSQL's own operators and privstat's may be sent to the workers.");
 }
@@ -1372,8 +1396,7 @@ domain_func_bad(Oid funcid, void *context)
 {
 	OwnerWrite *ow = context;
 
-	return func_volatile(funcid) != PROVOLATILE_IMMUTABLE ||
-		(funcid >= FirstGenbkiObjectId && getExtensionOfObject(ProcedureRelationId, funcid) != ow->extension);
+	return func_volatile(funcid) != PROVOLATILE_IMMUTABLE || !builtin_or_ours(ProcedureRelationId, funcid, ow);
 }
 
 static bool
@@ -1384,8 +1407,7 @@ domain_check_walker(Node *node, OwnerWrite *ow)
 	if (check_functions_in_node(node, domain_func_bad, ow) || IsA(node, SubLink))
 		return true;
 	if ((IsA(node, OpExpr) || IsA(node, DistinctExpr) || IsA(node, NullIfExpr)) &&
-		((OpExpr *) node)->opno >= FirstGenbkiObjectId &&
-		getExtensionOfObject(OperatorRelationId, ((OpExpr *) node)->opno) != ow->extension)
+		!builtin_or_ours(OperatorRelationId, ((OpExpr *) node)->opno, ow))
 		return true;
 	return expression_tree_walker(node, domain_check_walker, (void *) ow);
 }
@@ -1515,6 +1537,16 @@ owner_write_walker(Node *node, OwnerWrite *ow)
 		case T_SubscriptingRef:
 			if (get_typsubscript(((SubscriptingRef *) node)->refcontainertype, NULL) >= FirstGenbkiObjectId)
 				owner_write_refuse(ow, "a subscript of a type that is not built in", NULL);
+			/* as on protected rows (node_check): array fetches return NULL out of range, others may fail */
+			if (ow->in_where && reads_column(node, NULL) &&
+				(((SubscriptingRef *) node)->refassgnexpr != NULL ||
+				 !OidIsValid(get_element_type(((SubscriptingRef *) node)->refcontainertype))))
+				owner_write_refuse_failing(ow);
+			break;
+		case T_ArrayExpr:
+			/* as on protected rows (node_check): arrays of unequal dimensions fail */
+			if (ow->in_where && ((ArrayExpr *) node)->multidims && reads_column(node, NULL))
+				owner_write_refuse_failing(ow);
 			break;
 		case T_CoerceToDomain:
 			{
@@ -1570,7 +1602,6 @@ owner_write_walker(Node *node, OwnerWrite *ow)
 		case T_CoalesceExpr:
 		case T_RelabelType:
 		case T_CollateExpr:
-		case T_ArrayExpr:
 		case T_RowExpr:
 		case T_FieldSelect:
 		case T_FieldStore:
@@ -1700,38 +1731,6 @@ qual_expr(Node *q)
 	return q;
 }
 
-/* the distribution column of Citus table relid (0 for a reference table) */
-static AttrNumber
-citus_partition_attno(Oid relid, GatherContext *ctx)
-{
-	Relation	rel;
-	SysScanDesc scan;
-	ScanKeyData key;
-	HeapTuple	tup;
-	AttrNumber	attno = 0;
-
-	rel = table_open(ctx->partition_rel, AccessShareLock);
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
-	scan = systable_beginscan(rel, ctx->partition_index, OidIsValid(ctx->partition_index), NULL, 1, &key);
-	if (HeapTupleIsValid(tup = systable_getnext(scan)))
-	{
-		bool		isnull;
-		Datum		partkey = heap_getattr(tup, get_attnum(ctx->partition_rel, "partkey"),
-										   RelationGetDescr(rel), &isnull);
-
-		if (!isnull)
-		{
-			Node	   *var = stringToNode(TextDatumGetCString(partkey));
-
-			if (var != NULL && IsA(var, Var))
-				attno = ((Var *) var)->varattno;
-		}
-	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return attno;
-}
-
 /*
  * Has relid, or one of its partitions, a deferrable constraint, or a
  * trigger of its own (but privstat's retention trigger)?  A trigger fires on
@@ -1810,6 +1809,7 @@ owner_write(Query *parse, RangeTblEntry *rte, GatherContext *ctx)
 	ScanKeyData key;
 	HeapTuple	tup;
 	Oid			check_args[4] = {BOOLOID, TEXTOID, TEXTOID, ANYELEMENTOID};
+	Oid			new_row_ok;
 
 	memset(&ow, 0, sizeof(ow));
 	ow.rel = table_open(rte->relid, NoLock);
@@ -1818,7 +1818,8 @@ owner_write(Query *parse, RangeTblEntry *rte, GatherContext *ctx)
 	ow.consent_ok = privstat_function_ok("_consent_ok", 1, args, true);
 	ow.session_purpose = privstat_function_ok("_session_purpose", 0, NULL, true);
 	ow.targetlist = parse->commandType == CMD_UPDATE ? parse->targetList : NIL;
-	if (!OidIsValid(ow.session_purpose) || !OidIsValid(privstat_function_ok("_citus_new_row_ok", 4, check_args, true)))
+	new_row_ok = privstat_function_ok("_citus_new_row_ok", 4, check_args, true);
+	if (!OidIsValid(ow.session_purpose) || !OidIsValid(new_row_ok))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
 				 errmsg("privstat._citus_new_row_ok is missing"),
@@ -1908,16 +1909,21 @@ owner_write(Query *parse, RangeTblEntry *rte, GatherContext *ctx)
 						   "The new row's check would not see the value the column gives.");
 	if (checks != NIL)
 	{
-		AttrNumber	partition = citus_partition_attno(rte->relid, ctx);
+		AttrNumber	partition = 0;
 		TargetEntry *wrapped = NULL;
 		Expr	  **value;
-		Oid			check = privstat_function("_citus_new_row_ok", 4, check_args);
 		ListCell   *lc2;
 
+		(void) citus_table_of_catalog(rte->relid, ctx->partition_rel, ctx->partition_index, &partition);
 		foreach(lc, ow.targetlist)
 		{
 			TargetEntry *te = lfirst_node(TargetEntry, lc);
+			Node	   *e = (Node *) te->expr;
 
+			/* the checks read the new row, which Citus cannot write with an element assigned (a[1] := x) */
+			if ((IsA(e, SubscriptingRef) && ((SubscriptingRef *) e)->refassgnexpr != NULL) || IsA(e, FieldStore))
+				owner_write_refuse(&ow, "an assignment to an element or a field of a column",
+								   "Assign the whole column: SET a = array_replace(a, ...) or SET a = ARRAY[...].");
 			if (!te->resjunk && te->resno != partition)
 				wrapped = te;
 		}
@@ -1925,15 +1931,6 @@ owner_write(Query *parse, RangeTblEntry *rte, GatherContext *ctx)
 			owner_write_refuse(&ow, "an UPDATE of the distribution column alone",
 							   "Set another column too, or change such rows as the table's owner.");
 		value = &wrapped->expr;
-		/* the checks read the new row, which Citus cannot write with an element assigned (a[1] := x) */
-		foreach(lc, ow.targetlist)
-		{
-			Node	   *e = (Node *) lfirst_node(TargetEntry, lc)->expr;
-
-			if ((IsA(e, SubscriptingRef) && ((SubscriptingRef *) e)->refassgnexpr != NULL) || IsA(e, FieldStore))
-				owner_write_refuse(&ow, "an assignment to an element or a field of a column",
-								   "Assign the whole column: SET a = array_replace(a, ...) or SET a = ARRAY[...].");
-		}
 		forboth(lc, checks, lc2, parse->withCheckOptions)
 		{
 			WithCheckOption *wco = lfirst_node(WithCheckOption, lc2);
@@ -1941,7 +1938,7 @@ owner_write(Query *parse, RangeTblEntry *rte, GatherContext *ctx)
 			Oid			collation = exprCollation((Node *) *value);
 
 			*value = (Expr *)
-				makeFuncExpr(check, type,
+				makeFuncExpr(new_row_ok, type,
 							 list_make4(lfirst(lc), text_const(wco->relname),
 										wco->polname ? text_const(wco->polname)
 										: (Node *) makeNullConst(TEXTOID, -1, DEFAULT_COLLATION_OID),
@@ -2235,10 +2232,7 @@ citus_planner(Query *parse, const char *query_string, int cursorOptions,
 					 errhint("Write into a table that is not distributed.")));
 	}
 	if (OidIsValid(owner_write_relid))
-	{
-		refuse_set_local_passed_on();
 		nest = owner_write_settings_pin();
-	}
 	if (prev_planner)
 		result = prev_planner(parse, query_string, cursorOptions, boundParams);
 	else
@@ -2335,6 +2329,15 @@ citus_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	MemoryContextSwitchTo(old);
 }
 
+static void
+run_next(QueryDesc *queryDesc, ScanDirection direction, uint64 count, bool execute_once)
+{
+	if (prev_ExecutorRun)
+		prev_ExecutorRun(queryDesc, direction, count, execute_once);
+	else
+		standard_ExecutorRun(queryDesc, direction, count, execute_once);
+}
+
 /* a plan owner_write rewrote runs as the owner of the table it changes */
 static void
 citus_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count, bool execute_once)
@@ -2349,17 +2352,14 @@ citus_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count, b
 
 	if (!OidIsValid(relid))
 	{
-		if (prev_ExecutorRun)
-			prev_ExecutorRun(queryDesc, direction, count, execute_once);
-		else
-			standard_ExecutorRun(queryDesc, direction, count, execute_once);
+		run_next(queryDesc, direction, count, execute_once);
 		return;
 	}
 	/* locked since ExecutorStart: the owner it was planned for (a new owner invalidates the plan) */
 	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "cache lookup failed for relation %u", relid);
-	refuse_set_local_passed_on();
+	/* refuse_set_local_passed_on() ran at ExecutorStart, just before: nothing runs between them */
 	nest = owner_write_settings_pin();
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	changing_role = save_userid;
@@ -2369,10 +2369,7 @@ citus_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count, b
 	owner_write_ran = true;
 	PG_TRY();
 	{
-		if (prev_ExecutorRun)
-			prev_ExecutorRun(queryDesc, direction, count, execute_once);
-		else
-			standard_ExecutorRun(queryDesc, direction, count, execute_once);
+		run_next(queryDesc, direction, count, execute_once);
 	}
 	PG_CATCH();
 	{

@@ -381,7 +381,7 @@ policy_rls_permissive(CmdType cmdtype, Relation rel)
 
 /* does role hold purpose (a grant to it, or to a role whose privileges it has)? */
 static bool
-purpose_granted_to(const char *purpose, Oid role)
+purpose_granted(const char *purpose, Oid role)
 {
 	int			i;
 
@@ -392,40 +392,32 @@ purpose_granted_to(const char *purpose, Oid role)
 	return false;
 }
 
-/* may the current role declare this purpose? */
-static bool
-purpose_granted(const char *purpose)
-{
-	return purpose_granted_to(purpose, GetUserId());
-}
-
 /*
- * The session's purpose if the current role holds it, else NULL, with its
- * length.  Checked again only after a change of the purpose (the setting's
- * assign hook), the role or the policy: the consent qual calls this for
- * every row.
+ * The session's purpose if role holds it, else NULL, with its length.
+ * Checked again only after a change of the purpose (the setting's assign
+ * hook), the role or the policy: the consent qual calls this for every row.
  */
 static const char *
-effective_purpose(size_t *len)
+effective_purpose(Oid role, size_t *len)
 {
 	static uint64 checked_generation = 0;
-	static Oid	checked_user = InvalidOid;
+	static Oid	checked_role = InvalidOid;
 	static char *purpose = NULL;
 	static size_t purpose_len = 0;
 
-	if (checked_generation != policy_generation || checked_user != GetUserId())
+	if (checked_generation != policy_generation || checked_role != role)
 	{
 		if (purpose != NULL)
 			pfree(purpose);
 		purpose = NULL;
 		policy_ensure();
 		if (privstat_purpose != NULL && privstat_purpose[0] != '\0' &&
-			policy_cache.installed && purpose_granted(privstat_purpose))
+			policy_cache.installed && purpose_granted(privstat_purpose, role))
 		{
 			purpose = MemoryContextStrdup(TopMemoryContext, privstat_purpose);
 			purpose_len = strlen(purpose);
 		}
-		checked_user = GetUserId();
+		checked_role = role;
 		checked_generation = policy_generation;
 	}
 	*len = purpose_len;
@@ -445,7 +437,7 @@ privstat_purpose_check(char **newval, void **extra pg_attribute_unused(), GucSou
 	if (source < PGC_S_INTERACTIVE || !IsTransactionState() || !OidIsValid(GetUserId()))
 		return true;
 	policy_ensure();
-	if (!policy_cache.installed || purpose_granted(*newval))
+	if (!policy_cache.installed || purpose_granted(*newval, GetUserId()))
 		return true;
 	GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
 	GUC_check_errmsg("purpose \"%s\" is not granted to role %s", *newval,
@@ -491,15 +483,7 @@ privstat_session_purpose(PG_FUNCTION_ARGS)
 	const char *purpose;
 
 	/* while that change runs as the table's owner: the purpose of the role whose change it is */
-	if (OidIsValid(role))
-	{
-		policy_ensure();
-		if (privstat_purpose == NULL || privstat_purpose[0] == '\0' || !policy_cache.installed ||
-			!purpose_granted_to(privstat_purpose, role))
-			PG_RETURN_NULL();
-		PG_RETURN_TEXT_P(cstring_to_text(privstat_purpose));
-	}
-	purpose = effective_purpose(&len);
+	purpose = effective_purpose(OidIsValid(role) ? role : GetUserId(), &len);
 	if (purpose == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(cstring_to_text_with_len(purpose, len));
@@ -524,7 +508,7 @@ privstat_consent_ok(PG_FUNCTION_ARGS)
 	int			i;
 	size_t		len;
 
-	if (PG_ARGISNULL(0) || (purpose = effective_purpose(&len)) == NULL)
+	if (PG_ARGISNULL(0) || (purpose = effective_purpose(GetUserId(), &len)) == NULL)
 		PG_RETURN_BOOL(false);
 	consent = PG_GETARG_ARRAYTYPE_P(0);
 	if (ARR_ELEMTYPE(consent) != TEXTOID)

@@ -673,6 +673,8 @@ for my $refused (
 		qr/a value of type rv\.positive\[\] cannot be used/, 'a constant of a domain of the role\'s (its check would run as the owner)' ],
 	[ q{UPDATE consented SET v = v WHERE uid <> 3 AND (CASE WHEN true THEN ARRAY[purposes[1]] END)::int[] IS NULL},
 		qr/a cast of an array column element by element/, 'a cast of a column inside an array coercion' ],
+	[ q{UPDATE consented SET v = v WHERE ARRAY[purposes, ARRAY['x']] IS NOT NULL},
+		qr/a condition on a column that can fail/, 'arrays of unequal dimensions (as on protected rows)' ],
 	[ q{UPDATE consented SET v = v WHERE uid <> 3 AND CASE v WHEN 3 THEN (purposes[1])::int > 0 END},
 		qr/CASE x WHEN ... on a column/, 'CASE x WHEN (Citus would evaluate its placeholder on the coordinator)' ],
 	[ q{UPDATE consented SET v = v WHERE uid <> 3 AND CASE WHEN v = 3 THEN (purposes[1])::int > 0 END},
