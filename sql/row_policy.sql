@@ -211,6 +211,20 @@ SELECT count(*) FROM privstat.scope_rule;
 SELECT count(*) FROM privstat.rls_table;
 RESET ROLE;
 
+-- the functions an UPDATE or DELETE of a Citus table under the rules calls
+-- (src/citus.c): the purpose its consent rule compares with, the role's own
+-- if it holds it; and the check of a new row, PostgreSQL's error when it fails
+SET ROLE rp_marketer;
+SET privstat.purpose = 'marketing';
+SELECT privstat._session_purpose();
+RESET privstat.purpose;
+SELECT privstat._session_purpose() IS NULL AS no_purpose;
+RESET ROLE;
+SELECT privstat._citus_new_row_ok(true, 't', 'p', 5);
+SELECT privstat._citus_new_row_ok(true, 't', NULL, NULL::text) IS NULL AS null_kept;
+SELECT privstat._citus_new_row_ok(false, 't', 'privstat_consent', 5);
+SELECT privstat._citus_new_row_ok(NULL, 't', NULL, 5);
+
 REVOKE CREATE ON SCHEMA public FROM rp_dba;
 SELECT privstat.revoke_purpose(r, p) FROM privstat.purpose_grant g(r, p);
 SELECT privstat.reset_budget('rp_analyst');
