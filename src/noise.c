@@ -322,36 +322,51 @@ _Static_assert(NOISE_BERN_ROUNDS == 20, "FACT_BERN_ROUNDS is NOISE_BERN_ROUNDS!"
  * A_k = [U_k = 0] with U_k uniform below k, k = 1..20, and the digits of a
  * uniform r below 20! in the mixed radix 1, 2, ..., 20 (d_k = r mod k, then
  * r /= k) are exactly such independent U_k: the map between r and the
- * digits is a bijection of two sets of 20! equally likely values.  One
- * 62-bit draw (fewer than 2 tries expected, independent of the result)
- * instead of 20, and always 20 divisions; the rest is the same algorithm.
+ * digits is a bijection of two sets of 20! equally likely values.
+ *
+ * r is drawn below 7 * 20!, the largest multiple of 20! under 2^64 (one
+ * 64-bit draw, accepted with probability 0.92, independent of the result):
+ * r mod 20! is then uniform below 20!, and has the same digits d_1..d_20.
+ * Digits d_1..d_k are all zero iff r mod k! = 0 (r mod k! is
+ * d_1 + 1! d_2 + ... + (k-1)! d_k), so the number of leading successes is
+ * the number of k with k! dividing r: nineteen independent remainders by
+ * constants, always all computed, instead of a chain of twenty divisions.
+ * The rest is the same algorithm.
  */
 static bool
 bernoulli_exp_minus1(bool *out)
 {
 	noise_u128	r128;
 	uint64_t	r;
-	unsigned	alive = 1;
-	unsigned	first_fail = 0;
+	unsigned	lead;
 	unsigned	k;
 
-	if (!uniform(FACT_BERN_ROUNDS, &r128))
+	if (!uniform((noise_u128) 7 * FACT_BERN_ROUNDS, &r128))
 		return false;
 	r = (uint64_t) r128;
-	/* unrolled, so that each division is by a constant (a multiplication) */
-#define DIGIT(K) \
-	do { \
-		unsigned	a_ = (r % (K)) == 0; \
-		r /= (K); \
-		first_fail |= (alive & (unsigned) !a_) * (K); \
-		alive &= a_; \
-	} while (0)
-	DIGIT(1); DIGIT(2); DIGIT(3); DIGIT(4); DIGIT(5);
-	DIGIT(6); DIGIT(7); DIGIT(8); DIGIT(9); DIGIT(10);
-	DIGIT(11); DIGIT(12); DIGIT(13); DIGIT(14); DIGIT(15);
-	DIGIT(16); DIGIT(17); DIGIT(18); DIGIT(19); DIGIT(20);
-#undef DIGIT
-	for (k = NOISE_BERN_ROUNDS + 1; alive; k++)
+
+	/*
+	 * A_1 always succeeds; lead = 1 + #{k in 2..20 : k! | r}, branch-free.
+	 * Written out, so that each remainder is by a constant (a
+	 * multiplication, not a division instruction).
+	 */
+#define DIVIDES(F)	((unsigned) (r % UINT64_C(F) == 0))
+	lead = 1 + DIVIDES(2) + DIVIDES(6) + DIVIDES(24) + DIVIDES(120) + DIVIDES(720)
+		+ DIVIDES(5040) + DIVIDES(40320) + DIVIDES(362880) + DIVIDES(3628800)
+		+ DIVIDES(39916800) + DIVIDES(479001600) + DIVIDES(6227020800)
+		+ DIVIDES(87178291200) + DIVIDES(1307674368000) + DIVIDES(20922789888000)
+		+ DIVIDES(355687428096000) + DIVIDES(6402373705728000)
+		+ DIVIDES(121645100408832000) + DIVIDES(2432902008176640000);
+#undef DIVIDES
+
+	if (lead < NOISE_BERN_ROUNDS)
+	{
+		/* the first failure is at k = lead + 1 */
+		*out = ((lead + 1) & 1) != 0;
+		return true;
+	}
+	/* all twenty succeeded (probability 1/20!): go on as bernoulli_exp_le1 does */
+	for (k = NOISE_BERN_ROUNDS + 1;; k++)
 	{
 		bool		a;
 
@@ -359,12 +374,10 @@ bernoulli_exp_minus1(bool *out)
 			return false;
 		if (!a)
 		{
-			first_fail = k;
-			alive = 0;
+			*out = (k & 1) != 0;
+			return true;
 		}
 	}
-	*out = (first_fail & 1) != 0;
-	return true;
 }
 
 /*
