@@ -1085,7 +1085,7 @@ trail_replay(void)
 		problem = "the segment has no intact header";
 	torn_end = good * sizeof(r);
 	if (problem == NULL)
-		torn_end = privstat_record_tail(fd, good, st.st_size, audit_crc_ok, &problem);
+		torn_end = privstat_record_tail(fd, good, st.st_size, MaxBackends, audit_crc_ok, &problem);
 	if (problem != NULL)
 	{
 		CloseTransientFile(fd);

@@ -29,8 +29,9 @@
  * and before any row exists, the cost of the plan's DP aggregates
  * (privstat_plan_cost) is checked against the role's budget and debited
  * under one exclusive hold of the ledger lock, the record is written, and
- * the lock is released; then the query runs while the journal flusher makes
- * the record durable.  The backend waits for that (privstat_budget_await)
+ * the lock is released; then the query runs while the record becomes
+ * durable (by its WAL record, or synced in the journal: journal.c).  The
+ * backend waits for that (privstat_budget_await)
  * before a DP aggregate draws noise, when ExecutorRun returns, before its
  * next charge, and (syncing by itself) before an error is reported.
  * Nothing that depends on a charge leaves the backend before it is durable,
@@ -140,6 +141,7 @@ static HTAB *ledger = NULL;
 static bool await_pending = false;
 static uint64 await_seq = 0;
 static XLogRecPtr await_lsn = InvalidXLogRecPtr;	/* its WAL record */
+static bool await_wal = false;	/* written lazily: durable by its WAL record */
 
 /*
  * The WAL record of a journal record: the record (128 bytes, sealed) and,
@@ -467,15 +469,21 @@ await_sync_rep(XLogRecPtr lsn)
  * on disk), when ExecutorRun returns (so nothing a statement says about
  * its result, even "no rows", precedes it), and before the next charge (so
  * a backend has at most one record not yet durable, which the journal's
- * torn-tail rule relies on).  If the flusher is busy with the record, this
- * waits for its flush; if not, the backend flushes itself.
+ * torn-tail rule relies on).  A record written while the journal flusher
+ * is lazy (journal.c) is durable once its WAL record is flushed: XLogFlush,
+ * shared with concurrent commits and charges.  Otherwise the journal is
+ * synced: if the flusher is busy with the record, this waits for its
+ * flush; if not, the backend syncs it itself.
  */
 void
 privstat_budget_await(void)
 {
 	if (!await_pending)
 		return;
-	privstat_journal_flush(await_seq);
+	if (await_wal)
+		XLogFlush(await_lsn);
+	else
+		privstat_journal_flush(await_seq);
 	await_sync_rep(await_lsn);
 	await_pending = false;
 }
@@ -903,13 +911,17 @@ privstat_budget_charge(Oid role, double epsilon, double delta)
 	/* room in the trail first: a full disk fails here, before the debit */
 	privstat_audit_budget_reserve(true);
 	seq = journal_append(&r);
+	await_wal = privstat_journal_lazy();
 	add_spend(e, r.ts, eps_u, delta_u);
 	audit_record(&r);
 	LWLockRelease(shared->lock);
 
 	await_seq = seq;
 	await_pending = true;
-	privstat_journal_flush_start();
+	if (await_wal)
+		privstat_journal_wal_flush_start(ProcLastRecPtr, await_lsn);
+	else
+		privstat_journal_flush_start();
 }
 
 /*
@@ -991,7 +1003,7 @@ privstat_budget_init(void)
 	privstat_await_charge_hook = privstat_budget_await;
 	RegisterCustomRmgr(PRIVSTAT_RMGR_ID, &privstat_rmgr);
 	privstat_register_worker("privstat journal flusher", "privstat_journal_flusher_main",
-							 BGWORKER_SHMEM_ACCESS, 1);
+							 BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION, 1);
 }
 
 static Size
@@ -1447,27 +1459,29 @@ PG_FUNCTION_INFO_V1(privstat_budget_journal_status);
 
 /*
  * budget_journal_status(): records written to the journal, records known
- * durable, and the journal flusher's pid (NULL when it is not running).
- * The two counts differ only while charges are being flushed.
+ * durable (synced, or by their WAL record), the journal flusher's pid (NULL
+ * when it is not running), and records synced in the journal file.
  */
 Datum
 privstat_budget_journal_status(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
-	Datum		values[3];
-	bool		nulls[3] = {false, false, false};
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
 	uint64		written;
-	uint64		flushed;
+	uint64		durable;
+	uint64		synced;
 	int			pid;
 
 	privstat_require_preload();
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	privstat_journal_status(&written, &flushed, &pid);
+	privstat_journal_status(&written, &durable, &synced, &pid);
 	values[0] = Int64GetDatum((int64) written);
-	values[1] = Int64GetDatum((int64) flushed);
+	values[1] = Int64GetDatum((int64) durable);
 	values[2] = Int32GetDatum((int32) pid);
 	nulls[2] = pid == 0;
+	values[3] = Int64GetDatum((int64) synced);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 

@@ -33,6 +33,7 @@ double		privstat_selection_delta = 1e-6;
 double		privstat_max_epsilon = 10.0;
 double		privstat_min_query_epsilon = 0.01;
 int			privstat_max_roles = 1000;
+int			privstat_journal_sync_delay = 200;
 int			privstat_purge_interval = 3600;
 int			privstat_purge_batch_size = 10000;
 char	   *privstat_purge_lock_timeout = NULL;
@@ -89,6 +90,15 @@ privstat_guc_init(void)
 							1000, 16, 1000000,
 							PGC_POSTMASTER,
 							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("privstat.journal_sync_delay",
+							gettext_noop("Time between two syncs of the budget journal by the journal flusher."),
+							gettext_noop("A charge is durable by its WAL record meanwhile; checkpoints wait for the flusher's next sync."),
+							&privstat_journal_sync_delay,
+							200, 1, 60000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("privstat.purge_interval",

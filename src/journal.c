@@ -16,9 +16,11 @@
  * Each record is also a WAL record of privstat's resource manager, inserted
  * under the same hold of the ledger lock as its write, so the WAL holds the
  * records in journal order (redo is budget.c's).  The file stays each
- * server's durable store: PostgreSQL 15 gives a custom resource manager no
- * checkpoint hook, so nothing would make a record durable before a
- * checkpoint's redo point passed its WAL record.
+ * server's store, replayed at startup; while the journal flusher is lazy
+ * (below) a record is durable by its WAL record, and the flusher syncs the
+ * file before any checkpoint whose redo point follows that WAL record
+ * completes, so crash recovery, which replays the WAL from that point on,
+ * always finds the older records in the file.
  *
  * Replay.  At startup (and after a crash restart) the postmaster reads the
  * journal and hands each record to the ledger.  A torn tail, the trace of a
@@ -30,13 +32,17 @@
  * The file grows in preallocated chunks of zeros (see JOURNAL_CHUNK), so a
  * flush is an fdatasync that changes no metadata.
  *
- * Flushing.  A charging backend wakes the journal flusher (a background
- * worker), which fdatasyncs every record written so far while the backend
- * runs its query; the backend waits for its record (privstat_journal_flush)
- * before anything that depends on the charge leaves it.  Flushes are
- * grouped, the way commits share WAL flushes: whoever holds the flush lock
- * fsyncs every record written so far, and a backend whose record is already
- * covered returns without its own fsync.
+ * Flushing.  While the journal flusher (a background worker) is lazy, a
+ * charging backend flushes its record's WAL record (XLogFlush, shared with
+ * commits) before anything that depends on the charge leaves it, and the
+ * flusher syncs the file every privstat.journal_sync_delay and whenever a
+ * checkpoint waits for it (see "The flusher holds checkpoints" below).
+ * Otherwise the backend wakes the flusher, which fdatasyncs every record
+ * written so far while the backend runs its query, and the backend waits
+ * for its record (privstat_journal_flush).  Flushes are grouped, the way
+ * commits share WAL flushes: whoever holds the flush lock fsyncs every
+ * record written so far, and a backend whose record is already covered
+ * returns without its own fsync.
  *
  * Locking protocol:
  *	- lock, the ledger's (exclusive), covers next_seq, last_mac, allocated,
@@ -46,7 +52,10 @@
  *	  (privstat_record_flushed), also after the lock-free sync of the error
  *	  path.  Waiters use LWLockAcquireOrWait, as XLogFlush does, so all of
  *	  them wake when a flush ends and most find their record covered.
- *	- A backend never holds both.
+ *	- A backend never holds both; the flusher, leaving lazy mode as it
+ *	  exits, takes flush_lock while holding lock (nowhere the other way).
+ *	- lazy is set and cleared under lock, by the flusher alone, so a record
+ *	  is written entirely in one mode; lsn_ring under lock too.
  *	- flusher_latch and flusher_pid are set by the flusher alone; a stale
  *	  latch only wakes some other process once.
  *	- In the postmaster (replay, and records written at startup) and the
@@ -63,15 +72,21 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "port/atomics.h"
+#include "port/pg_crc32c.h"
 #include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
 #include "storage/fd.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/sinvaladt.h"
 #include "storage/shmem.h"
 #include "tcop/tcopprot.h"
+#include "utils/guc.h"
 #include "utils/timestamp.h"
 
+#include "privstat/guc.h"
 #include "privstat/journal.h"
 #include "privstat/keys.h"
 #include "privstat/records.h"
@@ -95,6 +110,9 @@ StaticAssertDecl(sizeof(JournalRecord) == PRIVSTAT_RECORD_SIZE, "journal records
 StaticAssertDecl(offsetof(JournalRecord, crc) == PRIVSTAT_RECORD_BODY, "journal record body");
 StaticAssertDecl(offsetof(JournalRecord, mac) == PRIVSTAT_RECORD_MAC, "journal record mac");
 
+/* records whose WAL record's end is remembered, for budget_journal_status */
+#define LSN_RING			1024
+
 typedef struct JournalShared
 {
 	LWLock	   *lock;			/* the ledger's: see the locking protocol */
@@ -105,10 +123,32 @@ typedef struct JournalShared
 	uint32		timeline;		/* under lock: of the last record replayed or written */
 	pg_atomic_uint64 written;	/* records written to the file */
 	pg_atomic_uint64 flushed;	/* records durable (only grows) */
+	pg_atomic_uint64 early_lsn;	/* lazy: WAL the flusher is asked to flush early */
 	bool		fail_closed;	/* journal unreadable or corrupt: refuse to charge */
+	bool		lazy;			/* under lock: the flusher holds checkpoints (below) */
+	XLogRecPtr	lsn_ring[LSN_RING];	/* under lock: the end of record seq's WAL record
+									 * at [seq % LSN_RING], for the last records
+									 * backends wrote */
 	Latch	   *flusher_latch;	/* the journal flusher's, or NULL */
 	pid_t		flusher_pid;	/* its process id, or 0 */
 } JournalShared;
+
+/*
+ * $PGDATA/privstat/budget.synced: how many records of the journal the
+ * flusher last made durable, rewritten (and synced) after each of its
+ * syncs.  Replay allows a torn tail of any length past it: those records
+ * were durable by their WAL records, which recovery writes back.
+ */
+#define SYNCED_FILE			"privstat/budget.synced"
+#define SYNCED_MAGIC		0x53425350	/* "PSBS" */
+
+typedef struct JournalSynced
+{
+	uint32		magic;
+	uint32		format;
+	uint64		records;
+	pg_crc32c	crc;			/* of the bytes before it */
+} JournalSynced;
 
 static JournalShared *js = NULL;
 static File journal_fd = -1;
@@ -137,6 +177,7 @@ privstat_journal_shmem_init(LWLock *lock, LWLock *flush_lock)
 		js->flush_lock = flush_lock;
 		pg_atomic_init_u64(&js->written, 0);
 		pg_atomic_init_u64(&js->flushed, 0);
+		pg_atomic_init_u64(&js->early_lsn, 0);
 	}
 	return !found;
 }
@@ -168,12 +209,53 @@ privstat_journal_set_timeline(uint32 timeline)
 	js->timeline = timeline;
 }
 
+/*
+ * Records written, records known durable (synced in the journal, or with
+ * their WAL record flushed: of the last LSN_RING records, whose WAL records
+ * end in the order of their numbers), records synced in the journal, and
+ * the flusher's pid.
+ */
 void
-privstat_journal_status(uint64 *written, uint64 *flushed, int *flusher_pid)
+privstat_journal_status(uint64 *written, uint64 *durable, uint64 *synced, int *flusher_pid)
 {
-	*written = js != NULL ? pg_atomic_read_u64(&js->written) : 0;
-	*flushed = js != NULL ? pg_atomic_read_u64(&js->flushed) : 0;
-	*flusher_pid = js != NULL ? js->flusher_pid : 0;
+	XLogRecPtr	flushed_to = RecoveryInProgress() ? InvalidXLogRecPtr : GetFlushRecPtr(NULL);
+	uint64		lo;
+	uint64		hi;
+
+	*written = *durable = *synced = 0;
+	*flusher_pid = 0;
+	if (js == NULL)
+		return;
+	LWLockAcquire(js->lock, LW_SHARED);
+	*written = pg_atomic_read_u64(&js->written);
+	*synced = pg_atomic_read_u64(&js->flushed);
+	*flusher_pid = js->flusher_pid;
+	/* the first record not durable: binary search of the ring, past those synced */
+	lo = *written > LSN_RING ? Max(*synced, *written - LSN_RING) : *synced;
+	hi = *written;
+	if (lo > *synced && js->lsn_ring[lo % LSN_RING] > flushed_to)
+		lo = hi = *synced;		/* older ones, not remembered, may not be either */
+	while (lo < hi)
+	{
+		uint64		mid = lo + (hi - lo) / 2;
+
+		if (js->lsn_ring[mid % LSN_RING] <= flushed_to)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*durable = lo;
+	LWLockRelease(js->lock);
+}
+
+/*
+ * Whether a record written now is durable once its WAL record is flushed:
+ * the flusher holds checkpoints until it has synced it.  Caller holds lock.
+ */
+bool
+privstat_journal_lazy(void)
+{
+	return js->lazy;
 }
 
 
@@ -236,6 +318,80 @@ replay_failed(const char *action, const char *path)
 }
 
 /*
+ * The records the flusher last made durable (budget.synced), read at
+ * replay; PG_UINT64_MAX when there is no such mark, or it is damaged: then
+ * every record counts as synced by its own writer (the strict torn-tail
+ * rule), which can only refuse to charge, never give budget back.
+ */
+static bool synced_entry_durable = false;
+
+static uint64
+synced_mark(void)
+{
+	JournalSynced m;
+	pg_crc32c	crc;
+	int			fd = OpenTransientFile(SYNCED_FILE, O_RDONLY | PG_BINARY);
+	bool		ok;
+
+	if (fd < 0)
+		return PG_UINT64_MAX;
+	ok = pg_pread(fd, &m, sizeof(m), 0) == sizeof(m);
+	CloseTransientFile(fd);
+	if (!ok || m.magic != SYNCED_MAGIC || m.format != JOURNAL_FORMAT)
+		return PG_UINT64_MAX;
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, &m, offsetof(JournalSynced, crc));
+	FIN_CRC32C(crc);
+	return EQ_CRC32C(crc, m.crc) ? m.records : PG_UINT64_MAX;
+}
+
+/*
+ * Record that the first records of the journal are durable: the flusher,
+ * after its sync, before it lets a checkpoint waiting for it go on.  An
+ * error (FATAL in the flusher) is taken as the flusher's failure: it exits,
+ * syncing the journal, and charges sync their own records until it is back.
+ */
+static void
+synced_write(uint64 records)
+{
+	JournalSynced m;
+	int			fd;
+
+	memset(&m, 0, sizeof(m));
+	m.magic = SYNCED_MAGIC;
+	m.format = JOURNAL_FORMAT;
+	m.records = records;
+	INIT_CRC32C(m.crc);
+	COMP_CRC32C(m.crc, &m, offsetof(JournalSynced, crc));
+	FIN_CRC32C(m.crc);
+	fd = OpenTransientFilePerm(SYNCED_FILE, O_RDWR | O_CREAT | PG_BINARY, S_IRUSR | S_IWUSR);
+	if (fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open file \"%s\": %m", SYNCED_FILE)));
+	errno = 0;
+	if (pg_pwrite(fd, &m, sizeof(m), 0) != sizeof(m))
+	{
+		if (errno == 0)
+			errno = ENOSPC;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not write file \"%s\": %m", SYNCED_FILE)));
+	}
+	if (pg_fsync(fd) != 0)
+		ereport(data_sync_elevel(ERROR),
+				(errcode_for_file_access(),
+				 errmsg("could not fsync file \"%s\": %m", SYNCED_FILE)));
+	CloseTransientFile(fd);
+	/* its directory entry, once per flusher */
+	if (!synced_entry_durable)
+	{
+		fsync_fname(JOURNAL_DIR, true);
+		synced_entry_durable = true;
+	}
+}
+
+/*
  * Replay the journal into the ledger (apply): in the postmaster at startup,
  * and again after a crash restart.  The journal ends at its first all-zero
  * record (or the end of the file).  A damaged record there with nothing
@@ -254,6 +410,7 @@ privstat_journal_replay(JournalApply apply)
 	uint8		prev[32];
 	off_t		size;
 	off_t		torn_end;
+	bool		lazy_tail;
 	const char *problem = NULL;
 
 	memset(prev, 0, sizeof(prev));
@@ -315,10 +472,17 @@ privstat_journal_replay(JournalApply apply)
 		good = n + 1;
 	}
 
-	/* past the last good record: zeros to the end, or a torn tail, or worse */
+	/*
+	 * Past the last good record: zeros to the end, or a torn tail, or worse.
+	 * Past the records the flusher last synced, any tail is torn: those were
+	 * written while checkpoints waited for the flusher, and their WAL
+	 * records are replayed after this.
+	 */
 	torn_end = good * sizeof(r);
+	lazy_tail = good >= synced_mark();
 	if (problem == NULL)
-		torn_end = privstat_record_tail(fd, good, size, record_intact, &problem);
+		torn_end = privstat_record_tail(fd, good, size, lazy_tail ? PG_UINT64_MAX : (uint64) MaxBackends,
+										record_intact, &problem);
 
 	if (problem != NULL)
 	{
@@ -344,6 +508,8 @@ privstat_journal_replay(JournalApply apply)
 		ereport(LOG,
 				(errmsg("privstat budget journal \"%s\": cut a torn tail of %lld bytes after record " UINT64_FORMAT,
 						JOURNAL_FILE, (long long) len, good),
+				 lazy_tail ?
+				 errdetail("The operating system stopped before the journal flusher synced them; recovery writes back from the WAL every charge whose answer left the server.") :
 				 errdetail("The server stopped in the middle of writing charges; their queries never ran.")));
 	}
 	CloseTransientFile(fd);
@@ -528,6 +694,7 @@ privstat_journal_append(JournalRecord *r, const char *text, int textlen, XLogRec
 
 	/* into the WAL too, under the same lock, so the WAL holds the records in journal order */
 	*lsn = privstat_wal_insert(XLOG_PRIVSTAT_JOURNAL, r, sizeof(*r), text, textlen);
+	js->lsn_ring[r->seq % LSN_RING] = *lsn;
 	return r->seq;
 }
 
@@ -558,6 +725,30 @@ privstat_journal_flush_start(void)
 }
 
 /*
+ * A charge written lazily, whose WAL record ends at lsn: if the WAL before
+ * it is already flushed (no other charge or commit is in flight to share a
+ * flush with), ask the flusher to flush it while the query runs, so that
+ * the backend's own XLogFlush finds it done.  Under load the backends'
+ * flushes group by themselves, and an early flush would only add flushes.
+ */
+void
+privstat_journal_wal_flush_start(XLogRecPtr start, XLogRecPtr lsn)
+{
+	Latch	   *latch;
+	uint64		cur;
+
+	if (!enableFsync || GetFlushRecPtr(NULL) < start)
+		return;
+	latch = js->flusher_latch;
+	if (latch == NULL)
+		return;
+	cur = pg_atomic_read_u64(&js->early_lsn);
+	while (cur < lsn && !pg_atomic_compare_exchange_u64(&js->early_lsn, &cur, lsn))
+		;
+	SetLatch(latch);
+}
+
+/*
  * From an error path (emit_log_hook): no locks, no ereport.  Sync every
  * record this backend's journal_fd has written; true if that worked.
  */
@@ -578,27 +769,161 @@ privstat_journal_sync_written(void)
  * ---------------------------------------------------------------------------
  */
 
-/* detach from shared memory: backends stop waking a flusher that is gone */
+/*
+ * The flusher holds checkpoints.  While it is lazy, a charge is durable
+ * once its WAL record is flushed (the backend's XLogFlush, shared with
+ * every commit's), and its journal record is synced later, by the flusher,
+ * every privstat.journal_sync_delay.  Crash recovery replays the WAL from
+ * the last checkpoint's redo point only, so a record whose WAL record lies
+ * before that point must be synced in the journal before the checkpoint
+ * completes.  PostgreSQL 15 gives extensions no checkpoint hook; what it
+ * has is DELAY_CHKPT_START, by which a commit keeps a checkpoint from
+ * completing between its WAL record and its pg_xact update: a checkpoint
+ * that chose its redo point waits for every process that had the flag set
+ * then, identified by its virtual transaction id, to clear it or move to
+ * another one.  The flusher keeps the flag set all the time it is lazy,
+ * and moves its virtual transaction id on (cycle) only after a sync that
+ * covers every record written before the redo point of any checkpoint
+ * waiting for it:
+ *
+ *	- a lazy record is written with the lock held and js->lazy set, which
+ *	  the flusher sets (under the same lock) only after it set the flag:
+ *	  a checkpoint whose redo point follows the record's WAL record sees
+ *	  the flag (the WAL insertion locks order the two);
+ *	- cycle reads the redo point (r1), then the records written (w), syncs
+ *	  them, and moves on under ProcArrayLock, which the checkpointer holds
+ *	  to read the flags, only if the redo point is still r1.  A checkpoint
+ *	  that read the old id chose its redo point R before it did, so the
+ *	  flusher's second read, after that, sees R: R = r1, set before w was
+ *	  read, and each record before R was written before w was read;
+ *	- leaving lazy mode (idle, or exiting) clears the flag under lock,
+ *	  after everything written is synced.
+ *
+ * If the flusher is not lazy (not running, starting, or idle), each charge
+ * syncs its own record, as the WAL writer's absence makes commits flush
+ * their own WAL.
+ */
+#define FLUSHER_POLL_MS		10	/* the checkpointer waits in 10 ms steps too */
+
+static XLogRecPtr flusher_redo = InvalidXLogRecPtr;	/* redo point at the last cycle */
+static TimestampTz flusher_next_sync = 0;
+static uint64 flusher_marked = PG_UINT64_MAX;	/* last value of budget.synced */
+
+/* sync every record written so far; record it in budget.synced */
+static void
+flusher_sync_all(void)
+{
+	uint64		w = pg_atomic_read_u64(&js->written);
+
+	if (w > pg_atomic_read_u64(&js->flushed))
+	{
+		/* opened on first use: a journal that failed closed is never written */
+		privstat_journal_open();
+		privstat_journal_flush(w - 1);
+	}
+	w = pg_atomic_read_u64(&js->flushed);
+	if (w != flusher_marked)
+	{
+		synced_write(w);
+		flusher_marked = w;
+	}
+}
+
+/* sync, then let go of checkpoints that wait for records synced now; true if it did */
+static bool
+flusher_cycle(void)
+{
+	XLogRecPtr	r1 = GetRedoRecPtr();
+	bool		moved;
+
+	pg_memory_barrier();
+	flusher_sync_all();
+	LWLockAcquire(ProcArrayLock, LW_EXCLUSIVE);
+	moved = GetRedoRecPtr() == r1;
+	if (moved)
+		MyProc->lxid = GetNextLocalTransactionId();
+	LWLockRelease(ProcArrayLock);
+	flusher_redo = r1;
+	return moved;
+}
+
+static void
+flusher_go_lazy(void)
+{
+	flusher_sync_all();
+	MyProc->lxid = GetNextLocalTransactionId();
+	MyProc->delayChkptFlags |= DELAY_CHKPT_START;
+	LWLockAcquire(js->lock, LW_EXCLUSIVE);
+	js->lazy = true;
+	LWLockRelease(js->lock);
+	flusher_redo = GetRedoRecPtr();
+	flusher_next_sync = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), privstat_journal_sync_delay);
+}
+
+/* leave lazy mode if nothing was written since the last sync; true if it did */
+static bool
+flusher_go_eager(bool force)
+{
+	bool		left = false;
+
+	LWLockAcquire(js->lock, LW_EXCLUSIVE);
+	if (force || pg_atomic_read_u64(&js->written) == pg_atomic_read_u64(&js->flushed))
+	{
+		if (force)
+			flusher_sync_all();
+		js->lazy = false;
+		MyProc->delayChkptFlags &= ~DELAY_CHKPT_START;
+		left = true;
+	}
+	LWLockRelease(js->lock);
+	return left;
+}
+
+/*
+ * Exit: charges sync their own records from now on, and everything the
+ * flusher left unsynced is synced before its flag goes (a failed sync
+ * PANICs: the crash restart replays the WAL from a checkpoint that could
+ * not complete without it).  Backends stop waking a flusher that is gone.
+ */
 static void
 flusher_detach(int code pg_attribute_unused(), Datum arg pg_attribute_unused())
 {
+	LWLockReleaseAll();
+	if (js->lazy)
+	{
+		PG_TRY();
+		{
+			(void) flusher_go_eager(true);
+		}
+		PG_CATCH();
+		{
+			elog(PANIC, "privstat journal flusher could not sync the budget journal at exit");
+		}
+		PG_END_TRY();
+	}
 	js->flusher_latch = NULL;
 	js->flusher_pid = 0;
 }
 
 /*
- * The journal flusher, a background worker: woken by each charge, it
- * fdatasyncs every record written so far while the charging backends run
- * their queries, the way the WAL writer flushes for asynchronous commits.
- * Backends never depend on it for correctness: one that finds its record
- * not yet durable when it must be flushes the journal itself.
+ * The journal flusher, a background worker.  Woken by a charge made while
+ * it is not lazy, it syncs that record and goes lazy; while lazy it syncs
+ * the journal every privstat.journal_sync_delay, and at once when a
+ * checkpoint waits for it; once a sync finds nothing new, it stops holding
+ * checkpoints and sleeps until the next charge.  Backends never depend on
+ * it for correctness: a charge made while it is not lazy syncs its record
+ * itself if the flusher has not.  It connects to no database: it needs a
+ * backend id, for the virtual transaction id checkpoints wait on.
  */
 void
 privstat_journal_flusher_main(Datum arg pg_attribute_unused())
 {
+	bool		woken = false;
+
 	pqsignal(SIGTERM, die);
-	pqsignal(SIGHUP, SIG_IGN);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 
 	before_shmem_exit(flusher_detach, 0);
 	js->flusher_pid = MyProcPid;
@@ -606,19 +931,44 @@ privstat_journal_flusher_main(Datum arg pg_attribute_unused())
 
 	for (;;)
 	{
-		uint64		written;
-
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
-		written = pg_atomic_read_u64(&js->written);
-		if (written > pg_atomic_read_u64(&js->flushed))
+		if (ConfigReloadPending)
 		{
-			/* opened on first use: a journal that failed closed is never written */
-			privstat_journal_open();
-			privstat_journal_flush(written - 1);
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
 		}
-		else
-			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1L,
-							 PG_WAIT_EXTENSION);
+		if (!js->lazy)
+		{
+			/* woken by a charge: sync its record, then hold checkpoints */
+			if (woken || pg_atomic_read_u64(&js->written) > pg_atomic_read_u64(&js->flushed))
+			{
+				woken = false;
+				flusher_go_lazy();
+				continue;
+			}
+			woken = (WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1L,
+							   PG_WAIT_EXTENSION) & WL_LATCH_SET) != 0;
+			continue;
+		}
+
+		/* a charge asked for its WAL record to be flushed early */
+		if ((XLogRecPtr) pg_atomic_read_u64(&js->early_lsn) > GetFlushRecPtr(NULL))
+			XLogFlush((XLogRecPtr) pg_atomic_read_u64(&js->early_lsn));
+
+		if (GetRedoRecPtr() != flusher_redo ||
+			GetCurrentTimestamp() >= flusher_next_sync)
+		{
+			bool		idle = pg_atomic_read_u64(&js->written) == pg_atomic_read_u64(&js->flushed);
+
+			if (!flusher_cycle())
+				continue;		/* a checkpoint began meanwhile: at once again */
+			flusher_next_sync = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+															privstat_journal_sync_delay);
+			if (idle && flusher_go_eager(false))
+				continue;
+		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 FLUSHER_POLL_MS, PG_WAIT_EXTENSION);
 	}
 }

@@ -89,13 +89,15 @@ privstat_record_is_zero(const void *rec)
  * end of a torn tail to cut, or -1 with *problem set.  Grouped flushes leave
  * up to one unflushed record per backend, and the OS may persist a later
  * page before an earlier one: a damaged record followed by intact ones
- * within MaxBackends records is such a tail.  (An intact record after a hole
- * was never acknowledged: the fdatasync that would have acknowledged it
- * persists the earlier record too.)  Farther on, it is damage or tampering.
+ * within window records (MaxBackends, for files whose every writer syncs its
+ * own record before it is acknowledged) is such a tail.  (An intact record
+ * after a hole was never acknowledged: the fdatasync that would have
+ * acknowledged it persists the earlier record too.)  Farther on, it is
+ * damage or tampering.  A window of PG_UINT64_MAX cuts whatever follows.
  */
 off_t
-privstat_record_tail(int fd, uint64 good, off_t size, bool (*intact) (const void *rec),
-					 const char **problem)
+privstat_record_tail(int fd, uint64 good, off_t size, uint64 window,
+					 bool (*intact) (const void *rec), const char **problem)
 {
 	uint8		r[PRIVSTAT_RECORD_SIZE];
 	off_t		torn_end = good * PRIVSTAT_RECORD_SIZE;
@@ -111,7 +113,7 @@ privstat_record_tail(int fd, uint64 good, off_t size, bool (*intact) (const void
 			memset(r + got, 0, sizeof(r) - got);
 		if (privstat_record_is_zero(r))
 			continue;
-		if (got == (ssize_t) sizeof(r) && intact(r) && m > good + MaxBackends)
+		if (got == (ssize_t) sizeof(r) && intact(r) && m - good > window)
 		{
 			*problem = "a damaged record is followed by intact ones";
 			return -1;

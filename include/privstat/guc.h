@@ -23,6 +23,9 @@ extern double privstat_min_query_epsilon;
 /* privstat.max_roles: roles that can have a budget (PGC_POSTMASTER) */
 extern int	privstat_max_roles;
 
+/* privstat.journal_sync_delay: ms between the journal flusher's syncs (PGC_SIGHUP) */
+extern int	privstat_journal_sync_delay;
+
 /* privstat.purge_interval (seconds; 0 disables the workers) and batch size */
 extern int	privstat_purge_interval;
 extern int	privstat_purge_batch_size;

@@ -70,8 +70,11 @@ extern uint64 privstat_journal_append(JournalRecord *r, const char *text, int te
 									  XLogRecPtr *lsn);
 extern void privstat_journal_flush(uint64 seq);
 extern void privstat_journal_flush_start(void);
+extern void privstat_journal_wal_flush_start(XLogRecPtr start, XLogRecPtr lsn);
 extern bool privstat_journal_sync_written(void);
-extern void privstat_journal_status(uint64 *written, uint64 *flushed, int *flusher_pid);
+extern bool privstat_journal_lazy(void);
+extern void privstat_journal_status(uint64 *written, uint64 *durable, uint64 *synced,
+									 int *flusher_pid);
 
 extern PGDLLEXPORT void privstat_journal_flusher_main(Datum arg);
 

@@ -28,7 +28,7 @@ extern bool privstat_record_crc_ok(const void *rec);
 extern bool privstat_record_mac_ok(const void *rec, const uint8 *prev_mac,
 								   const struct PrivstatKey *key);
 extern bool privstat_record_is_zero(const void *rec);
-extern off_t privstat_record_tail(int fd, uint64 good, off_t size,
+extern off_t privstat_record_tail(int fd, uint64 good, off_t size, uint64 window,
 								  bool (*intact) (const void *rec), const char **problem);
 extern void privstat_record_flush(LWLock *flush_lock, pg_atomic_uint64 *written,
 								  pg_atomic_uint64 *flushed, uint64 seq,

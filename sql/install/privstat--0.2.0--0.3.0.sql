@@ -927,3 +927,13 @@ CREATE AGGREGATE privstat._dp_merge_median(privstat.dp_hist_state, lower double 
 	SFUNC = privstat._dp_merge_hist_trans, STYPE = privstat.dp_hist_state,
 	FINALFUNC = privstat.dp_percentile_final, FINALFUNC_MODIFY = READ_WRITE
 );
+
+-- The budget journal's progress gains synced_records: while the journal
+-- flusher is lazy, a charge is durable by its WAL record and synced in the
+-- journal later (doc/budgets.md, Durability).
+DROP FUNCTION privstat.budget_journal_status();
+CREATE FUNCTION privstat.budget_journal_status(OUT records bigint, OUT durable_records bigint,
+											   OUT flusher_pid integer, OUT synced_records bigint)
+	RETURNS record AS 'MODULE_PATHNAME', 'privstat_budget_journal_status' LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION privstat.budget_journal_status() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privstat.budget_journal_status() TO privstat_admin, privstat_auditor;

@@ -1,8 +1,10 @@
-# The budget journal's flusher.  A charge is written at executor start and
-# flushed while its query runs; nothing that depends on it may leave the
-# backend before it is durable.  With the journal flusher stopped (SIGSTOP)
-# nothing flushes in the background, so each check below fails if the backend
-# skipped its own wait:
+# The budget journal's flusher, before it is lazy (019_journal_lazy tests
+# lazy mode).  A charge is written at executor start and made durable while
+# its query runs; nothing that depends on it may leave the backend before it
+# is.  The flusher is stopped (SIGSTOP) before the first charge, so it never
+# goes lazy: each charge's journal record must be synced, nothing syncs in
+# the background, and each check below fails if the backend skipped its own
+# wait:
 #  - a DP answer: the aggregate waits before it draws its noise (seen from a
 #    subquery evaluated in the same row, after the aggregate);
 #  - a grouped DP query with no groups, which draws no noise: ExecutorRun
@@ -19,6 +21,9 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep);
+use FindBin;
+use lib $FindBin::RealBin;
+use PrivstatTAP;
 
 my $node = PostgreSQL::Test::Cluster->new('flusher');
 $node->init;
@@ -39,52 +44,15 @@ sub flusher_pid
 	return $node->safe_psql('postgres', 'SELECT flusher_pid FROM privstat.budget_journal_status()');
 }
 
-sub wait_for
-{
-	my ($sql, $want) = @_;
-	my $got;
-	for (1 .. 300)
-	{
-		$got = $node->safe_psql('postgres', $sql);
-		return $got if $got eq $want;
-		usleep(100_000);
-	}
-	return $got;
-}
-
-my $pid = wait_for(q{SELECT flusher_pid IS NOT NULL FROM privstat.budget_journal_status()}, 't');
-is($pid, 't', 'the journal flusher runs');
-$pid = flusher_pid();
+ok($node->poll_query_until('postgres', q{SELECT flusher_pid IS NOT NULL FROM privstat.budget_journal_status()}),
+	'the journal flusher runs');
+my $pid = flusher_pid();
 is($node->safe_psql('postgres', $pending), '0', 'every record durable at rest');
 
 # an idle flusher (waiting on its latch, holding no lock) is stopped
 kill 'STOP', $pid or die "cannot stop the flusher: $!";
 
-is($node->safe_psql('postgres', qq{
-	SELECT privstat.dp_count(i, 0.5) IS NOT NULL, ($pending) FROM t;
-}), 't|0', 'a DP aggregate waits for its charge to be durable before it draws noise');
-
-is($node->safe_psql('postgres', qq{
-	SELECT privstat.dp_count(i, 0.5) FROM empty GROUP BY k;
-	$pending;
-}), '0', 'a grouped DP query with no groups waits before it ends');
-
-my ($ret, $out, $err) = $node->psql('postgres', qq{
-	SELECT privstat.dp_count(1 / (i - i), 0.5) FROM t;
-	$pending;
-}, on_error_stop => 0);
-like($err, qr/division by zero/, 'an error after the charge');
-is($out, '0', 'the charge is durable before the error is reported');
-
-is($node->safe_psql('postgres', qq{
-	BEGIN;
-	DECLARE c1 CURSOR FOR SELECT privstat.dp_count(i, 0.5) FROM t;
-	DECLARE c2 CURSOR FOR SELECT privstat.dp_count(i, 0.5) FROM t;
-	$pending;
-	MOVE c2;
-	$pending;
-	COMMIT;
-}), "1\n0", 'cursors: a charge is durable by the next charge, or the first fetch');
+charge_waits($node, $pending);
 
 is($node->safe_psql('postgres', qq{
 	BEGIN;
@@ -95,14 +63,16 @@ is($node->safe_psql('postgres', qq{
 }), '1', 'a cursor closed unfetched leaves its charge to the flusher');
 
 kill 'CONT', $pid or die "cannot resume the flusher: $!";
-is(wait_for($pending, '0'), '0', 'the resumed flusher makes it durable on its own');
+ok($node->poll_query_until('postgres', $pending, '0'), 'the resumed flusher makes it durable on its own');
 
-# restarted after SIGTERM (bgw_restart_time 1 s); charges go on meanwhile.  It
-# has no database connection: pg_terminate_backend does not reach it.
+# restarted after SIGTERM (bgw_restart_time 1 s, as after a superuser's
+# pg_terminate_backend); charges go on meanwhile.  It was lazy since it was
+# resumed: it syncs what it left unsynced as it exits.
 kill 'TERM', $pid or die "cannot terminate the flusher: $!";
 $node->safe_psql('postgres', 'SELECT privstat.dp_count(i, 0.5) FROM t');
-my $new = wait_for(qq{SELECT coalesce(flusher_pid, 0) NOT IN (0, $pid) FROM privstat.budget_journal_status()}, 't');
-is($new, 't', 'a terminated flusher is restarted');
+ok($node->poll_query_until('postgres',
+		qq{SELECT coalesce(flusher_pid, 0) NOT IN (0, $pid) FROM privstat.budget_journal_status()}),
+	'a terminated flusher is restarted');
 is($node->safe_psql('postgres', qq{
 	SELECT privstat.dp_count(i, 0.5) IS NOT NULL, ($pending) FROM t;
 }), 't|0', 'charges after the restart');
@@ -111,7 +81,7 @@ is($node->safe_psql('postgres', q{SELECT charges FROM privstat.budget_status WHE
 
 # only administrators and auditors read the journal's progress
 $node->safe_psql('postgres', 'CREATE ROLE nobody LOGIN');
-($ret, $out, $err) = $node->psql('postgres', 'SELECT * FROM privstat.budget_journal_status()',
+my ($ret, $out, $err) = $node->psql('postgres', 'SELECT * FROM privstat.budget_journal_status()',
 	extra_params => [ '-U', 'nobody' ]);
 like($err, qr/permission denied for function budget_journal_status/, 'others may not read it');
 

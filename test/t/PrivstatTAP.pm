@@ -7,7 +7,7 @@ use warnings;
 use Exporter 'import';
 use PostgreSQL::Test::Cluster;
 
-our @EXPORT = qw(become_subreaper preloaded_node analyst_node charged_node node_from_backup);
+our @EXPORT = qw(become_subreaper preloaded_node analyst_node charged_node node_from_backup charge_waits);
 
 # A started node with privstat preloaded and privstat.release_cache_ttl = 0
 # (every repeated query is a new charge).  $opt{init} holds options of init
@@ -81,6 +81,42 @@ sub node_from_backup
 	$node->init_from_backup($source, $backup, %params);
 	chmod 0600, $node->data_dir . '/privstat.key';
 	return $node;
+}
+
+# With the journal flusher stopped, each place a charging backend waits for
+# its charge to be durable, in database postgres (tables t (i) and empty
+# (i, k)): $pending is a query of records not yet durable.  Fails if the
+# backend skipped its own wait (nothing else makes the charge durable).
+sub charge_waits
+{
+	my ($node, $pending) = @_;
+
+	Test::More::is($node->safe_psql('postgres', qq{
+		SELECT privstat.dp_count(i, 0.5) IS NOT NULL, ($pending) FROM t;
+	}), 't|0', 'a DP aggregate waits for its charge to be durable before it draws noise');
+
+	Test::More::is($node->safe_psql('postgres', qq{
+		SELECT privstat.dp_count(i, 0.5) FROM empty GROUP BY k;
+		$pending;
+	}), '0', 'a grouped DP query with no groups waits before it ends');
+
+	my ($ret, $out, $err) = $node->psql('postgres', qq{
+		SELECT privstat.dp_count(1 / (i - i), 0.5) FROM t;
+		$pending;
+	}, on_error_stop => 0);
+	Test::More::like($err, qr/division by zero/, 'an error after the charge');
+	Test::More::is($out, '0', 'the charge is durable before the error is reported');
+
+	Test::More::is($node->safe_psql('postgres', qq{
+		BEGIN;
+		DECLARE c1 CURSOR FOR SELECT privstat.dp_count(i, 0.5) FROM t;
+		DECLARE c2 CURSOR FOR SELECT privstat.dp_count(i, 0.5) FROM t;
+		$pending;
+		MOVE c2;
+		$pending;
+		COMMIT;
+	}), "1\n0", 'cursors: a charge is durable by the next charge, or the first fetch');
+	return;
 }
 
 1;
