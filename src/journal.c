@@ -347,15 +347,18 @@ synced_mark(void)
 
 /*
  * Record that the first records of the journal are durable: the flusher,
- * after its sync, before it lets a checkpoint waiting for it go on.  An
- * error (FATAL in the flusher) is taken as the flusher's failure: it exits,
- * syncing the journal, and charges sync their own records until it is back.
+ * after its syncs.  A failure is a WARNING and leaves the mark where it
+ * was: a mark behind only makes replay take less as synced (more of the
+ * tail may be cut, and comes back from the WAL or the audit trail), so it
+ * never makes a spend come back; an ERROR here would take the flusher, and
+ * the hold it keeps on checkpoints, away.  False if it failed.
  */
-static void
+static bool
 synced_write(uint64 records)
 {
 	JournalSynced m;
 	int			fd;
+	bool		ok;
 
 	memset(&m, 0, sizeof(m));
 	m.magic = SYNCED_MAGIC;
@@ -366,29 +369,30 @@ synced_write(uint64 records)
 	FIN_CRC32C(m.crc);
 	fd = OpenTransientFilePerm(SYNCED_FILE, O_RDWR | O_CREAT | PG_BINARY, S_IRUSR | S_IWUSR);
 	if (fd < 0)
-		ereport(ERROR,
+	{
+		ereport(WARNING,
 				(errcode_for_file_access(),
 				 errmsg("could not open file \"%s\": %m", SYNCED_FILE)));
+		return false;
+	}
 	errno = 0;
-	if (pg_pwrite(fd, &m, sizeof(m), 0) != sizeof(m))
-	{
-		if (errno == 0)
-			errno = ENOSPC;
-		ereport(ERROR,
+	ok = pg_pwrite(fd, &m, sizeof(m), 0) == sizeof(m);
+	if (!ok && errno == 0)
+		errno = ENOSPC;
+	if (ok && pg_fsync(fd) != 0)
+		ok = false;
+	if (!ok)
+		ereport(WARNING,
 				(errcode_for_file_access(),
 				 errmsg("could not write file \"%s\": %m", SYNCED_FILE)));
-	}
-	if (pg_fsync(fd) != 0)
-		ereport(data_sync_elevel(ERROR),
-				(errcode_for_file_access(),
-				 errmsg("could not fsync file \"%s\": %m", SYNCED_FILE)));
 	CloseTransientFile(fd);
 	/* its directory entry, once per flusher */
-	if (!synced_entry_durable)
+	if (ok && !synced_entry_durable)
 	{
-		fsync_fname(JOURNAL_DIR, true);
-		synced_entry_durable = true;
+		ok = fsync_fname_ext(JOURNAL_DIR, true, false, WARNING) == 0;
+		synced_entry_durable = ok;
 	}
+	return ok;
 }
 
 /*
@@ -802,6 +806,11 @@ privstat_journal_sync_written(void)
  * If the flusher is not lazy (not running, starting, or idle), each charge
  * syncs its own record, as the WAL writer's absence makes commits flush
  * their own WAL.
+ *
+ * The flusher never starts a transaction nor touches a buffer: with
+ * DELAY_CHKPT_START held outside any critical section, a commit
+ * (RecordTransactionCommit) or a hint bit's WAL record (MarkBufferDirtyHint)
+ * in this process would trip their assertions that the flag is clear.
  */
 #define FLUSHER_POLL_MS		10	/* the checkpointer waits in 10 ms steps too */
 
@@ -822,11 +831,8 @@ flusher_sync_all(void)
 		privstat_journal_flush(w - 1);
 	}
 	w = pg_atomic_read_u64(&js->flushed);
-	if (w != flusher_marked)
-	{
-		synced_write(w);
+	if (w != flusher_marked && synced_write(w))
 		flusher_marked = w;
-	}
 }
 
 /* sync, then let go of checkpoints that wait for records synced now; true if it did */
@@ -851,12 +857,13 @@ static void
 flusher_go_lazy(void)
 {
 	flusher_sync_all();
+	/* before the flag: a checkpoint that begins after it is seen at once */
+	flusher_redo = GetRedoRecPtr();
 	MyProc->lxid = GetNextLocalTransactionId();
 	MyProc->delayChkptFlags |= DELAY_CHKPT_START;
 	LWLockAcquire(js->lock, LW_EXCLUSIVE);
 	js->lazy = true;
 	LWLockRelease(js->lock);
-	flusher_redo = GetRedoRecPtr();
 	flusher_next_sync = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), privstat_journal_sync_delay);
 }
 
@@ -881,9 +888,11 @@ flusher_go_eager(bool force)
 
 /*
  * Exit: charges sync their own records from now on, and everything the
- * flusher left unsynced is synced before its flag goes (a failed sync
- * PANICs: the crash restart replays the WAL from a checkpoint that could
- * not complete without it).  Backends stop waking a flusher that is gone.
+ * flusher left unsynced is synced before its flag goes.  In a critical
+ * section, so that any error is a PANIC (an ERROR at exit would only end
+ * this process and let waiting checkpoints complete): the crash restart
+ * then replays the WAL from a checkpoint that could not complete without
+ * this sync.  Backends stop waking a flusher that is gone.
  */
 static void
 flusher_detach(int code pg_attribute_unused(), Datum arg pg_attribute_unused())
@@ -891,15 +900,9 @@ flusher_detach(int code pg_attribute_unused(), Datum arg pg_attribute_unused())
 	LWLockReleaseAll();
 	if (js->lazy)
 	{
-		PG_TRY();
-		{
-			(void) flusher_go_eager(true);
-		}
-		PG_CATCH();
-		{
-			elog(PANIC, "privstat journal flusher could not sync the budget journal at exit");
-		}
-		PG_END_TRY();
+		START_CRIT_SECTION();
+		(void) flusher_go_eager(true);
+		END_CRIT_SECTION();
 	}
 	js->flusher_latch = NULL;
 	js->flusher_pid = 0;
@@ -926,6 +929,15 @@ privstat_journal_flusher_main(Datum arg pg_attribute_unused())
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 
 	before_shmem_exit(flusher_detach, 0);
+	/*
+	 * A flusher's exit always clears lazy mode (or PANICs); should a
+	 * predecessor have left it on all the same, hold checkpoints at once.
+	 */
+	if (js->lazy)
+	{
+		MyProc->lxid = GetNextLocalTransactionId();
+		MyProc->delayChkptFlags |= DELAY_CHKPT_START;
+	}
 	js->flusher_pid = MyProcPid;
 	js->flusher_latch = MyLatch;
 

@@ -12,6 +12,7 @@
 #    and has the journal synced when it returns.  Crash recovery replays the
 #    WAL from that point only, so this is what keeps a record whose WAL
 #    record lies before it;
+#  - the flusher, terminated while lazy, syncs everything as it exits;
 #  - a crash that loses what the flusher had not synced (a damaged record
 #    right after the synced ones, hundreds of intact ones after it, more than
 #    the strict torn-tail rule allows) cuts that tail and gets every charge
@@ -107,6 +108,22 @@ kill 'CONT', $pid or die "cannot resume the flusher: $!";
 $h->finish;
 is($cout, "CHECKPOINT\n", 'and completes once it is resumed');
 is($node->safe_psql('postgres', $synced_records), $n, 'with every record synced');
+
+# a lazy flusher that exits (SIGTERM, as pg_terminate_backend) syncs what it
+# left unsynced before it lets go of checkpoints; it is restarted
+charge() for 1 .. 3;
+$n = records();
+cmp_ok($node->safe_psql('postgres', $synced_records), '<', $n, 'charges not yet synced');
+kill 'TERM', $pid or die "cannot terminate the flusher: $!";
+# before the postmaster restarts it (bgw_restart_time 1 s): what it synced itself
+ok($node->poll_query_until('postgres', q{SELECT flusher_pid IS NULL FROM privstat.budget_journal_status()}),
+	'the flusher exits');
+is($node->safe_psql('postgres', $synced_records), $n, 'it synced every record as it exited');
+is(synced(), $n, 'and noted it in budget.synced');
+ok($node->poll_query_until('postgres',
+		qq{SELECT coalesce(flusher_pid, 0) NOT IN (0, $pid) FROM privstat.budget_journal_status()}),
+	'the flusher is restarted');
+$pid = $node->safe_psql('postgres', 'SELECT flusher_pid FROM privstat.budget_journal_status()');
 
 # A crash that loses what the flusher had not synced: more charges than the
 # strict torn-tail rule allows after a hole, then the first unsynced record
