@@ -1116,9 +1116,13 @@ trail_replay(void)
 	pg_atomic_write_u64(&shared->flushed, shared->next_seq);
 }
 
-static void journal_restore(uint64 next);
+static void journal_restore(uint64 next, uint64 target);
 
-/* the budget journal's records the trail lacks (a crash came between them) */
+/*
+ * The budget journal's records the trail lacks (a crash came between them),
+ * and the trail's (or, past both, those budget.synced says the journal had)
+ * that the journal lacks.
+ */
 static void
 trail_catch_up(void)
 {
@@ -1127,9 +1131,11 @@ trail_catch_up(void)
 
 	if (budget_journal != NULL)
 	{
+		uint64		target = Max(shared->budget_next, budget_journal->synced());
+
 		next = budget_journal->scan(shared->budget_next, recover_budget_event);
-		if (next < shared->budget_next)
-			journal_restore(next);
+		if (next != PG_UINT64_MAX && next < target)
+			journal_restore(next, target);
 	}
 	if (shared->next_seq > before)
 	{
@@ -1933,21 +1939,21 @@ scan_next_verified(TrailScan *s, AuditRecord *r, ChainCheck *c)
 
 /*
  * The budget journal ends at record next, but the trail recorded budget
- * events up to shared->budget_next: the journal lost records (cut, truncated
- * or removed while the server was stopped).  Write them back from the trail,
- * in order, from its records whose chain verifies, so no spend comes back;
- * those the trail no longer holds either (its older segments removed) are
+ * events up to shared->budget_next, or budget.synced says the journal held
+ * target records: the journal lost records (cut, truncated or removed while
+ * the server was stopped).  Write them back from the trail, in order, from
+ * its records whose chain verifies, so no spend comes back; those the trail
+ * does not hold (its older segments removed, or the trail removed too) are
  * marked lost in the journal, and the budget fails closed.  Postmaster, at
  * startup.
  */
 static void
-journal_restore(uint64 next)
+journal_restore(uint64 next, uint64 target)
 {
 	TrailScan	s;
 	AuditRecord r;
 	ChainCheck	c = {0};
 	uint64		want = next;
-	uint64		target = shared->budget_next;
 	uint64		restored = 0;
 	bool		failed = false;
 	bool		lost = false;

@@ -785,10 +785,29 @@ privstat_rmgr_identify(uint8 info)
 	return NULL;
 }
 
+/*
+ * Records the journal is known to have held, synced (budget.synced), for
+ * the trail's comparison at startup: a journal removed or cut back together
+ * with the trail still falls short of it.  Not on a first start from a base
+ * backup (nor after pg_rewind, which leaves a backup_label): the copy of the
+ * mark may be newer than the copy of the journal, whose missing records the
+ * WAL then brings.
+ */
+static uint64
+budget_journal_synced(void)
+{
+	struct stat st;
+
+	if (stat(BACKUP_LABEL_FILE, &st) == 0)
+		return 0;
+	return privstat_journal_synced_mark();
+}
+
 static const PrivstatBudgetJournal budget_journal = {
 	.scan = budget_journal_scan,
 	.restore = budget_journal_restore,
 	.lost = budget_journal_lost,
+	.synced = budget_journal_synced,
 };
 
 static void

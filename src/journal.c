@@ -346,6 +346,20 @@ synced_mark(void)
 }
 
 /*
+ * How many records the journal held, synced, when the flusher last said so
+ * (0 if unknown): the postmaster, at startup, so that a journal cut or
+ * removed while the server was stopped, with the audit trail, is not taken
+ * for a journal that never had them.
+ */
+uint64
+privstat_journal_synced_mark(void)
+{
+	uint64		m = synced_mark();
+
+	return m == PG_UINT64_MAX ? 0 : m;
+}
+
+/*
  * Record that the first records of the journal are durable: the flusher,
  * after its syncs.  A failure is a WARNING and leaves the mark where it
  * was: a mark behind only makes replay take less as synced (more of the

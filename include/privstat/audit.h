@@ -82,6 +82,7 @@ typedef struct PrivstatBudgetJournal
 	uint64		(*scan) (uint64 from, void (*fn) (const PrivstatBudgetEvent *ev));
 	bool		(*restore) (const PrivstatBudgetEvent *ev);
 	void		(*lost) (uint64 from, uint64 to);
+	uint64		(*synced) (void);	/* records known to have been synced, or 0 */
 } PrivstatBudgetJournal;
 extern void privstat_audit_set_budget_journal(const PrivstatBudgetJournal *journal);
 

@@ -16,7 +16,10 @@
 #  - a crash that loses what the flusher had not synced (a damaged record
 #    right after the synced ones, hundreds of intact ones after it, more than
 #    the strict torn-tail rule allows) cuts that tail and gets every charge
-#    back: nothing refunds, and privstat does not fail closed.
+#    back: nothing refunds, and privstat does not fail closed;
+#  - the journal and the whole audit trail removed while the server is
+#    stopped: budget.synced says records are missing, and privstat refuses
+#    to charge (it used to start from an empty journal).
 # The WAL writer sleeps 10 s (it flushes only full pages and asynchronous
 # commits anyway), so only the charging backends flush the charges' WAL.
 use strict;
@@ -26,6 +29,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep);
 use IPC::Run;
+use File::Path;
 use FindBin;
 use lib $FindBin::RealBin;
 use PrivstatTAP;
@@ -160,6 +164,24 @@ is($node->safe_psql('postgres',
 is(records(), $n, 'every record is back in the journal');
 is($node->safe_psql('postgres', 'SELECT privstat.dp_count(i, 0.5) IS NOT NULL FROM t'), 't',
 	'charging goes on');
+
+# The journal and the whole audit trail removed while the server is stopped:
+# budget.synced still says how many records the journal had synced, so
+# nothing looks like a new journal and no spend comes back.
+$node->safe_psql('postgres', 'CHECKPOINT');
+$n = synced();
+$node->stop;
+unlink $journal or die "cannot remove the journal: $!";
+File::Path::rmtree($node->data_dir . '/privstat/audit');
+$offset = -s $node->logfile;
+$node->start;
+$log = substr(slurp_file($node->logfile), $offset);
+my $last = $n - 1;
+like($log, qr/privstat budget journal records 0 to $last are lost: privstat refuses to charge privacy budgets/,
+	'a journal removed with the trail: its records are marked lost');
+my ($ret, $out, $err) = $node->psql('postgres', 'SELECT privstat.dp_count(i, 0.5) FROM t');
+like($err, qr/privstat refuses to charge privacy budgets: spends may be missing from the budget journal/,
+	'and privstat refuses to charge, not to start from nothing');
 
 $node->stop;
 done_testing();
