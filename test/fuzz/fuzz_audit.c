@@ -77,10 +77,18 @@ fake_lost(uint64 from, uint64 to)
 	fake_expect = to;
 }
 
+/* budget.synced: none (trail_catch_up is not fuzzed; journal_restore is given its target) */
+static uint64
+fake_synced(void)
+{
+	return 0;
+}
+
 static const PrivstatBudgetJournal fake_journal = {
 	.scan = fake_scan,
 	.restore = fake_restore,
 	.lost = fake_lost,
+	.synced = fake_synced,
 };
 
 /* remove every file of the trail's directory */
@@ -302,17 +310,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			memcmp(second.last_mac, first.last_mac, 32) != 0)
 			fuzz_fail("a second replay disagrees with the first");
 
-		/* a journal that ends before the trail's budget events: restore from the trail */
+		/*
+		 * A journal that ends before the trail's budget events, or before
+		 * the records budget.synced says it had (up to two more than the
+		 * trail holds): restore from the trail, mark the rest lost.
+		 */
 		if (second.budget_next > 0)
 		{
-			uint64		target = second.budget_next;
+			uint64		target = second.budget_next + (fix >> 6) % 3;
 
 			fake_next = fake_expect = (uint64) fix % target;
 			fake_lost_final = false;
 			budget_journal = &fake_journal;
 			if (FUZZ_TRY())
 			{
-				journal_restore(fake_next);
+				journal_restore(fake_next, target);
 				FUZZ_END();
 				if (fake_expect < target)
 					fuzz_fail("journal_restore left records %llu..%llu neither restored nor lost",

@@ -200,6 +200,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (mode & FIX_CHAIN)
 		fix_chain(file, len, mode, fix);
 	write_file(JOURNAL_FILE, file, len);
+	if (mode & SYNCED_MARK)
+	{
+		JournalSynced m;
+
+		memset(&m, 0, sizeof(m));
+		m.magic = SYNCED_MAGIC;
+		m.format = JOURNAL_FORMAT;
+		m.records = (uint64) (mode >> 5) * 8;
+		INIT_CRC32C(m.crc);
+		COMP_CRC32C(m.crc, &m, offsetof(JournalSynced, crc));
+		FIN_CRC32C(m.crc);
+		write_file(SYNCED_FILE, &m, sizeof(m));
+	}
+	else
+		unlink(SYNCED_FILE);
 
 	replay(&first);
 	if (!first.fail_closed)

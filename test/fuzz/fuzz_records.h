@@ -10,6 +10,10 @@
  *		WRITE_MORE	after a clean replay, the writer appends to the file and
  *					the reader must accept the result (the chain continues)
  *		bits 3-4	fuzz_audit: which segment number the file is (1, 2, 3, 16)
+ *		SYNCED_MARK	fuzz_journal: a budget.synced that says the first
+ *					(bits 5-7) * 8 records were synced, so that damage past
+ *					them is a torn tail of any length (the lazy flusher's);
+ *					without it there is no mark
  *	byte 1: with FIX_CHAIN, how many records to fix (255: all); records
  *			after these keep their bytes (a tail the chain does not cover)
  *	bytes 2...: the file
@@ -20,6 +24,7 @@
 #define FIX_CHAIN	0x01
 #define FIX_SEQ		0x02
 #define WRITE_MORE	0x04
+#define SYNCED_MARK	0x08
 #define RECORDS_HDR	2
 #define MAX_FILE	(64 * 128 + 127)	/* 64 records and a torn one */
 
