@@ -138,6 +138,9 @@ static BudgetShared *shared = NULL;
 static HTAB *ledger = NULL;
 
 /* this backend's last charge, written and maybe not yet durable */
+/* present from a first start from a base backup until its recovery ends */
+#define FROM_BACKUP_FILE	"privstat/from_backup"
+
 static bool await_pending = false;
 static uint64 await_seq = 0;
 static XLogRecPtr await_lsn = InvalidXLogRecPtr;	/* its WAL record */
@@ -604,13 +607,35 @@ static void
 check_base_backup(void)
 {
 	struct stat st;
+	int			fd;
 
-	/* a standby: the WAL it replays keeps the journal up to date (redo below) */
-	if (privstat_journal_failed() || stat(BACKUP_LABEL_FILE, &st) != 0 ||
-		stat(STANDBY_SIGNAL_FILE, &st) == 0)
+	if (privstat_journal_failed())
 		return;
-	/* marked when recovery ends (privstat_rmgr_cleanup): the WAL first brings it forward */
+	/* a start before recovery from the backup ended: the mark it left */
+	if (stat(FROM_BACKUP_FILE, &st) == 0)
+	{
+		shared->from_backup = true;
+		return;
+	}
+	/* a standby: the WAL it replays keeps the journal up to date (redo below) */
+	if (stat(BACKUP_LABEL_FILE, &st) != 0 || stat(STANDBY_SIGNAL_FILE, &st) == 0)
+		return;
+	/*
+	 * Marked when recovery ends (privstat_rmgr_cleanup): the WAL first brings
+	 * it forward.  PostgreSQL renames backup_label as recovery begins, so a
+	 * restart before it ends would not know: a file says so until then.
+	 */
 	shared->from_backup = true;
+	fd = OpenTransientFilePerm(FROM_BACKUP_FILE, O_RDWR | O_CREAT | PG_BINARY, S_IRUSR | S_IWUSR);
+	if (fd < 0 || pg_fsync(fd) != 0 || CloseTransientFile(fd) != 0 ||
+		fsync_fname_ext("privstat", true, false, LOG) != 0)
+	{
+		privstat_journal_fail();
+		ereport(LOG,
+				(errcode_for_file_access(),
+				 errmsg("could not create file \"%s\": %m: privstat refuses to charge privacy budgets", FROM_BACKUP_FILE),
+				 errdetail("This server starts from a base backup; a restart before its recovery ends would not know it.")));
+	}
 }
 
 /* ---------------------------------------------------------------------------
@@ -729,6 +754,13 @@ privstat_rmgr_cleanup(void)
 	r.type = JR_LOST;
 	r.ts = GetCurrentTimestamp();
 	recovery_append(&r, NULL, 0);
+	/* the journal says it now: later starts refuse from its replay */
+	if (unlink(FROM_BACKUP_FILE) != 0 && errno != ENOENT)
+		ereport(LOG,
+				(errcode_for_file_access(),
+				 errmsg("could not remove file \"%s\": %m", FROM_BACKUP_FILE)));
+	else
+		(void) fsync_fname_ext("privstat", true, false, LOG);
 }
 
 static void
@@ -788,17 +820,21 @@ privstat_rmgr_identify(uint8 info)
 /*
  * Records the journal is known to have held, synced (budget.synced), for
  * the trail's comparison at startup: a journal removed or cut back together
- * with the trail still falls short of it.  Not on a first start from a base
- * backup (nor after pg_rewind, which leaves a backup_label): the copy of the
- * mark may be newer than the copy of the journal, whose missing records the
- * WAL then brings.
+ * with the trail still falls short of it.  A primary's journal never does
+ * (after a crash, what is cut of it is past the mark).  Not on a server
+ * whose journal the WAL is still bringing forward: a first start from a
+ * base backup (backup_label: pg_rewind leaves one too), a later start before
+ * that recovery ended (FROM_BACKUP_FILE), a standby or an archive recovery
+ * (pg_control says so), whose copy of the mark may be newer than its copy
+ * of the journal.
  */
 static uint64
 budget_journal_synced(void)
 {
 	struct stat st;
 
-	if (stat(BACKUP_LABEL_FILE, &st) == 0)
+	if (stat(BACKUP_LABEL_FILE, &st) == 0 || stat(FROM_BACKUP_FILE, &st) == 0 ||
+		privstat_journal_stopped_in_recovery())
 		return 0;
 	return privstat_journal_synced_mark();
 }

@@ -69,6 +69,8 @@
 #include <unistd.h>
 
 #include "access/xlog.h"
+#include "catalog/pg_control.h"
+#include "common/controldata_utils.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "port/atomics.h"
@@ -325,6 +327,25 @@ replay_failed(const char *action, const char *path)
  */
 static bool synced_entry_durable = false;
 
+/*
+ * The state pg_control recorded when the server last stopped (the
+ * postmaster, at startup, reads it before recovery changes it).  A lazy
+ * tail can only be left by a primary that did not shut down cleanly
+ * (DB_IN_PRODUCTION, as a copy taken while it ran also says); at a clean
+ * shutdown the flusher synced everything as it exited, and a standby syncs
+ * each record it replays.
+ */
+static DBState
+control_state(void)
+{
+	bool		crc_ok;
+	ControlFileData *cf = get_controlfile(DataDir, &crc_ok);
+	DBState		state = crc_ok ? cf->state : DB_IN_PRODUCTION;
+
+	pfree(cf);
+	return state;
+}
+
 static uint64
 synced_mark(void)
 {
@@ -347,9 +368,9 @@ synced_mark(void)
 
 /*
  * How many records the journal held, synced, when the flusher last said so
- * (0 if unknown): the postmaster, at startup, so that a journal cut or
- * removed while the server was stopped, with the audit trail, is not taken
- * for a journal that never had them.
+ * (0 if unknown), so that a journal cut or removed while the server was
+ * stopped, with the audit trail, is not taken for a journal that never had
+ * them: the postmaster, at startup.
  */
 uint64
 privstat_journal_synced_mark(void)
@@ -357,6 +378,15 @@ privstat_journal_synced_mark(void)
 	uint64		m = synced_mark();
 
 	return m == PG_UINT64_MAX ? 0 : m;
+}
+
+/* did the server last stop in archive recovery (a standby's, or a restore's)? postmaster, at startup */
+bool
+privstat_journal_stopped_in_recovery(void)
+{
+	DBState		state = control_state();
+
+	return state == DB_IN_ARCHIVE_RECOVERY || state == DB_SHUTDOWNED_IN_RECOVERY;
 }
 
 /*
@@ -497,7 +527,7 @@ privstat_journal_replay(JournalApply apply)
 	 * records are replayed after this.
 	 */
 	torn_end = good * sizeof(r);
-	lazy_tail = good >= synced_mark();
+	lazy_tail = good >= synced_mark() && control_state() == DB_IN_PRODUCTION;
 	if (problem == NULL)
 		torn_end = privstat_record_tail(fd, good, size, lazy_tail ? PG_UINT64_MAX : (uint64) MaxBackends,
 										record_intact, &problem);

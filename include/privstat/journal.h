@@ -64,6 +64,7 @@ extern uint64 privstat_journal_next_seq(void);
 extern void privstat_journal_set_timeline(uint32 timeline);
 extern uint64 privstat_journal_scan(uint64 from, void (*fn) (const JournalRecord *r));
 extern uint64 privstat_journal_synced_mark(void);
+extern bool privstat_journal_stopped_in_recovery(void);
 
 /* backends */
 extern void privstat_journal_open(void);

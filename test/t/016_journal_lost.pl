@@ -149,5 +149,25 @@ is($restored->safe_psql('postgres',
 	'adopted, with the two spends made after the copy recorded: 36 + 2 + 1');
 $restored->stop;
 
+# the same copy restored in archive recovery and stopped before its recovery
+# ends: PostgreSQL renamed backup_label at the first start, but the next one
+# still knows it starts from a base backup
+my $slow = node_from_backup('slow', $node, 'copy');
+$slow->append_conf('postgresql.conf', "restore_command = 'sleep 3; false'\n");
+$slow->set_recovery_mode;
+$slow->start;
+ok(-e $slow->data_dir . '/backup_label.old' && !-e $slow->data_dir . '/backup_label',
+	'recovery began: backup_label is renamed');
+is($slow->safe_psql('postgres', 'SELECT pg_is_in_recovery()'), 't', 'and has not ended');
+$slow->stop('immediate');
+$slow->append_conf('postgresql.conf', "restore_command = 'false'\n");
+$slow->start;
+ok($slow->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()'), 'recovery ends at the next start');
+like(slurp_file($slow->logfile), qr/privstat: this server starts from a base backup: privstat refuses to charge privacy budgets/,
+	'which says it starts from a base backup');
+($ret, $err) = try_charge($slow);
+like($err, qr/spends may be missing from the budget journal/, 'and refuses to charge');
+$slow->stop;
+
 $node->stop;
 done_testing();

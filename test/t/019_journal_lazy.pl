@@ -183,5 +183,26 @@ my ($ret, $out, $err) = $node->psql('postgres', 'SELECT privstat.dp_count(i, 0.5
 like($err, qr/privstat refuses to charge privacy budgets: spends may be missing from the budget journal/,
 	'and privstat refuses to charge, not to start from nothing');
 
+# the same after a crash (pg_control says the server was running): the
+# startup compares with the mark as well
+$node->safe_psql('postgres', q{
+	SELECT privstat.adopt_budget_journal();
+	SELECT privstat.set_budget(current_user::regrole, 'infinity');
+	SELECT privstat.dp_count(i, 0.5) FROM t;
+	CHECKPOINT;
+});
+$n = synced();
+$node->stop('immediate');
+unlink $journal or die "cannot remove the journal: $!";
+File::Path::rmtree($node->data_dir . '/privstat/audit');
+$offset = -s $node->logfile;
+$node->start;
+$log = substr(slurp_file($node->logfile), $offset);
+$last = $n - 1;
+like($log, qr/privstat budget journal records 0 to $last are lost/,
+	'after a crash too, a journal removed with the trail: its records are marked lost');
+($ret, $out, $err) = $node->psql('postgres', 'SELECT privstat.dp_count(i, 0.5) FROM t');
+like($err, qr/spends may be missing from the budget journal/, 'and privstat refuses to charge');
+
 $node->stop;
 done_testing();
