@@ -88,7 +88,8 @@ tap_runner() {
 	fail=$(grep -cE '^not ok [0-9]+' "$WORKDIR/$name.out")
 	plan=$(sed -n 's/^1\.\.\([0-9][0-9]*\)$/\1/p' "$WORKDIR/$name.out" | tail -1)
 	if [ -z "$plan" ] || [ "$plan" -ne $((pass + fail)) ] || { [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; }; then
-		echo "not ok - $* exited $rc with plan '$plan' after $((pass + fail)) assertions"
+		echo "not ok - $* exited $rc with plan '$plan' after $((pass + fail)) assertions" |
+			tee -a "$WORKDIR/$name.out"
 		fail=$((fail + 1))
 	fi
 	passed=$((passed + pass))
@@ -149,6 +150,17 @@ tap_runner soak bash test/soak/run.sh
 log "random queries (test/sqlsmith; SQLSMITH_QUERIES=${SQLSMITH_QUERIES:-3000} per run)"
 tap_runner sqlsmith bash test/sqlsmith/run.sh
 
+# CI shows only the end of what this printed: name every failure again here.
+if [ "$failed" -ne 0 ]; then
+	echo
+	echo "failures:"
+	for f in "$WORKDIR"/*.out; do
+		awk -v out="$(basename "$f" .out)" '
+			/^t\/[^ ]+\.pl / { script = $1 }
+			/^not ok|\.\.\. FAILED|Dubious, test returned/ {
+				print out (script != "" ? " " script : "") ": " $0 }' "$f"
+	done | head -50
+fi
 echo
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
