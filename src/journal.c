@@ -581,6 +581,15 @@ privstat_journal_write_at_startup(JournalRecord *r, JournalApply apply)
 {
 	if (js->fail_closed)
 		return false;
+	if (js->next_seq >= PRIVSTAT_BUDGET_SEQ_LIMIT)
+	{
+		js->fail_closed = true;
+		ereport(LOG,
+				(errmsg("privstat budget journal \"%s\" has used up its record numbers: privstat refuses to charge privacy budgets",
+						JOURNAL_FILE),
+				 errhint("Restore the data directory from a backup taken before the journal was damaged.")));
+		return false;
+	}
 	r->timeline = js->timeline;
 	record_place(r);
 	if (startup_fd < 0)
@@ -717,6 +726,15 @@ privstat_journal_append(JournalRecord *r, const char *text, int textlen, XLogRec
 {
 	int			written;
 
+	/* past the limit replay takes for forged (and the trail's writer cannot follow) */
+	if (js->next_seq >= PRIVSTAT_BUDGET_SEQ_LIMIT)
+	{
+		LWLockRelease(js->lock);
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("privstat budget journal has used up its record numbers"),
+				 errhint("Restore the data directory from a backup taken before the journal was damaged.")));
+	}
 	r->ts = GetCurrentTimestamp();
 	r->dbid = MyDatabaseId;
 	r->timeline = RecoveryInProgress() ? 0 : GetWALInsertionTimeLine();
