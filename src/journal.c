@@ -726,7 +726,7 @@ privstat_journal_append(JournalRecord *r, const char *text, int textlen, XLogRec
 {
 	int			written;
 
-	/* past the limit replay takes for forged (and the trail's writer cannot follow) */
+	/* record numbers stop where the trail's replay takes them for forged */
 	if (js->next_seq >= PRIVSTAT_BUDGET_SEQ_LIMIT)
 	{
 		LWLockRelease(js->lock);

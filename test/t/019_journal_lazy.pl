@@ -103,20 +103,12 @@ cmp_ok($node->safe_psql('postgres', $synced_records), '<', $n, 'charges the stop
 my ($cout, $cerr) = ('', '');
 my $h = IPC::Run::start([ 'psql', '-X', '-d', $node->connstr('postgres'), '-c', 'CHECKPOINT' ],
 	'>', \$cout, '2>', \$cerr);
-# (up to 30 s for the checkpoint to start; one that does not wait is gone by then)
-my $waiting = '';
-for (1 .. 300)
-{
-	$waiting = $node->safe_psql('postgres',
-		q{SELECT wait_event FROM pg_stat_activity WHERE query = 'CHECKPOINT' AND state = 'active'});
-	last if $waiting eq 'CheckpointDone';
-	usleep(100_000);
-}
-is($waiting, 'CheckpointDone', 'a checkpoint waits for the stopped flusher');
+my $checkpoint_wait =
+  q{SELECT wait_event FROM pg_stat_activity WHERE query = 'CHECKPOINT' AND state = 'active'};
+ok($node->poll_query_until('postgres', $checkpoint_wait, 'CheckpointDone'),
+	'a checkpoint waits for the stopped flusher');
 sleep 1;
-is($node->safe_psql('postgres',
-		q{SELECT wait_event FROM pg_stat_activity WHERE query = 'CHECKPOINT' AND state = 'active'}),
-	'CheckpointDone', 'and still waits a second later');
+is($node->safe_psql('postgres', $checkpoint_wait), 'CheckpointDone', 'and still waits a second later');
 kill 'CONT', $pid or die "cannot resume the flusher: $!";
 $h->finish;
 is($cout, "CHECKPOINT\n", 'and completes once it is resumed');
